@@ -1,0 +1,1 @@
+"""Network export and runners (ONNX, onnxruntime, TensorRT); optional back-ends load lazily."""

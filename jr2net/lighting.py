@@ -1,0 +1,100 @@
+"""Spherical-harmonics lighting: the 9 real SH basis functions and Lambertian shading.
+
+Light is 3 bands × RGB = (9, 3) coefficients of incoming radiance, expressed in the view frame
+(x right, y up, z toward the camera: the model frame after the head rotation). Irradiance on a
+surface with unit normal n is ``E(n) = Σ_b Â_l(b) · θ_b · Y_b(n)`` with the clamped-cosine
+convolution factors Â = (π, 2π/3, π/4) per band (Ramamoorthi & Hanrahan 2001); shading is
+``albedo · E(n)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from jr2net.shapes import check_tensor
+
+SH_COEFFICIENTS = 9
+_Y00 = 0.5 * math.sqrt(1.0 / math.pi)
+_Y1 = math.sqrt(3.0 / (4.0 * math.pi))
+_Y2 = 0.5 * math.sqrt(15.0 / math.pi)
+_Y20 = 0.25 * math.sqrt(5.0 / math.pi)
+_Y22 = 0.25 * math.sqrt(15.0 / math.pi)
+COSINE_LOBE = (math.pi,) + (2.0 * math.pi / 3.0,) * 3 + (math.pi / 4.0,) * 5
+
+
+def sh_basis(normals: Tensor) -> Tensor:
+    """The 9 orthonormal real SH functions at unit directions: (..., 3) -> (..., 9).
+
+    Order: Y00; Y1-1 (y), Y10 (z), Y11 (x); Y2-2 (xy), Y2-1 (yz), Y20 (3z²-1), Y21 (xz), Y22 (x²-y²).
+    """
+    if normals.shape[-1] != 3:
+        raise ValueError(f"argument 'normals' must have shape (..., 3), got {tuple(normals.shape)}")
+    x, y, z = normals.unbind(-1)
+    return torch.stack(
+        [
+            torch.full_like(x, _Y00),
+            _Y1 * y,
+            _Y1 * z,
+            _Y1 * x,
+            _Y2 * x * y,
+            _Y2 * y * z,
+            _Y20 * (3.0 * z * z - 1.0),
+            _Y2 * x * z,
+            _Y22 * (x * x - y * y),
+        ],
+        dim=-1,
+    )
+
+
+def irradiance_basis(normals: Tensor) -> Tensor:
+    """SH basis times the clamped-cosine factors (``E = basis @ light``): (..., 3) -> (..., 9)."""
+    return sh_basis(normals) * torch.tensor(COSINE_LOBE, dtype=normals.dtype, device=normals.device)
+
+
+def irradiance(normals: Tensor, light: Tensor) -> Tensor:
+    """RGB irradiance at unit normals: (B, N, 3) normals, (B, 9, 3) light -> (B, N, 3)."""
+    dims = check_tensor("normals", normals, ("B", "N", 3))
+    check_tensor("light", light, ("B", SH_COEFFICIENTS, 3), dims)
+    return irradiance_basis(normals) @ light
+
+
+def shade(albedo: Tensor, normals: Tensor, light: Tensor) -> Tensor:
+    """Lambertian shading ``albedo · E(n)``: (B, N, 3) albedo and normals, (B, 9, 3) light -> (B, N, 3)."""
+    dims = check_tensor("albedo", albedo, ("B", "N", 3))
+    check_tensor("normals", normals, ("B", "N", 3), dims)
+    return albedo * irradiance(normals, light)
+
+
+def ambient_light(level: float = 1.0) -> Tensor:
+    """Uniform white light whose irradiance is ``level`` on every normal: (9, 3)."""
+    light = torch.zeros(SH_COEFFICIENTS, 3)
+    light[0] = level / (COSINE_LOBE[0] * _Y00)
+    return light
+
+
+def directional_light(direction: tuple[float, float, float], intensity: float = 1.0) -> Tensor:
+    """SH projection of a distant white light arriving from ``direction`` (view frame): (9, 3).
+
+    Its irradiance approximates ``intensity · max(0, n · d)`` (the 3-band approximation of the
+    clamped cosine).
+    """
+    unit = torch.nn.functional.normalize(torch.tensor(direction, dtype=torch.float32), dim=0)
+    return (intensity * sh_basis(unit))[:, None].expand(SH_COEFFICIENTS, 3).clone()
+
+
+LIGHT_PRESETS = {
+    "ambient": lambda: ambient_light(1.0),
+    "frontal": lambda: ambient_light(0.45) + directional_light((0.0, 0.0, 1.0), 0.65),
+    "studio": lambda: ambient_light(0.35) + directional_light((0.45, 0.45, 0.75), 0.8),
+    "side": lambda: ambient_light(0.25) + directional_light((1.0, 0.2, 0.35), 0.9),
+}
+
+
+def light_preset(name: str) -> Tensor:
+    """A named (9, 3) light: ``ambient``, ``frontal``, ``studio`` or ``side``."""
+    if name not in LIGHT_PRESETS:
+        raise ValueError(f"unknown light {name!r}; choose from {sorted(LIGHT_PRESETS)}")
+    return LIGHT_PRESETS[name]()

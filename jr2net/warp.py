@@ -1,0 +1,50 @@
+"""Warp facade: the eq. 2 view-synthesis warp and co-visibility mask (kernels behind it)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpResult, warp_torch
+
+BACKENDS = ("torch",)
+
+__all__ = ["BACKENDS", "WarpResult", "relative_pose", "warp"]
+
+
+def relative_pose(
+    target_rotation: Tensor, target_translation: Tensor, source_rotation: Tensor, source_translation: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Pose taking target-camera points to source-camera points for two placements of one object.
+
+    With ``X_t = A_t v + b_t`` and ``X_s = A_s v + b_s`` (A: (B, 3, 3) camera-from-model rotations,
+    b: (B, 3) translations), ``X_s = R X_t + t`` with ``R = A_s A_tᵀ`` and ``t = b_s - R b_t``.
+    """
+    rotation = source_rotation @ target_rotation.transpose(1, 2)
+    translation = source_translation - (rotation @ target_translation[..., None])[..., 0]
+    return rotation, translation
+
+
+def warp(
+    source_image: Tensor,
+    source_depth: Tensor,
+    target_depth: Tensor,
+    target_intrinsics: Tensor,
+    source_intrinsics: Tensor,
+    rotation: Tensor,
+    translation: Tensor,
+    depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
+    backend: str = "torch",
+) -> WarpResult:
+    """Eq. 2 warp of ``source_image`` into the target view (see :mod:`jr2net.kernels.warp_torch`)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown warp backend {backend!r}; available: {BACKENDS}")
+    return warp_torch(
+        source_image,
+        source_depth,
+        target_depth,
+        target_intrinsics,
+        source_intrinsics,
+        rotation,
+        translation,
+        depth_tolerance,
+    )

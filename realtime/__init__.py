@@ -1,0 +1,1 @@
+"""Asyncio frame pipeline: sources, stage workers and sinks (WebRTC, virtual camera, file)."""

@@ -1,0 +1,68 @@
+"""FaceParams: validation, flat and JSON round trips."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from jr2net.face_model import FaceModel
+from jr2net.params import FaceParams, ParamLayout
+from jr2net.shapes import ShapeError
+
+
+def _random(layout: ParamLayout, batch: int, with_albedo: bool) -> FaceParams:
+    return FaceParams(
+        identity=torch.randn(batch, layout.identity_count),
+        expression=torch.rand(batch, layout.expression_count),
+        rotation=torch.randn(batch, 3) * 0.3,
+        translation=torch.randn(batch, 3) + torch.tensor([0.0, 0.0, 60.0]),
+        focal=torch.rand(batch) * 1000 + 200,
+        light=torch.randn(batch, 9, 3),
+        albedo=torch.rand(batch, layout.vertex_count, 3) if with_albedo else None,
+    )
+
+
+@pytest.mark.parametrize("with_albedo", [False, True])
+def test_flat_round_trip(face_model: FaceModel, with_albedo: bool) -> None:
+    layout = ParamLayout.of(face_model)
+    params = _random(layout, 3, with_albedo)
+    flat = params.to_flat()
+    assert flat.shape == (3, layout.flat_size(with_albedo))
+    back = FaceParams.from_flat(flat, layout, with_albedo)
+    for name in ("identity", "expression", "rotation", "translation", "focal", "light", "albedo"):
+        original, restored = getattr(params, name), getattr(back, name)
+        assert (original is None and restored is None) or torch.equal(original, restored), name
+
+
+@pytest.mark.parametrize("with_albedo", [False, True])
+def test_json_round_trip_is_exact(face_model: FaceModel, with_albedo: bool) -> None:
+    params = _random(ParamLayout.of(face_model), 2, with_albedo).select(1)
+    restored = FaceParams.from_json(json.loads(json.dumps(params.to_json())))
+    assert torch.equal(restored.to_flat(), params.to_flat())
+
+
+def test_json_needs_one_face_and_right_format(face_model: FaceModel) -> None:
+    params = _random(ParamLayout.of(face_model), 2, False)
+    with pytest.raises(ValueError, match="batch of one"):
+        params.to_json()
+    with pytest.raises(ValueError, match="not a FaceParams"):
+        FaceParams.from_json({"identity": [0.0]})
+
+
+def test_wrong_shapes_are_rejected(face_model: FaceModel) -> None:
+    params = FaceParams.neutral(ParamLayout.of(face_model), batch_size=2)
+    with pytest.raises(ShapeError, match="'light'"):
+        params.replace(light=torch.zeros(2, 4, 3))
+    with pytest.raises(ShapeError, match="'focal'.*B=2"):
+        params.replace(focal=torch.ones(3))
+    with pytest.raises(ShapeError, match="'flat'"):
+        FaceParams.from_flat(torch.zeros(2, 10), ParamLayout.of(face_model), with_albedo=False)
+
+
+def test_default_albedo(face_model: FaceModel) -> None:
+    params = FaceParams.neutral(ParamLayout.of(face_model), batch_size=2)
+    albedo = params.albedo_or_default(face_model.vertex_count)
+    assert albedo.shape == (2, face_model.vertex_count, 3)
+    assert torch.all((albedo > 0) & (albedo < 1))

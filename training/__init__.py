@@ -1,0 +1,1 @@
+"""Datasets, losses and one training script per network."""
