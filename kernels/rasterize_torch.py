@@ -9,10 +9,11 @@ minimum wins (``scatter_reduce('amin')``), the same depth test the CUDA kernel d
 from __future__ import annotations
 
 import torch
+from torch import Tensor
+
 from jr2net.kernels.barycentric import edge_barycentrics, pixel_centres
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.shapes import check_tensor
-from torch import Tensor
 
 EMPTY_KEY = torch.iinfo(torch.int64).max
 DEFAULT_NEAR = 1e-3
@@ -110,6 +111,19 @@ def rasterize_torch(
     return Fragments(tri_id=tri_id, bary=bary, depth=depth)
 
 
+def gather_corners(values: Tensor, triangles: Tensor, tri_id: Tensor) -> Tensor:
+    """Per-vertex values at the corners of each pixel's triangle: (B, V, C) -> (B, H, W, 3, C).
+
+    Background pixels (and every pixel of an empty mesh) get zeros.
+    """
+    batch, height, width = tri_id.shape
+    if triangles.shape[0] == 0:
+        return values.new_zeros(batch, height, width, 3, values.shape[-1])
+    faces = triangles.long()[tri_id.clamp(min=0)]
+    batch_index = torch.arange(batch, device=tri_id.device)[:, None, None, None]
+    return values[batch_index, faces]
+
+
 def screen_barycentrics(screen_vertices: Tensor, triangles: Tensor, tri_id: Tensor) -> tuple[Tensor, Tensor]:
     """Perspective-correct barycentrics and depth of each pixel centre in its triangle.
 
@@ -127,9 +141,7 @@ def screen_barycentrics(screen_vertices: Tensor, triangles: Tensor, tri_id: Tens
     dims = check_tensor("screen_vertices", screen_vertices, ("B", "V", 3))
     check_tensor("tri_id", tri_id, ("B", "H", "W"), dims, dtype=torch.int64)
     visible = tri_id >= 0
-    faces = triangles.long()[tri_id.clamp(min=0)]
-    batch_index = torch.arange(tri_id.shape[0], device=tri_id.device)[:, None, None, None]
-    corners = screen_vertices[batch_index, faces]
+    corners = gather_corners(screen_vertices, triangles, tri_id)
     px, py = pixel_centres(tri_id)
     _, bary, depth = edge_barycentrics(corners, px, py)
     bary = torch.where(visible[..., None], bary, torch.zeros_like(bary))
@@ -153,7 +165,5 @@ def interpolate(attributes: Tensor, triangles: Tensor, tri_id: Tensor, bary: Ten
     dims = check_tensor("attributes", attributes, ("B", "V", "C"))
     check_tensor("tri_id", tri_id, ("B", "H", "W"), dims, dtype=torch.int64)
     check_tensor("bary", bary, ("B", "H", "W", 3), dims)
-    faces = triangles.long()[tri_id.clamp(min=0)]
-    batch_index = torch.arange(tri_id.shape[0], device=tri_id.device)[:, None, None, None]
-    values = (attributes[batch_index, faces] * bary[..., None]).sum(dim=-2)
+    values = (gather_corners(attributes, triangles, tri_id) * bary[..., None]).sum(dim=-2)
     return torch.where((tri_id >= 0)[..., None], values, torch.zeros_like(values))

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from jr2net.kernels.shapes import check_tensor
 from torch import Tensor
+
+from jr2net.kernels.shapes import check_tensor
 
 INVALID_COORDINATE = -1.0
 DEFAULT_DEPTH_TOLERANCE = 0.02
