@@ -93,7 +93,7 @@ def _on_background(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def write_maps(maps: RenderMaps, output: Path) -> list[Path]:
-    """Write the normal, depth (near = bright) and light maps beside ``output``."""
+    """Write the normal, depth (near = bright) and light (scaled to its maximum) maps beside ``output``."""
     mask = maps.mask[0]
     depth = maps.depth[0]
     face = depth[mask > 0]
@@ -103,7 +103,7 @@ def write_maps(maps: RenderMaps, output: Path) -> list[Path]:
     return [
         save_png(Path(f"{stem}_normal.png"), (maps.normal[0] * 0.5 + 0.5) * mask),
         save_png(Path(f"{stem}_depth.png"), depth_image * mask),
-        save_png(Path(f"{stem}_light.png"), maps.light[0] * mask),
+        save_png(Path(f"{stem}_light.png"), maps.light[0] * mask / maps.light[0].max().clamp(min=1e-6)),
     ]
 
 
