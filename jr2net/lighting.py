@@ -4,7 +4,8 @@ Light is 3 bands × RGB = (9, 3) coefficients of incoming radiance, expressed in
 (x right, y up, z toward the camera: the model frame after the head rotation). Irradiance on a
 surface with unit normal n is ``E(n) = Σ_b Â_l(b) · θ_b · Y_b(n)`` with the clamped-cosine
 convolution factors Â = (π, 2π/3, π/4) per band (Ramamoorthi & Hanrahan 2001); shading is
-``albedo · E(n)``.
+``albedo · E(n)``. The SH polynomials themselves live in :mod:`jr2net.kernels.sh`, shared with the
+shading kernels.
 """
 
 from __future__ import annotations
@@ -14,14 +15,24 @@ import math
 import torch
 from torch import Tensor
 
+from jr2net.kernels.sh import SH_TERMS, sh_monomials
 from jr2net.shapes import check_tensor
 
-SH_COEFFICIENTS = 9
+SH_COEFFICIENTS = SH_TERMS
 _Y00 = 0.5 * math.sqrt(1.0 / math.pi)
 _Y1 = math.sqrt(3.0 / (4.0 * math.pi))
 _Y2 = 0.5 * math.sqrt(15.0 / math.pi)
-_Y20 = 0.25 * math.sqrt(5.0 / math.pi)
-_Y22 = 0.25 * math.sqrt(15.0 / math.pi)
+SH_NORMALISATION = (
+    _Y00,
+    _Y1,
+    _Y1,
+    _Y1,
+    _Y2,
+    _Y2,
+    0.25 * math.sqrt(5.0 / math.pi),
+    _Y2,
+    0.25 * math.sqrt(15.0 / math.pi),
+)
 COSINE_LOBE = (math.pi,) + (2.0 * math.pi / 3.0,) * 3 + (math.pi / 4.0,) * 5
 
 
@@ -30,35 +41,28 @@ def sh_basis(normals: Tensor) -> Tensor:
 
     Order: Y00; Y1-1 (y), Y10 (z), Y11 (x); Y2-2 (xy), Y2-1 (yz), Y20 (3z²-1), Y21 (xz), Y22 (x²-y²).
     """
-    if normals.shape[-1] != 3:
-        raise ValueError(f"argument 'normals' must have shape (..., 3), got {tuple(normals.shape)}")
-    x, y, z = normals.unbind(-1)
-    return torch.stack(
-        [
-            torch.full_like(x, _Y00),
-            _Y1 * y,
-            _Y1 * z,
-            _Y1 * x,
-            _Y2 * x * y,
-            _Y2 * y * z,
-            _Y20 * (3.0 * z * z - 1.0),
-            _Y2 * x * z,
-            _Y22 * (x * x - y * y),
-        ],
-        dim=-1,
-    )
+    return sh_monomials(normals) * torch.tensor(SH_NORMALISATION, dtype=normals.dtype, device=normals.device)
 
 
-def irradiance_basis(normals: Tensor) -> Tensor:
-    """SH basis times the clamped-cosine factors (``E = basis @ light``): (..., 3) -> (..., 9)."""
-    return sh_basis(normals) * torch.tensor(COSINE_LOBE, dtype=normals.dtype, device=normals.device)
+def irradiance_coefficients(light: Tensor) -> Tensor:
+    """Light in the monomial basis of :func:`sh_monomials`: ``E(n) = sh_monomials(n) @ result``.
+
+    Args:
+        light: (B, 9, 3) SH light.
+
+    Returns:
+        (B, 9, 3) coefficients (normalisation and clamped-cosine factors folded in).
+    """
+    check_tensor("light", light, ("B", SH_COEFFICIENTS, 3))
+    factors = [n * a for n, a in zip(SH_NORMALISATION, COSINE_LOBE)]
+    return light * torch.tensor(factors, dtype=light.dtype, device=light.device)[:, None]
 
 
 def irradiance(normals: Tensor, light: Tensor) -> Tensor:
     """RGB irradiance at unit normals: (B, N, 3) normals, (B, 9, 3) light -> (B, N, 3)."""
     dims = check_tensor("normals", normals, ("B", "N", 3))
     check_tensor("light", light, ("B", SH_COEFFICIENTS, 3), dims)
-    return irradiance_basis(normals) @ light
+    return sh_monomials(normals) @ irradiance_coefficients(light)
 
 
 def shade(albedo: Tensor, normals: Tensor, light: Tensor) -> Tensor:

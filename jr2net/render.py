@@ -1,8 +1,10 @@
 """Renderer facade: the one door from ``jr2net`` into ``kernels`` for rasterization and maps.
 
-``rasterize`` picks a backend (only the torch reference exists so far); everything after the
-rasterizer (barycentrics, interpolation, shading) runs in torch so gradients reach vertex positions
-and attributes on every backend.
+``backend`` is ``auto`` (CUDA for CUDA tensors when CuPy works, numba for CPU tensors), ``cuda``,
+``numba`` or ``torch`` (the reference). The kernels give fragments; when a gradient is wanted,
+barycentrics are recomputed from ``tri_id`` and the maps shaded in torch, so gradients reach
+vertex positions, normals, albedo and light on every backend. Without gradients the maps come from
+the backend's own shading kernel.
 """
 
 from __future__ import annotations
@@ -14,24 +16,23 @@ from torch import Tensor
 
 from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel, vertex_normals
+from jr2net.kernels.dispatch import BACKENDS, implementation, resolve_backend
 from jr2net.kernels.fragments import Fragments
-from jr2net.kernels.rasterize_torch import interpolate, rasterize_torch, screen_barycentrics
-from jr2net.lighting import irradiance_basis
+from jr2net.kernels.maps_torch import shade_maps_torch
+from jr2net.kernels.rasterize_torch import interpolate, screen_barycentrics
+from jr2net.lighting import irradiance_coefficients
 from jr2net.params import FaceParams
 from jr2net.shapes import check_tensor
-
-BACKENDS = ("torch",)
 
 __all__ = ["BACKENDS", "Fragments", "RenderMaps", "interpolate", "rasterize", "render_face", "render_maps"]
 
 
 def rasterize(
-    screen_vertices: Tensor, triangles: Tensor, height: int, width: int, backend: str = "torch"
+    screen_vertices: Tensor, triangles: Tensor, height: int, width: int, backend: str = "auto"
 ) -> Fragments:
     """Rasterize (B, V, 3) screen-space vertices with (F, 3) triangles into (B, H, W) fragments."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown rasterizer backend {backend!r}; available: {BACKENDS}")
-    return rasterize_torch(screen_vertices, triangles, height, width)
+    name = resolve_backend(backend, screen_vertices.device)
+    return implementation("rasterize", name)(screen_vertices, triangles, height, width)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def render_maps(
     triangles: Tensor,
     height: int,
     width: int,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> RenderMaps:
     """Depth, normal, light, albedo and shaded maps of meshes.
 
@@ -80,27 +81,32 @@ def render_maps(
         light: (B, 9, 3) SH light in the view frame.
         triangles: (F, 3) vertex indices.
         height, width: output size.
-        backend: rasterizer backend.
+        backend: kernel backend (see the module docstring).
     """
     dims = check_tensor("screen_vertices", screen_vertices, ("B", "V", 3))
     check_tensor("view_normals", view_normals, ("B", "V", 3), dims)
     check_tensor("albedo", albedo, ("B", "V", 3), dims)
     check_tensor("light", light, ("B", 9, 3), dims)
-    fragments = rasterize(screen_vertices.detach(), triangles, height, width, backend)
-    bary, depth = screen_barycentrics(screen_vertices, triangles, fragments.tri_id)
-    visible = fragments.mask[..., None]
-    normal = torch.nn.functional.normalize(
-        interpolate(view_normals, triangles, fragments.tri_id, bary), dim=-1
-    )
-    shading = (irradiance_basis(normal) @ light[:, None]) * visible
-    albedo_map = interpolate(albedo, triangles, fragments.tri_id, bary)
+    name = resolve_backend(backend, screen_vertices.device)
+    fragments = implementation("rasterize", name)(screen_vertices.detach(), triangles, height, width)
+    coefficients = irradiance_coefficients(light)
+    inputs = (screen_vertices, view_normals, albedo, light)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in inputs):
+        bary, depth = screen_barycentrics(screen_vertices, triangles, fragments.tri_id)
+        shaded = shade_maps_torch(fragments.tri_id, bary, triangles, view_normals, albedo, coefficients)
+    else:
+        depth = fragments.depth
+        shade = implementation("shade_maps", name)
+        shaded = shade(
+            fragments.tri_id, fragments.bary, triangles, view_normals, albedo.contiguous(), coefficients
+        )
     return RenderMaps(
-        mask=_channels_first(visible.float()),
+        mask=fragments.mask[:, None].float(),
         depth=depth[:, None],
-        normal=_channels_first(normal),
-        light=_channels_first(shading),
-        albedo=_channels_first(albedo_map),
-        image=_channels_first(albedo_map * shading),
+        normal=_channels_first(shaded.normal),
+        light=_channels_first(shaded.light),
+        albedo=_channels_first(shaded.albedo),
+        image=_channels_first(shaded.image),
         fragments=fragments,
     )
 
@@ -111,7 +117,7 @@ def render_face(
     height: int,
     width: int,
     region: str = "head_neck",
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> RenderMaps:
     """Render the face model with FaceParams (camera principal point at the image centre)."""
     rotation = euler_to_matrix(params.rotation)

@@ -1,14 +1,18 @@
-"""Warp facade: the eq. 2 view-synthesis warp and co-visibility mask (kernels behind it)."""
+"""Warp facade: the eq. 2 view-synthesis warp and co-visibility mask (kernels behind it).
+
+``backend`` as in :mod:`jr2net.render`; the numba and CUDA kernels carry no gradients, so when a
+gradient is wanted (source image or target depth require it) the torch reference runs.
+"""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
-from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpResult, warp_torch
+from jr2net.kernels.dispatch import implementation, resolve_backend
+from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpResult
 
-BACKENDS = ("torch",)
-
-__all__ = ["BACKENDS", "WarpResult", "relative_pose", "warp"]
+__all__ = ["WarpResult", "relative_pose", "warp"]
 
 
 def relative_pose(
@@ -33,12 +37,13 @@ def warp(
     rotation: Tensor,
     translation: Tensor,
     depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
-    backend: str = "torch",
+    backend: str = "auto",
 ) -> WarpResult:
     """Eq. 2 warp of ``source_image`` into the target view (see :mod:`jr2net.kernels.warp_torch`)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown warp backend {backend!r}; available: {BACKENDS}")
-    return warp_torch(
+    name = resolve_backend(backend, target_depth.device)
+    if torch.is_grad_enabled() and (source_image.requires_grad or target_depth.requires_grad):
+        name = "torch"
+    return implementation("warp", name)(
         source_image,
         source_depth,
         target_depth,

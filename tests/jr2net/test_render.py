@@ -52,5 +52,5 @@ def test_region_restricts_the_render(face_model: FaceModel) -> None:
 
 
 def test_unknown_backend(face_model: FaceModel) -> None:
-    with pytest.raises(ValueError, match="unknown rasterizer backend"):
+    with pytest.raises(ValueError, match="unknown kernel backend"):
         rasterize(torch.zeros(1, 3, 3), torch.tensor([[0, 1, 2]]), 8, 8, backend="vulkan")

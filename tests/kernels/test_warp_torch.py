@@ -103,7 +103,7 @@ def test_wrong_shapes_name_the_argument() -> None:
         warp_torch(
             torch.rand(1, 3, SIZE, SIZE), depth, depth, matrix, matrix, torch.eye(3)[None], torch.zeros(3)
         )
-    with pytest.raises(ValueError, match="unknown warp backend"):
+    with pytest.raises(ValueError, match="unknown kernel backend"):
         warp(torch.rand(1, 3, SIZE, SIZE), depth, depth, matrix, matrix, *_identity_pose(), backend="opengl")
 
 

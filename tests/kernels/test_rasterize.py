@@ -1,16 +1,20 @@
-"""Torch reference rasterizer against analytic values and a brute-force z-buffer."""
+"""Every rasterizer backend against analytic values and a brute-force z-buffer."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
 
 from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project, unproject
 from jr2net.face_model import FaceModel
+from jr2net.kernels.fragments import Fragments
+from jr2net.kernels.rasterize_numba import rasterize_numba
 from jr2net.kernels.rasterize_torch import interpolate, rasterize_torch, screen_barycentrics
 from jr2net.shapes import ShapeError
+from tests.kernels.conftest import rasterize_on
 from tests.meshes import icosphere, quad
 
 TRIANGLE = torch.tensor([[[4.2, 3.1, 2.0], [27.5, 9.8, 2.0], [11.3, 28.4, 2.0]]])
@@ -24,8 +28,8 @@ def _analytic_barycentrics(corners: torch.Tensor, x: torch.Tensor, y: torch.Tens
     return torch.linalg.solve(matrix, rhs).T
 
 
-def test_single_triangle_coverage_and_barycentrics() -> None:
-    fragments = rasterize_torch(TRIANGLE, ONE, 32, 32)
+def test_single_triangle_coverage_and_barycentrics(backend: str) -> None:
+    fragments = rasterize_on(backend, TRIANGLE, ONE, 32, 32)
     ys, xs = torch.meshgrid(torch.arange(32) + 0.5, torch.arange(32) + 0.5, indexing="ij")
     exact = _analytic_barycentrics(TRIANGLE[0, :, :2], xs.flatten(), ys.flatten())
     inside = (exact >= 0).all(dim=1).reshape(32, 32)
@@ -38,10 +42,10 @@ def test_single_triangle_coverage_and_barycentrics() -> None:
     assert torch.all(fragments.tri_id[0][~inside] == -1) and torch.all(fragments.depth[0][~inside] == 0)
 
 
-def test_barycentrics_are_perspective_correct() -> None:
+def test_barycentrics_are_perspective_correct(backend: str) -> None:
     matrix = intrinsics(torch.tensor([40.0]), 48, 48)
     points = torch.tensor([[[-1.0, -1.0, 4.0], [1.5, -0.5, 9.0], [0.0, 1.5, 6.0]]])
-    fragments = rasterize_torch(project(points, matrix), ONE, 48, 48)
+    fragments = rasterize_on(backend, project(points, matrix), ONE, 48, 48)
     mask = fragments.mask[0]
     ys, xs = torch.meshgrid(torch.arange(48) + 0.5, torch.arange(48) + 0.5, indexing="ij")
     screen = torch.stack([xs[mask], ys[mask], fragments.depth[0][mask]], dim=-1)[None]
@@ -51,25 +55,25 @@ def test_barycentrics_are_perspective_correct() -> None:
 
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])
-def test_nearer_triangle_wins(order: tuple[int, int]) -> None:
+def test_nearer_triangle_wins(order: tuple[int, int], backend: str) -> None:
     near = [[2.0, 2.0, 3.0], [30.0, 2.0, 3.0], [2.0, 30.0, 3.0]]
     far = [[1.0, 1.0, 5.0], [31.0, 1.0, 5.0], [16.0, 31.0, 5.0]]
     vertices = torch.tensor([[*(near if order[0] == 0 else far), *(far if order[0] == 0 else near)]])
     triangles = torch.tensor([[0, 1, 2], [3, 4, 5]])
-    fragments = rasterize_torch(vertices, triangles, 32, 32)
+    fragments = rasterize_on(backend, vertices, triangles, 32, 32)
     near_id = 0 if order[0] == 0 else 1
     assert fragments.tri_id[0, 5, 5] == near_id
     assert fragments.depth[0, 5, 5] == pytest.approx(3.0, rel=1e-6)
     assert fragments.tri_id[0, 28, 16] == 1 - near_id
 
 
-def test_equal_depth_goes_to_lower_id() -> None:
+def test_equal_depth_goes_to_lower_id(backend: str) -> None:
     vertices = torch.cat([TRIANGLE, TRIANGLE], dim=1)
-    fragments = rasterize_torch(vertices, torch.tensor([[3, 4, 5], [0, 1, 2]]), 32, 32)
+    fragments = rasterize_on(backend, vertices, torch.tensor([[3, 4, 5], [0, 1, 2]]), 32, 32)
     assert set(fragments.tri_id[fragments.mask].tolist()) == {0}
 
 
-def test_depth_of_a_tilted_plane_matches_closed_form() -> None:
+def test_depth_of_a_tilted_plane_matches_closed_form(backend: str) -> None:
     """Plane n·X = d seen through K: depth(p) = d / (n · K⁻¹ p)."""
     normal, offset = torch.tensor([0.2, -0.3, 1.0]), 10.0
     corners = []
@@ -78,7 +82,7 @@ def test_depth_of_a_tilted_plane_matches_closed_form() -> None:
         corners.append([x, y, float(z)])
     vertices, triangles = quad(torch.tensor(corners))
     matrix = intrinsics(torch.tensor([30.0]), 40, 40)
-    fragments = rasterize_torch(project(vertices, matrix), triangles, 40, 40)
+    fragments = rasterize_on(backend, project(vertices, matrix), triangles, 40, 40)
     ys, xs = torch.meshgrid(torch.arange(40) + 0.5, torch.arange(40) + 0.5, indexing="ij")
     rays = torch.stack([xs, ys, torch.ones_like(xs)], dim=-1) @ torch.linalg.inv(matrix[0]).T
     expected = offset / (rays @ normal)
@@ -87,13 +91,13 @@ def test_depth_of_a_tilted_plane_matches_closed_form() -> None:
     torch.testing.assert_close(fragments.depth[0][mask], expected[mask], atol=0, rtol=1e-5)
 
 
-def test_normal_map_of_a_sphere() -> None:
+def test_normal_map_of_a_sphere(backend: str) -> None:
     points, triangles = icosphere(4)
     centre = torch.tensor([0.0, 0.0, 5.0])
     size, focal = 64, 90.0
     matrix = intrinsics(torch.tensor([focal]), size, size)
     screen = project((points.float() * 1.5 + centre)[None], matrix)
-    fragments = rasterize_torch(screen, triangles, size, size)
+    fragments = rasterize_on(backend, screen, triangles, size, size)
     normals = interpolate(points.float()[None], triangles, fragments.tri_id, fragments.bary)
     normals = torch.nn.functional.normalize(normals, dim=-1)[0]
     ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
@@ -112,30 +116,31 @@ def test_normal_map_of_a_sphere() -> None:
     assert torch.equal(fragments.mask[0] & (discriminant > 0.3), hit & (discriminant > 0.3))
 
 
-def test_culls_behind_camera_degenerate_and_offscreen() -> None:
+def test_culls_behind_camera_degenerate_and_offscreen(backend: str) -> None:
     behind = torch.tensor([[[4.0, 4.0, -1.0], [20.0, 4.0, 2.0], [4.0, 20.0, 2.0]]])
     degenerate = torch.tensor([[[4.0, 4.0, 2.0], [10.0, 10.0, 2.0], [16.0, 16.0, 2.0]]])
     offscreen = TRIANGLE + torch.tensor([100.0, 0.0, 0.0])
     for vertices in (behind, degenerate, offscreen):
-        assert not rasterize_torch(vertices, ONE, 32, 32).mask.any()
-    partial = rasterize_torch(TRIANGLE - torch.tensor([10.0, 10.0, 0.0]), ONE, 32, 32)
-    assert 0 < int(partial.mask.sum()) < int(rasterize_torch(TRIANGLE, ONE, 32, 32).mask.sum())
+        assert not rasterize_on(backend, vertices, ONE, 32, 32).mask.any()
+    partial = rasterize_on(backend, TRIANGLE - torch.tensor([10.0, 10.0, 0.0]), ONE, 32, 32)
+    assert 0 < int(partial.mask.sum()) < int(rasterize_on(backend, TRIANGLE, ONE, 32, 32).mask.sum())
 
 
-def test_empty_mesh() -> None:
-    fragments = rasterize_torch(torch.zeros(2, 0, 3), torch.zeros(0, 3, dtype=torch.int64), 8, 12)
+def test_empty_mesh(backend: str) -> None:
+    fragments = rasterize_on(backend, torch.zeros(2, 0, 3), torch.zeros(0, 3, dtype=torch.int64), 8, 12)
     assert fragments.tri_id.shape == (2, 8, 12) and not fragments.mask.any()
 
 
-def test_rejects_bad_inputs() -> None:
+@pytest.mark.parametrize("rasterizer", [rasterize_torch, rasterize_numba])
+def test_rejects_bad_inputs(rasterizer: Callable[..., Fragments]) -> None:
     with pytest.raises(ShapeError, match="'screen_vertices'"):
-        rasterize_torch(torch.zeros(3, 3), ONE, 8, 8)
+        rasterizer(torch.zeros(3, 3), ONE, 8, 8)
     with pytest.raises(ShapeError, match="float32"):
-        rasterize_torch(TRIANGLE.double(), ONE, 8, 8)
+        rasterizer(TRIANGLE.double(), ONE, 8, 8)
     with pytest.raises(ValueError, match="outside"):
-        rasterize_torch(TRIANGLE, torch.tensor([[0, 1, 3]]), 8, 8)
+        rasterizer(TRIANGLE, torch.tensor([[0, 1, 3]]), 8, 8)
     with pytest.raises(ValueError, match="positive"):
-        rasterize_torch(TRIANGLE, ONE, 0, 8)
+        rasterizer(TRIANGLE, ONE, 0, 8)
 
 
 def _ict_screen(face_model: FaceModel, yaw: float, jaw: float, size: int) -> torch.Tensor:
@@ -147,9 +152,9 @@ def _ict_screen(face_model: FaceModel, yaw: float, jaw: float, size: int) -> tor
 
 
 @pytest.mark.parametrize("yaw,jaw", [(0.0, 0.0), (35.0, 0.7), (-70.0, 0.3)])
-def test_ict_head_matches_brute_force(face_model: FaceModel, yaw: float, jaw: float) -> None:
+def test_ict_head_matches_brute_force(face_model: FaceModel, yaw: float, jaw: float, backend: str) -> None:
     screen = _ict_screen(face_model, yaw, jaw, 256)
-    fragments = rasterize_torch(screen, face_model.triangles, 256, 256)
+    fragments = rasterize_on(backend, screen, face_model.triangles, 256, 256)
     assert 0.3 < fragments.mask.float().mean() < 0.8
     generator = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (300, 2), generator=generator)
@@ -187,10 +192,10 @@ def test_chunking_does_not_change_the_result(face_model: FaceModel) -> None:
     assert torch.equal(whole.depth, chunked.depth)
 
 
-def test_batch_matches_single(face_model: FaceModel) -> None:
+def test_batch_matches_single(face_model: FaceModel, backend: str) -> None:
     screens = torch.cat([_ict_screen(face_model, 0.0, 0.0, 96), _ict_screen(face_model, 30.0, 0.8, 96)])
-    batch = rasterize_torch(screens, face_model.triangles, 96, 96)
-    second = rasterize_torch(screens[1:], face_model.triangles, 96, 96)
+    batch = rasterize_on(backend, screens, face_model.triangles, 96, 96)
+    second = rasterize_on(backend, screens[1:], face_model.triangles, 96, 96)
     assert torch.equal(batch.tri_id[1:], second.tri_id)
 
 

@@ -1,0 +1,67 @@
+"""Backend choice for the kernels: ``auto``, ``cuda``, ``numba`` or ``torch``.
+
+``auto`` takes CUDA for CUDA tensors when CuPy works, numba for CPU tensors (the torch reference
+when numba cannot be imported, said once in a log line). Implementations are imported on first
+use, so the CPU path never imports CuPy and ``--help`` never compiles numba code.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from jr2net.kernels.cuda_runtime import cuda_unavailable_reason
+
+LOG = logging.getLogger("jr2net.kernels")
+BACKENDS = ("auto", "cuda", "numba", "torch")
+OPS = ("rasterize", "shade_maps", "warp")
+_MODULES = {"rasterize": "rasterize", "shade_maps": "maps", "warp": "warp"}
+
+
+@functools.cache
+def numba_unavailable_reason() -> str | None:
+    """``None`` when numba imports, else why not (logged once)."""
+    try:
+        importlib.import_module("numba")
+    except ImportError as error:
+        LOG.warning("numba unavailable (%s); the slower torch reference kernels are used on the CPU", error)
+        return str(error)
+    return None
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The concrete backend for tensors on ``device``; a clear error when it cannot run there."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {backend!r}; choose from {BACKENDS}")
+    if backend == "auto":
+        if device.type == "cuda":
+            return "cuda" if cuda_unavailable_reason() is None else "torch"
+        return "numba" if numba_unavailable_reason() is None else "torch"
+    if backend == "cuda":
+        if device.type != "cuda":
+            raise ValueError(f"backend 'cuda' needs CUDA tensors, got tensors on {device}")
+        reason = cuda_unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"backend 'cuda' cannot run: {reason}")
+    if backend == "numba":
+        if device.type != "cpu":
+            raise ValueError(f"backend 'numba' needs CPU tensors, got tensors on {device}")
+        reason = numba_unavailable_reason()
+        if reason is not None:
+            raise RuntimeError(f"backend 'numba' cannot run: {reason}")
+    return backend
+
+
+def implementation(op: str, backend: str) -> Callable[..., Any]:
+    """The function implementing ``op`` (rasterize, shade_maps, warp) on a concrete backend."""
+    if op not in OPS:
+        raise ValueError(f"unknown kernel op {op!r}; choose from {OPS}")
+    if backend not in BACKENDS[1:]:
+        raise ValueError(f"not a concrete backend: {backend!r}")
+    module = importlib.import_module(f"jr2net.kernels.{_MODULES[op]}_{backend}")
+    return getattr(module, f"{op}_{backend}")

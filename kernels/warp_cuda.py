@@ -1,0 +1,67 @@
+"""CUDA fused eq. 2 warp (CuPy RawKernel, ``cuda/warp.cu``): same WarpResult as the torch reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jr2net.kernels.cuda_runtime import launch, require_cuda
+from jr2net.kernels.warp_torch import (
+    DEFAULT_DEPTH_TOLERANCE,
+    INVALID_COORDINATE,
+    NEAR,
+    WarpResult,
+    check_warp_inputs,
+    warp_matrices,
+)
+
+
+def warp_cuda(
+    source_image: Tensor,
+    source_depth: Tensor,
+    target_depth: Tensor,
+    target_intrinsics: Tensor,
+    source_intrinsics: Tensor,
+    rotation: Tensor,
+    translation: Tensor,
+    depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
+) -> WarpResult:
+    """Eq. 2 warp of CUDA tensors; same contract as :func:`warp_torch.warp_torch` (no gradients)."""
+    check_warp_inputs(
+        source_image, source_depth, target_depth, target_intrinsics, source_intrinsics, rotation, translation
+    )
+    require_cuda()
+    device = target_depth.device
+    matrix, offset = warp_matrices(target_intrinsics, source_intrinsics, rotation, translation)
+    batch, height, width = target_depth.shape
+    channels, source_height, source_width = source_image.shape[1:]
+    grid = torch.empty((batch, height, width, 2), dtype=torch.float32, device=device)
+    image = torch.zeros((batch, channels, height, width), dtype=torch.float32, device=device)
+    valid = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=device)
+    covisible = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=device)
+    limit_factor = torch.tensor(1.0 + depth_tolerance, dtype=torch.float32).item()
+    launch(
+        "warp.cu",
+        "warp_fused",
+        batch * height * width,
+        source_image.detach().contiguous(),
+        source_depth.detach().contiguous(),
+        target_depth.detach().contiguous(),
+        matrix.to(device),
+        offset.to(device),
+        np.int64(batch),
+        np.int32(channels),
+        np.int32(source_height),
+        np.int32(source_width),
+        np.int32(height),
+        np.int32(width),
+        np.float32(limit_factor),
+        np.float32(NEAR),
+        np.float32(INVALID_COORDINATE),
+        grid,
+        image,
+        valid,
+        covisible,
+    )
+    return WarpResult(grid=grid, image=image, valid=valid, covisible=covisible)
