@@ -30,7 +30,6 @@ def _shade(
     out_image: np.ndarray,
 ) -> None:
     batch, height, width = tri_id.shape
-    terms = np.empty((batch * height, 9), np.float32)
     for job in numba.prange(batch * height):
         b, y = job // height, job % height
         for x in range(width):
@@ -48,13 +47,13 @@ def _shade(
             length = max(math.sqrt(nx * nx + ny * ny + nz * nz), _TINY)
             nx, ny, nz = nx / length, ny / length, nz / length
             out_normal[b, y, x, 0], out_normal[b, y, x, 1], out_normal[b, y, x, 2] = nx, ny, nz
-            row = terms[job]
-            row[0], row[1], row[2], row[3], row[4] = _ONE, ny, nz, nx, nx * ny
-            row[5], row[6], row[7], row[8] = ny * nz, _THREE * nz * nz - _ONE, nx * nz, nx * nx - ny * ny
+            xy, yz, zz, xz, xx_yy = nx * ny, ny * nz, _THREE * nz * nz - _ONE, nx * nz, nx * nx - ny * ny
             for c in range(3):
-                value = row[0] * coefficients[b, 0, c]
-                for t in range(1, 9):
-                    value += row[t] * coefficients[b, t, c]
+                k = coefficients[b, :, c]
+                value = (
+                    k[0] + ny * k[1] + nz * k[2] + nx * k[3] + xy * k[4] + yz * k[5] + zz * k[6] + xz * k[7]
+                )
+                value += xx_yy * k[8]
                 out_light[b, y, x, c] = value
                 out_image[b, y, x, c] = out_albedo[b, y, x, c] * value
 

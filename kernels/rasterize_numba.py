@@ -81,7 +81,19 @@ def _rasterize(
         row_lo, row_hi = band * BAND_ROWS, min(height, (band + 1) * BAND_ROWS) - 1
         for k in range(starts[job], starts[job + 1]):
             f = binned[k]
-            _raster_triangle(screen, triangles[f], f, b, boxes[b, f], row_lo, row_hi, tri_id, bary, depth)
+            _raster_triangle(
+                screen,
+                triangles,
+                f,
+                b,
+                boxes[b, f, 0],
+                max(boxes[b, f, 1], row_lo),
+                boxes[b, f, 2],
+                min(boxes[b, f, 3], row_hi),
+                tri_id,
+                bary,
+                depth,
+            )
     for b in numba.prange(batch):
         for y in range(height):
             for x in range(width):
@@ -89,34 +101,41 @@ def _rasterize(
                     depth[b, y, x] = _ZERO
 
 
-@numba.njit(cache=True, error_model="numpy")
+@numba.njit(cache=True, error_model="numpy", inline="always")
 def _raster_triangle(
     screen: np.ndarray,
-    tri: np.ndarray,
+    triangles: np.ndarray,
     f: int,
     b: int,
-    box: np.ndarray,
+    col_lo: int,
     row_lo: int,
+    col_hi: int,
     row_hi: int,
     tri_id: np.ndarray,
     bary: np.ndarray,
     depth: np.ndarray,
 ) -> None:
-    """Depth-test one triangle's pixels inside rows [row_lo, row_hi] (its band)."""
-    x0, y0, z0 = screen[b, tri[0], 0], screen[b, tri[0], 1], screen[b, tri[0], 2]
-    x1, y1, z1 = screen[b, tri[1], 0], screen[b, tri[1], 1], screen[b, tri[1], 2]
-    x2, y2, z2 = screen[b, tri[2], 0], screen[b, tri[2], 1], screen[b, tri[2], 2]
+    """Depth-test triangle f over the pixel box [col_lo, col_hi] × [row_lo, row_hi]."""
+    i0, i1, i2 = triangles[f, 0], triangles[f, 1], triangles[f, 2]
+    x0, y0, z0 = screen[b, i0, 0], screen[b, i0, 1], screen[b, i0, 2]
+    x1, y1, z1 = screen[b, i1, 0], screen[b, i1, 1], screen[b, i1, 2]
+    x2, y2, z2 = screen[b, i2, 0], screen[b, i2, 1], screen[b, i2, 2]
     area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
-    for row in range(max(box[1], row_lo), min(box[3], row_hi) + 1):
+    if area == _ZERO:
+        return
+    sign = _ONE if area > _ZERO else -_ONE
+    e0x, e0y, e1x, e1y, e2x, e2y = x2 - x1, y2 - y1, x0 - x2, y0 - y2, x1 - x0, y1 - y0
+    for row in range(row_lo, row_hi + 1):
         py = np.float32(row) + _HALF
-        for col in range(box[0], box[2] + 1):
+        r0, r1, r2 = e0x * (py - y1), e1x * (py - y2), e2x * (py - y0)
+        for col in range(col_lo, col_hi + 1):
             px = np.float32(col) + _HALF
-            w0 = ((x2 - x1) * (py - y1) - (y2 - y1) * (px - x1)) / area
-            w1 = ((x0 - x2) * (py - y2) - (y0 - y2) * (px - x2)) / area
-            w2 = ((x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)) / area
-            if not (w0 >= _ZERO and w1 >= _ZERO and w2 >= _ZERO):
+            n0 = r0 - e0y * (px - x1)
+            n1 = r1 - e1y * (px - x2)
+            n2 = r2 - e2y * (px - x0)
+            if not (n0 * sign >= _ZERO and n1 * sign >= _ZERO and n2 * sign >= _ZERO):
                 continue
-            q0, q1, q2 = w0 / z0, w1 / z1, w2 / z2
+            q0, q1, q2 = (n0 / area) / z0, (n1 / area) / z1, (n2 / area) / z2
             inverse_depth = q0 + q1 + q2
             z = _ONE / inverse_depth
             if not (z > _ZERO and math.isfinite(z)) or not (z < depth[b, row, col]):

@@ -59,8 +59,8 @@ def _scatter_chunk(
     local = torch.arange(owner.numel(), device=keys.device) - first[owner]
     px = x0[owner] + local % nx[owner]
     py = y0[owner] + local // nx[owner]
-    screen, _, depth = edge_barycentrics(corners[owner], px.float() + 0.5, py.float() + 0.5)
-    covered = (screen >= 0).all(dim=-1) & (depth > 0) & torch.isfinite(depth)
+    covered, _, depth = edge_barycentrics(corners[owner], px.float() + 0.5, py.float() + 0.5)
+    covered &= (depth > 0) & torch.isfinite(depth)
     height, width = size
     pixel = (batch_index[owner] * height + py) * width + px
     depth_bits = depth.contiguous().view(torch.int32).long()

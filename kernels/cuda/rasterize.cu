@@ -21,18 +21,29 @@ __device__ __forceinline__ Corners load_corners(const float* screen, const long 
     return c;
 }
 
-// Screen barycentrics (w0, w1, w2), perspective-correct barycentrics and depth at (px, py).
-__device__ __forceinline__ void barycentrics(const Corners& c, float px, float py, float* w, float* bary,
-                                             float* depth) {
-    float area = __fsub_rn(__fmul_rn(__fsub_rn(c.x1, c.x0), __fsub_rn(c.y2, c.y0)),
-                           __fmul_rn(__fsub_rn(c.y1, c.y0), __fsub_rn(c.x2, c.x0)));
-    w[0] = __fdiv_rn(__fsub_rn(__fmul_rn(__fsub_rn(c.x2, c.x1), __fsub_rn(py, c.y1)),
-                               __fmul_rn(__fsub_rn(c.y2, c.y1), __fsub_rn(px, c.x1))), area);
-    w[1] = __fdiv_rn(__fsub_rn(__fmul_rn(__fsub_rn(c.x0, c.x2), __fsub_rn(py, c.y2)),
-                               __fmul_rn(__fsub_rn(c.y0, c.y2), __fsub_rn(px, c.x2))), area);
-    w[2] = __fdiv_rn(__fsub_rn(__fmul_rn(__fsub_rn(c.x1, c.x0), __fsub_rn(py, c.y0)),
-                               __fmul_rn(__fsub_rn(c.y1, c.y0), __fsub_rn(px, c.x0))), area);
-    float q0 = __fdiv_rn(w[0], c.z0), q1 = __fdiv_rn(w[1], c.z1), q2 = __fdiv_rn(w[2], c.z2);
+__device__ __forceinline__ float triangle_area(const Corners& c) {
+    return __fsub_rn(__fmul_rn(__fsub_rn(c.x1, c.x0), __fsub_rn(c.y2, c.y0)),
+                     __fmul_rn(__fsub_rn(c.y1, c.y0), __fsub_rn(c.x2, c.x0)));
+}
+
+// Edge functions n0, n1, n2 at (px, py); the pixel is covered when each has the area's sign or is 0.
+__device__ __forceinline__ bool edge_values(const Corners& c, float area, float px, float py, float* n) {
+    n[0] = __fsub_rn(__fmul_rn(__fsub_rn(c.x2, c.x1), __fsub_rn(py, c.y1)),
+                     __fmul_rn(__fsub_rn(c.y2, c.y1), __fsub_rn(px, c.x1)));
+    n[1] = __fsub_rn(__fmul_rn(__fsub_rn(c.x0, c.x2), __fsub_rn(py, c.y2)),
+                     __fmul_rn(__fsub_rn(c.y0, c.y2), __fsub_rn(px, c.x2)));
+    n[2] = __fsub_rn(__fmul_rn(__fsub_rn(c.x1, c.x0), __fsub_rn(py, c.y0)),
+                     __fmul_rn(__fsub_rn(c.y1, c.y0), __fsub_rn(px, c.x0)));
+    float sign = area > 0.0f ? 1.0f : -1.0f;
+    return area != 0.0f && __fmul_rn(n[0], sign) >= 0.0f && __fmul_rn(n[1], sign) >= 0.0f &&
+           __fmul_rn(n[2], sign) >= 0.0f;
+}
+
+// Perspective-correct barycentrics and depth from the edge functions.
+__device__ __forceinline__ void perspective(const Corners& c, float area, const float* n, float* bary, float* depth) {
+    float q0 = __fdiv_rn(__fdiv_rn(n[0], area), c.z0);
+    float q1 = __fdiv_rn(__fdiv_rn(n[1], area), c.z1);
+    float q2 = __fdiv_rn(__fdiv_rn(n[2], area), c.z2);
     float inverse_depth = __fadd_rn(__fadd_rn(q0, q1), q2);
     bary[0] = __fdiv_rn(q0, inverse_depth);
     bary[1] = __fdiv_rn(q1, inverse_depth);
@@ -61,14 +72,16 @@ extern "C" __global__ void rasterize_triangles(const float* screen, const long l
     int row_lo = max((int)ceilf(__fsub_rn(lo_y, 0.5f)), 0);
     int col_hi = (int)fminf(floorf(__fsub_rn(hi_x, 0.5f)), (float)(width - 1));
     int row_hi = (int)fminf(floorf(__fsub_rn(hi_y, 0.5f)), (float)(height - 1));
+    float area = triangle_area(c);
+    if (area == 0.0f) return;
     unsigned long long* image = keys + b * (long long)height * width;
     for (int row = row_lo; row <= row_hi; ++row) {
         float py = __fadd_rn((float)row, 0.5f);
         for (int col = col_lo; col <= col_hi; ++col) {
             float px = __fadd_rn((float)col, 0.5f);
-            float w[3], bary[3], depth;
-            barycentrics(c, px, py, w, bary, &depth);
-            if (!(w[0] >= 0.0f && w[1] >= 0.0f && w[2] >= 0.0f)) continue;
+            float n[3], bary[3], depth;
+            if (!edge_values(c, area, px, py, n)) continue;
+            perspective(c, area, n, bary, &depth);
             if (!(depth > 0.0f) || !isfinite(depth)) continue;
             unsigned long long key = ((unsigned long long)__float_as_uint(depth) << 32) | (unsigned long long)f;
             atomicMin(image + (long long)row * width + col, key);
@@ -95,7 +108,9 @@ extern "C" __global__ void resolve_fragments(const float* screen, const long lon
     long long f = (long long)(key & 0xFFFFFFFFull);
     Corners c = load_corners(screen, triangles, b, f, vertex_count);
     float px = __fadd_rn((float)(rest % width), 0.5f), py = __fadd_rn((float)(rest / width), 0.5f);
-    float w[3];
+    float n[3];
+    float area = triangle_area(c);
+    edge_values(c, area, px, py, n);
     tri_id[pixel] = f;
-    barycentrics(c, px, py, w, bary + pixel * 3, depth + pixel);
+    perspective(c, area, n, bary + pixel * 3, depth + pixel);
 }

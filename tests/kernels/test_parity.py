@@ -1,0 +1,202 @@
+"""Fast kernels against the torch reference on random meshes and on the ICT head."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from jr2net.camera import FLIP, euler_to_matrix, intrinsics, model_to_camera, project
+from jr2net.face_model import FaceModel
+from jr2net.kernels import cuda_runtime
+from jr2net.kernels.dispatch import implementation, resolve_backend
+from jr2net.kernels.fragments import Fragments
+from jr2net.kernels.maps_torch import shade_maps_torch
+from jr2net.kernels.rasterize_torch import rasterize_torch
+from jr2net.kernels.warp_torch import warp_torch
+from jr2net.lighting import irradiance_coefficients, light_preset
+from jr2net.params import FaceParams, ParamLayout
+from jr2net.render import render_face
+from jr2net.warp import relative_pose
+from tests.kernels.conftest import device_of, rasterize_on
+
+FAST = [pytest.param("numba"), pytest.param("cuda", marks=pytest.mark.gpu)]
+POSES = [
+    (0.0, 0.0, {}),
+    (0.2, 35.0, {"jawOpen": 0.8}),
+    (-0.1, -60.0, {"mouthSmileLeft": 1.0, "eyeBlinkRight": 1.0}),
+]
+
+
+def assert_same_fragments(fast: Fragments, reference: Fragments) -> None:
+    """tri_id equal except depth ties; barycentrics and depth within 1e-5."""
+    differ = fast.tri_id != reference.tri_id
+    if differ.any():
+        tie = (fast.depth - reference.depth).abs() <= 1e-6 * reference.depth.abs()
+        assert torch.all(tie[differ]), f"{int(differ.sum())} pixels pick another triangle"
+    same = ~differ
+    torch.testing.assert_close(fast.bary[same], reference.bary[same], atol=1e-5, rtol=0)
+    torch.testing.assert_close(fast.depth, reference.depth, atol=1e-5, rtol=1e-6)
+
+
+def _random_mesh(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """400 random triangles over a 64x48 image: some huge, degenerate, behind the camera or off screen."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = torch.rand(2, 400, 1, 3, generator=generator) * torch.tensor([80.0, 64.0, 9.0]) - torch.tensor(
+        [8.0, 8.0, -1.0]
+    )
+    spread = torch.rand(2, 400, 1, 1, generator=generator) ** 4 * 30
+    corners = centres + torch.randn(2, 400, 3, 3, generator=generator) * spread * torch.tensor(
+        [1.0, 1.0, 0.05]
+    )
+    corners[:, :20, 2, :2] = corners[:, :20, 0, :2]
+    corners[:, 20:40, 1, 2] = -1.0
+    return corners.reshape(2, 1200, 3).contiguous(), torch.arange(1200).reshape(400, 3)
+
+
+def _ict_screen(face_model: FaceModel, pitch: float, yaw: float, expression: dict, size: int) -> torch.Tensor:
+    vertices = face_model(
+        torch.zeros(1, face_model.identity_count), face_model.expression_vector(expression)[None]
+    )
+    rotation = euler_to_matrix(torch.tensor([[pitch, math.radians(yaw), 0.0]]))
+    camera = model_to_camera(vertices, rotation, torch.tensor([[0.0, 2.0, 60.0]]))
+    return project(camera, intrinsics(torch.tensor([size * 60 / 34]), size, size))
+
+
+@pytest.mark.parametrize("fast", FAST)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rasterize_random_meshes(fast: str, seed: int) -> None:
+    screen, triangles = _random_mesh(seed)
+    reference = rasterize_torch(screen, triangles, 48, 64)
+    assert reference.mask.float().mean() > 0.3
+    assert_same_fragments(rasterize_on(fast, screen, triangles, 48, 64), reference)
+
+
+@pytest.mark.parametrize("fast", FAST)
+@pytest.mark.parametrize("pitch,yaw,expression", POSES)
+def test_rasterize_ict_head(
+    face_model: FaceModel, fast: str, pitch: float, yaw: float, expression: dict
+) -> None:
+    screen = _ict_screen(face_model, pitch, yaw, expression, 256)
+    reference = rasterize_torch(screen, face_model.triangles, 256, 256)
+    assert_same_fragments(rasterize_on(fast, screen, face_model.triangles, 256, 256), reference)
+
+
+@pytest.mark.parametrize("fast", FAST)
+@pytest.mark.parametrize("pitch,yaw,expression", POSES)
+def test_shade_maps_ict_head(
+    face_model: FaceModel, fast: str, pitch: float, yaw: float, expression: dict
+) -> None:
+    screen = _ict_screen(face_model, pitch, yaw, expression, 128)
+    fragments = rasterize_torch(screen, face_model.triangles, 128, 128)
+    vertices = face_model(
+        torch.zeros(1, face_model.identity_count), face_model.expression_vector(expression)[None]
+    )
+    normals = face_model.vertex_normals(vertices)
+    albedo = torch.rand(1, face_model.vertex_count, 3, generator=torch.Generator().manual_seed(3))
+    coefficients = irradiance_coefficients(light_preset("side")[None])
+    args = (fragments.tri_id, fragments.bary, face_model.triangles, normals, albedo, coefficients)
+    reference = shade_maps_torch(*args)
+    device = device_of(fast)
+    result = implementation("shade_maps", fast)(*(a.to(device) for a in args))
+    for name in ("normal", "light", "albedo", "image"):
+        torch.testing.assert_close(getattr(result, name).cpu(), getattr(reference, name), atol=1e-5, rtol=0)
+
+
+def _two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> dict[str, torch.Tensor]:
+    size = 128
+    base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=size * 50 / 30)
+    base = base.replace(translation=torch.tensor([[0.0, 2.0, 50.0]]))
+    source = base.replace(rotation=torch.tensor([[0.0, math.radians(yaw_source), 0.0]]))
+    target = base.replace(
+        rotation=torch.tensor([[0.1, math.radians(yaw_target), 0.0]]),
+        expression=face_model.expression_vector({"jawOpen": 0.6})[None],
+    )
+    with torch.no_grad():
+        source_maps = render_face(face_model, source, size, size, backend="torch")
+        target_maps = render_face(face_model, target, size, size, backend="torch")
+    placement = [FLIP @ euler_to_matrix(p.rotation) for p in (target, source)]
+    rotation, translation = relative_pose(placement[0], target.translation, placement[1], source.translation)
+    features = torch.rand(1, 5, size, size, generator=torch.Generator().manual_seed(4))
+    matrix = intrinsics(base.focal, size, size)
+    return {
+        "source_image": torch.cat([source_maps.image, features], dim=1),
+        "source_depth": source_maps.depth[:, 0],
+        "target_depth": target_maps.depth[:, 0],
+        "target_intrinsics": matrix,
+        "source_intrinsics": matrix,
+        "rotation": rotation,
+        "translation": translation,
+    }
+
+
+@pytest.mark.parametrize("fast", FAST)
+@pytest.mark.parametrize("yaws", [(0.0, 0.0), (-25.0, 15.0), (40.0, -30.0)])
+def test_warp_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, float]) -> None:
+    inputs = _two_views(face_model, *yaws)
+    reference = warp_torch(**inputs)
+    assert reference.covisible.mean() > 0.1
+    result = implementation("warp", fast)(**{k: v.to(device_of(fast)) for k, v in inputs.items()})
+    assert torch.equal(result.valid.cpu(), reference.valid)
+    assert torch.equal(result.covisible.cpu(), reference.covisible)
+    torch.testing.assert_close(result.grid.cpu(), reference.grid, atol=1e-5, rtol=0)
+    torch.testing.assert_close(result.image.cpu(), reference.image, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["torch", *FAST])
+def test_gradients_flow_on_every_backend(face_model: FaceModel, backend: str) -> None:
+    device = device_of(backend)
+    model = copy.deepcopy(face_model).to(device)
+    params = FaceParams.neutral(ParamLayout.of(model), distance=60.0, focal=64 * 60 / 34)
+    params = FaceParams(**{k: (v.to(device) if v is not None else None) for k, v in vars(params).items()})
+    expression = params.expression.clone().requires_grad_()
+    light = params.light.clone().requires_grad_()
+    maps = render_face(model, params.replace(expression=expression, light=light), 64, 64, backend=backend)
+    (maps.image.mean() + maps.depth.mean()).backward()
+    assert expression.grad.abs().sum() > 0 and light.grad.abs().sum() > 0
+
+
+def test_auto_takes_numba_on_cpu_and_cuda_needs_cuda_tensors() -> None:
+    assert resolve_backend("auto", torch.device("cpu")) == "numba"
+    with pytest.raises(ValueError, match="needs CUDA tensors"):
+        resolve_backend("cuda", torch.device("cpu"))
+    with pytest.raises(ValueError, match="unknown kernel backend"):
+        resolve_backend("metal", torch.device("cpu"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine")
+def test_missing_cuda_is_detected_once_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    cuda_runtime.cuda_unavailable_reason.cache_clear()
+    with caplog.at_level(logging.INFO, logger="jr2net.kernels"):
+        reason = cuda_runtime.cuda_unavailable_reason()
+        cuda_runtime.cuda_unavailable_reason()
+    assert reason is not None
+    assert len([r for r in caplog.records if "CUDA kernels unavailable" in r.message]) == 1
+    with pytest.raises(RuntimeError, match="CUDA kernels cannot run"):
+        cuda_runtime.require_cuda()
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not installed")
+@pytest.mark.parametrize("source", sorted(p.name for p in cuda_runtime.SOURCES.glob("*.cu")))
+def test_cuda_source_compiles_for_hopper(source: str, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            "nvcc",
+            "-cubin",
+            "-arch=sm_90",
+            "--fmad=false",
+            "-o",
+            str(tmp_path / "k.cubin"),
+            str(cuda_runtime.SOURCES / source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
