@@ -25,7 +25,14 @@ def check_raster_inputs(screen_vertices: Tensor, triangles: Tensor, height: int,
     check_tensor("triangles", triangles, ("F", 3), dtype=(torch.int32, torch.int64))
     if height <= 0 or width <= 0:
         raise ValueError(f"image size must be positive, got height={height} width={width}")
-    if triangles.numel() and (int(triangles.min()) < 0 or int(triangles.max()) >= screen_vertices.shape[1]):
+    if triangles.numel() == 0:
+        return
+    if triangles.is_cuda:
+        lowest, highest = (int(v) for v in torch.aminmax(triangles))
+    else:
+        indices = triangles.detach().numpy()  # numpy: no wake-up of torch's thread pool next to numba's
+        lowest, highest = int(indices.min()), int(indices.max())
+    if lowest < 0 or highest >= screen_vertices.shape[1]:
         raise ValueError(f"argument 'triangles' indexes outside the {screen_vertices.shape[1]} vertices")
 
 
