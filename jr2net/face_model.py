@@ -170,8 +170,9 @@ class FaceModel(nn.Module):
         that ICT splits into halves (``browInnerUp``, ``cheekPuff``) names both.
         """
         ict = re.sub(r"(Left|Right)$", lambda m: _SIDES[m.group(1)], name)
-        if ict in self.expression_names:
-            return [self.expression_names.index(ict)]
+        for candidate in (name, ict):
+            if candidate in self.expression_names:
+                return [self.expression_names.index(candidate)]
         halves = [
             self.expression_names.index(name + s) for s in ("_L", "_R") if name + s in self.expression_names
         ]

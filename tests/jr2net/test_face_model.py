@@ -89,6 +89,8 @@ def test_expression_names(face_model: FaceModel) -> None:
     assert face_model.expression_indices("jawOpen") == [face_model.expression_names.index("jawOpen")]
     assert face_model.expression_indices("eyeBlinkRight") == face_model.expression_indices("eyeBlink_R")
     assert len(face_model.expression_indices("cheekPuff")) == 2
+    assert face_model.expression_indices("jawLeft") == [face_model.expression_names.index("jawLeft")]
+    assert face_model.expression_indices("mouthRight") == [face_model.expression_names.index("mouthRight")]
     assert arkit_name("mouthSmile_L") == "mouthSmileLeft"
     with pytest.raises(ValueError, match="unknown expression 'smile'.*jawOpen"):
         face_model.expression_indices("smile")

@@ -1,0 +1,1 @@
+"""Small generated data files, each next to the script that regenerates it."""
