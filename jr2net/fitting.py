@@ -10,6 +10,7 @@ inter-ocular distance, plus prior terms; expressions stay in [0, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,20 +24,22 @@ from jr2net.lighting import light_preset
 from jr2net.params import FaceParams
 from jr2net.tracking import Tracking
 
-POSE = 7  # Euler (3), translation (3), log focal (1)
-
 
 @dataclass(frozen=True)
 class FitterConfig:
-    """Weights (squared-residual units of the inter-ocular distance) and iteration counts."""
+    """Weights (squared-residual units of the inter-ocular distance) and iteration limits.
+
+    LM stops after ``*_iterations`` steps or once a step lowers the cost by less than
+    ``tolerance`` (relative): a warm-started frame usually needs two or three.
+    """
 
     identity_prior: float = 3e-4
     expression_prior: float = 1e-4
     blendshape_prior: float = 2e-4
     focal_prior: float = 1e-2
     identity_iterations: int = 12
-    cold_iterations: int = 10
-    warm_iterations: int = 3
+    frame_iterations: int = 10
+    tolerance: float = 1e-3
     damping: float = 1e-3
     field_of_view_deg: float = 63.0
 
@@ -115,36 +118,51 @@ class LandmarkFitter:
         target = torch.from_numpy(tracking.landmarks[:, :2])[self.landmark_index]
         return target, torch.tensor([width / 2, height / 2]), tracking.inter_ocular
 
-    def _lm(self, unknowns: Tensor, residual_fn, iterations: int, bounded: list[slice]) -> Tensor:  # noqa: ANN001
+    def _lm(
+        self, unknowns: Tensor, residual_fn: Callable[[Tensor], Tensor], iterations: int, bounded: list[slice]
+    ) -> Tensor:
+        """Levenberg–Marquardt on ``residual_fn``; slices in ``bounded`` stay in [0, 1]."""
         damping = self.config.damping
-        cost = float((residual_fn(unknowns) ** 2).sum())
+        residual = residual_fn(unknowns)
+        cost = float((residual**2).sum())
         for _ in range(iterations):
-            residual = residual_fn(unknowns)
             jacobian = jacfwd(residual_fn)(unknowns)
+            improved = False
             for _ in range(6):
                 candidate = unknowns + _solve_step(jacobian, residual, damping)
                 for part in bounded:
                     candidate[part] = candidate[part].clamp(0, 1)
-                candidate_cost = float((residual_fn(candidate) ** 2).sum())
+                candidate_residual = residual_fn(candidate)
+                candidate_cost = float((candidate_residual**2).sum())
                 if candidate_cost < cost:
-                    unknowns, cost, damping = candidate, candidate_cost, damping * 0.3
+                    improved = True
+                    gain = (cost - candidate_cost) / max(cost, 1e-12)
+                    unknowns, residual, cost, damping = (
+                        candidate,
+                        candidate_residual,
+                        candidate_cost,
+                        damping * 0.3,
+                    )
                     break
                 damping *= 10
+            if not improved or gain < self.config.tolerance:
+                break
         return unknowns
 
     def fit_frame(self, tracking: Tracking, identity: Tensor, previous: Tensor | None = None) -> Tensor:
         """Fit one frame's unknowns (E + 7,) with a fixed identity (I,); warm-start from ``previous``."""
         target, centre, scale = self._targets(tracking)
         prior = self.initial_frame(tracking)
-        start = prior if previous is None else torch.cat([previous[:-POSE], previous[-POSE:]])
+        start = prior if previous is None else previous.clone()
         if previous is not None:
             prior = torch.cat([prior[:-1], previous[-1:]])
-        iterations = self.config.cold_iterations if previous is None else self.config.warm_iterations
 
         def residual_fn(frame: Tensor) -> Tensor:
             return self._frame_residual(frame, identity, target, prior, centre, scale)
 
-        return self._lm(start, residual_fn, iterations, [slice(0, self.model.expression_count)])
+        return self._lm(
+            start, residual_fn, self.config.frame_iterations, [slice(0, self.model.expression_count)]
+        )
 
     def fit_identity(self, trackings: list[Tracking]) -> tuple[Tensor, list[Tensor]]:
         """Identity (I,) shared by K frames with faces, and each frame's unknowns (E + 7,)."""

@@ -44,6 +44,19 @@ def sh_basis(normals: Tensor) -> Tensor:
     return sh_monomials(normals) * torch.tensor(SH_NORMALISATION, dtype=normals.dtype, device=normals.device)
 
 
+def irradiance_basis(normals: Tensor) -> Tensor:
+    """The 9 functions whose combination gives irradiance: ``E(n) = irradiance_basis(n) @ coefficients``.
+
+    (..., 3) unit normals -> (..., 9); the coefficients are :func:`irradiance_coefficients`.
+    """
+    return sh_monomials(normals)
+
+
+def _factors(reference: Tensor) -> Tensor:
+    values = [n * a for n, a in zip(SH_NORMALISATION, COSINE_LOBE)]
+    return torch.tensor(values, dtype=reference.dtype, device=reference.device)[:, None]
+
+
 def irradiance_coefficients(light: Tensor) -> Tensor:
     """Light in the monomial basis of :func:`sh_monomials`: ``E(n) = sh_monomials(n) @ result``.
 
@@ -54,15 +67,19 @@ def irradiance_coefficients(light: Tensor) -> Tensor:
         (B, 9, 3) coefficients (normalisation and clamped-cosine factors folded in).
     """
     check_tensor("light", light, ("B", SH_COEFFICIENTS, 3))
-    factors = [n * a for n, a in zip(SH_NORMALISATION, COSINE_LOBE)]
-    return light * torch.tensor(factors, dtype=light.dtype, device=light.device)[:, None]
+    return light * _factors(light)
+
+
+def light_from_irradiance_coefficients(coefficients: Tensor) -> Tensor:
+    """Inverse of :func:`irradiance_coefficients`: (..., 9, 3) -> SH light (..., 9, 3)."""
+    return coefficients / _factors(coefficients)
 
 
 def irradiance(normals: Tensor, light: Tensor) -> Tensor:
     """RGB irradiance at unit normals: (B, N, 3) normals, (B, 9, 3) light -> (B, N, 3)."""
     dims = check_tensor("normals", normals, ("B", "N", 3))
     check_tensor("light", light, ("B", SH_COEFFICIENTS, 3), dims)
-    return sh_monomials(normals) @ irradiance_coefficients(light)
+    return irradiance_basis(normals) @ irradiance_coefficients(light)
 
 
 def shade(albedo: Tensor, normals: Tensor, light: Tensor) -> Tensor:

@@ -74,6 +74,7 @@ def write_obj(
     polygons: np.ndarray,
     uvs: np.ndarray | None = None,
     polygon_uvs: np.ndarray | None = None,
+    vertex_colours: np.ndarray | None = None,
 ) -> None:
     """Write a mesh whose polygons all have the same corner count.
 
@@ -83,8 +84,17 @@ def write_obj(
         polygons: (F, K) 0-based vertex indices.
         uvs: optional (T, 2) texture coordinates.
         polygon_uvs: (F, K) 0-based ``uvs`` indices, required with ``uvs``.
+        vertex_colours: optional (N, 3) RGB in [0, 1], written after each position (``v x y z r g b``).
     """
-    lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in np.asarray(vertices, dtype=np.float64)]
+    positions = np.asarray(vertices, dtype=np.float64)
+    if vertex_colours is None:
+        lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in positions]
+    else:
+        colours = np.asarray(vertex_colours, dtype=np.float64)
+        lines = [
+            f"v {x:.6f} {y:.6f} {z:.6f} {r:.4f} {g:.4f} {b:.4f}"
+            for (x, y, z), (r, g, b) in zip(positions, colours)
+        ]
     polygons = np.asarray(polygons) + 1
     if uvs is not None:
         if polygon_uvs is None:

@@ -90,7 +90,11 @@ def _lift(
 
 
 def _closest_on_mesh(points: torch.Tensor, vertices: torch.Tensor, triangles: torch.Tensor) -> tuple:
-    """Closest point on a triangle mesh (Ericson's region test): (N, 3) -> (N,) triangles, (N, 3) barycentrics."""
+    """Nearest triangle and barycentrics of points near a mesh: (N, 3) -> (N,), (N, 3).
+
+    Each point is projected onto every triangle's plane, its barycentrics clamped into the triangle;
+    the triangle whose clamped point is nearest wins (exact enough for points on the surface).
+    """
     a, b, c = (vertices[triangles[:, k]][None] for k in range(3))
     p = points[:, None]
     ab, ac, ap = b - a, c - a, p - a

@@ -1,0 +1,143 @@
+"""Reading images and videos, writing videos (PyAV), with clear errors for bad files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class MediaError(ValueError):
+    """A file is missing, corrupt, or not an image or video the project can read."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video holds: frame rate, frame count (when the container says), size, audio."""
+
+    fps: Fraction
+    frame_count: int | None
+    width: int
+    height: int
+    has_audio: bool
+
+
+def _require_file(path: Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    return path
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3), EXIF orientation applied."""
+    path = _require_file(path)
+    try:
+        with Image.open(path) as image:
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB")).copy()
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise MediaError(f"{path}: not a readable image ({error})") from error
+
+
+def is_image(path: Path) -> bool:
+    """Whether PIL recognises the file as an image (content, not the suffix)."""
+    try:
+        with Image.open(_require_file(path)):
+            return True
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Frame rate, frame count, size and audio presence of a video file (its first frame must decode)."""
+    import av
+
+    path = _require_file(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            fps = stream.average_rate or stream.guessed_rate or Fraction(30)
+            if next(container.decode(stream), None) is None:
+                raise MediaError(f"{path}: not a readable video (no frame decodes)")
+            return VideoInfo(
+                fps=Fraction(fps),
+                frame_count=stream.frames or None,
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                has_audio=bool(container.streams.audio),
+            )
+    except av.FFmpegError as error:
+        raise MediaError(f"{path}: not a readable video ({error})") from error
+
+
+def iter_video_frames(path: Path) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode a video: ``(index, time in seconds, RGB uint8 (H, W, 3))`` per frame."""
+    import av
+
+    path = _require_file(path)
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for index, frame in enumerate(container.decode(stream)):
+                seconds = float(frame.pts * stream.time_base) if frame.pts is not None else index / 30.0
+                yield index, seconds, frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as error:
+        raise MediaError(f"{path}: video decoding failed ({error})") from error
+
+
+class VideoWriter:
+    """H.264 (yuv420p) MP4 writer for RGB uint8 frames; a context manager.
+
+    Odd frame sizes are padded by one pixel (yuv420p needs even sizes).
+    """
+
+    def __init__(self, path: Path, fps: Fraction, width: int, height: int, crf: int = 20) -> None:
+        import av
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._container = av.open(str(self.path), mode="w")
+        self._stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width, self._stream.height = width + width % 2, height + height % 2
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self.frames_written = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one RGB uint8 (H, W, 3) frame."""
+        import av
+
+        height, width = self._stream.height, self._stream.width
+        if frame.shape[0] != height or frame.shape[1] != width:
+            frame = np.pad(
+                frame, ((0, height - frame.shape[0]), (0, width - frame.shape[1]), (0, 0)), mode="edge"
+            )
+        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and close the file."""
+        if self._container is None:
+            return
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,174 @@
+"""Per-frame 3D face reconstruction: track with MediaPipe, fit the face model, smooth, estimate light.
+
+:class:`Reconstructor` turns an image or a stream of video frames into :class:`FrameResult`s; the
+identity is fitted once from the first few frames with a face, then every frame's expression,
+pose and focal are fitted warm-started and One-Euro smoothed. Frames without a face give results
+with ``params=None`` and leave the stream running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jr2net.albedo import estimate_appearance
+from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
+from jr2net.face_model import FaceModel
+from jr2net.fitting import FitterConfig, LandmarkFitter
+from jr2net.params import FaceParams
+from jr2net.render import render_face
+from jr2net.smoothing import OneEuroConfig, OneEuroFilter
+from jr2net.tracking import Tracker, Tracking
+
+LOG = logging.getLogger("jr2net.reconstruct")
+OVERLAY_ALPHA = 0.6
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One frame's reconstruction: its tracking, and FaceParams when a face was found."""
+
+    index: int
+    time_s: float
+    tracking: Tracking
+    params: FaceParams | None
+
+    @property
+    def face(self) -> bool:
+        return self.params is not None
+
+
+def landmarks68_2d(model: FaceModel, params: FaceParams, height: int, width: int) -> Tensor:
+    """The model's 68 landmarks projected into the image's pixel coordinates: (68, 2)."""
+    vertices = model(params.identity, params.expression)
+    camera = model_to_camera(model.landmarks(vertices), euler_to_matrix(params.rotation), params.translation)
+    return project(camera, intrinsics(params.focal, height, width))[0, :, :2]
+
+
+def overlay(model: FaceModel, params: FaceParams, image: np.ndarray) -> np.ndarray:
+    """The shaded fitted mesh blended over an RGB uint8 image, for a person to check the fit."""
+    height, width = image.shape[:2]
+    with torch.no_grad():
+        maps = render_face(model, params.replace(albedo=None), height, width, region="face_area")
+    shaded = (maps.image[0].permute(1, 2, 0).clamp(0, 1) * 255).numpy()
+    alpha = OVERLAY_ALPHA * maps.mask[0, 0].numpy()[..., None]
+    return (image * (1 - alpha) + shaded * alpha).round().astype(np.uint8)
+
+
+class Reconstructor:
+    """Tracker + fitter + smoother; a context manager (it owns a MediaPipe graph).
+
+    Args:
+        model: the face model.
+        mode: ``image`` or ``video`` (MediaPipe's temporal tracking for streams).
+        identity_frames: frames with a face the identity is fitted from (video).
+        smoothing: One-Euro settings for expression and pose, or ``None`` for none.
+        fitter: fitter weights and iteration counts.
+    """
+
+    def __init__(
+        self,
+        model: FaceModel,
+        mode: str = "video",
+        identity_frames: int = 5,
+        smoothing: OneEuroConfig | None = OneEuroConfig(),
+        fitter: FitterConfig = FitterConfig(),
+    ) -> None:
+        if identity_frames < 1:
+            raise ValueError(f"identity_frames must be at least 1, got {identity_frames}")
+        self.model = model
+        self.fitter = LandmarkFitter(model, fitter)
+        self.tracker = Tracker(mode=mode)
+        self.identity_frames = identity_frames
+        self.smoothing = smoothing
+        self.frames_without_face = 0
+
+    def __enter__(self) -> Reconstructor:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.tracker.close()
+
+    def image(self, image: np.ndarray) -> FrameResult:
+        """Reconstruct one photo, with its light and per-vertex albedo."""
+        tracking = self.tracker.track(image) if self.tracker.mode == "image" else self.tracker.track(image, 0)
+        if not tracking.face:
+            return FrameResult(0, 0.0, tracking, None)
+        identity, frames = self.fitter.fit_identity([tracking])
+        params = self.fitter.to_params(identity, frames[0])
+        appearance = estimate_appearance(self.model, params, image)
+        return FrameResult(
+            0, 0.0, tracking, params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
+        )
+
+    def video(self, frames: Iterable[tuple[int, float, np.ndarray]]) -> Iterator[FrameResult]:
+        """Reconstruct ``(index, time_s, RGB uint8)`` frames in order, lazily.
+
+        The first ``identity_frames`` frames with a face are held back until the identity is
+        fitted from them (or the stream ends), then everything streams.
+        """
+        pending: list[tuple[int, float, Tracking, np.ndarray]] = []
+        identity: Tensor | None = None
+        light: Tensor | None = None
+        previous: Tensor | None = None
+        smoother = OneEuroFilter(self.smoothing) if self.smoothing else None
+        for index, time_s, image in frames:
+            tracking = self.tracker.track(
+                image, round(time_s * 1000) if self.tracker.mode == "video" else None
+            )
+            if identity is None:
+                pending.append((index, time_s, tracking, image))
+                if sum(t.face for _, _, t, _ in pending) < self.identity_frames:
+                    continue
+                identity, light = self._fit_identity(pending)
+                for held in pending:
+                    result, previous = self._frame(*held[:3], identity, light, previous, smoother)
+                    yield result
+                pending = []
+                continue
+            result, previous = self._frame(index, time_s, tracking, identity, light, previous, smoother)
+            yield result
+        if pending:
+            identity, light = (
+                self._fit_identity(pending) if any(t.face for _, _, t, _ in pending) else (None, None)
+            )
+            for held in pending:
+                result, previous = self._frame(*held[:3], identity, light, previous, smoother)
+                yield result
+
+    def _fit_identity(self, pending: list[tuple[int, float, Tracking, np.ndarray]]) -> tuple[Tensor, Tensor]:
+        faces = [(t, image) for _, _, t, image in pending if t.face]
+        identity, fitted = self.fitter.fit_identity([t for t, _ in faces])
+        params = self.fitter.to_params(identity, fitted[0])
+        appearance = estimate_appearance(self.model, params, faces[0][1])
+        return identity, appearance.light
+
+    def _frame(
+        self,
+        index: int,
+        time_s: float,
+        tracking: Tracking,
+        identity: Tensor | None,
+        light: Tensor | None,
+        previous: Tensor | None,
+        smoother: OneEuroFilter | None,
+    ) -> tuple[FrameResult, Tensor | None]:
+        if not tracking.face or identity is None or light is None:
+            self.frames_without_face += 1
+            return FrameResult(index, time_s, tracking, None), previous
+        frame = self.fitter.fit_frame(tracking, identity, previous)
+        if smoother is not None:
+            expression_count = self.model.expression_count
+            smoothed = smoother(frame[:-1], time_s)
+            smoothed[:expression_count] = smoothed[:expression_count].clamp(0, 1)
+            frame = torch.cat([smoothed, frame[-1:]])
+        params = self.fitter.to_params(identity, frame).replace(light=light[None])
+        return FrameResult(index, time_s, tracking, params), frame

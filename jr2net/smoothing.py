@@ -1,0 +1,63 @@
+"""One-Euro filtering of per-frame parameters, and a jitter metric.
+
+The One-Euro filter (Casiez et al. 2012) low-passes each value with a cut-off that rises with its
+speed: still faces stay still, fast motion keeps little lag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class OneEuroConfig:
+    """Cut-off at rest (Hz), speed coefficient, and the cut-off of the speed estimate (Hz)."""
+
+    min_cutoff: float = 1.5
+    beta: float = 0.3
+    derivative_cutoff: float = 1.0
+
+
+def _alpha(cutoff: Tensor | float, elapsed: float) -> Tensor | float:
+    tau = 1.0 / (2.0 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / elapsed)
+
+
+class OneEuroFilter:
+    """Element-wise One-Euro filter over a stream of same-shaped tensors."""
+
+    def __init__(self, config: OneEuroConfig = OneEuroConfig()) -> None:
+        self.config = config
+        self._value: Tensor | None = None
+        self._speed: Tensor | None = None
+        self._time: float | None = None
+
+    def reset(self) -> None:
+        """Forget the history (after a gap without a face, say)."""
+        self._value = self._speed = self._time = None
+
+    def __call__(self, value: Tensor, time_s: float) -> Tensor:
+        """Filter ``value`` observed at ``time_s`` seconds (strictly increasing)."""
+        if self._value is None or self._time is None:
+            self._value, self._speed, self._time = value.clone(), torch.zeros_like(value), time_s
+            return value.clone()
+        elapsed = time_s - self._time
+        if elapsed <= 0:
+            raise ValueError(f"One-Euro filter needs increasing times, got {time_s} after {self._time}")
+        speed = (value - self._value) / elapsed
+        self._speed = self._speed + _alpha(self.config.derivative_cutoff, elapsed) * (speed - self._speed)
+        cutoff = self.config.min_cutoff + self.config.beta * self._speed.abs()
+        self._value = self._value + _alpha(cutoff, elapsed) * (value - self._value)
+        self._time = time_s
+        return self._value.clone()
+
+
+def jitter(series: Tensor) -> float:
+    """Mean absolute second difference of a (T, D) series (frame-to-frame acceleration)."""
+    if series.dim() != 2 or series.shape[0] < 3:
+        raise ValueError(f"jitter needs a (T >= 3, D) series, got {tuple(series.shape)}")
+    return float((series[2:] - 2 * series[1:-1] + series[:-2]).abs().mean())

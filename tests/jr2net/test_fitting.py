@@ -1,0 +1,114 @@
+"""Landmark fitting on real photos and clips: reprojection, expressions, identities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jr2net.correspondence import MediapipeCorrespondence
+from jr2net.face_model import FaceModel
+from jr2net.fitting import LandmarkFitter
+from jr2net.media import read_image
+from jr2net.tracking import Tracker, Tracking
+from tests.conftest import video_frames
+
+PHOTOS = [
+    "liveportrait/source/s1.jpg",
+    "liveportrait/source/s12.jpg",
+    "deep3dfacerecon/000006.jpg",
+    "liveportrait/driving/d19.jpg",
+]
+
+
+@pytest.fixture(scope="module")
+def fitter(face_model: FaceModel) -> LandmarkFitter:
+    return LandmarkFitter(face_model)
+
+
+@pytest.fixture(scope="module")
+def tracker() -> Tracker:
+    with Tracker(mode="image") as tracker:
+        yield tracker
+
+
+def _clip_trackings(tracker: Tracker, path: Path, indices: set[int]) -> dict[int, Tracking]:
+    return {i: tracker.track(image) for i, image in video_frames(path, indices).items()}
+
+
+def test_correspondence_file(face_model: FaceModel) -> None:
+    correspondence = MediapipeCorrespondence.load(face_model)
+    assert correspondence.valid.sum() > 380
+    assert not correspondence.valid[468:].any(), "iris landmarks have no ICT surface"
+    torch.testing.assert_close(correspondence.barycentrics.sum(dim=1), torch.ones(478), atol=1e-5, rtol=0)
+    nose = correspondence.landmark_points(face_model.neutral[None])[0, 1]
+    assert nose[2] > 12.0 and abs(float(nose[0])) < 0.5, "MediaPipe landmark 1 is the nose tip"
+    matrix = correspondence.blendshape_matrix
+    assert (
+        matrix[
+            face_model.expression_names.index("mouthSmile_L"),
+            correspondence.blendshape_names.index("mouthSmileLeft"),
+        ]
+        == 1
+    )
+    assert matrix.sum() == 53, "each ICT expression is driven by one MediaPipe blendshape"
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_reprojection_error_on_photos(
+    fitter: LandmarkFitter, tracker: Tracker, shared_media: Path, name: str
+) -> None:
+    tracking = tracker.track(read_image(shared_media / name))
+    identity, frames = fitter.fit_identity([tracking])
+    error = fitter.reprojection_error(tracking, identity, frames[0])
+    assert float(error.median()) <= 0.02
+    initial = fitter.reprojection_error(tracking, torch.zeros_like(identity), fitter.initial_frame(tracking))
+    assert float(error.median()) < float(initial.median())
+
+
+def test_warm_start_on_a_clip(fitter: LandmarkFitter, tracker: Tracker, shared_media: Path) -> None:
+    trackings = _clip_trackings(tracker, shared_media / "liveportrait/driving/d12.mp4", set(range(0, 60, 6)))
+    identity, _ = fitter.fit_identity([trackings[0], trackings[30]])
+    previous = None
+    for index in sorted(trackings):
+        previous = fitter.fit_frame(trackings[index], identity, previous)
+        assert float(fitter.reprojection_error(trackings[index], identity, previous).median()) <= 0.02, index
+
+
+def test_jaw_open_on_an_open_mouth_frame(
+    fitter: LandmarkFitter, tracker: Tracker, shared_media: Path
+) -> None:
+    """d18: neutral, then a wide-open mouth; pick the frames by MediaPipe's own jawOpen score."""
+    trackings = _clip_trackings(tracker, shared_media / "liveportrait/driving/d18.mp4", set(range(0, 216, 8)))
+    score = {i: t.blendshapes[t.blendshape_names.index("jawOpen")] for i, t in trackings.items()}
+    closed, opened = min(score, key=score.get), max(score, key=score.get)
+    _, frames = fitter.fit_identity([trackings[closed], trackings[opened]])
+    jaw = fitter.model.expression_names.index("jawOpen")
+    assert float(frames[1][jaw]) > float(frames[0][jaw]) + 0.2
+
+
+def _identity(fitter: LandmarkFitter, trackings: list[Tracking]) -> torch.Tensor:
+    return fitter.fit_identity(trackings)[0]
+
+
+def test_same_person_identities_are_closer(
+    fitter: LandmarkFitter, tracker: Tracker, shared_media: Path
+) -> None:
+    driving = shared_media / "liveportrait/driving"
+    man = _clip_trackings(tracker, driving / "d18.mp4", {0, 4, 8, 180, 190, 200})
+    woman = _clip_trackings(tracker, driving / "d10.mp4", {0, 4, 8})
+    early = _identity(fitter, [man[0], man[4], man[8]])
+    late = _identity(fitter, [man[180], man[190], man[200]])
+    other = _identity(fitter, list(woman.values()))
+    same, different = float((early - late).norm()), float((early - other).norm())
+    assert same < different, (same, different)
+
+
+def test_frame_without_face_cannot_be_fitted(fitter: LandmarkFitter, tracker: Tracker) -> None:
+    empty = tracker.track(np.zeros((120, 160, 3), np.uint8))
+    with pytest.raises(ValueError, match="without a face"):
+        fitter.initial_frame(empty)
+    with pytest.raises(ValueError, match="no frame with a face"):
+        fitter.fit_identity([empty])

@@ -1,0 +1,45 @@
+"""Image and video input/output: real files, and clear errors for bad ones."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jr2net.media import MediaError, VideoWriter, is_image, iter_video_frames, probe_video, read_image
+
+
+def test_reads_shared_photo_and_clip(shared_media: Path) -> None:
+    image = read_image(shared_media / "liveportrait/source/s12.jpg")
+    assert image.shape == (500, 375, 3) and image.dtype == np.uint8
+    info = probe_video(shared_media / "liveportrait/driving/d18.mp4")
+    assert (info.width, info.height, info.fps, info.frame_count, info.has_audio) == (480, 480, 30, 216, True)
+    assert is_image(shared_media / "liveportrait/source/s12.jpg")
+    assert not is_image(shared_media / "liveportrait/driving/d18.mp4")
+
+
+def test_corrupt_and_missing_files(tmp_path: Path) -> None:
+    corrupt = tmp_path / "broken.jpg"
+    corrupt.write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    with pytest.raises(MediaError, match="not a readable image"):
+        read_image(corrupt)
+    with pytest.raises(MediaError, match="not a readable video"):
+        probe_video(corrupt)
+    with pytest.raises(MediaError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+
+
+def test_video_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+    frames = [np.full((33, 47, 3), 20 * k, np.uint8) for k in range(6)]
+    with VideoWriter(path, Fraction(25), 47, 33) as writer:
+        for frame in frames:
+            writer.write(frame)
+    info = probe_video(path)
+    assert (info.width, info.height, info.fps) == (48, 34, 25)
+    decoded = list(iter_video_frames(path))
+    assert len(decoded) == 6
+    assert abs(int(decoded[3][2][:33, :47].mean()) - 60) <= 2
+    assert decoded[1][1] == pytest.approx(1 / 25)
