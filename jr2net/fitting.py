@@ -4,7 +4,11 @@ Identity is fitted once, jointly over K source frames; then each frame's express
 focal are fitted with the identity fixed, warm-started from the previous frame, MediaPipe's
 blendshapes (mapped onto ICT's expressions) serving as the first guess and as a weak prior.
 Residuals are the 2D reprojection errors of the corresponded landmarks in units of the
-inter-ocular distance, plus prior terms; expressions stay in [0, 1].
+inter-ocular distance, plus prior terms; expressions stay in [0, 1]. The residuals and their
+analytic Jacobians are float64 numpy: the problem is small, and per-op overhead is what costs.
+
+A frame's unknowns are one vector (E + 7,): expression (E), Euler angles (3, radians),
+translation (3, cm) and log focal (1); the public methods take and return them as tensors.
 """
 
 from __future__ import annotations
@@ -13,16 +17,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
-from torch.func import jacfwd
 
-from jr2net.camera import FLIP, euler_to_matrix, matrix_to_euler
+from jr2net.camera import FLIP, matrix_to_euler
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
 from jr2net.lighting import light_preset
 from jr2net.params import FaceParams
 from jr2net.tracking import Tracking
+
+_FLIP = FLIP.double().numpy()
+Evaluation = tuple[np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,7 @@ class FitterConfig:
     """Weights (squared-residual units of the inter-ocular distance) and iteration limits.
 
     LM stops after ``*_iterations`` steps or once a step lowers the cost by less than
-    ``tolerance`` (relative): a warm-started frame usually needs two or three.
+    ``tolerance`` (relative); a frame warm-started from the previous one usually stops early.
     """
 
     identity_prior: float = 3e-4
@@ -44,14 +51,64 @@ class FitterConfig:
     field_of_view_deg: float = 63.0
 
 
-def _solve_step(jacobian: Tensor, residual: Tensor, damping: float) -> Tensor:
-    """LM step ``-(JᵀJ + λ·diag(JᵀJ) + λ·I)⁻¹ Jᵀr`` in float64."""
-    jacobian, residual = jacobian.double(), residual.double()
-    normal = jacobian.T @ jacobian
-    normal = normal + damping * (
-        torch.diag(torch.diagonal(normal)) + torch.eye(normal.shape[0], dtype=normal.dtype)
-    )
-    return -torch.linalg.solve(normal, jacobian.T @ residual).float()
+def rotation_and_derivatives(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`jr2net.camera.euler_to_matrix` and its derivatives by (pitch, yaw, roll): (3, 3), (3, 3, 3)."""
+    (cx, cy, cz), (sx, sy, sz) = np.cos(angles), np.sin(angles)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    drx = np.array([[0, 0, 0], [0, -sx, -cx], [0, cx, -sx]])
+    dry = np.array([[-sy, 0, cy], [0, 0, 0], [-cy, 0, -sy]])
+    drz = np.array([[-sz, -cz, 0], [cz, -sz, 0], [0, 0, 0]])
+    return rz @ ry @ rx, np.stack([rz @ ry @ drx, rz @ dry @ rx, drz @ ry @ rx])
+
+
+@dataclass(frozen=True)
+class _Observation:
+    """One tracked frame as the fitter needs it."""
+
+    target: np.ndarray  # (N, 2) landmark pixels
+    centre: np.ndarray  # (2,) principal point
+    scale: float  # inter-ocular distance in pixels
+    prior: np.ndarray  # (E + 7,) blendshape / focal prior
+
+
+def _levenberg_marquardt(
+    unknowns: np.ndarray,
+    evaluate: Callable[[np.ndarray, bool], Evaluation],
+    iterations: int,
+    bounded: np.ndarray,
+    config: FitterConfig,
+) -> np.ndarray:
+    """Minimise ‖r(x)‖²; ``evaluate(x, True)`` gives (r, J), ``evaluate(x, False)`` (r, None).
+
+    ``bounded`` marks the unknowns kept in [0, 1].
+    """
+    damping = config.damping
+    residual, jacobian = evaluate(unknowns, True)
+    cost = float(residual @ residual)
+    for _ in range(iterations):
+        normal = jacobian.T @ jacobian
+        gradient = jacobian.T @ residual
+        accepted = False
+        for _ in range(8):
+            system = normal + damping * (np.diag(np.diag(normal)) + np.eye(len(unknowns)))
+            candidate = unknowns - np.linalg.solve(system, gradient)
+            candidate[bounded] = np.clip(candidate[bounded], 0.0, 1.0)
+            candidate_residual, _ = evaluate(candidate, False)
+            candidate_cost = float(candidate_residual @ candidate_residual)
+            if candidate_cost < cost:
+                accepted = True
+                break
+            damping *= 10.0
+        if not accepted:
+            break
+        gain = (cost - candidate_cost) / max(cost, 1e-12)
+        unknowns, cost, damping = candidate, candidate_cost, max(damping * 0.3, 1e-7)
+        if gain < config.tolerance:
+            break
+        residual, jacobian = evaluate(unknowns, True)
+    return unknowns
 
 
 class LandmarkFitter:
@@ -64,39 +121,94 @@ class LandmarkFitter:
         valid = self.correspondence.valid
         points = self.correspondence.landmark_points
         identity_count, expression_count = model.identity_count, model.expression_count
-        self.landmark_index = torch.nonzero(valid)[:, 0]
-        self.mean = points(model.neutral[None])[0, valid]
-        self.identity_basis = points(model.id_basis.reshape(identity_count, -1, 3))[:, valid]
-        self.expression_basis = points(model.exp_basis.reshape(expression_count, -1, 3))[:, valid]
+        self.landmark_index = torch.nonzero(valid)[:, 0].numpy()
+        with torch.no_grad():
+            self.mean = points(model.neutral[None])[0, valid].double().numpy()
+            self.identity_basis = (
+                points(model.id_basis.reshape(identity_count, -1, 3))[:, valid].double().numpy()
+            )
+            self.expression_basis = (
+                points(model.exp_basis.reshape(expression_count, -1, 3))[:, valid].double().numpy()
+            )
+        self.frame_size = expression_count + 7
 
-    def _project(self, identity: Tensor, frame: Tensor, centre: Tensor) -> Tensor:
-        """Projected landmarks (N, 2) of one frame's unknowns (E + 7,) with a fixed identity (I,)."""
-        expression_count = self.model.expression_count
-        expression, pose = frame[:expression_count], frame[expression_count:]
-        points = (
-            self.mean
-            + torch.einsum("i,inc->nc", identity, self.identity_basis)
-            + torch.einsum("e,enc->nc", expression, self.expression_basis)
+    def _observe(self, tracking: Tracking) -> _Observation:
+        height, width = tracking.image_size
+        return _Observation(
+            target=tracking.landmarks[self.landmark_index, :2].astype(np.float64),
+            centre=np.array([width / 2, height / 2]),
+            scale=tracking.inter_ocular,
+            prior=self.initial_frame(tracking).double().numpy(),
         )
-        rotation = FLIP @ euler_to_matrix(pose[:3])
-        camera = points @ rotation.T + pose[3:6]
-        return torch.exp(pose[6]) * camera[:, :2] / camera[:, 2:3] + centre
 
-    def _frame_residual(
-        self, frame: Tensor, identity: Tensor, target: Tensor, prior: Tensor, centre: Tensor, scale: float
-    ) -> Tensor:
+    def _identity_points(self, identity: np.ndarray) -> np.ndarray:
+        return self.mean + np.tensordot(identity, self.identity_basis, axes=1)
+
+    def _project(self, base: np.ndarray, frame: np.ndarray, centre: np.ndarray) -> tuple:
+        """Camera points (N, 3), projections (N, 2), placement (3, 3) and its angle derivatives."""
+        expression_count = self.model.expression_count
+        points = base + np.tensordot(frame[:expression_count], self.expression_basis, axes=1)
+        rotation, derivatives = rotation_and_derivatives(frame[expression_count : expression_count + 3])
+        placement = _FLIP @ rotation
+        camera = points @ placement.T + frame[expression_count + 3 : expression_count + 6]
+        pixels = math.exp(frame[-1]) * camera[:, :2] / camera[:, 2:3] + centre
+        return points, camera, pixels, placement, derivatives
+
+    def _evaluate_frame(
+        self,
+        base: np.ndarray,
+        frame: np.ndarray,
+        seen: _Observation,
+        with_jacobian: bool,
+        by_identity: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Residual (2N + 2E + 1,) of one frame.
+
+        With ``with_jacobian`` also its Jacobian by the frame's unknowns (rows, E + 7), and with
+        ``by_identity`` the reprojection rows' Jacobian by the identity (2N, I).
+        """
         config = self.config
         expression_count = self.model.expression_count
-        reprojection = ((self._project(identity, frame, centre) - target) / scale).reshape(-1)
+        points, camera, pixels, placement, derivatives = self._project(base, frame, seen.centre)
         expression = frame[:expression_count]
-        return torch.cat(
+        residual = np.concatenate(
             [
-                reprojection,
+                ((pixels - seen.target) / seen.scale).reshape(-1),
                 math.sqrt(config.expression_prior) * expression,
-                math.sqrt(config.blendshape_prior) * (expression - prior[:expression_count]),
-                math.sqrt(config.focal_prior) * (frame[-1:] - prior[-1:]),
+                math.sqrt(config.blendshape_prior) * (expression - seen.prior[:expression_count]),
+                math.sqrt(config.focal_prior) * (frame[-1:] - seen.prior[-1:]),
             ]
         )
+        if not with_jacobian:
+            return residual, None, None
+        focal = math.exp(frame[-1])
+        inverse_z = 1.0 / camera[:, 2]
+        along = focal * inverse_z
+        across = -along[:, None] * camera[:, :2] * inverse_z[:, None]
+
+        def pixel_derivatives(directions: np.ndarray) -> np.ndarray:
+            """d(pixels)/d(parameter) for camera-point derivatives (K, N, 3) -> (N, 2, K)."""
+            du = along * directions[..., 0] + across[:, 0] * directions[..., 2]
+            dv = along * directions[..., 1] + across[:, 1] * directions[..., 2]
+            return np.stack([du, dv], axis=-1).transpose(1, 2, 0)
+
+        by_expression = pixel_derivatives(self.expression_basis @ placement.T)
+        by_angles = pixel_derivatives(points @ (_FLIP @ derivatives).transpose(0, 2, 1))
+        by_translation = pixel_derivatives(np.broadcast_to(np.eye(3)[:, None], (3, len(points), 3)))
+        by_focal = (focal * camera[:, :2] * inverse_z[:, None])[..., None]
+        reprojection = (
+            np.concatenate([by_expression, by_angles, by_translation, by_focal], axis=-1) / seen.scale
+        )
+        priors = np.zeros((2 * expression_count + 1, self.frame_size))
+        diagonal = np.arange(expression_count)
+        priors[diagonal, diagonal] = math.sqrt(config.expression_prior)
+        priors[expression_count + diagonal, diagonal] = math.sqrt(config.blendshape_prior)
+        priors[-1, -1] = math.sqrt(config.focal_prior)
+        jacobian = np.concatenate([reprojection.reshape(-1, self.frame_size), priors])
+        if not by_identity:
+            return residual, jacobian, None
+        identity_jacobian = pixel_derivatives(self.identity_basis @ placement.T) / seen.scale
+        return residual, jacobian, identity_jacobian.reshape(-1, self.model.identity_count)
 
     def initial_frame(self, tracking: Tracking) -> Tensor:
         """First guess (E + 7,) from MediaPipe: mapped blendshapes, its head matrix, its field of view."""
@@ -106,93 +218,80 @@ class LandmarkFitter:
         expression = self.correspondence.expression_from_blendshapes(scores)[0].clamp(0, 1)
         head = torch.from_numpy(tracking.head_matrix)
         u, _, vh = torch.linalg.svd(head[:3, :3])
-        rotation = u @ vh
         translation = FLIP @ head[:3, 3]
-        height = tracking.image_size[0]
-        focal = 0.5 * height / math.tan(math.radians(self.config.field_of_view_deg) / 2)
-        pose = torch.cat([matrix_to_euler(rotation), translation, torch.tensor([math.log(focal)])])
+        focal = 0.5 * tracking.image_size[0] / math.tan(math.radians(self.config.field_of_view_deg) / 2)
+        pose = torch.cat([matrix_to_euler(u @ vh), translation, torch.tensor([math.log(focal)])])
         return torch.cat([expression, pose])
-
-    def _targets(self, tracking: Tracking) -> tuple[Tensor, Tensor, float]:
-        height, width = tracking.image_size
-        target = torch.from_numpy(tracking.landmarks[:, :2])[self.landmark_index]
-        return target, torch.tensor([width / 2, height / 2]), tracking.inter_ocular
-
-    def _lm(
-        self, unknowns: Tensor, residual_fn: Callable[[Tensor], Tensor], iterations: int, bounded: list[slice]
-    ) -> Tensor:
-        """Levenberg–Marquardt on ``residual_fn``; slices in ``bounded`` stay in [0, 1]."""
-        damping = self.config.damping
-        residual = residual_fn(unknowns)
-        cost = float((residual**2).sum())
-        for _ in range(iterations):
-            jacobian = jacfwd(residual_fn)(unknowns)
-            improved = False
-            for _ in range(6):
-                candidate = unknowns + _solve_step(jacobian, residual, damping)
-                for part in bounded:
-                    candidate[part] = candidate[part].clamp(0, 1)
-                candidate_residual = residual_fn(candidate)
-                candidate_cost = float((candidate_residual**2).sum())
-                if candidate_cost < cost:
-                    improved = True
-                    gain = (cost - candidate_cost) / max(cost, 1e-12)
-                    unknowns, residual, cost, damping = (
-                        candidate,
-                        candidate_residual,
-                        candidate_cost,
-                        damping * 0.3,
-                    )
-                    break
-                damping *= 10
-            if not improved or gain < self.config.tolerance:
-                break
-        return unknowns
 
     def fit_frame(self, tracking: Tracking, identity: Tensor, previous: Tensor | None = None) -> Tensor:
         """Fit one frame's unknowns (E + 7,) with a fixed identity (I,); warm-start from ``previous``."""
-        target, centre, scale = self._targets(tracking)
-        prior = self.initial_frame(tracking)
-        start = prior if previous is None else previous.clone()
+        seen = self._observe(tracking)
+        start = seen.prior.copy() if previous is None else previous.double().numpy().copy()
         if previous is not None:
-            prior = torch.cat([prior[:-1], previous[-1:]])
+            seen.prior[-1] = start[-1]
+        base = self._identity_points(identity.double().numpy())
 
-        def residual_fn(frame: Tensor) -> Tensor:
-            return self._frame_residual(frame, identity, target, prior, centre, scale)
+        def evaluate(frame: np.ndarray, with_jacobian: bool) -> Evaluation:
+            residual, jacobian, _ = self._evaluate_frame(base, frame, seen, with_jacobian)
+            return residual, jacobian
 
-        return self._lm(
-            start, residual_fn, self.config.frame_iterations, [slice(0, self.model.expression_count)]
-        )
+        bounded = np.zeros(self.frame_size, dtype=bool)
+        bounded[: self.model.expression_count] = True
+        fitted = _levenberg_marquardt(start, evaluate, self.config.frame_iterations, bounded, self.config)
+        return torch.from_numpy(fitted).float()
 
     def fit_identity(self, trackings: list[Tracking]) -> tuple[Tensor, list[Tensor]]:
-        """Identity (I,) shared by K frames with faces, and each frame's unknowns (E + 7,)."""
+        """Identity (I,) shared by the frames with faces, and each such frame's unknowns (E + 7,)."""
         faces = [t for t in trackings if t.face]
         if not faces:
             raise ValueError("no frame with a face to fit the identity from")
-        identity_count = self.model.identity_count
-        frames = [self.fit_frame(t, torch.zeros(identity_count)) for t in faces]
-        targets = [self._targets(t) for t in faces]
-        priors = [self.initial_frame(t) for t in faces]
-        width = frames[0].numel()
+        identity_count, size, count = self.model.identity_count, self.frame_size, len(faces)
+        observations = [self._observe(t) for t in faces]
+        zeros = torch.zeros(identity_count)
+        frames = [self.fit_frame(t, zeros).double().numpy() for t in faces]
+        prior_weight = math.sqrt(self.config.identity_prior * count)
 
-        def residual_fn(unknowns: Tensor) -> Tensor:
+        def evaluate(unknowns: np.ndarray, with_jacobian: bool) -> Evaluation:
             identity = unknowns[:identity_count]
-            parts = [math.sqrt(self.config.identity_prior * len(faces)) * identity]
-            for k, (target, centre, scale) in enumerate(targets):
-                frame = unknowns[identity_count + k * width : identity_count + (k + 1) * width]
-                parts.append(self._frame_residual(frame, identity, target, priors[k], centre, scale))
-            return torch.cat(parts)
+            base = self._identity_points(identity)
+            parts = [
+                self._evaluate_frame(
+                    base,
+                    unknowns[identity_count + k * size : identity_count + (k + 1) * size],
+                    seen,
+                    with_jacobian,
+                    by_identity=True,
+                )
+                for k, seen in enumerate(observations)
+            ]
+            residual = np.concatenate([prior_weight * identity, *(p[0] for p in parts)])
+            if not with_jacobian:
+                return residual, None
+            jacobian = np.zeros((len(residual), len(unknowns)))
+            jacobian[:identity_count, :identity_count] = prior_weight * np.eye(identity_count)
+            row = identity_count
+            for k, (part_residual, by_frame, by_identity) in enumerate(parts):
+                jacobian[
+                    row : row + len(part_residual),
+                    identity_count + k * size : identity_count + (k + 1) * size,
+                ] = by_frame
+                jacobian[row : row + len(by_identity), :identity_count] = by_identity
+                row += len(part_residual)
+            return residual, jacobian
 
-        start = torch.cat([torch.zeros(identity_count), *frames])
-        bounded = [
-            slice(identity_count + k * width, identity_count + k * width + self.model.expression_count)
-            for k in range(len(faces))
+        start = np.concatenate([np.zeros(identity_count), *frames])
+        bounded = np.zeros(len(start), dtype=bool)
+        for k in range(count):
+            bounded[identity_count + k * size : identity_count + k * size + self.model.expression_count] = (
+                True
+            )
+        fitted = _levenberg_marquardt(start, evaluate, self.config.identity_iterations, bounded, self.config)
+        identity = torch.from_numpy(fitted[:identity_count]).float()
+        per_frame = [
+            torch.from_numpy(fitted[identity_count + k * size : identity_count + (k + 1) * size]).float()
+            for k in range(count)
         ]
-        fitted = self._lm(start, residual_fn, self.config.identity_iterations, bounded)
-        identity = fitted[:identity_count]
-        return identity, [
-            fitted[identity_count + k * width : identity_count + (k + 1) * width] for k in range(len(faces))
-        ]
+        return identity, per_frame
 
     def to_params(self, identity: Tensor, frame: Tensor, light: str = "frontal") -> FaceParams:
         """FaceParams (batch of one) from an identity and a frame's unknowns."""
@@ -209,5 +308,7 @@ class LandmarkFitter:
 
     def reprojection_error(self, tracking: Tracking, identity: Tensor, frame: Tensor) -> Tensor:
         """Per-landmark 2D error (N,) in units of the inter-ocular distance."""
-        target, centre, scale = self._targets(tracking)
-        return (self._project(identity, frame, centre) - target).norm(dim=-1) / scale
+        seen = self._observe(tracking)
+        base = self._identity_points(identity.double().numpy())
+        pixels = self._project(base, frame.double().numpy(), seen.centre)[2]
+        return torch.from_numpy(np.linalg.norm(pixels - seen.target, axis=-1) / seen.scale).float()

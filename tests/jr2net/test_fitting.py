@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from jr2net.camera import euler_to_matrix
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
-from jr2net.fitting import LandmarkFitter
+from jr2net.fitting import LandmarkFitter, rotation_and_derivatives
 from jr2net.media import read_image
 from jr2net.tracking import Tracker, Tracking
 from tests.conftest import video_frames
@@ -112,3 +113,43 @@ def test_frame_without_face_cannot_be_fitted(fitter: LandmarkFitter, tracker: Tr
         fitter.initial_frame(empty)
     with pytest.raises(ValueError, match="no frame with a face"):
         fitter.fit_identity([empty])
+
+
+def test_rotation_derivatives_match_the_camera() -> None:
+    angles = np.array([0.3, -0.7, 0.2])
+    rotation, derivatives = rotation_and_derivatives(angles)
+    np.testing.assert_allclose(rotation, euler_to_matrix(torch.from_numpy(angles)).numpy(), atol=1e-12)
+    for k in range(3):
+        step = np.zeros(3)
+        step[k] = 1e-6
+        numeric = (
+            rotation_and_derivatives(angles + step)[0] - rotation_and_derivatives(angles - step)[0]
+        ) / 2e-6
+        np.testing.assert_allclose(derivatives[k], numeric, atol=1e-8)
+
+
+def test_analytic_jacobians_match_finite_differences(
+    fitter: LandmarkFitter, tracker: Tracker, shared_media: Path
+) -> None:
+    tracking = tracker.track(read_image(shared_media / "liveportrait/source/s1.jpg"))
+    seen = fitter._observe(tracking)
+    generator = np.random.default_rng(0)
+    identity = generator.normal(scale=0.5, size=fitter.model.identity_count)
+    frame = seen.prior.copy()
+    frame[: fitter.model.expression_count] = generator.uniform(0.1, 0.9, fitter.model.expression_count)
+    base = fitter._identity_points(identity)
+    _, by_frame, by_identity = fitter._evaluate_frame(base, frame, seen, True, by_identity=True)
+    for k in range(len(frame)):
+        step = np.zeros_like(frame)
+        step[k] = 1e-6
+        numeric = (
+            fitter._evaluate_frame(base, frame + step, seen, False)[0]
+            - fitter._evaluate_frame(base, frame - step, seen, False)[0]
+        ) / 2e-6
+        np.testing.assert_allclose(by_frame[:, k], numeric, atol=1e-6, err_msg=f"unknown {k}")
+    for k in (0, 7, 99):
+        step = np.zeros_like(identity)
+        step[k] = 1e-6
+        plus = fitter._evaluate_frame(fitter._identity_points(identity + step), frame, seen, False)[0]
+        minus = fitter._evaluate_frame(fitter._identity_points(identity - step), frame, seen, False)[0]
+        np.testing.assert_allclose(by_identity[:, k], ((plus - minus) / 2e-6)[: len(by_identity)], atol=1e-6)
