@@ -74,13 +74,16 @@ def device_description(device: torch.device) -> str:
     return f"{model}, {len(os.sched_getaffinity(0))} cores usable, torch threads {torch.get_num_threads()}"
 
 
-def write_report(path: Path, runs: list[dict], devices: list[torch.device]) -> dict:
-    """Write ``{"commit", "versions", "device", "runs"}`` as JSON and return it."""
+def write_report(
+    path: Path, runs: list[dict], devices: list[torch.device], extra: dict | None = None
+) -> dict:
+    """Write ``{"commit", "versions", "device", "runs", **extra}`` as JSON and return it."""
     report = {
         "commit": commit(),
         "versions": versions(),
         "device": "; ".join(device_description(d) for d in devices),
         "runs": runs,
+        **(extra or {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")

@@ -8,6 +8,7 @@ with ``params=None`` and leave the stream running.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ import torch
 from torch import Tensor
 
 from jr2net.albedo import estimate_appearance
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig, LandmarkFitter
+from jr2net.landmarks68 import Landmarks68
 from jr2net.params import FaceParams
 from jr2net.render import render_face
 from jr2net.smoothing import OneEuroConfig, OneEuroFilter
@@ -44,11 +45,14 @@ class FrameResult:
         return self.params is not None
 
 
+@functools.cache
+def _landmarks68() -> Landmarks68:
+    return Landmarks68.load()
+
+
 def landmarks68_2d(model: FaceModel, params: FaceParams, height: int, width: int) -> Tensor:
-    """The model's 68 landmarks projected into the image's pixel coordinates: (68, 2)."""
-    vertices = model(params.identity, params.expression)
-    camera = model_to_camera(model.landmarks(vertices), euler_to_matrix(params.rotation), params.translation)
-    return project(camera, intrinsics(params.focal, height, width))[0, :, :2]
+    """The model's 68 landmarks (dlib's convention, contour-aware jaw) in the image's pixels: (68, 2)."""
+    return _landmarks68().project(model, params, height, width)
 
 
 def overlay(model: FaceModel, params: FaceParams, image: np.ndarray) -> np.ndarray:

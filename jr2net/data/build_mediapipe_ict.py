@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
+from jr2net.data.surface import closest_on_mesh, lift_to_neutral
 from jr2net.face_model import FaceModel, arkit_name
 from jr2net.image_io import to_uint8
 from jr2net.params import FaceParams, ParamLayout
@@ -58,58 +58,6 @@ def _render(model: FaceModel, params: FaceParams) -> tuple[np.ndarray, object]:
     return to_uint8(image), maps
 
 
-def _lift(
-    model: FaceModel, params: FaceParams, maps: object, pixels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Model-frame surface points under sub-pixel positions: (N, 2) -> (N, 3) points, (N,) usable."""
-    rotation = euler_to_matrix(params.rotation)
-    vertices = model(params.identity, params.expression)
-    screen = project(
-        model_to_camera(vertices, rotation, params.translation), intrinsics(params.focal, SIZE, SIZE)
-    )[0]
-    tri_id = maps.fragments.tri_id[0]
-    face_triangles = model.region_triangles("face_area").shape[0]
-    normals = model.vertex_normals(vertices)[0] @ rotation[0].T
-    points = np.zeros((len(pixels), 3))
-    usable = np.zeros(len(pixels), dtype=bool)
-    for i, (x, y) in enumerate(pixels):
-        col, row = int(x), int(y)
-        if not (0 <= col < SIZE and 0 <= row < SIZE) or int(tri_id[row, col]) < 0:
-            continue
-        face = int(tri_id[row, col])
-        corners = model.triangles[face]
-        xy = screen[corners, :2].double()
-        matrix = torch.cat([xy.T, torch.ones(1, 3, dtype=torch.float64)])
-        weights = torch.linalg.solve(matrix, torch.tensor([x, y, 1.0], dtype=torch.float64))
-        weights = weights / screen[corners, 2].double()
-        weights = weights / weights.sum()
-        facing = float((normals[corners].mean(0))[2]) > 0.3
-        usable[i] = face < face_triangles and facing
-        points[i] = (weights[:, None] * model.neutral[corners].double()).sum(0).numpy()
-    return points, usable
-
-
-def _closest_on_mesh(points: torch.Tensor, vertices: torch.Tensor, triangles: torch.Tensor) -> tuple:
-    """Nearest triangle and barycentrics of points near a mesh: (N, 3) -> (N,), (N, 3).
-
-    Each point is projected onto every triangle's plane, its barycentrics clamped into the triangle;
-    the triangle whose clamped point is nearest wins (exact enough for points on the surface).
-    """
-    a, b, c = (vertices[triangles[:, k]][None] for k in range(3))
-    p = points[:, None]
-    ab, ac, ap = b - a, c - a, p - a
-    d00, d01, d11 = (ab * ab).sum(-1), (ab * ac).sum(-1), (ac * ac).sum(-1)
-    d20, d21 = (ap * ab).sum(-1), (ap * ac).sum(-1)
-    denominator = d00 * d11 - d01 * d01
-    v = (d11 * d20 - d01 * d21) / denominator
-    w = (d00 * d21 - d01 * d20) / denominator
-    bary = torch.stack([1 - v - w, v, w], dim=-1).clamp(min=0)
-    bary = bary / bary.sum(-1, keepdim=True)
-    closest = bary[..., 0:1] * a + bary[..., 1:2] * b + bary[..., 2:3] * c
-    best = ((closest - p) ** 2).sum(-1).argmin(dim=1)
-    return best, bary[torch.arange(len(points)), best]
-
-
 def _landmarks(model: FaceModel, tracker: Tracker) -> dict:
     observed: list[list[np.ndarray]] = [[] for _ in range(LANDMARK_COUNT)]
     for pitch, yaw in VIEWS:
@@ -118,14 +66,14 @@ def _landmarks(model: FaceModel, tracker: Tracker) -> dict:
         tracking = tracker.track(image)
         if not tracking.face:
             raise RuntimeError(f"MediaPipe found no face on the ICT render at pitch {pitch}, yaw {yaw}")
-        points, usable = _lift(model, params, maps, tracking.landmarks[:, :2])
+        points, usable = lift_to_neutral(model, params, maps.fragments.tri_id[0], tracking.landmarks[:, :2])
         for i in np.nonzero(usable)[0]:
             observed[i].append(points[i])
     spread = [float(np.linalg.norm(np.std(o, axis=0))) if len(o) >= 2 else None for o in observed]
     valid = np.array([s is not None and s <= MAX_SPREAD_CM and i not in IRIS for i, s in enumerate(spread)])
     means = np.array([np.median(o, axis=0) if len(o) else np.zeros(3) for o in observed])
     face_triangles = model.region_triangles("face_area")
-    triangles, bary = _closest_on_mesh(torch.tensor(means), model.neutral.double(), face_triangles)
+    triangles, bary = closest_on_mesh(torch.tensor(means), model.neutral.double(), face_triangles)
     return {
         "triangles": face_triangles[triangles].tolist(),
         "barycentrics": bary.numpy().round(6).tolist(),
