@@ -1,6 +1,11 @@
 """The 68 Multi-PIE landmarks of the fitted face in an image, in dlib's annotation convention.
 
-Each landmark is a surface point of the ICT mesh (a triangle and barycentrics) from
+Inner landmarks (17-67) and the chin (7-9) are surface points of the ICT mesh (a triangle and
+barycentrics). The rest of the jaw follows the visible outline of the face, which slides over the
+surface as the head turns: each of those landmarks is the outermost visible face vertex along a
+calibrated direction from the centre of the eyes and mouth, measured in the head's own image axes
+(contour-aware; the chin stays a surface point because below it the outline runs onto the
+under-chin and neck). Both come from
 ``jr2net/data/landmarks68_ict.json``, calibrated against dlib on the training photos (regenerate
 with ``python -m jr2net.data.build_landmarks68``).
 """
@@ -8,6 +13,7 @@ with ``python -m jr2net.data.build_landmarks68``).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,21 +23,47 @@ from torch import Tensor
 from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
 from jr2net.params import FaceParams
+from jr2net.render import rasterize
 
 DATA = Path(__file__).resolve().parent / "data" / "landmarks68_ict.json"
+OUTLINE_JAW = (*range(0, 7), *range(10, 17))
+OUTLINE_ANCHORS = (36, 39, 42, 45, 48, 54)
+WEDGE = math.radians(3.0)
+VISIBILITY_TOLERANCE = 0.02
+
+
+def outline_frame(anchors: Tensor, leftward: Tensor) -> tuple[Tensor, Tensor]:
+    """Centre (2,) and orthonormal image axes (2, 2) of the head: rows are its left and its down.
+
+    Args:
+        anchors: (6, 2) pixel positions of the eye and mouth corners (:data:`OUTLINE_ANCHORS`).
+        leftward: (2,) image direction of the head's +x axis (the subject's left).
+    """
+    across = torch.nn.functional.normalize(leftward, dim=0)
+    down = torch.stack([-across[1], across[0]])
+    return anchors.mean(dim=0), torch.stack([across, down])
+
+
+def outline_angles(points: Tensor, centre: Tensor, axes: Tensor) -> tuple[Tensor, Tensor]:
+    """Angles (N,) and radii (N,) of pixel positions (N, 2) in an outline frame."""
+    relative = (points - centre) @ axes.T
+    return torch.atan2(relative[:, 1], relative[:, 0]), relative.norm(dim=1)
 
 
 @dataclass(frozen=True)
 class Landmarks68:
-    """Surface points of the 68 landmarks on the ICT mesh.
+    """Surface points and jaw directions of the 68 landmarks on the ICT mesh.
 
     Attributes:
         corners: (68, 3) int64 vertex indices of each landmark's triangle.
         barycentrics: (68, 3) float32 weights of those corners.
+        jaw_angles: (14,) float32 directions (radians) of the :data:`OUTLINE_JAW` landmarks in the
+            outline frame.
     """
 
     corners: Tensor
     barycentrics: Tensor
+    jaw_angles: Tensor
 
     @classmethod
     def load(cls, path: Path = DATA) -> Landmarks68:
@@ -44,13 +76,40 @@ class Landmarks68:
         return cls(
             corners=torch.tensor(data["corners"], dtype=torch.int64),
             barycentrics=torch.tensor(data["barycentrics"], dtype=torch.float32),
+            jaw_angles=torch.tensor(data["jaw_angles"], dtype=torch.float32),
         )
+
+    def surface_points(self, screen: Tensor) -> Tensor:
+        """Pixel positions (68, 2) of the surface points, from projected vertices (V, 2)."""
+        return (screen[self.corners] * self.barycentrics[..., None]).sum(dim=1)
 
     def project(self, model: FaceModel, params: FaceParams, height: int, width: int) -> Tensor:
         """Pixel positions (68, 2) of the landmarks of the first face of ``params``."""
         params = params.select(0)
         rotation = euler_to_matrix(params.rotation)
+        matrix = intrinsics(params.focal, height, width)
         vertices = model(params.identity, params.expression)
-        camera = model_to_camera(vertices, rotation, params.translation)
-        screen = project(camera, intrinsics(params.focal, height, width))[0, :, :2]
-        return (screen[self.corners] * self.barycentrics[..., None]).sum(dim=1)
+        screen = project(model_to_camera(vertices, rotation, params.translation), matrix)
+        points = self.surface_points(screen[0, :, :2])
+        axis = project(
+            model_to_camera(torch.tensor([[[0.0, 0, 0], [1, 0, 0]]]), rotation, params.translation), matrix
+        )
+        centre, axes = outline_frame(points[list(OUTLINE_ANCHORS)], axis[0, 1, :2] - axis[0, 0, :2])
+        outline = screen[0, visible_face_vertices(model, screen, height, width), :2]
+        angles, radii = outline_angles(outline, centre, axes)
+        for landmark, direction in zip(OUTLINE_JAW, self.jaw_angles):
+            in_wedge = torch.remainder(angles - direction + math.pi, 2 * math.pi).sub(math.pi).abs() < WEDGE
+            if in_wedge.any():
+                points[landmark] = outline[in_wedge][radii[in_wedge].argmax()]
+        return points
+
+
+def visible_face_vertices(model: FaceModel, screen: Tensor, height: int, width: int) -> Tensor:
+    """Indices of the narrow-face vertices not hidden by the face itself, from (1, V, 3) screen vertices."""
+    fragments = rasterize(screen.contiguous(), model.region_triangles("face_area"), height, width)
+    candidates = model.region_vertices("narrow_face")
+    x, y, z = screen[0, candidates].unbind(-1)
+    column, row = x.floor().long(), y.floor().long()
+    inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
+    seen = fragments.depth[0][row.clamp(0, height - 1), column.clamp(0, width - 1)]
+    return candidates[inside & (seen > 0) & (z <= seen * (1 + VISIBILITY_TOLERANCE))]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jr2net.face_model import FaceModel
-from jr2net.landmarks68 import Landmarks68
+from jr2net.landmarks68 import OUTLINE_JAW, Landmarks68
 from jr2net.media import read_image
 from jr2net.reconstruct import Reconstructor, landmarks68_2d
 
@@ -21,6 +21,11 @@ def test_file_is_consistent(face_model: FaceModel) -> None:
     landmarks = Landmarks68.load()
     assert landmarks.corners.shape == (68, 3) and int(landmarks.corners.max()) < face_model.vertex_count
     torch.testing.assert_close(landmarks.barycentrics.sum(dim=1), torch.ones(68), atol=1e-5, rtol=0)
+    assert landmarks.jaw_angles.shape == (len(OUTLINE_JAW),)
+    downward = torch.sin(landmarks.jaw_angles)
+    assert downward[OUTLINE_JAW.index(6)] > 0.9 and downward[OUTLINE_JAW.index(0)] < 0.5, (
+        "jaw runs ear to chin"
+    )
 
 
 @pytest.mark.parametrize("name", ["liveportrait/source/s2.jpg", "deep3dfacerecon/000031.jpg"])
@@ -35,3 +40,7 @@ def test_features_match_mediapipe(face_model: FaceModel, shared_media: Path, nam
     for ours, theirs in SAME_FEATURE.items():
         assert np.linalg.norm(points[ours] - mediapipe[theirs]) < 0.08 * inter_ocular, (ours, theirs)
     assert points[8, 1] > points[57, 1] > points[33, 1] > points[27, 1], "chin, lower lip, nose, brow ridge"
+    assert points[0, 0] < points[36, 0] and points[16, 0] > points[45, 0], (
+        "the jaw outline is outside the eyes"
+    )
+    assert points[4, 1] > points[48, 1] - 0.3 * inter_ocular and points[2, 0] < points[48, 0]
