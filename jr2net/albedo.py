@@ -60,7 +60,7 @@ def _neighbour_average(values: Tensor, weights: Tensor, triangles: Tensor, steps
 def estimate_appearance(model: FaceModel, params: FaceParams, image: np.ndarray) -> AppearanceEstimate:
     """Estimate SH light and per-vertex albedo of the fitted face in an RGB uint8 photo."""
     height, width = image.shape[:2]
-    photo = torch.from_numpy(image).float() / 255.0
+    photo = torch.tensor(image, dtype=torch.float32) / 255.0
     with torch.no_grad():
         maps = render_face(model, params, height, width, region="face_area")
         rotation = euler_to_matrix(params.rotation)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from jr2net import __version__
 from jr2net.assets import AssetError
-from jr2net.commands import assets, reconstruct, render
+from jr2net.commands import assets, reconstruct, reenact, render
 
-COMMANDS = (assets, render, reconstruct)
+COMMANDS = (assets, render, reconstruct, reenact)
 
 
 def build_parser() -> argparse.ArgumentParser:

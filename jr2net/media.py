@@ -141,3 +141,34 @@ class VideoWriter:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         self.close()
+
+
+def mux_audio(video: Path, audio_source: Path, output: Path) -> bool:
+    """Write ``output``: the video stream of ``video`` plus the first audio stream of ``audio_source``
+    (packets copied, cut at the video's end). Returns False, writing nothing, when there is no audio."""
+    import av
+
+    with av.open(str(_require_file(audio_source))) as audio_input:
+        if not audio_input.streams.audio:
+            return False
+        with av.open(str(_require_file(video))) as video_input, av.open(str(output), mode="w") as container:
+            video_stream, audio_stream = video_input.streams.video[0], audio_input.streams.audio[0]
+            video_out = container.add_stream_from_template(video_stream)
+            audio_out = container.add_stream_from_template(audio_stream)
+            end = None
+            for packet in video_input.demux(video_stream):
+                if packet.dts is None:
+                    continue
+                if packet.pts is not None and packet.duration:
+                    stop = (packet.pts + packet.duration) * packet.time_base
+                    end = stop if end is None else max(end, stop)
+                packet.stream = video_out
+                container.mux(packet)
+            for packet in audio_input.demux(audio_stream):
+                if packet.dts is None or (
+                    end is not None and packet.pts is not None and packet.pts * packet.time_base >= end
+                ):
+                    continue
+                packet.stream = audio_out
+                container.mux(packet)
+    return True

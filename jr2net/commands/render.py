@@ -8,16 +8,14 @@ from pathlib import Path
 
 import torch
 
+from jr2net.avatar import portrait_params
 from jr2net.face_model import FaceModel
 from jr2net.image_io import save_png
-from jr2net.lighting import LIGHT_PRESETS, light_preset
-from jr2net.params import FaceParams, ParamLayout
+from jr2net.lighting import LIGHT_PRESETS
+from jr2net.params import FaceParams
 from jr2net.render import RenderMaps, render_face
 
 BACKGROUND = 0.12
-DISTANCE_CM = 60.0
-FIELD_OF_VIEW_CM = 34.0
-HEAD_CENTRE_Y_CM = -2.4
 
 
 def parse_weights(items: list[str]) -> dict[str, float]:
@@ -71,9 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def build_params(model: FaceModel, args: argparse.Namespace) -> FaceParams:
     """FaceParams framing the head for ``args.size`` with the requested expression, pose and light."""
-    params = FaceParams.neutral(
-        ParamLayout.of(model), distance=DISTANCE_CM, focal=args.size * DISTANCE_CM / FIELD_OF_VIEW_CM
-    )
+    params = portrait_params(model, args.size, args.light)
     identity = params.identity
     if args.identity_seed is not None:
         generator = torch.Generator().manual_seed(args.identity_seed)
@@ -83,8 +79,6 @@ def build_params(model: FaceModel, args: argparse.Namespace) -> FaceParams:
         identity=identity,
         expression=model.expression_vector(parse_weights(args.expression))[None],
         rotation=angles,
-        translation=torch.tensor([[0.0, -HEAD_CENTRE_Y_CM, DISTANCE_CM]]),
-        light=light_preset(args.light)[None],
     )
 
 

@@ -1,0 +1,76 @@
+"""Image-space helpers of the reenactor: sampling, smooth flow extrapolation, feathered masks."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from jr2net.shapes import check_tensor
+
+
+def sample(image: Tensor, points: Tensor, padding: str = "border") -> Tensor:
+    """Bilinear samples of (B, C, H, W) at pixel positions (B, H', W', 2) (centres at +0.5)."""
+    dims = check_tensor("image", image, ("B", "C", "H", "W"))
+    check_tensor("points", points, ("B", "Ho", "Wo", 2), dims)
+    scale = torch.tensor(
+        [2.0 / image.shape[-1], 2.0 / image.shape[-2]], dtype=points.dtype, device=points.device
+    )
+    grid = points * scale - 1.0
+    return torch.nn.functional.grid_sample(
+        image, grid, mode="bilinear", padding_mode=padding, align_corners=False
+    )
+
+
+def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of (B, C, H, W) with reflect padding."""
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = image.shape[1]
+    padded = torch.nn.functional.pad(image, (radius, radius, 0, 0), mode="replicate")
+    horizontal = torch.nn.functional.conv2d(
+        padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels
+    )
+    padded = torch.nn.functional.pad(horizontal, (0, 0, radius, radius), mode="replicate")
+    return torch.nn.functional.conv2d(
+        padded, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels
+    )
+
+
+def extrapolate_flow(flow: Tensor, mask: Tensor, sigma: float, downscale: int = 4) -> Tensor:
+    """Spread a flow known on a mask smoothly outwards, fading to zero far from it.
+
+    Args:
+        flow: (B, 2, H, W) displacement, meaningful where ``mask`` is 1 (ignored, even NaN, elsewhere).
+        mask: (B, 1, H, W) in [0, 1].
+        sigma: spread in pixels (about a quarter of the face's size).
+        downscale: work at this fraction of the resolution (the result is smooth anyway).
+
+    Returns:
+        (B, 2, H, W): the flow itself on the mask, its normalised-convolution extension outside,
+        at full strength where the mask's blurred coverage is above half its peak and fading to
+        zero where it vanishes.
+    """
+    height, width = flow.shape[-2:]
+    flow = torch.where(mask > 0, flow, torch.zeros_like(flow))
+    small_flow = torch.nn.functional.avg_pool2d(flow * mask, downscale, ceil_mode=True)
+    small_mask = torch.nn.functional.avg_pool2d(mask, downscale, ceil_mode=True)
+    spread_flow = gaussian_blur(small_flow, sigma / downscale)
+    spread_mask = gaussian_blur(small_mask, sigma / downscale)
+    extended = spread_flow / spread_mask.clamp(min=1e-6)
+    coverage = spread_mask / spread_mask.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
+    weight = (2 * coverage).clamp(0, 1)
+    smooth = torch.nn.functional.interpolate(
+        extended * weight, size=(height, width), mode="bilinear", align_corners=False
+    )
+    return flow * mask + smooth * (1 - mask)
+
+
+def feather(mask: Tensor, width: float) -> Tensor:
+    """A soft-edged version of a (B, 1, H, W) mask that stays 0 outside it (eroded, then blurred)."""
+    radius = max(1, round(width))
+    eroded = -torch.nn.functional.max_pool2d(-mask, 2 * radius + 1, stride=1, padding=radius)
+    return gaussian_blur(eroded, max(width / 2, 0.5)).clamp(0, 1) * mask

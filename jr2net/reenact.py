@@ -1,0 +1,314 @@
+"""3D-aware geometric reenactment: the source face driven by another face's expression and pose.
+
+For each driving frame the target geometry (source identity and albedo, driving expression and
+pose) is rendered in the source view. Every target pixel's surface point is looked up on the
+source mesh (eq. 2 of the paper with a per-pixel source point, so expression changes move the
+texture too; for an unchanged expression it is exactly eq. 2's rigid warp), the source image is
+sampled there, and the co-visibility mask says where the source actually saw that point. A
+refiner turns that into the face (:class:`GeometricRefiner`: shading-ratio relighting, rendered
+albedo where the source saw nothing, a dark mouth cavity); hair, neck and background follow a
+flow extrapolated smoothly from the face, and the face is pasted back with a feathered mask.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler, model_to_camera, project
+from jr2net.compositing import extrapolate_flow, feather, sample
+from jr2net.face_model import FaceModel, vertex_normals
+from jr2net.lighting import LIGHT_PRESETS, light_preset
+from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
+from jr2net.params import FaceParams
+from jr2net.render import RenderMaps, interpolate, render_maps
+
+MOTIONS = ("relative", "absolute")
+LIGHT_MODES = ("source", "driving")
+MOUTH_CAVITY = (0.30, 0.10, 0.10)
+RATIO_RANGE = (0.4, 2.5)
+RATIO_EPSILON = 0.05
+CAVITY_STRETCH = (0.2, 0.6)  # source/target area ratio: all cavity below the first, none above the second
+DEPTH_TOLERANCE = 0.02
+FEATHER_FRACTION = 0.015
+FLOW_SPREAD_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Overrides applied to every target frame (the control API).
+
+    Attributes:
+        expression: ``{name: weight}`` by ICT or ARKit name, replacing the driving weight.
+        pitch, yaw, roll: absolute head angles in degrees, or ``None`` to follow the driving.
+        light: a light preset name (see :data:`jr2net.lighting.LIGHT_PRESETS`), or ``None``.
+    """
+
+    expression: Mapping[str, float] = field(default_factory=dict)
+    pitch: float | None = None
+    yaw: float | None = None
+    roll: float | None = None
+    light: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.light is not None and self.light not in LIGHT_PRESETS:
+            raise ValueError(f"unknown light {self.light!r}; choose from {sorted(LIGHT_PRESETS)}")
+
+
+@dataclass(frozen=True)
+class SourceFace:
+    """The source photo and what the reenactor precomputes from it (batch of one).
+
+    Attributes:
+        image: (1, 3, H, W) float image in [0, 1].
+        params: source FaceParams, with albedo and light.
+        camera_points: (1, V, 3) source vertices in the camera frame.
+        depth: (1, H, W) rendered source depth (face and hole caps), 0 elsewhere.
+        light_map: (1, 3, H, W) source irradiance map.
+        region: the mesh region that is warped as face (``face_area`` for photos, whose hair the
+            model does not cover; ``head_neck`` for the built-in avatar, which is all model).
+    """
+
+    image: Tensor
+    params: FaceParams
+    camera_points: Tensor
+    depth: Tensor
+    light_map: Tensor
+    region: str
+
+
+@dataclass(frozen=True)
+class RefinerInputs:
+    """What a refiner gets for one target frame; maps are (1, C, H, W).
+
+    Attributes:
+        source: the source face.
+        warped: source image sampled at each target pixel's source point.
+        warped_light: source irradiance sampled there.
+        covisible: 1 where the source saw the target pixel's surface point.
+        target: the target render (mask, depth, normal, light, albedo, image).
+        mouth: 1 on the mouth cap (the mouth interior).
+        stretch: source area seen per target pixel area (1: unchanged; near 0: the source saw that
+            surface squeezed, as in a closed mouth that the target opens).
+    """
+
+    source: SourceFace
+    warped: Tensor
+    warped_light: Tensor
+    covisible: Tensor
+    target: RenderMaps
+    mouth: Tensor
+    stretch: Tensor
+
+
+class Refiner(Protocol):
+    """Turns the warp into the face's pixels; the learned DCNet will be one."""
+
+    def __call__(self, inputs: RefinerInputs) -> Tensor:
+        """The face (1, 3, H, W) in [0, 1] (only pixels under ``inputs.target.mask`` are used)."""
+
+
+class GeometricRefiner:
+    """Shading-ratio relighting, rendered albedo where the source saw nothing, and a dark mouth
+    interior where the target opens a mouth the source had (more) closed."""
+
+    def __call__(self, inputs: RefinerInputs) -> Tensor:
+        target, seen = inputs.target.light.clamp(min=0), inputs.warped_light.clamp(min=0)
+        ratio = ((target + RATIO_EPSILON) / (seen + RATIO_EPSILON)).clamp(*RATIO_RANGE)
+        relit = inputs.warped * ratio
+        rendered = inputs.target.albedo * inputs.target.light
+        face = inputs.covisible * relit + (1 - inputs.covisible) * rendered
+        cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * inputs.target.light.clamp(0, 1)
+        low, high = CAVITY_STRETCH
+        opening = inputs.mouth * ((high - inputs.stretch) / (high - low)).clamp(0, 1)
+        return (opening * cavity + (1 - opening) * face).clamp(0, 1)
+
+
+@dataclass(frozen=True)
+class ReenactedFrame:
+    """One output frame: the image, the masks that made it, and the target parameters."""
+
+    image: np.ndarray
+    face_mask: Tensor
+    covisible: Tensor
+    params: FaceParams
+
+
+def _capped_triangles(model: FaceModel, region: str) -> tuple[Tensor, int]:
+    face = model.region_triangles(region)
+    return torch.cat([face, hole_caps(model).triangles]), face.shape[0]
+
+
+def _screen_and_normals(
+    model: FaceModel, params: FaceParams, height: int, width: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    rotation = euler_to_matrix(params.rotation)
+    vertices = model(params.identity, params.expression)
+    camera = model_to_camera(vertices, rotation, params.translation)
+    screen = project(camera, intrinsics(params.focal, height, width))
+    normals = vertex_normals(vertices, model.triangles) @ rotation.transpose(1, 2)
+    return camera, screen, normals
+
+
+def prepare_source(
+    model: FaceModel, image: np.ndarray, params: FaceParams, region: str = "face_area"
+) -> SourceFace:
+    """Precompute the source's render (depth and light map with the hole caps) for reenactment."""
+    if params.albedo is None:
+        raise ValueError("the source FaceParams need an albedo (estimate it with jr2net.albedo)")
+    height, width = image.shape[:2]
+    triangles, _ = _capped_triangles(model, region)
+    with torch.no_grad():
+        camera, screen, normals = _screen_and_normals(model, params, height, width)
+        maps = render_maps(screen, normals, params.albedo, params.light, triangles, height, width)
+    return SourceFace(
+        image=torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0,
+        params=params,
+        camera_points=camera,
+        depth=maps.depth[:, 0],
+        light_map=maps.light,
+        region=region,
+    )
+
+
+def relative_target(source: FaceParams, driving: FaceParams, reference: FaceParams) -> FaceParams:
+    """Source pose moved by the driving's motion since ``reference``, expression offsets likewise."""
+    placement = [FLIP @ euler_to_matrix(p.rotation) for p in (source, driving, reference)]
+    motion = placement[1] @ placement[2].transpose(1, 2)
+    rotation = FLIP @ motion @ placement[0]
+    scale = source.translation[:, 2:] / reference.translation[:, 2:]
+    shift = (driving.translation[:, :2] - reference.translation[:, :2]) * scale
+    depth = source.translation[:, 2:] * driving.translation[:, 2:] / reference.translation[:, 2:]
+    return source.replace(
+        expression=(source.expression + driving.expression - reference.expression).clamp(0, 1),
+        rotation=matrix_to_euler(rotation),
+        translation=torch.cat([source.translation[:, :2] + shift, depth], dim=1),
+    )
+
+
+class Reenactor:
+    """Drives a :class:`SourceFace` with driving FaceParams.
+
+    Args:
+        model: the face model.
+        source: the prepared source.
+        motion: ``relative`` (driving motion since its first frame, applied to the source) or
+            ``absolute`` (the driving's expression and head rotation as they are).
+        light: ``source`` keeps the source's light, ``driving`` uses the driving frame's.
+        refiner: fills and relights the face (default :class:`GeometricRefiner`).
+    """
+
+    def __init__(
+        self,
+        model: FaceModel,
+        source: SourceFace,
+        motion: str = "relative",
+        light: str = "source",
+        refiner: Refiner | None = None,
+    ) -> None:
+        if motion not in MOTIONS:
+            raise ValueError(f"unknown motion {motion!r}; choose from {MOTIONS}")
+        if light not in LIGHT_MODES:
+            raise ValueError(f"unknown light mode {light!r}; choose from {LIGHT_MODES}")
+        self.model, self.source, self.motion, self.light = model, source, motion, light
+        self.refiner = refiner or GeometricRefiner()
+        self.triangles, self.face_triangle_count = _capped_triangles(model, source.region)
+        caps = hole_caps(model)
+        self.mouth_caps = caps.hole == CAPPED_HOLES.index("mouth")
+        self.reference: FaceParams | None = None
+
+    def target_params(self, driving: FaceParams, controls: Controls = Controls()) -> FaceParams:
+        """The target FaceParams for one driving frame (the first one is the relative reference)."""
+        source = self.source.params
+        if self.reference is None:
+            self.reference = driving
+        if self.motion == "relative":
+            target = relative_target(source, driving, self.reference)
+        else:
+            target = source.replace(expression=driving.expression.clone(), rotation=driving.rotation.clone())
+        if self.light == "driving":
+            target = target.replace(light=driving.light.clone())
+        return apply_controls(self.model, target, controls)
+
+    def __call__(self, driving: FaceParams, controls: Controls = Controls()) -> ReenactedFrame:
+        return self.render(self.target_params(driving, controls))
+
+    def render(self, target: FaceParams) -> ReenactedFrame:
+        """Reenact the source with fully specified target FaceParams."""
+        source = self.source
+        height, width = source.image.shape[-2:]
+        with torch.no_grad():
+            _, screen, normals = _screen_and_normals(self.model, target, height, width)
+            maps = render_maps(
+                screen, normals, source.params.albedo, target.light, self.triangles, height, width
+            )
+            fragments = maps.fragments
+            points = interpolate(source.camera_points, self.triangles, fragments.tri_id, fragments.bary)
+            matrix = intrinsics(source.params.focal, height, width)
+            source_pixels = project(points.reshape(1, -1, 3), matrix).reshape(1, height, width, 3)
+            covisible = self._covisible(source_pixels, maps.mask)
+            warped = sample(source.image, source_pixels[..., :2])
+            cap = (fragments.tri_id - self.face_triangle_count).clamp(min=0)
+            mouth = ((fragments.tri_id >= self.face_triangle_count) & self.mouth_caps[cap]).float()[:, None]
+            inputs = RefinerInputs(
+                source=source,
+                warped=warped,
+                warped_light=sample(source.light_map, source_pixels[..., :2]),
+                covisible=covisible,
+                target=maps,
+                mouth=mouth,
+                stretch=area_ratio(source_pixels[..., :2]),
+            )
+            face = self.refiner(inputs)
+            image = self._composite(face, maps.mask, source_pixels[..., :2])
+        frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
+        return ReenactedFrame(image=frame, face_mask=maps.mask, covisible=covisible, params=target)
+
+    def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
+        height, width = self.source.depth.shape[-2:]
+        column, row = source_pixels[..., 0].floor().long(), source_pixels[..., 1].floor().long()
+        inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
+        seen = self.source.depth[0][row.clamp(0, height - 1), column.clamp(0, width - 1)]
+        visible = inside & (seen > 0) & (source_pixels[..., 2] <= seen * (1 + DEPTH_TOLERANCE))
+        return visible[:, None].float() * mask
+
+    def _composite(self, face: Tensor, mask: Tensor, source_pixels: Tensor) -> Tensor:
+        """Move hair, neck and background with a flow extrapolated from the face; paste the face."""
+        height, width = mask.shape[-2:]
+        ys = torch.arange(height, dtype=torch.float32) + 0.5
+        xs = torch.arange(width, dtype=torch.float32) + 0.5
+        centres = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]
+        flow = (source_pixels - centres).permute(0, 3, 1, 2)
+        face_size = math.sqrt(float(mask.sum())) or 1.0
+        spread = extrapolate_flow(flow, mask, sigma=FLOW_SPREAD_FRACTION * face_size)
+        background = sample(self.source.image, centres + spread.permute(0, 2, 3, 1))
+        alpha = feather(mask, FEATHER_FRACTION * max(height, width))
+        return alpha * face + (1 - alpha) * background
+
+
+def area_ratio(points: Tensor) -> Tensor:
+    """|det| of the Jacobian of a per-pixel map (B, H, W, 2) -> (B, 1, H, W) (central differences)."""
+    padded = torch.nn.functional.pad(points.permute(0, 3, 1, 2), (1, 1, 1, 1), mode="replicate")
+    along_x = (padded[..., 1:-1, 2:] - padded[..., 1:-1, :-2]) / 2
+    along_y = (padded[..., 2:, 1:-1] - padded[..., :-2, 1:-1]) / 2
+    determinant = along_x[:, 0] * along_y[:, 1] - along_x[:, 1] * along_y[:, 0]
+    return torch.nan_to_num(determinant.abs(), nan=1.0)[:, None]
+
+
+def apply_controls(model: FaceModel, params: FaceParams, controls: Controls) -> FaceParams:
+    """Override expression weights, head angles and light of FaceParams (batch of one)."""
+    expression = params.expression.clone()
+    for name, weight in controls.expression.items():
+        expression[0, model.expression_indices(name)] = float(weight)
+    angles = params.rotation.clone()
+    for axis, degrees in enumerate((controls.pitch, controls.yaw, controls.roll)):
+        if degrees is not None:
+            angles[0, axis] = math.radians(degrees)
+    light = params.light if controls.light is None else light_preset(controls.light)[None]
+    return params.replace(expression=expression, rotation=angles, light=light)
