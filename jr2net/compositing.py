@@ -70,7 +70,8 @@ def extrapolate_flow(flow: Tensor, mask: Tensor, sigma: float, downscale: int = 
 
 
 def feather(mask: Tensor, width: float) -> Tensor:
-    """A soft-edged version of a (B, 1, H, W) mask that stays 0 outside it (eroded, then blurred)."""
-    radius = max(1, round(width))
-    eroded = -torch.nn.functional.max_pool2d(-mask, 2 * radius + 1, stride=1, padding=radius)
-    return gaussian_blur(eroded, max(width / 2, 0.5)).clamp(0, 1) * mask
+    """A soft-edged version of a (B, 1, H, W) mask: 0 on and outside its edge, 1 a ``width`` inside.
+
+    The blurred mask is 1/2 on the edge; rescaling (blur - 1/2) · 2 ramps from the edge inwards.
+    """
+    return ((gaussian_blur(mask, max(width / 2, 0.5)) - 0.5) * 2).clamp(0, 1) * mask

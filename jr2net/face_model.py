@@ -39,10 +39,12 @@ def face_normals(vertices: Tensor, triangles: Tensor) -> Tensor:
 
 def vertex_normals(vertices: Tensor, triangles: Tensor) -> Tensor:
     """Unit vertex normals, area-weighted mean of the adjacent triangles: (B, V, 3) -> (B, V, 3)."""
-    per_face = face_normals(vertices, triangles)
-    normals = torch.zeros_like(vertices)
-    for k in range(3):
-        normals = normals.index_add(1, triangles[:, k], per_face)
+    batch, vertex_count = vertices.shape[:2]
+    per_face = face_normals(vertices, triangles).repeat(1, 3, 1).reshape(-1, 3)
+    offsets = torch.arange(batch, device=vertices.device)[:, None] * vertex_count
+    corners = (triangles.T.reshape(1, -1) + offsets).reshape(-1)
+    flat = torch.zeros(batch * vertex_count, 3, dtype=vertices.dtype, device=vertices.device)
+    normals = flat.index_add(0, corners, per_face).reshape(batch, vertex_count, 3)
     return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
 
 
