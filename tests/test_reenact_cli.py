@@ -77,8 +77,20 @@ def test_bad_sources_fail_clearly_and_write_nothing(
     driving = shared_media / "liveportrait/driving/d0.mp4"
     assert main(["reenact", "--source", str(source), "--driving", str(driving), "-o", str(output)]) == 1
     message = capsys.readouterr().err
-    expected = {"missing": "no such file", "corrupt": "not a readable image", "faceless": "no face found"}[
-        kind
-    ]
+    expected = {
+        "missing": "no such file",
+        "corrupt": "not a readable image or video",
+        "faceless": "no face found",
+    }[kind]
     assert expected in message
     assert not output.exists() and not list(tmp_path.rglob("*.mp4"))
+
+
+def test_clip_as_source(shared_media: Path, tmp_path: Path) -> None:
+    output = tmp_path / "from_clip.mp4"
+    source = shared_media / "liveportrait/driving/d19.mp4"
+    driving = shared_media / "liveportrait/driving/d0.mp4"
+    args = ["reenact", "--source", str(source), "--driving", str(driving), "-o", str(output), "--size", "192"]
+    assert main([*args, "--max-frames", "3"]) == 0
+    info = probe_video(output)
+    assert max(info.width, info.height) <= 192 + 1 and len(list(iter_video_frames(output))) == 3

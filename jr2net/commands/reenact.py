@@ -10,16 +10,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from jr2net.avatar import REGION as AVATAR_REGION
-from jr2net.avatar import model_source
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
-from jr2net.media import MediaError, VideoWriter, iter_video_frames, mux_audio, probe_video, read_image
+from jr2net.media import VideoWriter, iter_video_frames, mux_audio, probe_video
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import LIGHT_MODES, MOTIONS, Controls, Reenactor, SourceFace, prepare_source
-
-MODEL_SOURCE = "model"
+from jr2net.reenact import LIGHT_MODES, MOTIONS, Controls, Reenactor
+from jr2net.sources import load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "motion onto the source, and write a video with the driving's frame rate, frame count and audio."
         ),
     )
-    parser.add_argument("--source", required=True, help="source photo, or 'model' for the built-in avatar")
+    parser.add_argument(
+        "--source", required=True, help="source photo or short clip, or 'model' for the built-in avatar"
+    )
     parser.add_argument("--driving", type=Path, required=True, help="driving video")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output MP4")
     parser.add_argument(
@@ -65,25 +64,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-frames", type=int, help="stop after this many driving frames")
     parser.set_defaults(run=run)
-
-
-def load_source(model: FaceModel, source: str, size: int) -> SourceFace:
-    """The prepared source: a photo (longer side at most ``size``) or the built-in avatar.
-
-    A source without a face is a clear error.
-    """
-    if source == MODEL_SOURCE:
-        return prepare_source(model, *model_source(model, size), region=AVATAR_REGION)
-    image = read_image(Path(source))
-    if max(image.shape[:2]) > size:
-        scale = size / max(image.shape[:2])
-        resized = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-        image = np.asarray(Image.fromarray(image).resize(resized, Image.Resampling.LANCZOS))
-    with Reconstructor(model, mode="image") as reconstructor:
-        result = reconstructor.image(image)
-    if result.params is None:
-        raise MediaError(f"{source}: no face found in the source image")
-    return prepare_source(model, image, result.params)
 
 
 def _fit_height(image: np.ndarray, height: int) -> np.ndarray:

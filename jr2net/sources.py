@@ -1,0 +1,68 @@
+"""Loading a reenactment source: a photo, a short clip, or the built-in avatar (``model``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from jr2net.albedo import estimate_appearance
+from jr2net.avatar import REGION as AVATAR_REGION
+from jr2net.avatar import model_source
+from jr2net.face_model import FaceModel
+from jr2net.media import MediaError, is_image, iter_video_frames, probe_video, read_image
+from jr2net.reconstruct import Reconstructor
+from jr2net.reenact import SourceFace, prepare_source
+
+MODEL_SOURCE = "model"
+CLIP_FRAMES = 30
+CLIP_IDENTITY_FRAMES = 5
+
+
+def limit_size(image: np.ndarray, size: int) -> np.ndarray:
+    """Scale an RGB image down so its longer side is at most ``size`` (never up)."""
+    if max(image.shape[:2]) <= size:
+        return image
+    scale = size / max(image.shape[:2])
+    resized = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    return np.array(Image.fromarray(image).resize(resized, Image.Resampling.LANCZOS))
+
+
+def source_from_image(model: FaceModel, image: np.ndarray, name: str = "source") -> SourceFace:
+    """A prepared source from one RGB uint8 photo; a clear error when it has no face."""
+    with Reconstructor(model, mode="image") as reconstructor:
+        result = reconstructor.image(image)
+    if result.params is None:
+        raise MediaError(f"{name}: no face found in the source image")
+    return prepare_source(model, image, result.params)
+
+
+def source_from_clip(model: FaceModel, path: Path, size: int) -> SourceFace:
+    """A prepared source from a short clip: the identity from its first frames with a face, the
+    texture, light and albedo from the first of them."""
+    frames = [(i, t, limit_size(image, size)) for i, t, image in iter_video_frames(path) if i < CLIP_FRAMES]
+    with Reconstructor(model, mode="video", identity_frames=CLIP_IDENTITY_FRAMES) as reconstructor:
+        first = next((r for r in reconstructor.video(frames) if r.params is not None), None)
+    if first is None:
+        raise MediaError(f"{path}: no face found in the first {CLIP_FRAMES} frames of the source clip")
+    image = frames[first.index][2]
+    appearance = estimate_appearance(model, first.params, image)
+    params = first.params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
+    return prepare_source(model, image, params)
+
+
+def load_source(model: FaceModel, source: str, size: int) -> SourceFace:
+    """``model``, a photo or a clip as a prepared source at most ``size`` pixels on its longer side."""
+    if source == MODEL_SOURCE:
+        return prepare_source(model, *model_source(model, size), region=AVATAR_REGION)
+    path = Path(source)
+    if not path.is_file():
+        raise MediaError(f"{path}: no such file")
+    if is_image(path):
+        return source_from_image(model, limit_size(read_image(path), size), str(path))
+    try:
+        probe_video(path)
+    except MediaError as error:
+        raise MediaError(f"{path}: not a readable image or video ({error})") from error
+    return source_from_clip(model, path, size)
