@@ -21,6 +21,7 @@ from jr2net.camera import FLIP, euler_to_matrix, intrinsics, model_to_camera, pr
 from jr2net.face_model import FaceModel
 from jr2net.kernels.cuda_runtime import cuda_unavailable_reason
 from jr2net.kernels.dispatch import implementation
+from jr2net.kernels.warp_torch import WarpInputs
 from jr2net.lighting import irradiance_coefficients, light_preset
 from jr2net.warp import relative_pose
 
@@ -63,7 +64,11 @@ def _ops(model: FaceModel, backend: str, size: int, device: torch.device) -> dic
         return shade(frags.tri_id, frags.bary, triangles, target["normals"], albedo, coefficients)
 
     def warp_from(frags: object) -> object:
-        return warp(source_image, source_fragments.depth, frags.depth, matrix, matrix, rotation, translation)
+        return warp(
+            WarpInputs(
+                source_image, source_fragments.depth, frags.depth, matrix, matrix, rotation, translation
+            )
+        )
 
     def chain(with_warp: bool) -> object:
         frags = rasterize(target["screen"], triangles, size, size)

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 
 from jr2net.kernels.dispatch import implementation, resolve_backend
-from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpResult
+from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpInputs, WarpResult
 
-__all__ = ["WarpResult", "relative_pose", "warp"]
+__all__ = ["WarpInputs", "WarpResult", "relative_pose", "warp"]
 
 
 def relative_pose(
@@ -29,27 +29,10 @@ def relative_pose(
 
 
 def warp(
-    source_image: Tensor,
-    source_depth: Tensor,
-    target_depth: Tensor,
-    target_intrinsics: Tensor,
-    source_intrinsics: Tensor,
-    rotation: Tensor,
-    translation: Tensor,
-    depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
-    backend: str = "auto",
+    inputs: WarpInputs, depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE, backend: str = "auto"
 ) -> WarpResult:
-    """Eq. 2 warp of ``source_image`` into the target view (see :mod:`jr2net.kernels.warp_torch`)."""
-    name = resolve_backend(backend, target_depth.device)
-    if torch.is_grad_enabled() and (source_image.requires_grad or target_depth.requires_grad):
+    """Eq. 2 warp of the source image into the target view (see :mod:`jr2net.kernels.warp_torch`)."""
+    name = resolve_backend(backend, inputs.target_depth.device)
+    if torch.is_grad_enabled() and (inputs.source_image.requires_grad or inputs.target_depth.requires_grad):
         name = "torch"
-    return implementation("warp", name)(
-        source_image,
-        source_depth,
-        target_depth,
-        target_intrinsics,
-        source_intrinsics,
-        rotation,
-        translation,
-        depth_tolerance,
-    )
+    return implementation("warp", name)(inputs, depth_tolerance)

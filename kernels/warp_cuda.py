@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from jr2net.kernels.cuda_runtime import launch, require_cuda
 from jr2net.kernels.warp_torch import (
     DEFAULT_DEPTH_TOLERANCE,
     INVALID_COORDINATE,
     NEAR,
+    WarpInputs,
     WarpResult,
-    check_warp_inputs,
-    warp_matrices,
 )
 
 
-def warp_cuda(
-    source_image: Tensor,
-    source_depth: Tensor,
-    target_depth: Tensor,
-    target_intrinsics: Tensor,
-    source_intrinsics: Tensor,
-    rotation: Tensor,
-    translation: Tensor,
-    depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
-) -> WarpResult:
+def warp_cuda(inputs: WarpInputs, depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE) -> WarpResult:
     """Eq. 2 warp of CUDA tensors; same contract as :func:`warp_torch.warp_torch` (no gradients)."""
-    check_warp_inputs(
-        source_image, source_depth, target_depth, target_intrinsics, source_intrinsics, rotation, translation
-    )
     require_cuda()
+    source_image, source_depth, target_depth = inputs.source_image, inputs.source_depth, inputs.target_depth
     device = target_depth.device
-    matrix, offset = warp_matrices(target_intrinsics, source_intrinsics, rotation, translation)
+    matrix, offset = inputs.matrices()
     batch, height, width = target_depth.shape
     channels, source_height, source_width = source_image.shape[1:]
     grid = torch.empty((batch, height, width, 2), dtype=torch.float32, device=device)

@@ -7,15 +7,13 @@ import math
 import numba
 import numpy as np
 import torch
-from torch import Tensor
 
 from jr2net.kernels.warp_torch import (
     DEFAULT_DEPTH_TOLERANCE,
     INVALID_COORDINATE,
     NEAR,
+    WarpInputs,
     WarpResult,
-    check_warp_inputs,
-    warp_matrices,
 )
 
 _HALF = np.float32(0.5)
@@ -78,26 +76,14 @@ def _warp(
                     covisible[b, 0, y, x] = _ONE
 
 
-def warp_numba(
-    source_image: Tensor,
-    source_depth: Tensor,
-    target_depth: Tensor,
-    target_intrinsics: Tensor,
-    source_intrinsics: Tensor,
-    rotation: Tensor,
-    translation: Tensor,
-    depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
-) -> WarpResult:
+def warp_numba(inputs: WarpInputs, depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE) -> WarpResult:
     """Eq. 2 warp on the CPU with numba; same contract as :func:`warp_torch.warp_torch` (no gradients)."""
-    check_warp_inputs(
-        source_image, source_depth, target_depth, target_intrinsics, source_intrinsics, rotation, translation
-    )
-    matrix, offset = warp_matrices(target_intrinsics, source_intrinsics, rotation, translation)
+    matrix, offset = inputs.matrices()
+    target_depth = inputs.target_depth
     batch, height, width = target_depth.shape
-    channels = source_image.shape[1]
-    arrays = [
-        np.ascontiguousarray(t.detach().cpu().numpy()) for t in (source_image, source_depth, target_depth)
-    ]
+    channels = inputs.source_image.shape[1]
+    images = (inputs.source_image, inputs.source_depth, target_depth)
+    arrays = [np.ascontiguousarray(t.detach().cpu().numpy()) for t in images]
     grid = np.empty((batch, height, width, 2), np.float32)
     image = np.zeros((batch, channels, height, width), np.float32)
     valid = np.zeros((batch, 1, height, width), np.float32)

@@ -14,7 +14,7 @@ agree to float32 rounding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
@@ -45,23 +45,43 @@ class WarpResult:
     covisible: Tensor
 
 
-def check_warp_inputs(
-    source_image: Tensor,
-    source_depth: Tensor,
-    target_depth: Tensor,
-    target_intrinsics: Tensor,
-    source_intrinsics: Tensor,
-    rotation: Tensor,
-    translation: Tensor,
-) -> None:
-    """Validate the shared warp arguments (every backend calls this)."""
-    dims = check_tensor("source_image", source_image, ("B", "C", "Hs", "Ws"), dtype=torch.float32)
-    check_tensor("source_depth", source_depth, ("B", "Hs", "Ws"), dims, dtype=torch.float32)
-    check_tensor("target_depth", target_depth, ("B", "H", "W"), dims, dtype=torch.float32)
-    check_tensor("target_intrinsics", target_intrinsics, ("B", 3, 3), dims, dtype=torch.float32)
-    check_tensor("source_intrinsics", source_intrinsics, ("B", 3, 3), dims, dtype=torch.float32)
-    check_tensor("rotation", rotation, ("B", 3, 3), dims, dtype=torch.float32)
-    check_tensor("translation", translation, ("B", 3), dims, dtype=torch.float32)
+@dataclass(frozen=True)
+class WarpInputs:
+    """What every warp backend takes, validated on construction.
+
+    Attributes:
+        source_image: (B, C, Hs, Ws) image or features of the source view.
+        source_depth: (B, Hs, Ws) rendered source depth, 0 on background.
+        target_depth: (B, H, W) rendered target depth, 0 on background.
+        target_intrinsics, source_intrinsics: (B, 3, 3) pinhole matrices K_t and K_s.
+        rotation, translation: (B, 3, 3) and (B, 3), the relative pose taking target-camera points
+            to source-camera points: ``X_s = R · X_t + t``.
+    """
+
+    source_image: Tensor
+    source_depth: Tensor
+    target_depth: Tensor
+    target_intrinsics: Tensor
+    source_intrinsics: Tensor
+    rotation: Tensor
+    translation: Tensor
+
+    def __post_init__(self) -> None:
+        dims = check_tensor("source_image", self.source_image, ("B", "C", "Hs", "Ws"), dtype=torch.float32)
+        check_tensor("source_depth", self.source_depth, ("B", "Hs", "Ws"), dims, dtype=torch.float32)
+        check_tensor("target_depth", self.target_depth, ("B", "H", "W"), dims, dtype=torch.float32)
+        check_tensor("target_intrinsics", self.target_intrinsics, ("B", 3, 3), dims, dtype=torch.float32)
+        check_tensor("source_intrinsics", self.source_intrinsics, ("B", 3, 3), dims, dtype=torch.float32)
+        check_tensor("rotation", self.rotation, ("B", 3, 3), dims, dtype=torch.float32)
+        check_tensor("translation", self.translation, ("B", 3), dims, dtype=torch.float32)
+
+    def to(self, device: torch.device | str) -> WarpInputs:
+        """The same inputs on another device."""
+        return WarpInputs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def matrices(self) -> tuple[Tensor, Tensor]:
+        """``M = K_s R K_t⁻¹`` (B, 3, 3) and ``m = K_s t`` (B, 3), float32 (see :func:`warp_matrices`)."""
+        return warp_matrices(self.target_intrinsics, self.source_intrinsics, self.rotation, self.translation)
 
 
 def warp_matrices(
@@ -103,36 +123,20 @@ def bilinear_zero_padded(image: Tensor, sx: Tensor, sy: Tensor) -> Tensor:
     return total
 
 
-def warp_torch(
-    source_image: Tensor,
-    source_depth: Tensor,
-    target_depth: Tensor,
-    target_intrinsics: Tensor,
-    source_intrinsics: Tensor,
-    rotation: Tensor,
-    translation: Tensor,
-    depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE,
-) -> WarpResult:
+def warp_torch(inputs: WarpInputs, depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE) -> WarpResult:
     """Warp a source image into the target view by the target depth (eq. 2).
 
     Args:
-        source_image: (B, C, Hs, Ws) image or features of the source view.
-        source_depth: (B, Hs, Ws) rendered source depth, 0 on background.
-        target_depth: (B, H, W) rendered target depth, 0 on background.
-        target_intrinsics, source_intrinsics: (B, 3, 3) pinhole matrices K_t and K_s.
-        rotation, translation: (B, 3, 3) and (B, 3), the relative pose taking target-camera points
-            to source-camera points: ``X_s = R · X_t + t``.
+        inputs: images, depths, intrinsics and relative pose (see :class:`WarpInputs`).
         depth_tolerance: relative depth slack of the co-visibility test.
 
     Returns:
-        :class:`WarpResult`; differentiable in ``source_image`` and ``target_depth``.
+        :class:`WarpResult`; differentiable in the source image and the target depth.
     """
-    check_warp_inputs(
-        source_image, source_depth, target_depth, target_intrinsics, source_intrinsics, rotation, translation
-    )
+    source_image, source_depth, target_depth = inputs.source_image, inputs.source_depth, inputs.target_depth
     batch, height, width = target_depth.shape
     source_height, source_width = source_depth.shape[1:]
-    matrix, offset = warp_matrices(target_intrinsics, source_intrinsics, rotation, translation)
+    matrix, offset = inputs.matrices()
     ys = torch.arange(height, device=target_depth.device, dtype=torch.float32) + 0.5
     xs = torch.arange(width, device=target_depth.device, dtype=torch.float32) + 0.5
     py, px = torch.meshgrid(ys, xs, indexing="ij")

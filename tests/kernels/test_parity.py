@@ -19,7 +19,7 @@ from jr2net.kernels.dispatch import implementation, resolve_backend
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.maps_torch import shade_maps_torch
 from jr2net.kernels.rasterize_torch import rasterize_torch
-from jr2net.kernels.warp_torch import warp_torch
+from jr2net.kernels.warp_torch import WarpInputs, warp_torch
 from jr2net.lighting import irradiance_coefficients, light_preset
 from jr2net.params import FaceParams, ParamLayout
 from jr2net.render import render_face
@@ -109,7 +109,7 @@ def test_shade_maps_ict_head(
         torch.testing.assert_close(getattr(result, name).cpu(), getattr(reference, name), atol=1e-5, rtol=0)
 
 
-def _two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> dict[str, torch.Tensor]:
+def _two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> WarpInputs:
     size = 128
     base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=size * 50 / 30)
     base = base.replace(translation=torch.tensor([[0.0, 2.0, 50.0]]))
@@ -125,24 +125,24 @@ def _two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> d
     rotation, translation = relative_pose(placement[0], target.translation, placement[1], source.translation)
     features = torch.rand(1, 5, size, size, generator=torch.Generator().manual_seed(4))
     matrix = intrinsics(base.focal, size, size)
-    return {
-        "source_image": torch.cat([source_maps.image, features], dim=1),
-        "source_depth": source_maps.depth[:, 0],
-        "target_depth": target_maps.depth[:, 0],
-        "target_intrinsics": matrix,
-        "source_intrinsics": matrix,
-        "rotation": rotation,
-        "translation": translation,
-    }
+    return WarpInputs(
+        source_image=torch.cat([source_maps.image, features], dim=1),
+        source_depth=source_maps.depth[:, 0],
+        target_depth=target_maps.depth[:, 0],
+        target_intrinsics=matrix,
+        source_intrinsics=matrix,
+        rotation=rotation,
+        translation=translation,
+    )
 
 
 @pytest.mark.parametrize("fast", FAST)
 @pytest.mark.parametrize("yaws", [(0.0, 0.0), (-25.0, 15.0), (40.0, -30.0)])
 def test_warp_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, float]) -> None:
     inputs = _two_views(face_model, *yaws)
-    reference = warp_torch(**inputs)
+    reference = warp_torch(inputs)
     assert reference.covisible.mean() > 0.1
-    result = implementation("warp", fast)(**{k: v.to(device_of(fast)) for k, v in inputs.items()})
+    result = implementation("warp", fast)(inputs.to(device_of(fast)))
     assert torch.equal(result.valid.cpu(), reference.valid)
     assert torch.equal(result.covisible.cpu(), reference.covisible)
     torch.testing.assert_close(result.grid.cpu(), reference.grid, atol=1e-5, rtol=0)

@@ -9,7 +9,7 @@ import torch
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics
 from jr2net.face_model import FaceModel
-from jr2net.kernels.warp_torch import warp_torch
+from jr2net.kernels.warp_torch import WarpInputs, warp_torch
 from jr2net.params import FaceParams, ParamLayout
 from jr2net.render import render_face
 from jr2net.shapes import ShapeError
@@ -27,7 +27,7 @@ def test_identity_pose_returns_the_input() -> None:
     depth = torch.full((2, SIZE, SIZE), 10.0)
     depth[:, :5] = 0.0
     matrix = intrinsics(torch.tensor([30.0, 30.0]), SIZE, SIZE)
-    result = warp_torch(image, depth, depth, matrix, matrix, *_identity_pose(2))
+    result = warp_torch(WarpInputs(image, depth, depth, matrix, matrix, *_identity_pose(2)))
     face = depth[:, None] > 0
     torch.testing.assert_close(result.image * face, image * face, atol=1e-5, rtol=0)
     assert torch.all(result.image[:, :, :5] == 0)
@@ -44,7 +44,7 @@ def test_fronto_parallel_plane_shifts_analytically(shift: int) -> None:
     depth = torch.full((1, SIZE, SIZE), plane_depth)
     matrix = intrinsics(torch.tensor([focal]), SIZE, SIZE)
     translation = torch.tensor([[shift * plane_depth / focal, 0.0, 0.0]])
-    result = warp_torch(image, depth, depth, matrix, matrix, torch.eye(3)[None], translation)
+    result = warp_torch(WarpInputs(image, depth, depth, matrix, matrix, torch.eye(3)[None], translation))
     columns = torch.arange(SIZE)
     inside = (columns + shift >= 0) & (columns + shift < SIZE)
     expected = torch.zeros_like(image)
@@ -60,7 +60,7 @@ def test_covisibility_is_zero_where_the_source_is_occluded() -> None:
     source_depth = target_depth.clone()
     source_depth[:, 8:20, 4:12] = 6.0
     matrix = intrinsics(torch.tensor([30.0]), SIZE, SIZE)
-    result = warp_torch(image, source_depth, target_depth, matrix, matrix, *_identity_pose())
+    result = warp_torch(WarpInputs(image, source_depth, target_depth, matrix, matrix, *_identity_pose()))
     occluded = torch.zeros(SIZE, SIZE, dtype=torch.bool)
     occluded[8:20, 4:12] = True
     assert torch.all(result.covisible[0, 0][occluded] == 0)
@@ -70,14 +70,9 @@ def test_covisibility_is_zero_where_the_source_is_occluded() -> None:
 def test_points_behind_the_source_camera_are_invalid() -> None:
     depth = torch.full((1, SIZE, SIZE), 5.0)
     matrix = intrinsics(torch.tensor([30.0]), SIZE, SIZE)
+    behind = torch.tensor([[0, 0, -6.0]])
     result = warp_torch(
-        torch.rand(1, 1, SIZE, SIZE),
-        depth,
-        depth,
-        matrix,
-        matrix,
-        torch.eye(3)[None],
-        torch.tensor([[0, 0, -6.0]]),
+        WarpInputs(torch.rand(1, 1, SIZE, SIZE), depth, depth, matrix, matrix, torch.eye(3)[None], behind)
     )
     assert not result.valid.any() and not result.covisible.any() and torch.all(result.image == 0)
 
@@ -95,16 +90,13 @@ def test_relative_pose_maps_target_points_to_source_points() -> None:
 def test_wrong_shapes_name_the_argument() -> None:
     depth = torch.ones(1, SIZE, SIZE)
     matrix = intrinsics(torch.tensor([30.0]), SIZE, SIZE)
+    image = torch.rand(1, 3, SIZE, SIZE)
     with pytest.raises(ShapeError, match="'source_depth'"):
-        warp_torch(
-            torch.rand(1, 3, SIZE, SIZE), torch.ones(1, 8, 8), depth, matrix, matrix, *_identity_pose()
-        )
+        WarpInputs(image, torch.ones(1, 8, 8), depth, matrix, matrix, *_identity_pose())
     with pytest.raises(ShapeError, match="'translation'"):
-        warp_torch(
-            torch.rand(1, 3, SIZE, SIZE), depth, depth, matrix, matrix, torch.eye(3)[None], torch.zeros(3)
-        )
+        WarpInputs(image, depth, depth, matrix, matrix, torch.eye(3)[None], torch.zeros(3))
     with pytest.raises(ValueError, match="unknown kernel backend"):
-        warp(torch.rand(1, 3, SIZE, SIZE), depth, depth, matrix, matrix, *_identity_pose(), backend="opengl")
+        warp(WarpInputs(image, depth, depth, matrix, matrix, *_identity_pose()), backend="opengl")
 
 
 def test_warps_one_rendered_view_of_the_head_into_another(face_model: FaceModel) -> None:
@@ -121,9 +113,8 @@ def test_warps_one_rendered_view_of_the_head_into_another(face_model: FaceModel)
     rotation, translation = relative_pose(placement[0], target.translation, placement[1], source.translation)
     matrix = intrinsics(base.focal, size, size)
     source_image = torch.cat([source_maps.albedo, source_maps.mask], dim=1)
-    result = warp(
-        source_image, source_maps.depth[:, 0], target_maps.depth[:, 0], matrix, matrix, rotation, translation
-    )
+    depths = (source_maps.depth[:, 0], target_maps.depth[:, 0])
+    result = warp(WarpInputs(source_image, *depths, matrix, matrix, rotation, translation))
     covisible = result.covisible[0, 0].bool()
     face = target_maps.mask[0, 0].bool()
     assert 0.5 < covisible.sum() / face.sum() < 0.98
