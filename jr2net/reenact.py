@@ -116,17 +116,24 @@ class Refiner(Protocol):
 
 class GeometricRefiner:
     """Shading-ratio relighting, rendered albedo where the source saw nothing, and a dark mouth
-    interior where the target opens a mouth the source had (more) closed."""
+    interior where the source saw none, or saw it squeezed (a closed mouth the target opens).
+
+    Light enters by its brightness (the channel mean of the irradiance): a light fitted to one
+    photo can have a channel near or below zero on normals the photo barely constrains (inside
+    the lips, say), and per-channel ratios or products then swing the colour.
+    """
 
     def __call__(self, inputs: RefinerInputs) -> Tensor:
-        target, seen = inputs.target.light.clamp(min=0), inputs.warped_light.clamp(min=0)
+        target = inputs.target.light.clamp(min=0).mean(dim=1, keepdim=True)
+        seen = inputs.warped_light.clamp(min=0).mean(dim=1, keepdim=True)
         ratio = ((target + RATIO_EPSILON) / (seen + RATIO_EPSILON)).clamp(*RATIO_RANGE)
         relit = inputs.warped * ratio
-        rendered = inputs.target.albedo * inputs.target.light
+        rendered = inputs.target.albedo * target
         face = inputs.covisible * relit + (1 - inputs.covisible) * rendered
-        cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * inputs.target.light.clamp(0, 1)
+        cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * target.clamp(max=1)
         low, high = CAVITY_STRETCH
-        opening = inputs.mouth * ((high - inputs.stretch) / (high - low)).clamp(0, 1)
+        squeezed = ((high - inputs.stretch) / (high - low)).clamp(0, 1)
+        opening = inputs.mouth * torch.maximum(squeezed, 1 - inputs.covisible)
         return (opening * cavity + (1 - opening) * face).clamp(0, 1)
 
 
@@ -177,18 +184,36 @@ def prepare_source(
     )
 
 
+def _image_placement(params: FaceParams) -> tuple[Tensor, Tensor]:
+    """Where the head's origin projects, relative to the principal point (px), and its scale (px/cm).
+
+    Both are what an image actually shows: a fit may trade focal against depth between frames,
+    these two stay put.
+    """
+    scale = params.focal[:, None] / params.translation[:, 2:]
+    return params.translation[:, :2] * scale, scale
+
+
 def relative_target(source: FaceParams, driving: FaceParams, reference: FaceParams) -> FaceParams:
-    """Source pose moved by the driving's motion since ``reference``, expression offsets likewise."""
+    """Source pose moved by the driving's motion since ``reference``, expression offsets likewise.
+
+    Rotation: the driving's rotation since the reference, applied to the source's. Translation:
+    the driving head's image motion (in units of its face size) and its change of apparent size,
+    applied to the source in the source's image, at the source's focal length.
+    """
     placement = [FLIP @ euler_to_matrix(p.rotation) for p in (source, driving, reference)]
     motion = placement[1] @ placement[2].transpose(1, 2)
     rotation = FLIP @ motion @ placement[0]
-    scale = source.translation[:, 2:] / reference.translation[:, 2:]
-    shift = (driving.translation[:, :2] - reference.translation[:, :2]) * scale
-    depth = source.translation[:, 2:] * driving.translation[:, 2:] / reference.translation[:, 2:]
+    (source_offset, source_scale), (driving_offset, driving_scale), (reference_offset, reference_scale) = (
+        _image_placement(p) for p in (source, driving, reference)
+    )
+    target_scale = source_scale * driving_scale / reference_scale
+    target_offset = source_offset + (driving_offset - reference_offset) * source_scale / reference_scale
+    depth = source.focal[:, None] / target_scale
     return source.replace(
         expression=(source.expression + driving.expression - reference.expression).clamp(0, 1),
         rotation=matrix_to_euler(rotation),
-        translation=torch.cat([source.translation[:, :2] + shift, depth], dim=1),
+        translation=torch.cat([target_offset / target_scale, depth], dim=1),
     )
 
 
