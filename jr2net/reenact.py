@@ -292,7 +292,7 @@ class Reenactor:
             )
             face = self.refiner(inputs)
             image = self._composite(face, maps.mask, source_pixels[..., :2])
-        frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
+        frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
         return ReenactedFrame(image=frame, face_mask=maps.mask, covisible=covisible, params=target)
 
     def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
