@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from jr2net import __version__
 from jr2net.assets import AssetError
-from jr2net.commands import assets, reconstruct, reenact, render
+from jr2net.commands import assets, live, reconstruct, reenact, render
 
-COMMANDS = (assets, render, reconstruct, reenact)
+COMMANDS = (assets, render, reconstruct, reenact, live)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,6 +92,10 @@ class Reconstructor:
         self.identity_frames = identity_frames
         self.smoothing = smoothing
         self.frames_without_face = 0
+        self._live: tuple[Tensor, Tensor] | None = None
+        self._live_previous: Tensor | None = None
+        self._live_timestamp = -1
+        self._live_smoother = OneEuroFilter(smoothing) if smoothing else None
 
     def __enter__(self) -> Reconstructor:
         return self
@@ -147,6 +151,25 @@ class Reconstructor:
             for held in pending:
                 result, previous = self._frame(*held[:3], identity, light, previous, smoother)
                 yield result
+
+    def step(self, index: int, time_s: float, image: np.ndarray) -> FrameResult:
+        """Reconstruct the next frame of a live stream, at once (no frames held back).
+
+        The identity comes from the first frame with a face; later frames are warm-started and
+        smoothed like :meth:`video`'s.
+        """
+        timestamp = None
+        if self.tracker.mode == "video":
+            timestamp = max(round(time_s * 1000), self._live_timestamp + 1)
+            self._live_timestamp = timestamp
+        tracking = self.tracker.track(image, timestamp)
+        if self._live is None and tracking.face:
+            self._live = self._fit_identity([(index, time_s, tracking, image)])
+        identity, light = self._live if self._live is not None else (None, None)
+        result, self._live_previous = self._frame(
+            index, time_s, tracking, identity, light, self._live_previous, self._live_smoother
+        )
+        return result
 
     def _fit_identity(self, pending: list[tuple[int, float, Tracking, np.ndarray]]) -> tuple[Tensor, Tensor]:
         faces = [(t, image) for _, _, t, image in pending if t.face]

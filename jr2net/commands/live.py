@@ -1,0 +1,94 @@
+"""``jr2net live``: a camera (or a video file standing in for one) drives a face, live."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from jr2net.commands.render import parse_weights
+from jr2net.face_model import FaceModel
+from jr2net.lighting import LIGHT_PRESETS
+from jr2net.realtime.pipeline import Pipeline
+from jr2net.realtime.reenactment import ReenactmentStages
+from jr2net.realtime.sinks import FileSink, FrameSink, VirtualCameraSink
+from jr2net.realtime.sources import CameraSource, FileSource, FrameSource
+from jr2net.reconstruct import Reconstructor
+from jr2net.reenact import Controls, Reenactor
+from jr2net.sources import load_source
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "live",
+        help="drive a face from a camera, into a virtual camera and/or a file",
+        description=(
+            "Live reenactment: camera frames are tracked, reconstructed and reenacted onto the source, "
+            "frames are dropped (never queued) when a stage falls behind, and per-stage latency is reported."
+        ),
+    )
+    feed = parser.add_mutually_exclusive_group(required=True)
+    feed.add_argument(
+        "--camera", help="camera device: /dev/video0 (Linux), 0 (macOS), 'video=Name' (Windows)"
+    )
+    feed.add_argument(
+        "--input", type=Path, help="a video file played at its frame rate, as if it were a camera"
+    )
+    parser.add_argument("--camera-format", help="PyAV input format (default: v4l2 / avfoundation / dshow)")
+    parser.add_argument("--source", default="model", help="source photo or clip, or 'model' (default)")
+    parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
+    parser.add_argument("--vcam", action="store_true", help="send the result to a virtual camera")
+    parser.add_argument(
+        "--vcam-backend", choices=["pyvirtualcam", "fake"], default="pyvirtualcam", help=argparse.SUPPRESS
+    )
+    parser.add_argument("-o", "--output", type=Path, help="also record the result to this MP4")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=W", help="override an expression weight"
+    )
+    parser.add_argument("--light", choices=sorted(LIGHT_PRESETS), help="force a light preset")
+    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--stats", type=Path, help="write the run's latency statistics here (JSON)")
+    parser.set_defaults(run=run)
+
+
+def _source(args: argparse.Namespace) -> FrameSource:
+    if args.input is not None:
+        return FileSource(args.input, paced=True, max_frames=args.max_frames)
+    return CameraSource(args.camera, args.camera_format)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.vcam and args.output is None:
+        raise ValueError("nowhere to send the result: give --vcam and/or -o FILE")
+    model = FaceModel.load()
+    source = load_source(model, args.source, args.size)
+    height, width = source.image.shape[-2:]
+    frames = _source(args)
+    sinks: list[FrameSink] = []
+    if args.vcam:
+        sinks.append(VirtualCameraSink(width, height, backend=args.vcam_backend))
+    if args.output is not None:
+        sinks.append(FileSink(args.output, width, height))
+    controls = Controls(expression=parse_weights(args.set), light=args.light)
+    with Reconstructor(model, mode="video") as reconstructor:
+        stages = ReenactmentStages(reconstructor, Reenactor(model, source), controls)
+        pipeline = Pipeline(frames, stages.stages(), sinks)
+        stats = asyncio.run(_run_until_interrupted(pipeline))
+    summary = stats.summary()
+    print(json.dumps(summary, indent=1))
+    if args.stats is not None:
+        args.stats.write_text(json.dumps(summary, indent=1) + "\n")
+    if stats.frames_out == 0:
+        print("no frame came through", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _run_until_interrupted(pipeline: Pipeline) -> object:
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, pipeline.stop)
+    return await pipeline.run()

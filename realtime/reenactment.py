@@ -1,0 +1,43 @@
+"""The reenactment stages of the live pipeline: reconstruct the driving frame, then reenact."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.pipeline import Stage
+from jr2net.reconstruct import FrameResult, Reconstructor
+from jr2net.reenact import Controls, Reenactor
+
+
+class ReenactmentStages:
+    """``reconstruct`` (MediaPipe + fitter) and ``reenact`` stages sharing one source face.
+
+    A frame without a face shows the last reenacted image (the source before the first face).
+    """
+
+    def __init__(
+        self, reconstructor: Reconstructor, reenactor: Reenactor, controls: Controls = Controls()
+    ) -> None:
+        self.reconstructor, self.reenactor, self.controls = reconstructor, reenactor, controls
+        source = reenactor.source.image[0].permute(1, 2, 0)
+        self._last = (source * 255).round().byte().contiguous().numpy()
+
+    def reconstruct(self, frame: StagedFrame) -> StagedFrame:
+        seconds = (
+            frame.index / 30.0
+            if frame.pts is None or frame.time_base is None
+            else float(frame.pts * frame.time_base)
+        )
+        return replace(frame, payload=self.reconstructor.step(frame.index, seconds, frame.image))
+
+    def reenact(self, frame: StagedFrame) -> StagedFrame:
+        result = frame.payload
+        if isinstance(result, FrameResult) and result.params is not None:
+            self._last = self.reenactor(result.params, self.controls).image
+        return replace(frame, image=np.array(self._last), payload=None)
+
+    def stages(self) -> list[Stage]:
+        return [Stage("reconstruct", self.reconstruct), Stage("reenact", self.reenact)]

@@ -1,0 +1,140 @@
+"""The realtime pipeline: latest-frame-wins hand-off, bounded latency, sinks, the live command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jr2net.cli import main
+from jr2net.media import iter_video_frames, probe_video
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.handoff import LatestSlot
+from jr2net.realtime.pipeline import Pipeline, Stage
+from jr2net.realtime.sinks import FileSink, VirtualCameraSink
+from jr2net.realtime.sources import EndOfStream, FileSource
+
+
+def test_latest_slot_keeps_only_the_newest() -> None:
+    async def scenario() -> tuple[list[int | None], int]:
+        slot: LatestSlot[int] = LatestSlot()
+        for value in (1, 2, 3):
+            slot.put(value)
+        first = await slot.get()
+        slot.put(4)
+        slot.close()
+        return [first, await slot.get(), await slot.get()], slot.dropped
+
+    values, dropped = asyncio.run(scenario())
+    assert values == [3, 4, None] and dropped == 2
+
+
+class _SyntheticSource:
+    """Frames at a fixed rate, as a camera would deliver them."""
+
+    def __init__(self, count: int, fps: float) -> None:
+        self.count, self.period, self.index = count, 1.0 / fps, 0
+
+    async def recv(self) -> StagedFrame:
+        if self.index >= self.count:
+            raise EndOfStream
+        await asyncio.sleep(self.period)
+        frame = StagedFrame(
+            np.full((8, 8, 3), self.index, np.uint8),
+            self.index,
+            self.index,
+            Fraction(1, 30),
+            time.monotonic(),
+        )
+        self.index += 1
+        return frame
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.indices: list[int] = []
+
+    def send(self, frame: StagedFrame) -> None:
+        self.indices.append(frame.index)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _slow(frame: StagedFrame) -> StagedFrame:
+    time.sleep(0.05)
+    return replace(frame, image=255 - frame.image)
+
+
+def test_a_slow_stage_drops_frames_and_latency_stays_bounded() -> None:
+    sink = _ListSink()
+    stats = asyncio.run(Pipeline(_SyntheticSource(90, fps=60), [Stage("slow", _slow)], [sink]).run())
+    summary = stats.summary()
+    assert stats.frames_in == 90 and 10 < stats.frames_out < 60
+    assert summary["dropped"]["before slow"] > 20
+    assert sink.indices == sorted(sink.indices), "order is kept"
+    end_to_end = [x["end_to_end"] for x in stats.latencies]
+    assert max(end_to_end) < 0.25, "latency does not grow with a queue"
+    assert np.mean(end_to_end[-5:]) < 2 * np.mean(end_to_end[:5]) + 0.05
+
+
+def test_file_source_to_file_and_fake_virtual_camera(shared_media: Path, tmp_path: Path) -> None:
+    source = FileSource(shared_media / "liveportrait/driving/d0.mp4", paced=False, max_frames=10)
+    output = tmp_path / "out.mp4"
+    camera = VirtualCameraSink(512, 512, backend="fake")
+    flip = Stage("flip", lambda f: replace(f, image=np.ascontiguousarray(f.image[:, ::-1])))
+    stats = asyncio.run(Pipeline(source, [flip], [FileSink(output, 512, 512, Fraction(25)), camera]).run())
+    assert stats.frames_out == len(camera.camera.frames) >= 1
+    assert len(list(iter_video_frames(output))) == stats.frames_out
+    first = next(iter_video_frames(shared_media / "liveportrait/driving/d0.mp4"))[2]
+    assert np.abs(camera.camera.frames[0].astype(int) - first[:, ::-1].astype(int)).mean() < 1e-6
+    with pytest.raises(ValueError, match="512x512"):
+        camera.camera.send(np.zeros((10, 10, 3), np.uint8))
+
+
+def test_live_command_with_a_file_as_camera(shared_media: Path, tmp_path: Path) -> None:
+    output, stats_path = tmp_path / "live.mp4", tmp_path / "stats.json"
+    args = [
+        "live",
+        "--input",
+        str(shared_media / "liveportrait/driving/d0.mp4"),
+        "--source",
+        "model",
+        "--size",
+        "128",
+    ]
+    assert (
+        main(
+            [
+                *args,
+                "--vcam",
+                "--vcam-backend",
+                "fake",
+                "-o",
+                str(output),
+                "--max-frames",
+                "20",
+                "--stats",
+                str(stats_path),
+            ]
+        )
+        == 0
+    )
+    stats = json.loads(stats_path.read_text())
+    assert stats["frames_in"] == 20 and 0 < stats["frames_out"] <= 20
+    assert {"reconstruct", "reenact", "end_to_end"} <= set(stats["latency"])
+    assert probe_video(output).width == 128
+
+
+def test_live_needs_somewhere_to_send(capsys: pytest.CaptureFixture[str], shared_media: Path) -> None:
+    assert main(["live", "--input", str(shared_media / "liveportrait/driving/d0.mp4")]) == 1
+    assert "nowhere to send" in capsys.readouterr().err
