@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from jr2net import __version__
 from jr2net.assets import AssetError
-from jr2net.commands import assets, live, reconstruct, reenact, render
+from jr2net.commands import assets, live, reconstruct, reenact, render, serve
 
-COMMANDS = (assets, render, reconstruct, reenact, live)
+COMMANDS = (assets, render, reconstruct, reenact, live, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,34 @@
+"""``jr2net serve``: the web page and WebRTC endpoint for live reenactment (loopback by default)."""
+
+from __future__ import annotations
+
+import argparse
+
+from aiohttp import web
+
+from jr2net.face_model import FaceModel
+from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
+from jr2net.sources import load_source
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the live reenactment web page and WebRTC endpoint",
+        description="A browser sends its camera over WebRTC and sees the reenacted stream next to it.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--source", default="model", help="default source: a photo or clip, or 'model'")
+    parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    model = FaceModel.load()
+    server = ReenactmentServer(model, load_source(model, args.source, args.size), args.size)
+    if is_loopback(args.host):
+        limit_ice_to_loopback()
+    print(f"open http://{args.host}:{args.port}/")
+    web.run_app(server.app(), host=args.host, port=args.port, print=None)
+    return 0

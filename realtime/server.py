@@ -1,0 +1,178 @@
+"""``jr2net serve``: an aiohttp + aiortc server that reenacts a browser's camera over WebRTC.
+
+Routes: ``GET /`` the web page; ``POST /offer`` ``{"sdp", "type"}`` → ``{"sdp", "type", "session"}``;
+``POST /source`` (multipart ``image``, or ``model`` for the built-in avatar) sets the source for
+the next sessions; ``GET /stats`` per-session frame counts, fps and latency. Each peer is its own
+session (its own tracker, fitter state and pipeline); a peer that leaves frees everything it held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from PIL import Image, UnidentifiedImageError
+
+from jr2net.face_model import FaceModel
+from jr2net.media import MediaError
+from jr2net.realtime.pipeline import Pipeline
+from jr2net.realtime.reenactment import ReenactmentStages
+from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
+from jr2net.reconstruct import Reconstructor
+from jr2net.reenact import Reenactor, SourceFace
+from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_image
+
+LOG = logging.getLogger("jr2net.serve")
+PAGE = Path(__file__).resolve().parent / "static" / "index.html"
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Session:
+    """One connected peer and what it holds."""
+
+    id: str
+    peer: RTCPeerConnection
+    outgoing: ReenactedTrack
+    pipeline: Pipeline | None = None
+    task: asyncio.Task | None = None
+    reconstructor: Reconstructor | None = None
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ReenactmentServer:
+    """The server's state: the model, the current source, and the live sessions."""
+
+    def __init__(self, model: FaceModel, source: SourceFace, size: int) -> None:
+        self.model, self.source, self.size = model, source, size
+        self.sessions: dict[str, Session] = {}
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+        app.router.add_get("/", self.index)
+        app.router.add_post("/offer", self.offer)
+        app.router.add_post("/source", self.set_source)
+        app.router.add_get("/stats", self.stats)
+        app.on_shutdown.append(self.shutdown)
+        return app
+
+    async def index(self, request: web.Request) -> web.Response:
+        return web.Response(text=PAGE.read_text(), content_type="text/html")
+
+    async def offer(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+            description = RTCSessionDescription(sdp=str(data["sdp"]), type=str(data["type"]))
+        except (ValueError, KeyError, TypeError) as error:
+            raise web.HTTPBadRequest(text=f"expected JSON {{'sdp', 'type'}}: {error}") from error
+        if description.type != "offer":
+            raise web.HTTPBadRequest(text=f"expected an offer, got {description.type!r}")
+        peer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        session = Session(str(uuid.uuid4()), peer, ReenactedTrack(asyncio.get_running_loop()))
+        self.sessions[session.id] = session
+
+        @peer.on("track")
+        def on_track(track: object) -> None:
+            if track.kind == "video" and session.task is None:
+                peer.addTrack(session.outgoing)
+                session.task = asyncio.create_task(self._run(session, track))
+
+        @peer.on("connectionstatechange")
+        async def on_state() -> None:
+            if peer.connectionState in ("failed", "closed"):
+                await self.close_session(session.id)
+
+        try:
+            await peer.setRemoteDescription(description)
+            await peer.setLocalDescription(await peer.createAnswer())
+        except (ValueError, RuntimeError) as error:
+            await self.close_session(session.id)
+            raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
+        answer = peer.localDescription
+        return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
+
+    async def _run(self, session: Session, track: object) -> None:
+        session.reconstructor = await asyncio.to_thread(Reconstructor, self.model, "video")
+        stages = ReenactmentStages(session.reconstructor, Reenactor(self.model, self.source))
+        session.pipeline = Pipeline(TrackSource(track), stages.stages(), [session.outgoing])
+        try:
+            await session.pipeline.run()
+        except Exception:
+            LOG.exception("session %s failed", session.id)
+
+    async def close_session(self, session_id: str) -> None:
+        """Stop a session's pipeline and peer connection and forget it."""
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return
+        if session.pipeline is not None:
+            session.pipeline.stop()
+        session.outgoing.stop()
+        await session.peer.close()
+        if session.task is not None:
+            session.task.cancel()
+        if session.reconstructor is not None:
+            session.reconstructor.tracker.close()
+        session.closed.set()
+
+    async def set_source(self, request: web.Request) -> web.Response:
+        if not request.content_type.startswith("multipart/"):
+            raise web.HTTPBadRequest(
+                text="POST /source takes multipart form data with a field 'image' (or 'model')"
+            )
+        reader = await request.multipart()
+        part = await reader.next()
+        if part is None or part.name not in ("image", "model"):
+            raise web.HTTPBadRequest(text="expected a form field 'image' (a face photo) or 'model'")
+        if part.name == "model":
+            self.source = await asyncio.to_thread(load_source, self.model, MODEL_SOURCE, self.size)
+            return web.json_response({"source": "model"})
+        payload = await part.read(decode=False)
+        if len(payload) > MAX_UPLOAD_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(payload))
+        try:
+            with Image.open(io.BytesIO(payload)) as image:
+                pixels = limit_size(np.asarray(image.convert("RGB")), self.size)
+        except (UnidentifiedImageError, OSError) as error:
+            raise web.HTTPUnsupportedMediaType(text=f"not a readable image: {error}") from error
+        try:
+            self.source = await asyncio.to_thread(source_from_image, self.model, np.array(pixels), "upload")
+        except MediaError as error:
+            raise web.HTTPUnprocessableEntity(text=str(error)) from error
+        return web.json_response({"source": "upload", "size": list(pixels.shape[:2])})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        sessions = {}
+        for session_id, session in self.sessions.items():
+            summary = session.pipeline.stats.summary() if session.pipeline is not None else {}
+            sessions[session_id] = {
+                "state": session.peer.connectionState,
+                "frames_sent": session.outgoing.frames_sent,
+                **summary,
+            }
+        return web.json_response({"sessions": sessions})
+
+    async def shutdown(self, app: web.Application) -> None:
+        await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
+
+
+def limit_ice_to_loopback() -> None:
+    """Offer only 127.0.0.1 as ICE host candidate (aioice otherwise offers every interface)."""
+    import aioice.ice
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

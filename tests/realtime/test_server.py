@@ -1,0 +1,170 @@
+"""``jr2net serve`` against a real aiortc client on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from fractions import Fraction
+from pathlib import Path
+
+import aiohttp
+import av
+import numpy as np
+import pytest
+from aiohttp import web
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from PIL import Image
+
+from jr2net.face_model import FaceModel
+from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
+from jr2net.sources import load_source
+from jr2net.tracking import Tracker
+from tests.conftest import video_frames
+
+PULLS: set[asyncio.Future] = set()
+
+
+class ClipTrack(MediaStreamTrack):
+    """Sends a shared clip's frames at 25 fps, as a browser's camera would."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        super().__init__()
+        self.frames, self.index, self.started = frames, 0, time.monotonic()
+
+    async def recv(self) -> av.VideoFrame:
+        await asyncio.sleep(max(0.0, self.started + self.index / 25 - time.monotonic()))
+        frame = av.VideoFrame.from_ndarray(self.frames[self.index % len(self.frames)], format="rgb24")
+        frame.pts, frame.time_base = self.index * 3600, Fraction(1, 90000)
+        self.index += 1
+        return frame
+
+
+async def _serve(server: ReenactmentServer) -> AsyncIterator[str]:
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def _connect(
+    base: str, track: MediaStreamTrack | None, received: list[np.ndarray]
+) -> tuple[RTCPeerConnection, str]:
+    client = RTCPeerConnection()
+    if track is not None:
+        client.addTrack(track)
+    else:
+        client.createDataChannel("no-video")
+
+    @client.on("track")
+    def on_track(incoming: MediaStreamTrack) -> None:
+        async def pull() -> None:
+            while True:
+                try:
+                    frame = await incoming.recv()
+                except MediaStreamError:
+                    return
+                received.append(frame.to_ndarray(format="rgb24"))
+
+        PULLS.add(asyncio.ensure_future(pull()))
+
+    await client.setLocalDescription(await client.createOffer())
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{base}/offer", json={"sdp": client.localDescription.sdp, "type": "offer"}
+        )
+        assert response.status == 200, await response.text()
+        answer = await response.json()
+    await client.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+    return client, answer["session"]
+
+
+@pytest.fixture(scope="module")
+def server(face_model: FaceModel) -> ReenactmentServer:
+    limit_ice_to_loopback()
+    return ReenactmentServer(face_model, load_source(face_model, "model", 160), 160)
+
+
+@pytest.fixture(scope="module")
+def driving(shared_media: Path) -> list[np.ndarray]:
+    frames = video_frames(shared_media / "liveportrait/driving/d0.mp4", set(range(40)))
+    return [np.asarray(Image.fromarray(frames[i]).resize((320, 320))) for i in sorted(frames)]
+
+
+def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentServer, driving: list) -> None:
+    async def scenario() -> tuple[list[np.ndarray], dict, int]:
+        async for base in _serve(server):
+            received: list[np.ndarray] = []
+            client, session = await _connect(base, ClipTrack(driving), received)
+            deadline = time.monotonic() + 40
+            while len(received) < 15 and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            async with aiohttp.ClientSession() as http:
+                stats = await (await http.get(f"{base}/stats")).json()
+            await client.close()
+            deadline = time.monotonic() + 10
+            while session in server.sessions and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return received, stats["sessions"].get(session, {}), len(server.sessions)
+        raise AssertionError("server did not start")
+
+    received, stats, open_sessions = asyncio.run(scenario())
+    assert len(received) >= 15, f"only {len(received)} frames came back"
+    assert received[-1].shape == (160, 160, 3), "the reenacted avatar, not the input"
+    assert stats["frames_out"] > 0 and "end_to_end" in stats["latency"]
+    with Tracker(mode="image") as tracker:
+        assert tracker.track(np.ascontiguousarray(received[-1])).face
+    assert open_sessions == 0, "a peer that leaves frees its session"
+
+
+def test_a_client_without_video_does_not_hang(server: ReenactmentServer) -> None:
+    async def scenario() -> int:
+        async for base in _serve(server):
+            client, _ = await _connect(base, None, [])
+            async with aiohttp.ClientSession() as http:
+                status = (await http.get(f"{base}/stats")).status
+            await client.close()
+            return status
+        raise AssertionError("server did not start")
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == 200
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path) -> None:
+    async def post(base: str, field: str, payload: bytes) -> int:
+        form = aiohttp.FormData()
+        form.add_field(field, payload, filename="upload.bin")
+        async with aiohttp.ClientSession() as http:
+            return (await http.post(f"{base}/source", data=form)).status
+
+    async def scenario() -> list[int]:
+        async for base in _serve(server):
+            async with aiohttp.ClientSession() as http:
+                bad_offer = (await http.post(f"{base}/offer", data=b"not json")).status
+                not_multipart = (await http.post(f"{base}/source", data=b"x")).status
+            return [
+                bad_offer,
+                not_multipart,
+                await post(base, "image", b"plain text, not an image"),
+                await post(base, "image", _png(np.full((64, 64, 3), 90, np.uint8))),
+                await post(base, "image", (shared_media / "liveportrait/source/s12.jpg").read_bytes()),
+                await post(base, "model", b"1"),
+            ]
+        raise AssertionError("server did not start")
+
+    assert asyncio.run(scenario()) == [400, 400, 415, 422, 200, 200]
