@@ -33,6 +33,7 @@ from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_im
 LOG = logging.getLogger("jr2net.serve")
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+SESSION_STOP_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -109,7 +110,11 @@ class ReenactmentServer:
             LOG.exception("session %s failed", session.id)
 
     async def close_session(self, session_id: str) -> None:
-        """Stop a session's pipeline and peer connection and forget it."""
+        """Stop a session's pipeline and peer connection and forget it.
+
+        The pipeline is let finish (closing the peer ends its input track), never cancelled: a
+        cancelled stage would leave its worker thread inside MediaPipe while the tracker closes.
+        """
         session = self.sessions.pop(session_id, None)
         if session is None:
             return
@@ -118,8 +123,8 @@ class ReenactmentServer:
         session.outgoing.stop()
         await session.peer.close()
         if session.task is not None:
-            session.task.cancel()
-        if session.reconstructor is not None:
+            await asyncio.wait({session.task}, timeout=SESSION_STOP_TIMEOUT_S)
+        if session.reconstructor is not None and (session.task is None or session.task.done()):
             session.reconstructor.tracker.close()
         session.closed.set()
 
