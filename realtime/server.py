@@ -52,8 +52,10 @@ class Session:
 class ReenactmentServer:
     """The server's state: the model, the current source, and the live sessions."""
 
-    def __init__(self, model: FaceModel, source: SourceFace, size: int) -> None:
-        self.model, self.source, self.size = model, source, size
+    def __init__(self, model: FaceModel, source: SourceFace, size: int, echo: bool = False) -> None:
+        """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
+        the latency benchmark subtracts."""
+        self.model, self.source, self.size, self.echo = model, source, size, echo
         self.sessions: dict[str, Session] = {}
 
     def app(self) -> web.Application:
@@ -101,9 +103,11 @@ class ReenactmentServer:
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
 
     async def _run(self, session: Session, track: object) -> None:
-        session.reconstructor = await asyncio.to_thread(Reconstructor, self.model, "video")
-        stages = ReenactmentStages(session.reconstructor, Reenactor(self.model, self.source))
-        session.pipeline = Pipeline(TrackSource(track), stages.stages(), [session.outgoing])
+        stages = []
+        if not self.echo:
+            session.reconstructor = await asyncio.to_thread(Reconstructor, self.model, "video")
+            stages = ReenactmentStages(session.reconstructor, Reenactor(self.model, self.source)).stages()
+        session.pipeline = Pipeline(TrackSource(track), stages, [session.outgoing])
         try:
             await session.pipeline.run()
         except Exception:

@@ -1,0 +1,228 @@
+"""Glass-to-glass latency of ``jr2net serve`` over WebRTC on loopback, beside an echo server.
+
+    python -m bench.e2e_latency --out out/bench_e2e.json
+
+An aiortc client sends a shared talking clip (d3: head turns, blinks, an open mouth) at its frame
+rate and records when each frame left and when each reenacted frame arrived. A reenacted frame
+shows the source, not the input's pixels, so the delay is found from outside (DESIGN.md): the
+driver's motion (MediaPipe jawOpen, blink and head yaw/pitch of each sent frame) reappears in the
+output, and the lag that best aligns the two signals, in sliding windows of a few seconds, is the
+latency; its peak correlation is a motion-transfer fidelity figure. The same client against an
+echo server (the video sent straight back) in the same run is the transport floor. Also reported:
+the server's per-stage latency and achieved fps, and latency over time (it must not grow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import aiohttp
+import av
+import numpy as np
+import torch
+from aiohttp import web
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from PIL import Image, ImageDraw
+
+from bench.timing import write_report
+from jr2net.assets import repository_root
+from jr2net.face_model import FaceModel
+from jr2net.media import iter_video_frames
+from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
+from jr2net.sources import load_source
+from jr2net.tracking import Tracker
+
+CLIP = repository_root().parent / "shared" / "media" / "liveportrait" / "driving" / "d3.mp4"
+SIGNALS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")
+STEP_S = 0.005
+WINDOW_S = 4.0
+MAX_LAG_S = 0.6
+
+
+class _ClipTrack(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, frames: list[np.ndarray], fps: float, sent: list[float]) -> None:
+        super().__init__()
+        self.frames, self.fps, self.sent, self.index = frames, fps, sent, 0
+        self.started = time.monotonic()
+
+    async def recv(self) -> av.VideoFrame:
+        if self.index >= len(self.frames):
+            self.stop()
+            raise MediaStreamError
+        await asyncio.sleep(max(0.0, self.started + self.index / self.fps - time.monotonic()))
+        frame = av.VideoFrame.from_ndarray(self.frames[self.index], format="rgb24")
+        frame.pts, frame.time_base = round(self.index * 90000 / self.fps), Fraction(1, 90000)
+        self.sent.append(time.monotonic())
+        self.index += 1
+        return frame
+
+
+async def _call(server: ReenactmentServer, frames: list[np.ndarray], fps: float) -> dict:
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    sent: list[float] = []
+    received: list[tuple[float, np.ndarray]] = []
+    client = RTCPeerConnection()
+    client.addTrack(_ClipTrack(frames, fps, sent))
+    pulls = []
+
+    @client.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        async def pull() -> None:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                received.append((time.monotonic(), frame.to_ndarray(format="rgb24")))
+
+        pulls.append(asyncio.ensure_future(pull()))
+
+    await client.setLocalDescription(await client.createOffer())
+    async with aiohttp.ClientSession() as http:
+        answer = await (
+            await http.post(f"{base}/offer", json={"sdp": client.localDescription.sdp, "type": "offer"})
+        ).json()
+        await client.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+        while len(sent) < len(frames):
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        stats = (await (await http.get(f"{base}/stats")).json())["sessions"].get(answer["session"], {})
+    await client.close()
+    await runner.cleanup()
+    return {"sent": sent, "received": received, "server": stats}
+
+
+def _signals(tracker: Tracker, images: list[np.ndarray]) -> np.ndarray:
+    """(N, S) motion signals per image (NaN where no face): blendshapes and head yaw/pitch."""
+    rows = []
+    for image in images:
+        seen = tracker.track(np.ascontiguousarray(image))
+        if not seen.face:
+            rows.append([np.nan] * (len(SIGNALS) + 2))
+            continue
+        scores = [seen.blendshapes[seen.blendshape_names.index(name)] for name in SIGNALS]
+        rotation = seen.head_matrix[:3, :3]
+        rows.append([*scores, np.arctan2(rotation[0, 2], rotation[2, 2]), np.arcsin(-rotation[1, 2])])
+    return np.array(rows, dtype=np.float64)
+
+
+def _resample(times: np.ndarray, values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    columns = []
+    for column in values.T:
+        ok = np.isfinite(column)
+        series = np.interp(grid, times[ok], column[ok]) if ok.sum() > 2 else np.zeros_like(grid)
+        columns.append((series - series.mean()) / (series.std() + 1e-9))
+    return np.stack(columns, axis=1)
+
+
+def _lags(
+    sent_t: np.ndarray, sent_v: np.ndarray, got_t: np.ndarray, got_v: np.ndarray
+) -> list[tuple[float, float]]:
+    """(lag s, peak correlation) per window: the delay that best aligns output motion with input."""
+    start, stop = max(sent_t[0], got_t[0] - MAX_LAG_S), min(sent_t[-1], got_t[-1] - MAX_LAG_S)
+    results = []
+    shifts = np.arange(0, round(MAX_LAG_S / STEP_S) + 1)
+    window_start = start
+    while window_start + WINDOW_S <= stop:
+        grid = np.arange(window_start, window_start + WINDOW_S, STEP_S)
+        reference = _resample(sent_t, sent_v, grid)
+        scores = [
+            float((reference * _resample(got_t, got_v, grid + shift * STEP_S)).mean()) for shift in shifts
+        ]
+        best = int(np.argmax(scores))
+        results.append((best * STEP_S, scores[best]))
+        window_start += WINDOW_S / 2
+    return results
+
+
+def _histogram(path: Path, reenact: list[float], echo: list[float]) -> None:
+    width, height, bins = 640, 320, np.arange(0, MAX_LAG_S * 1e3 + 20, 20)
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    for values, colour, offset in ((reenact, (200, 60, 60), 0), (echo, (60, 60, 200), 6)):
+        counts, _ = np.histogram(np.array(values) * 1e3, bins=bins)
+        scale = (height - 40) / max(1, counts.max())
+        for k, count in enumerate(counts):
+            x = 20 + k * (width - 40) / len(counts) + offset
+            draw.rectangle([x, height - 20 - count * scale, x + 8, height - 20], fill=colour)
+    draw.text(
+        (20, 5), "glass-to-glass lag per window (ms): red reenactment, blue echo; 0-600 ms", fill="black"
+    )
+    image.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--out", type=Path, required=True, help="JSON report path (the histogram goes beside it)"
+    )
+    parser.add_argument("--seconds", type=float, default=12.0, help="clip seconds sent")
+    parser.add_argument("--size", type=int, default=256, help="reenactment size")
+    args = parser.parse_args()
+    limit_ice_to_loopback()
+    model = FaceModel.load()
+    fps = 30.0
+    frames = [
+        np.asarray(Image.fromarray(image).resize((320, 320)))
+        for index, _, image in iter_video_frames(CLIP)
+        if index < args.seconds * fps
+    ]
+    source = load_source(model, "model", args.size)
+    calls = {
+        "reenactment": asyncio.run(_call(ReenactmentServer(model, source, args.size), frames, fps)),
+        "echo": asyncio.run(_call(ReenactmentServer(model, source, args.size, echo=True), frames, fps)),
+    }
+    report_lags = {}
+    with Tracker(mode="image") as tracker:
+        sent_values = _signals(tracker, frames)
+        for name, call in calls.items():
+            sent_times = np.array(call["sent"]) - call["sent"][0]
+            got_times = np.array([t for t, _ in call["received"]]) - call["sent"][0]
+            got_values = _signals(tracker, [image for _, image in call["received"]])
+            report_lags[name] = _lags(sent_times, sent_values[: len(sent_times)], got_times, got_values)
+    runs = []
+    for name, lags in report_lags.items():
+        delays = np.array([lag for lag, _ in lags])
+        runs.append(
+            {
+                "op": f"glass_to_glass_{name}",
+                "median_ms": float(np.median(delays) * 1e3),
+                "p99_ms": float(np.percentile(delays, 99) * 1e3),
+                "windows": len(lags),
+                "first_half_median_ms": float(np.median(delays[: len(delays) // 2]) * 1e3),
+                "second_half_median_ms": float(np.median(delays[len(delays) // 2 :]) * 1e3),
+                "peak_correlation_median": float(np.median([c for _, c in lags])),
+                "frames_sent": len(calls[name]["sent"]),
+                "frames_received": len(calls[name]["received"]),
+                "server": calls[name]["server"],
+            }
+        )
+        run = runs[-1]
+        print(
+            f"{name:12s} lag median {run['median_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms, correlation "
+            f"{run['peak_correlation_median']:.2f}, frames {run['frames_received']}/{run['frames_sent']}"
+        )
+    histogram = args.out.with_suffix(".png")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    _histogram(
+        histogram, [lag for lag, _ in report_lags["reenactment"]], [lag for lag, _ in report_lags["echo"]]
+    )
+    write_report(args.out, runs, [torch.device("cpu")], {"histogram": str(histogram)})
+    print(f"wrote {args.out} and {histogram}")
+
+
+if __name__ == "__main__":
+    main()
