@@ -14,7 +14,7 @@ from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.reenactment import ReenactmentStages
-from jr2net.realtime.sinks import FileSink, FrameSink, VirtualCameraSink
+from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, Reenactor
@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     frames = _source(args)
     sinks: list[FrameSink] = []
     if args.vcam:
-        sinks.append(VirtualCameraSink(width, height, backend=args.vcam_backend))
+        sinks.append(SINKS["vcam"](width, height, backend=args.vcam_backend))
     if args.output is not None:
-        sinks.append(FileSink(args.output, width, height))
+        sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
     with Reconstructor(model, mode="video") as reconstructor:
         stages = ReenactmentStages(reconstructor, Reenactor(model, source), controls)
