@@ -6,10 +6,21 @@ from dataclasses import replace
 
 import numpy as np
 
+from jr2net.face_model import FaceModel
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
 from jr2net.reconstruct import FrameResult, Reconstructor
 from jr2net.reenact import Controls, Reenactor
+from jr2net.smoothing import OneEuroConfig
+
+# Live smoothing trades less jitter suppression for lag: a 1.5 Hz rest cut-off delays slow
+# motion by ~100 ms, 4 Hz by ~40 ms.
+LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
+
+
+def live_reconstructor(model: FaceModel) -> Reconstructor:
+    """A video-mode reconstructor with the live pipeline's lighter smoothing."""
+    return Reconstructor(model, mode="video", smoothing=LIVE_SMOOTHING)
 
 
 class ReenactmentStages:

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.reenactment import ReenactmentStages
+from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Reenactor, SourceFace
@@ -105,7 +105,7 @@ class ReenactmentServer:
     async def _run(self, session: Session, track: object) -> None:
         stages = []
         if not self.echo:
-            session.reconstructor = await asyncio.to_thread(Reconstructor, self.model, "video")
+            session.reconstructor = await asyncio.to_thread(live_reconstructor, self.model)
             stages = ReenactmentStages(session.reconstructor, Reenactor(self.model, self.source)).stages()
         session.pipeline = Pipeline(TrackSource(track), stages, [session.outgoing])
         try:

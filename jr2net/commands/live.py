@@ -13,10 +13,9 @@ from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.reenactment import ReenactmentStages
+from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource
-from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, Reenactor
 from jr2net.sources import load_source
 
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
-    with Reconstructor(model, mode="video") as reconstructor:
+    with live_reconstructor(model) as reconstructor:
         stages = ReenactmentStages(reconstructor, Reenactor(model, source), controls)
         pipeline = Pipeline(frames, stages.stages(), sinks)
         stats = asyncio.run(_run_until_interrupted(pipeline))
