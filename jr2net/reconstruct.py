@@ -94,7 +94,7 @@ class Reconstructor:
         self.frames_without_face = 0
         self._live: tuple[Tensor, Tensor] | None = None
         self._live_previous: Tensor | None = None
-        self._live_timestamp = -1
+        self._clock_ms = -1
         self._live_smoother = OneEuroFilter(smoothing) if smoothing else None
 
     def __enter__(self) -> Reconstructor:
@@ -128,10 +128,9 @@ class Reconstructor:
         light: Tensor | None = None
         previous: Tensor | None = None
         smoother = OneEuroFilter(self.smoothing) if self.smoothing else None
-        for index, time_s, image in frames:
-            tracking = self.tracker.track(
-                image, round(time_s * 1000) if self.tracker.mode == "video" else None
-            )
+        for index, raw_time_s, image in frames:
+            time_s = self._monotonic(raw_time_s)
+            tracking = self._track(image, time_s)
             if identity is None:
                 pending.append((index, time_s, tracking, image))
                 if sum(t.face for _, _, t, _ in pending) < self.identity_frames:
@@ -158,11 +157,8 @@ class Reconstructor:
         The identity comes from the first frame with a face; later frames are warm-started and
         smoothed like :meth:`video`'s.
         """
-        timestamp = None
-        if self.tracker.mode == "video":
-            timestamp = max(round(time_s * 1000), self._live_timestamp + 1)
-            self._live_timestamp = timestamp
-        tracking = self.tracker.track(image, timestamp)
+        time_s = self._monotonic(time_s)
+        tracking = self._track(image, time_s)
         if self._live is None and tracking.face:
             self._live = self._fit_identity([(index, time_s, tracking, image)])
         identity, light = self._live if self._live is not None else (None, None)
@@ -170,6 +166,15 @@ class Reconstructor:
             index, time_s, tracking, identity, light, self._live_previous, self._live_smoother
         )
         return result
+
+    def _monotonic(self, time_s: float) -> float:
+        """Stream time made strictly increasing in whole milliseconds: a duplicate, backwards or
+        wrapped timestamp moves on by 1 ms (MediaPipe and the One-Euro filter need increasing time)."""
+        self._clock_ms = max(round(time_s * 1000), self._clock_ms + 1)
+        return self._clock_ms / 1000
+
+    def _track(self, image: np.ndarray, time_s: float) -> Tracking:
+        return self.tracker.track(image, round(time_s * 1000) if self.tracker.mode == "video" else None)
 
     def _fit_identity(self, pending: list[tuple[int, float, Tracking, np.ndarray]]) -> tuple[Tensor, Tensor]:
         faces = [(t, image) for _, _, t, image in pending if t.face]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,10 @@ def source_from_image(model: FaceModel, image: np.ndarray, name: str = "source")
 def source_from_clip(model: FaceModel, path: Path, size: int) -> SourceFace:
     """A prepared source from a short clip: the identity from its first frames with a face, the
     texture, light and albedo from the first of them."""
-    frames = [(i, t, limit_size(image, size)) for i, t, image in iter_video_frames(path) if i < CLIP_FRAMES]
+    frames = [
+        (i, t, limit_size(image, size))
+        for i, t, image in itertools.islice(iter_video_frames(path), CLIP_FRAMES)
+    ]
     with Reconstructor(model, mode="video", identity_frames=CLIP_IDENTITY_FRAMES) as reconstructor:
         first = next((r for r in reconstructor.video(frames) if r.params is not None), None)
     if first is None:

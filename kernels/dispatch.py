@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -64,4 +65,21 @@ def implementation(op: str, backend: str) -> Callable[..., Any]:
     if backend not in BACKENDS[1:]:
         raise ValueError(f"not a concrete backend: {backend!r}")
     module = importlib.import_module(f"jr2net.kernels.{_MODULES[op]}_{backend}")
-    return getattr(module, f"{op}_{backend}")
+    function = getattr(module, f"{op}_{backend}")
+    return _serialised(function) if backend == "numba" else function
+
+
+_NUMBA_LOCK = threading.Lock()
+
+
+@functools.cache
+def _serialised(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` run under one process-wide lock: numba's parallel kernels must not be entered
+    from two threads at once where numba uses its workqueue threading layer (no TBB, no OpenMP)."""
+
+    @functools.wraps(function)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _NUMBA_LOCK:
+            return function(*args, **kwargs)
+
+    return locked

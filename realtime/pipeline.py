@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.sinks import FrameSink
 from jr2net.realtime.sources import EndOfStream, FrameSource
+
+STATS_WINDOW = 3000  # frames of latency history kept (about 100 s at 30 fps)
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,12 @@ class Stage:
 
 @dataclass
 class PipelineStats:
-    """What a run did: frame counts, drops per hand-off, and per-frame latencies (seconds)."""
+    """What a run did: frame counts, drops per hand-off, and the latest frames' latencies (seconds)."""
 
     frames_in: int = 0
     frames_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-    latencies: list[dict[str, float]] = field(default_factory=list)
+    latencies: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -67,31 +70,45 @@ class Pipeline:
         self.source, self.stages, self.sinks = source, list(stages), list(sinks)
         self.stats = PipelineStats()
         self._stopping = False
+        self._slots: list[LatestSlot[StagedFrame]] = []
 
     def stop(self) -> None:
         """Finish after the frames already in flight."""
         self._stopping = True
 
     async def run(self) -> PipelineStats:
-        slots = [LatestSlot[StagedFrame]() for _ in range(len(self.stages) + 1)]
+        """Run to the end of the source (or ``stop()``); re-raises the first error of any part.
+
+        Nothing is cancelled: on an error the other parts are asked to stop and let finish, so
+        no worker thread is still inside the source, a stage or a sink when they are closed.
+        """
+        self._slots = [LatestSlot[StagedFrame]() for _ in range(len(self.stages) + 1)]
+        slots = self._slots
         tasks = [asyncio.create_task(self._pump(slots[0]))]
         tasks += [
             asyncio.create_task(self._work(stage, slots[i], slots[i + 1]))
             for i, stage in enumerate(self.stages)
         ]
         tasks.append(asyncio.create_task(self._deliver(slots[-1])))
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            for task in tasks:
-                task.cancel()
-            self.source.stop()
-            for sink in self.sinks:
-                sink.close()
-            self.stats.finished = time.monotonic()
-            consumers = [*(stage.name for stage in self.stages), "sinks"]
-            self.stats.dropped = {f"before {name}": slot.dropped for name, slot in zip(consumers, slots)}
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        self.source.stop()
+        for sink in self.sinks:
+            sink.close()
+        self.stats.finished = time.monotonic()
+        self.stats.dropped = self._drops()
+        errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if errors:
+            raise errors[0]
         return self.stats
+
+    def summary(self) -> dict[str, object]:
+        """:meth:`PipelineStats.summary` with the drops counted so far (also while running)."""
+        self.stats.dropped = self._drops()
+        return self.stats.summary()
+
+    def _drops(self) -> dict[str, int]:
+        consumers = [*(stage.name for stage in self.stages), "sinks"]
+        return {f"before {name}": slot.dropped for name, slot in zip(consumers, self._slots)}
 
     async def _pump(self, out: LatestSlot[StagedFrame]) -> None:
         try:
@@ -102,6 +119,9 @@ class Pipeline:
                     break
                 self.stats.frames_in += 1
                 out.put(frame)
+        except Exception:
+            self._stopping = True
+            raise
         finally:
             out.close()
 
@@ -110,14 +130,21 @@ class Pipeline:
             while (frame := await inbox.get()) is not None:
                 result = await asyncio.to_thread(stage.work, frame)
                 out.put(result.stamped(stage.name))
+        except Exception:
+            self._stopping = True
+            raise
         finally:
             out.close()
 
     async def _deliver(self, inbox: LatestSlot[StagedFrame]) -> None:
-        while (frame := await inbox.get()) is not None:
-            for sink in self.sinks:
-                await asyncio.to_thread(sink.send, frame)
-            latencies = frame.stage_latencies()
-            latencies["end_to_end"] = time.monotonic() - frame.captured
-            self.stats.latencies.append(latencies)
-            self.stats.frames_out += 1
+        try:
+            while (frame := await inbox.get()) is not None:
+                for sink in self.sinks:
+                    await asyncio.to_thread(sink.send, frame)
+                latencies = frame.stage_latencies()
+                latencies["end_to_end"] = time.monotonic() - frame.captured
+                self.stats.latencies.append(latencies)
+                self.stats.frames_out += 1
+        except Exception:
+            self._stopping = True
+            raise

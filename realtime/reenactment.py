@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +14,7 @@ from jr2net.reconstruct import FrameResult, Reconstructor
 from jr2net.reenact import Controls, Reenactor
 from jr2net.smoothing import OneEuroConfig
 
+LOG = logging.getLogger("jr2net.realtime")
 # Live smoothing trades less jitter suppression for lag: a 1.5 Hz rest cut-off delays slow
 # motion by ~100 ms, 4 Hz by ~40 ms.
 LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
@@ -42,12 +44,20 @@ class ReenactmentStages:
             if frame.pts is None or frame.time_base is None
             else float(frame.pts * frame.time_base)
         )
-        return replace(frame, payload=self.reconstructor.step(frame.index, seconds, frame.image))
+        try:
+            result = self.reconstructor.step(frame.index, seconds, frame.image)
+        except ValueError as error:  # one unusable frame must not end a live session
+            LOG.warning("frame %d not reconstructed: %s", frame.index, error)
+            result = None
+        return replace(frame, payload=result)
 
     def reenact(self, frame: StagedFrame) -> StagedFrame:
         result = frame.payload
         if isinstance(result, FrameResult) and result.params is not None:
-            self._last = self.reenactor(result.params, self.controls).image
+            try:
+                self._last = self.reenactor(result.params, self.controls).image
+            except ValueError as error:
+                LOG.warning("frame %d not reenacted: %s", frame.index, error)
         return replace(frame, image=np.array(self._last), payload=None)
 
     def stages(self) -> list[Stage]:

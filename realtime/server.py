@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
@@ -148,20 +148,19 @@ class ReenactmentServer:
         if len(payload) > MAX_UPLOAD_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(payload))
         try:
-            with Image.open(io.BytesIO(payload)) as image:
-                pixels = limit_size(np.asarray(image.convert("RGB")), self.size)
-        except (UnidentifiedImageError, OSError) as error:
+            pixels = await asyncio.to_thread(_decode_upload, payload, self.size)
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
             raise web.HTTPUnsupportedMediaType(text=f"not a readable image: {error}") from error
         try:
-            self.source = await asyncio.to_thread(source_from_image, self.model, np.array(pixels), "upload")
-        except MediaError as error:
+            self.source = await asyncio.to_thread(source_from_image, self.model, pixels, "upload")
+        except (MediaError, ValueError) as error:
             raise web.HTTPUnprocessableEntity(text=str(error)) from error
         return web.json_response({"source": "upload", "size": list(pixels.shape[:2])})
 
     async def stats(self, request: web.Request) -> web.Response:
         sessions = {}
         for session_id, session in self.sessions.items():
-            summary = session.pipeline.stats.summary() if session.pipeline is not None else {}
+            summary = session.pipeline.summary() if session.pipeline is not None else {}
             sessions[session_id] = {
                 "state": session.peer.connectionState,
                 "frames_sent": session.outgoing.frames_sent,
@@ -171,6 +170,12 @@ class ReenactmentServer:
 
     async def shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
+
+
+def _decode_upload(payload: bytes, size: int) -> np.ndarray:
+    """An uploaded image as RGB uint8, EXIF orientation applied, longer side at most ``size``."""
+    with Image.open(io.BytesIO(payload)) as image:
+        return np.array(limit_size(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), size))
 
 
 def limit_ice_to_loopback() -> None:

@@ -78,7 +78,7 @@ class ReenactedTrack(MediaStreamTrack):
             self._fresh.clear()
             try:
                 await asyncio.wait_for(self._fresh.wait(), timeout=1.0)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 continue
         staged, self._latest = self._latest, None
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(staged.image), format="rgb24")

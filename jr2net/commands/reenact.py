@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
@@ -90,12 +92,22 @@ def run(args: argparse.Namespace) -> int:
         width = _fit_height(np.zeros((info.height, info.width, 3), np.uint8), height).shape[1] + 2 * width
     args.output.parent.mkdir(parents=True, exist_ok=True)
     partial = args.output.with_name(f".{args.output.stem}.partial.mp4")
+    with_audio = args.output.with_name(f".{args.output.stem}.audio.mp4")
     try:
         written, missing = _reenact_frames(args, info, reenactor, controls, source_image, partial, width)
-        if not (info.has_audio and mux_audio(partial, args.driving, args.output)):
-            partial.replace(args.output)
+        muxed = False
+        if info.has_audio:
+            try:
+                muxed = mux_audio(partial, args.driving, with_audio)
+            except av.FFmpegError as error:
+                print(
+                    f"the driving's audio could not be copied ({error}); writing the video without it",
+                    file=sys.stderr,
+                )
+        (with_audio if muxed else partial).replace(args.output)
     finally:
         partial.unlink(missing_ok=True)
+        with_audio.unlink(missing_ok=True)
     print(
         f"{written} frames ({missing} driving frames without a face kept the last pose); wrote {args.output}"
     )
@@ -111,11 +123,7 @@ def _reenact_frames(
     partial: Path,
     width: int,
 ) -> tuple[int, int]:
-    frames = (
-        (i, t, image)
-        for i, t, image in iter_video_frames(args.driving)
-        if args.max_frames is None or i < args.max_frames
-    )
+    frames = itertools.islice(iter_video_frames(args.driving), args.max_frames)
     images: dict[int, np.ndarray] = {}
 
     def remembered() -> object:
