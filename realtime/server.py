@@ -45,7 +45,6 @@ class Session:
     outgoing: ReenactedTrack
     pipeline: Pipeline | None = None
     task: asyncio.Task | None = None
-    reconstructor: Reconstructor | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -103,21 +102,29 @@ class ReenactmentServer:
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
 
     async def _run(self, session: Session, track: object) -> None:
-        stages = []
-        if not self.echo:
-            session.reconstructor = await asyncio.to_thread(live_reconstructor, self.model)
-            stages = ReenactmentStages(session.reconstructor, Reenactor(self.model, self.source)).stages()
-        session.pipeline = Pipeline(TrackSource(track), stages, [session.outgoing])
+        """Run the session's pipeline; this task owns its tracker and ends the session when done."""
+        reconstructor: Reconstructor | None = None
         try:
+            stages = []
+            if not self.echo:
+                reconstructor = await asyncio.to_thread(live_reconstructor, self.model)
+                stages = ReenactmentStages(reconstructor, Reenactor(self.model, self.source)).stages()
+            session.pipeline = Pipeline(TrackSource(track), stages, [session.outgoing])
             await session.pipeline.run()
         except Exception:
             LOG.exception("session %s failed", session.id)
+        finally:
+            if reconstructor is not None:
+                reconstructor.tracker.close()
+            if session.id in self.sessions:
+                asyncio.get_running_loop().create_task(self.close_session(session.id))
 
     async def close_session(self, session_id: str) -> None:
         """Stop a session's pipeline and peer connection and forget it.
 
         The pipeline is let finish (closing the peer ends its input track), never cancelled: a
-        cancelled stage would leave its worker thread inside MediaPipe while the tracker closes.
+        cancelled stage would leave its worker thread inside MediaPipe. The session's task closes
+        the tracker once its pipeline has returned.
         """
         session = self.sessions.pop(session_id, None)
         if session is None:
@@ -126,10 +133,8 @@ class ReenactmentServer:
             session.pipeline.stop()
         session.outgoing.stop()
         await session.peer.close()
-        if session.task is not None:
+        if session.task is not None and session.task is not asyncio.current_task():
             await asyncio.wait({session.task}, timeout=SESSION_STOP_TIMEOUT_S)
-        if session.reconstructor is not None and (session.task is None or session.task.done()):
-            session.reconstructor.tracker.close()
         session.closed.set()
 
     async def set_source(self, request: web.Request) -> web.Response:

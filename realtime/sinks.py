@@ -6,6 +6,7 @@ machines; ``backend="fake"`` keeps the frames in memory for tests, as pyvirtualc
 
 from __future__ import annotations
 
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
@@ -27,13 +28,20 @@ class FrameSink(Protocol):
 
 
 class FileSink:
-    """H.264 MP4 file at a fixed frame rate."""
+    """H.264 MP4 at a fixed frame rate that plays in real time: a frame is repeated until the next
+    one arrives (as a dropped live frame leaves the previous one on screen)."""
 
     def __init__(self, path: Path, width: int, height: int, fps: Fraction = Fraction(30)) -> None:
         self._writer = VideoWriter(path, fps, width, height)
+        self._fps = float(fps)
+        self._started: float | None = None
 
     def send(self, frame: StagedFrame) -> None:
-        self._writer.write(frame.image)
+        now = time.monotonic()
+        self._started = now if self._started is None else self._started
+        due = round((now - self._started) * self._fps) + 1
+        for _ in range(max(1, due - self._writer.frames_written)):
+            self._writer.write(frame.image)
 
     def close(self) -> None:
         self._writer.close()

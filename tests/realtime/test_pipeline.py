@@ -94,7 +94,9 @@ def test_file_source_to_file_and_fake_virtual_camera(shared_media: Path, tmp_pat
     flip = Stage("flip", lambda f: replace(f, image=np.ascontiguousarray(f.image[:, ::-1])))
     stats = asyncio.run(Pipeline(source, [flip], [FileSink(output, 512, 512, Fraction(25)), camera]).run())
     assert stats.frames_out == len(camera.camera.frames) >= 1
-    assert len(list(iter_video_frames(output))) == stats.frames_out
+    assert len(list(iter_video_frames(output))) >= stats.frames_out, (
+        "repeats fill slow stretches (real-time file)"
+    )
     first = next(iter_video_frames(shared_media / "liveportrait/driving/d0.mp4"))[2]
     assert np.abs(camera.camera.frames[0].astype(int) - first[:, ::-1].astype(int)).mean() < 1e-6
     with pytest.raises(ValueError, match="512x512"):
