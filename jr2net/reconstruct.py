@@ -28,6 +28,7 @@ from jr2net.smoothing import OneEuroConfig, OneEuroFilter
 from jr2net.tracking import Tracker, Tracking
 
 LOG = logging.getLogger("jr2net.reconstruct")
+MAX_HELD_FRAMES = 90  # frames held back at most while the identity waits for enough faces
 OVERLAY_ALPHA = 0.6
 
 
@@ -120,8 +121,9 @@ class Reconstructor:
     def video(self, frames: Iterable[tuple[int, float, np.ndarray]]) -> Iterator[FrameResult]:
         """Reconstruct ``(index, time_s, RGB uint8)`` frames in order, lazily.
 
-        The first ``identity_frames`` frames with a face are held back until the identity is
-        fitted from them (or the stream ends), then everything streams.
+        From the first frame with a face, frames are held back until ``identity_frames`` faces
+        were seen (at most :data:`MAX_HELD_FRAMES` frames, or the stream's end) and the identity
+        is fitted from them; then everything streams. Frames before the first face pass at once.
         """
         pending: list[tuple[int, float, Tracking, np.ndarray]] = []
         identity: Tensor | None = None
@@ -132,8 +134,13 @@ class Reconstructor:
             time_s = self._monotonic(raw_time_s)
             tracking = self._track(image, time_s)
             if identity is None:
+                if not tracking.face and not pending:
+                    result, previous = self._frame(index, time_s, tracking, None, None, previous, smoother)
+                    yield result
+                    continue
                 pending.append((index, time_s, tracking, image))
-                if sum(t.face for _, _, t, _ in pending) < self.identity_frames:
+                faces = sum(t.face for _, _, t, _ in pending)
+                if faces < self.identity_frames and len(pending) < MAX_HELD_FRAMES:
                     continue
                 identity, light = self._fit_identity(pending)
                 for held in pending:
