@@ -15,7 +15,6 @@ geometric path end to end (tracking, fitting, reenactment) on the 256² built-in
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from jr2net.assets import repository_root
 from jr2net.avatar import REGION as AVATAR_REGION
 from jr2net.avatar import model_source
 from jr2net.compositing import gaussian_blur
+from jr2net.dlib_reference import DlibModels
 from jr2net.face_model import FaceModel
 from jr2net.media import iter_video_frames, read_image
 from jr2net.reconstruct import Reconstructor
@@ -137,29 +137,6 @@ def _relative(matrices: list[np.ndarray]) -> list[np.ndarray]:
     return [m[:3, :3] @ first.T for m in matrices]
 
 
-def _descriptor_model() -> tuple[object, object, object] | None:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or importlib.util.find_spec("dlib") is None:
-        return None
-    import dlib
-
-    models = Path(spec.submodule_search_locations[0]) / "models"
-    return (
-        dlib.get_frontal_face_detector(),
-        dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat")),
-        dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat")),
-    )
-
-
-def _descriptor(models: tuple, image: np.ndarray) -> np.ndarray | None:
-    detector, predictor, recogniser = models
-    faces = detector(image, 1)
-    if not faces:
-        return None
-    shape = predictor(image, max(faces, key=lambda r: r.width() * r.height()))
-    return np.array(recogniser.compute_face_descriptor(image, shape))
-
-
 def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     if a is None or b is None:
         return None
@@ -167,13 +144,16 @@ def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
 
 
 def cross_reenactment(model: FaceModel, limit: int) -> tuple[dict, list[np.ndarray]]:
-    identity = _descriptor_model()
+    try:
+        identity = DlibModels.load()
+    except RuntimeError:
+        identity = None
     rows, sheet = [], []
     for source_name in SOURCES:
         source_image = _shrink(read_image(MEDIA / source_name))
         with Reconstructor(model, mode="image") as reconstructor:
             source_params = reconstructor.image(source_image).params
-        source_descriptor = _descriptor(identity, source_image) if identity else None
+        source_descriptor = identity.descriptor(source_image) if identity else None
         for clip in CLIPS:
             if source_name == SAME_PERSON[0] and clip == SAME_PERSON[1]:
                 continue
@@ -199,7 +179,7 @@ def cross_reenactment(model: FaceModel, limit: int) -> tuple[dict, list[np.ndarr
             similarity = None
             if identity:
                 sims = [
-                    _cosine(source_descriptor, _descriptor(identity, o))
+                    _cosine(source_descriptor, identity.descriptor(o))
                     for o in outputs[:: max(1, len(outputs) // 8)]
                 ]
                 sims = [s for s in sims if s is not None]
@@ -223,9 +203,9 @@ def cross_reenactment(model: FaceModel, limit: int) -> tuple[dict, list[np.ndarr
             )
     anchor = None
     if identity:
-        person = _descriptor(identity, _shrink(read_image(MEDIA / SAME_PERSON[0])))
+        person = identity.descriptor(_shrink(read_image(MEDIA / SAME_PERSON[0])))
         clip = _clip(SAME_PERSON[1], 1)[0]
-        anchor = _cosine(person, _descriptor(identity, clip))
+        anchor = _cosine(person, identity.descriptor(clip))
     return {
         "pairs": rows,
         "same_person_anchor_similarity": anchor,

@@ -13,7 +13,6 @@ MediaPipe point. Frames where dlib finds no face are listed, not counted.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 
 from bench.timing import write_report
 from jr2net.assets import repository_root
+from jr2net.dlib_reference import DlibModels
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.media import iter_video_frames, read_image
@@ -87,37 +87,17 @@ def latency(model: FaceModel, frame_count: int) -> list[dict]:
     return runs
 
 
-def _dlib_predictor_path() -> Path:
-    """dlib's 68-point model inside ``face-recognition-models`` (found without importing it: the
-    package imports ``pkg_resources``, which current setuptools no longer ships)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(
-            "accuracy needs face-recognition-models: pip install -e .[bench] (or --skip-accuracy)"
-        )
-    return Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
-
-
-def _dlib_landmarks(detector: object, predictor: object, image: np.ndarray) -> np.ndarray | None:
-    faces = detector(image, 1)
-    if not faces:
-        return None
-    largest = max(faces, key=lambda r: r.width() * r.height())
-    shape = predictor(image, largest)
-    return np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float64)
-
-
 def accuracy(model: FaceModel) -> dict:
-    import dlib
-
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(_dlib_predictor_path()))
+    try:
+        dlib_models = DlibModels.load()
+    except RuntimeError as error:
+        raise SystemExit(f"{error} (or --skip-accuracy)") from error
     photos = sorted(p for pattern in PHOTO_GLOBS for p in MEDIA.glob(pattern))
     per_photo, skipped = [], []
     with Reconstructor(model, mode="image") as reconstructor:
         for path in photos:
             image = read_image(path)
-            reference = _dlib_landmarks(detector, predictor, image)
+            reference = dlib_models.landmarks68(image)
             result = reconstructor.image(image)
             if reference is None or result.params is None:
                 skipped.append(str(path.relative_to(MEDIA)))

@@ -43,19 +43,21 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         if device.type == "cuda":
             return "cuda" if cuda_unavailable_reason() is None else "torch"
         return "numba" if numba_unavailable_reason() is None else "torch"
-    if backend == "cuda":
-        if device.type != "cuda":
-            raise ValueError(f"backend 'cuda' needs CUDA tensors, got tensors on {device}")
-        reason = cuda_unavailable_reason()
+    if backend in _REQUIREMENTS:
+        label, device_type, unavailable_reason = _REQUIREMENTS[backend]
+        if device.type != device_type:
+            raise ValueError(f"backend {backend!r} needs {label} tensors, got tensors on {device}")
+        reason = unavailable_reason()
         if reason is not None:
-            raise RuntimeError(f"backend 'cuda' cannot run: {reason}")
-    if backend == "numba":
-        if device.type != "cpu":
-            raise ValueError(f"backend 'numba' needs CPU tensors, got tensors on {device}")
-        reason = numba_unavailable_reason()
-        if reason is not None:
-            raise RuntimeError(f"backend 'numba' cannot run: {reason}")
+            raise RuntimeError(f"backend {backend!r} cannot run: {reason}")
     return backend
+
+
+# backend -> (tensor kind in messages, torch device type, why it cannot run here or None)
+_REQUIREMENTS: dict[str, tuple[str, str, Callable[[], str | None]]] = {
+    "cuda": ("CUDA", "cuda", cuda_unavailable_reason),
+    "numba": ("CPU", "cpu", numba_unavailable_reason),
+}
 
 
 def implementation(op: str, backend: str) -> Callable[..., Any]:

@@ -15,7 +15,6 @@ axes (circular mean over photos). The chin, too, keeps ICT's vertices.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from jr2net.assets import repository_root
 from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.data.surface import closest_on_mesh, lift_to_neutral
+from jr2net.dlib_reference import DlibModels
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.landmarks68 import OUTLINE_ANCHORS, OUTLINE_JAW, Landmarks68, outline_angles, outline_frame
@@ -40,33 +40,24 @@ JAW = range(17)
 MIN_PHOTOS = 100
 
 
-def _dlib() -> tuple[object, object]:
-    import dlib
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("needs dlib-bin and face-recognition-models: pip install -e .[bench]")
-    model_path = Path(spec.submodule_search_locations[0]) / "models" / "shape_predictor_68_face_landmarks.dat"
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model_path))
-
-
 def _observations(
     model: FaceModel,
 ) -> tuple[list[list[np.ndarray]], list[tuple[FaceParams, np.ndarray, tuple]]]:
     """Lifted neutral-mesh points per inner landmark, and every photo's (params, dlib points, size)."""
-    detector, predictor = _dlib()
+    try:
+        dlib_models = DlibModels.load()
+    except RuntimeError as error:
+        raise SystemExit(str(error)) from error
     fitter = LandmarkFitter(model)
     observed: list[list[np.ndarray]] = [[] for _ in range(68)]
     fits = []
     with Tracker(mode="image") as tracker:
         for path in tqdm(sorted(PHOTOS.glob("*.jpg")), desc="calibrating", unit="photo"):
             image = read_image(path)
-            faces = detector(image, 1)
+            reference = dlib_models.landmarks68(image)
             tracking = tracker.track(image)
-            if not faces or not tracking.face:
+            if reference is None or not tracking.face:
                 continue
-            shape = predictor(image, max(faces, key=lambda r: r.width() * r.height()))
-            reference = np.array([(shape.part(i).x + 0.5, shape.part(i).y + 0.5) for i in range(68)])
             identity, frames = fitter.fit_identity([tracking])
             params = fitter.to_params(identity, frames[0])
             with torch.no_grad():
