@@ -83,18 +83,25 @@ class Landmarks68:
         """Pixel positions (68, 2) of the surface points, from projected vertices (V, 2)."""
         return (screen[self.corners] * self.barycentrics[..., None]).sum(dim=1)
 
-    def project(self, model: FaceModel, params: FaceParams, height: int, width: int) -> Tensor:
-        """Pixel positions (68, 2) of the landmarks of the first face of ``params``."""
+    def placed(
+        self, model: FaceModel, params: FaceParams, height: int, width: int
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The first face of ``params`` in the image: screen vertices (1, V, 3), surface points
+        (68, 2), and the outline frame's centre (2,) and axes (2, 2)."""
         params = params.select(0)
         rotation = euler_to_matrix(params.rotation)
         matrix = intrinsics(params.focal, height, width)
         vertices = model(params.identity, params.expression)
         screen = project(model_to_camera(vertices, rotation, params.translation), matrix)
         points = self.surface_points(screen[0, :, :2])
-        axis = project(
-            model_to_camera(torch.tensor([[[0.0, 0, 0], [1, 0, 0]]]), rotation, params.translation), matrix
-        )
-        centre, axes = outline_frame(points[list(OUTLINE_ANCHORS)], axis[0, 1, :2] - axis[0, 0, :2])
+        axis_ends = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
+        axis = project(model_to_camera(axis_ends, rotation, params.translation), matrix)[0, :, :2]
+        centre, axes = outline_frame(points[list(OUTLINE_ANCHORS)], axis[1] - axis[0])
+        return screen, points, centre, axes
+
+    def project(self, model: FaceModel, params: FaceParams, height: int, width: int) -> Tensor:
+        """Pixel positions (68, 2) of the landmarks of the first face of ``params``."""
+        screen, points, centre, axes = self.placed(model, params, height, width)
         outline = screen[0, visible_face_vertices(model, screen, height, width), :2]
         angles, radii = outline_angles(outline, centre, axes)
         for landmark, direction in zip(OUTLINE_JAW, self.jaw_angles):

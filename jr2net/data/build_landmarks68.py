@@ -23,12 +23,11 @@ import torch
 from tqdm import tqdm
 
 from jr2net.assets import repository_root
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.data.surface import closest_on_mesh, lift_to_neutral
 from jr2net.dlib_reference import DlibModels
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
-from jr2net.landmarks68 import OUTLINE_ANCHORS, OUTLINE_JAW, Landmarks68, outline_angles, outline_frame
+from jr2net.landmarks68 import OUTLINE_JAW, Landmarks68, outline_angles
 from jr2net.media import read_image
 from jr2net.params import FaceParams
 from jr2net.render import render_face
@@ -74,17 +73,8 @@ def _jaw_angles(model: FaceModel, landmarks: Landmarks68, fits: list) -> list[fl
     """Circular mean over photos of each outline landmark's dlib angle in the outline frame."""
     sums = np.zeros((len(OUTLINE_JAW), 2))
     for params, reference, (height, width) in fits:
-        rotation = euler_to_matrix(params.rotation)
-        matrix = intrinsics(params.focal, height, width)
         with torch.no_grad():
-            vertices = model(params.identity, params.expression)
-            screen = project(model_to_camera(vertices, rotation, params.translation), matrix)[0, :, :2]
-            axis = project(
-                model_to_camera(torch.tensor([[[0.0, 0, 0], [1, 0, 0]]]), rotation, params.translation),
-                matrix,
-            )
-        anchors = landmarks.surface_points(screen)[list(OUTLINE_ANCHORS)]
-        centre, axes = outline_frame(anchors, axis[0, 1, :2] - axis[0, 0, :2])
+            _, _, centre, axes = landmarks.placed(model, params, height, width)
         outline = torch.tensor(reference[list(OUTLINE_JAW)], dtype=torch.float32)
         angles, _ = outline_angles(outline, centre, axes)
         sums += np.stack([np.cos(angles.numpy()), np.sin(angles.numpy())], axis=1)
