@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -91,6 +91,20 @@ def iter_video_frames(path: Path) -> Iterator[tuple[int, float, np.ndarray]]:
                 yield index, seconds, frame.to_ndarray(format="rgb24")
     except av.FFmpegError as error:
         raise MediaError(f"{path}: video decoding failed ({error})") from error
+
+
+def remember_frames(
+    frames: Iterable[tuple[int, float, np.ndarray]], images: dict[int, np.ndarray]
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Pass ``(index, time in seconds, RGB uint8 (H, W, 3))`` frames through unchanged, storing each image
+    in ``images`` under its index on the way.
+
+    For a consumer that yields its results later than it takes frames in (``Reconstructor.video``): the
+    caller pops ``images[result.index]`` per result, so only the frames still in flight are held.
+    """
+    for index, time_s, image in frames:
+        images[index] = image
+        yield index, time_s, image
 
 
 class VideoWriter:

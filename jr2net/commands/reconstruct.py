@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -12,7 +13,15 @@ import torch
 from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
-from jr2net.media import MediaError, VideoWriter, is_image, iter_video_frames, probe_video, read_image
+from jr2net.media import (
+    MediaError,
+    VideoWriter,
+    is_image,
+    iter_video_frames,
+    probe_video,
+    read_image,
+    remember_frames,
+)
 from jr2net.obj_io import write_obj
 from jr2net.reconstruct import FrameResult, Reconstructor, landmarks68_2d, overlay
 from jr2net.smoothing import OneEuroConfig
@@ -97,16 +106,8 @@ def _reconstruct_video(model: FaceModel, args: argparse.Namespace) -> int:
     smoothing = None if args.no_smooth else OneEuroConfig(min_cutoff=args.min_cutoff, beta=args.beta)
     args.output.mkdir(parents=True, exist_ok=True)
     records = []
-    frames = iter_video_frames(args.input)
+    frames = itertools.islice(iter_video_frames(args.input), args.max_frames)
     images: dict[int, np.ndarray] = {}
-
-    def remembered() -> object:
-        for index, time_s, image in frames:
-            if args.max_frames is not None and index >= args.max_frames:
-                return
-            images[index] = image
-            yield index, time_s, image
-
     writer = (
         None
         if args.no_overlay
@@ -114,7 +115,10 @@ def _reconstruct_video(model: FaceModel, args: argparse.Namespace) -> int:
     )
     with Reconstructor(model, identity_frames=args.identity_frames, smoothing=smoothing) as reconstructor:
         for result in tqdm(
-            reconstructor.video(remembered()), total=total, unit="frame", desc="reconstructing"
+            reconstructor.video(remember_frames(frames, images)),
+            total=total,
+            unit="frame",
+            desc="reconstructing",
         ):
             records.append(frame_record(model, result))
             image = images.pop(result.index)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
-from jr2net.media import VideoWriter, iter_video_frames, mux_audio, probe_video
+from jr2net.media import VideoWriter, iter_video_frames, mux_audio, probe_video, remember_frames
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import LIGHT_MODES, MOTIONS, Controls, Reenactor
 from jr2net.sources import load_source
@@ -125,12 +125,6 @@ def _reenact_frames(
 ) -> tuple[int, int]:
     frames = itertools.islice(iter_video_frames(args.driving), args.max_frames)
     images: dict[int, np.ndarray] = {}
-
-    def remembered() -> object:
-        for index, time_s, image in frames:
-            images[index] = image
-            yield index, time_s, image
-
     total = min(info.frame_count or 0, args.max_frames or 1 << 62) or None
     last = None
     missing = 0
@@ -138,7 +132,9 @@ def _reenact_frames(
         Reconstructor(reenactor.model, mode="video") as reconstructor,
         VideoWriter(partial, info.fps, width, source_image.shape[0]) as writer,
     ):
-        for result in tqdm(reconstructor.video(remembered()), total=total, unit="frame", desc="reenacting"):
+        for result in tqdm(
+            reconstructor.video(remember_frames(frames, images)), total=total, unit="frame", desc="reenacting"
+        ):
             driving = images.pop(result.index)
             if result.params is not None:
                 last = reenactor(result.params, controls)

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jr2net.media import MediaError, VideoWriter, is_image, iter_video_frames, probe_video, read_image
+from jr2net.media import (
+    MediaError,
+    VideoWriter,
+    is_image,
+    iter_video_frames,
+    probe_video,
+    read_image,
+    remember_frames,
+)
 
 
 def test_reads_shared_photo_and_clip(shared_media: Path) -> None:
@@ -43,3 +51,13 @@ def test_video_round_trip(tmp_path: Path) -> None:
     assert len(decoded) == 6
     assert abs(int(decoded[3][2][:33, :47].mean()) - 60) <= 2
     assert decoded[1][1] == pytest.approx(1 / 25)
+
+
+def test_remember_frames_keeps_each_image_until_popped() -> None:
+    frames = [(k, k / 10, np.full((2, 3, 3), k, np.uint8)) for k in range(3)]
+    images: dict[int, np.ndarray] = {}
+    passed = remember_frames(iter(frames), images)
+    assert next(passed)[0] == 0 and list(images) == [0]
+    images.pop(0)
+    assert [index for index, _, _ in passed] == [1, 2] and list(images) == [1, 2]
+    assert images[2] is frames[2][2]
