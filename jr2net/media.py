@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    import av
 
 
 class MediaError(ValueError):
@@ -18,7 +22,7 @@ class MediaError(ValueError):
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video holds: frame rate, frame count (when the container says), size, audio."""
+    """What a video holds: frame rate, frame count (when the container says), upright size, audio."""
 
     fps: Fraction
     frame_count: int | None
@@ -53,8 +57,23 @@ def is_image(path: Path) -> bool:
         return False
 
 
+def _quarter_turns(frame: av.VideoFrame) -> int:
+    """Counter-clockwise quarter turns (0..3) that stand a decoded frame upright: its display matrix's
+    rotation (portrait phone clips store landscape pixels plus a rotation), rounded to a multiple of 90."""
+    return round(frame.rotation / 90) % 4
+
+
+def upright_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded PyAV frame as RGB uint8 (H, W, 3), turned as its display matrix says, so (H, W) is the
+    size a player shows (the coded size, swapped for a portrait phone clip)."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
 def probe_video(path: Path) -> VideoInfo:
-    """Frame rate, frame count, size and audio presence of a video file (its first frame must decode)."""
+    """Frame rate, frame count, upright size (display rotation applied) and audio presence of a video file
+    (its first frame must decode)."""
     import av
 
     path = _require_file(path)
@@ -64,13 +83,17 @@ def probe_video(path: Path) -> VideoInfo:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
             fps = stream.average_rate or stream.guessed_rate or Fraction(30)
-            if next(container.decode(stream), None) is None:
+            first = next(container.decode(stream), None)
+            if first is None:
                 raise MediaError(f"{path}: not a readable video (no frame decodes)")
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if _quarter_turns(first) % 2:
+                width, height = height, width
             return VideoInfo(
                 fps=Fraction(fps),
                 frame_count=stream.frames or None,
-                width=stream.codec_context.width,
-                height=stream.codec_context.height,
+                width=width,
+                height=height,
                 has_audio=bool(container.streams.audio),
             )
     except av.FFmpegError as error:
@@ -78,7 +101,8 @@ def probe_video(path: Path) -> VideoInfo:
 
 
 def iter_video_frames(path: Path) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Decode a video: ``(index, time in seconds, RGB uint8 (H, W, 3))`` per frame."""
+    """Decode a video: ``(index, time in seconds, RGB uint8 (H, W, 3))`` per frame, upright (see
+    :func:`upright_rgb`)."""
     import av
 
     path = _require_file(path)
@@ -88,7 +112,7 @@ def iter_video_frames(path: Path) -> Iterator[tuple[int, float, np.ndarray]]:
             stream.thread_type = "AUTO"
             for index, frame in enumerate(container.decode(stream)):
                 seconds = float(frame.pts * stream.time_base) if frame.pts is not None else index / 30.0
-                yield index, seconds, frame.to_ndarray(format="rgb24")
+                yield index, seconds, upright_rgb(frame)
     except av.FFmpegError as error:
         raise MediaError(f"{path}: video decoding failed ({error})") from error
 

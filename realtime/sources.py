@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
-from jr2net.media import MediaError, probe_video
+from jr2net.media import MediaError, probe_video, upright_rgb
 from jr2net.realtime.frames import StagedFrame
 
 
@@ -30,7 +30,7 @@ class FrameSource(Protocol):
 
 def _decode(container: object, stream: object) -> Iterator[tuple[object, int | None, Fraction | None]]:
     for frame in container.decode(stream):
-        yield frame.to_ndarray(format="rgb24"), frame.pts, frame.time_base
+        yield upright_rgb(frame), frame.pts, frame.time_base
 
 
 class _PyAVSource:

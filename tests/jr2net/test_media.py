@@ -17,6 +17,7 @@ from jr2net.media import (
     read_image,
     remember_frames,
 )
+from tests.conftest import asymmetric_frames, write_rotated_clip
 
 
 def test_reads_shared_photo_and_clip(shared_media: Path) -> None:
@@ -61,3 +62,19 @@ def test_remember_frames_keeps_each_image_until_popped() -> None:
     images.pop(0)
     assert [index for index, _, _ in passed] == [1, 2] and list(images) == [1, 2]
     assert images[2] is frames[2][2]
+
+
+@pytest.mark.parametrize("degrees", [90, -90, 180])
+def test_display_rotation_is_applied(tmp_path: Path, degrees: int) -> None:
+    path = tmp_path / "phone.mp4"
+    frames = asymmetric_frames(3)
+    write_rotated_clip(path, frames, degrees)
+    turns = degrees // 90
+    info = probe_video(path)
+    assert (info.height, info.width) == np.rot90(frames[0], turns).shape[:2]
+    decoded = list(iter_video_frames(path))
+    assert len(decoded) == len(frames)
+    for (index, _, image), original in zip(decoded, frames):
+        upright = np.rot90(original, turns)
+        assert image.shape == upright.shape and image.flags.c_contiguous, index
+        assert np.abs(image.astype(int) - upright).mean() < 3, index
