@@ -1,17 +1,23 @@
-"""Frame sources shaped like aiortc tracks (``async recv()``): a video file, or a camera."""
+"""Frame sources shaped like aiortc tracks (``async recv()``): a video file, or a camera (PyAV or OpenCV)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from jr2net.media import MediaError, probe_video, upright_rgb
 from jr2net.realtime.frames import StagedFrame
+
+if TYPE_CHECKING:
+    import av
+    import cv2
 
 
 class EndOfStream(Exception):
@@ -28,19 +34,27 @@ class FrameSource(Protocol):
         """Release the device or file."""
 
 
-def _decode(container: object, stream: object) -> Iterator[tuple[object, int | None, Fraction | None]]:
+Decoded = tuple[np.ndarray, int | None, Fraction | None]
+"""One frame from a source's reader: RGB uint8 (H, W, 3) pixels, pts, time base."""
+
+MICROSECONDS = Fraction(1, 1_000_000)
+
+
+def _decode(container: av.container.InputContainer) -> Iterator[Decoded]:
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
     for frame in container.decode(stream):
         yield upright_rgb(frame), frame.pts, frame.time_base
 
 
-class _PyAVSource:
-    """Frames decoded by PyAV in a worker thread, optionally paced at the stream's own rate."""
+class _ThreadedSource:
+    """Frames from a blocking reader pulled in a worker thread, optionally paced at their own timestamps."""
 
-    def __init__(self, container: object, paced: bool, max_frames: int | None) -> None:
-        self._container = container
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self._frames = _decode(container, stream)
+    def __init__(
+        self, frames: Iterator[Decoded], close: Callable[[], None], paced: bool, max_frames: int | None
+    ) -> None:
+        self._frames = frames
+        self._close = close
         self._paced = paced
         self._max_frames = max_frames
         self._index = 0
@@ -72,28 +86,34 @@ class _PyAVSource:
             await asyncio.sleep(delay)
 
     def stop(self) -> None:
-        self._container.close()
+        self._close()
 
 
-class FileSource(_PyAVSource):
+class FileSource(_ThreadedSource):
     """A video file, paced at its frame rate (like a camera) or read as fast as possible."""
 
     def __init__(self, path: Path, paced: bool = True, max_frames: int | None = None) -> None:
         import av
 
         probe_video(path)
-        super().__init__(av.open(str(path)), paced, max_frames)
+        container = av.open(str(path))
+        super().__init__(_decode(container), container.close, paced, max_frames)
 
 
 CAMERA_FORMATS = {"linux": "v4l2", "darwin": "avfoundation", "win32": "dshow"}
 
 
-class CameraSource(_PyAVSource):
+class CameraSource(_ThreadedSource):
     """A local camera through PyAV: ``/dev/video0`` (v4l2), ``0`` (avfoundation) or
     ``video=Name`` (dshow), the format chosen by platform unless given."""
 
     def __init__(
-        self, device: str, input_format: str | None = None, size: str = "640x480", fps: int = 30
+        self,
+        device: str,
+        input_format: str | None = None,
+        size: str = "640x480",
+        fps: int = 30,
+        max_frames: int | None = None,
     ) -> None:
         import av
 
@@ -107,4 +127,42 @@ class CameraSource(_PyAVSource):
             container = av.open(device, format=chosen, options={"video_size": size, "framerate": str(fps)})
         except (av.FFmpegError, OSError) as error:
             raise MediaError(f"cannot open camera {device!r} ({chosen}): {error}") from error
-        super().__init__(container, paced=False, max_frames=None)
+        super().__init__(_decode(container), container.close, paced=False, max_frames=max_frames)
+
+
+def _capture(capture: cv2.VideoCapture) -> Iterator[Decoded]:
+    """Read until the capture fails; pts are microseconds of ``time.monotonic()`` since the first frame."""
+    import cv2
+
+    started = None
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            return
+        now = time.monotonic()
+        started = now if started is None else started
+        yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB), round((now - started) * 1_000_000), MICROSECONDS
+
+
+class OpenCVCameraSource(_ThreadedSource):
+    """A camera by OpenCV index (``cv2.VideoCapture(0)``: V4L2, AVFoundation, MSMF/DirectShow, whichever
+    OpenCV picks), or anything else ``VideoCapture`` opens (a video file, a stream URL).
+
+    Frames come as fast as the capture gives them, stamped with the time they were read. The size and
+    frame rate are requests a camera may round to what it supports; a file ignores them.
+    """
+
+    def __init__(
+        self, camera: int | str, size: str = "640x480", fps: int = 30, max_frames: int | None = None
+    ) -> None:
+        import cv2
+
+        capture = cv2.VideoCapture(camera)
+        if not capture.isOpened():
+            capture.release()
+            raise MediaError(f"cannot open camera {camera!r} with OpenCV (no such device, or it is busy)")
+        width, height = (int(side) for side in size.split("x"))
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        capture.set(cv2.CAP_PROP_FPS, fps)
+        super().__init__(_capture(capture), capture.release, paced=False, max_frames=max_frames)

@@ -15,7 +15,7 @@ from jr2net.lighting import LIGHT_PRESETS
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
 from jr2net.realtime.sinks import SINKS, FrameSink
-from jr2net.realtime.sources import CameraSource, FileSource, FrameSource
+from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
 from jr2net.reenact import Controls, Reenactor
 from jr2net.sources import load_source
 
@@ -31,12 +31,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     feed = parser.add_mutually_exclusive_group(required=True)
     feed.add_argument(
-        "--camera", help="camera device: /dev/video0 (Linux), 0 (macOS), 'video=Name' (Windows)"
+        "--camera",
+        help=(
+            "camera: an OpenCV index (0, 1, ...; any platform), or a device for PyAV: /dev/video0 (Linux), "
+            "'video=Name' (Windows), or an avfoundation index with --camera-format avfoundation (macOS)"
+        ),
     )
     feed.add_argument(
         "--input", type=Path, help="a video file played at its frame rate, as if it were a camera"
     )
-    parser.add_argument("--camera-format", help="PyAV input format (default: v4l2 / avfoundation / dshow)")
+    parser.add_argument(
+        "--camera-format",
+        help="open --camera with PyAV in this input format (default: v4l2 / avfoundation / dshow)",
+    )
     parser.add_argument("--source", default="model", help="source photo or clip, or 'model' (default)")
     parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
     parser.add_argument("--vcam", action="store_true", help="send the result to a virtual camera")
@@ -54,9 +61,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _source(args: argparse.Namespace) -> FrameSource:
+    """The feed: a file played as a camera, an OpenCV camera index, or a PyAV camera device."""
     if args.input is not None:
         return FileSource(args.input, paced=True, max_frames=args.max_frames)
-    return CameraSource(args.camera, args.camera_format)
+    if args.camera.isdigit() and args.camera_format is None:
+        return OpenCVCameraSource(int(args.camera), max_frames=args.max_frames)
+    return CameraSource(args.camera, args.camera_format, max_frames=args.max_frames)
 
 
 def run(args: argparse.Namespace) -> int:
