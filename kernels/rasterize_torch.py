@@ -131,6 +131,9 @@ def gather_corners(values: Tensor, triangles: Tensor, tri_id: Tensor) -> Tensor:
     return values[batch_index, faces]
 
 
+_STAND_IN = torch.tensor([[-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [0.0, 1.0, 0.0]])
+
+
 def screen_barycentrics(screen_vertices: Tensor, triangles: Tensor, tri_id: Tensor) -> tuple[Tensor, Tensor]:
     """Perspective-correct barycentrics and depth of each pixel centre in its triangle.
 
@@ -150,6 +153,10 @@ def screen_barycentrics(screen_vertices: Tensor, triangles: Tensor, tri_id: Tens
     visible = tri_id >= 0
     corners = gather_corners(screen_vertices, triangles, tri_id)
     px, py = pixel_centres(tri_id)
+    # Background pixels get a harmless triangle around their centre: masking their non-finite
+    # values only after the division would still send NaN gradients back (0 · inf).
+    stand_in = torch.stack([px, py, torch.ones_like(px)], dim=-1)[..., None, :] + _STAND_IN.to(corners)
+    corners = torch.where(visible[..., None, None], corners, stand_in)
     _, bary, depth = edge_barycentrics(corners, px, py)
     bary = torch.where(visible[..., None], bary, torch.zeros_like(bary))
     depth = torch.where(visible, depth, torch.zeros_like(depth))

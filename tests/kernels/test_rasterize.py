@@ -204,3 +204,27 @@ def test_screen_barycentrics_match_fragments(face_model: FaceModel) -> None:
     fragments = rasterize_torch(screen, face_model.triangles, 96, 96)
     bary, depth = screen_barycentrics(screen, face_model.triangles, fragments.tri_id)
     assert torch.equal(bary, fragments.bary) and torch.equal(depth, fragments.depth)
+
+
+def test_screen_barycentric_gradients_stay_finite_with_a_degenerate_first_triangle() -> None:
+    """Background pixels must not send NaN back through a zero-area triangle (0 · inf)."""
+    screen = torch.tensor(
+        [
+            [
+                [5.0, 5.0, 2.0],
+                [5.0, 5.0, 2.0],
+                [5.0, 5.0, 2.0],
+                [2.0, 2.0, 3.0],
+                [14.0, 3.0, 3.0],
+                [4.0, 13.0, 3.0],
+            ]
+        ],
+        requires_grad=True,
+    )
+    triangles = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    fragments = rasterize_numba(screen.detach(), triangles, 16, 16)
+    assert (fragments.tri_id == 1).any() and (fragments.tri_id == -1).any()
+    bary, depth = screen_barycentrics(screen, triangles, fragments.tri_id)
+    (bary.sum() + depth.sum()).backward()
+    assert torch.isfinite(screen.grad).all()
+    assert screen.grad[0, 3:].abs().sum() > 0
