@@ -1,0 +1,1 @@
+"""Networks: backbones and the reconstruction network (RecNet)."""

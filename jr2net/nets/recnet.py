@@ -1,0 +1,170 @@
+"""RecNet: FaceParams regressed from an aligned face crop.
+
+The network sees a (B, 3, S, S) crop (RGB in [0, 1], :mod:`jr2net.alignment`) and outputs one raw
+vector per face; :meth:`RecNet.decode` turns it into :class:`CropParams`, the face in the crop's
+camera (:mod:`jr2net.nets.crop_camera`): identity, expression in [0, 1], Euler angles, where the
+head's origin projects in the crop, its depth over the crop focal (the apparent size: the crop
+alone cannot tell distance from focal), SH light and albedo coefficients over a smooth basis.
+:meth:`CropParams.to_face_params` places the face back into the full image.
+
+Architectures: ``resnet50`` (the paper's RecNet), ``resnet18`` and ``small`` (a MobileNetV2 at
+half width, the real-time variant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from jr2net.lighting import SH_COEFFICIENTS, light_preset
+from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
+from jr2net.nets.crop_camera import crop_intrinsics, crop_pose_to_image, default_focal
+from jr2net.params import DEFAULT_ALBEDO, FaceParams, ParamLayout
+from jr2net.shapes import check_tensor
+
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
+    "small": lambda: MobileNetV2(width=0.5),
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+}
+ALBEDO_BASIS_SIZE = 10
+CROP_SIZE = 224
+# Where a face of the training crops typically sits: its head origin at this fraction of the crop,
+# its depth over the crop focal (cm per crop pixel at the head) this ratio; the network predicts
+# offsets from them.
+TYPICAL_CENTRE = (0.55, 0.63)
+TYPICAL_DEPTH_RATIO = 0.133
+EXPRESSION_OFFSET = -3.0  # sigmoid(-3) ≈ 0.05: a near-neutral face before training
+IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
+
+
+@dataclass(frozen=True)
+class CropParams:
+    """RecNet's decoded output for B faces, in the crop camera.
+
+    Attributes:
+        identity: (B, I) identity coefficients.
+        expression: (B, E) expression weights in [0, 1].
+        rotation: (B, 3) Euler angles (radians) in the crop camera.
+        centre: (B, 2) crop pixel where the head's origin projects.
+        depth_ratio: (B,) camera depth of the head's origin over the crop focal.
+        light: (B, 9, 3) SH light.
+        albedo_coefficients: (B, K, 3) coefficients of :func:`albedo_basis`.
+    """
+
+    identity: Tensor
+    expression: Tensor
+    rotation: Tensor
+    centre: Tensor
+    depth_ratio: Tensor
+    light: Tensor
+    albedo_coefficients: Tensor
+
+    def crop_translation(self, crop_focal: Tensor, principal: Tensor) -> Tensor:
+        """Camera-frame translation (B, 3) in the crop camera of focal (B,) and principal point (B, 2)."""
+        depth = self.depth_ratio * crop_focal
+        offset = (self.centre - principal) * self.depth_ratio[:, None]
+        return torch.cat([offset, depth[:, None]], dim=-1)
+
+    def to_face_params(
+        self, matrix: Tensor, image_size: Tensor, basis: Tensor, focal: Tensor | None = None
+    ) -> FaceParams:
+        """FaceParams in the full image.
+
+        Args:
+            matrix: (B, 2, 3) image-to-crop maps of the crops.
+            image_size: (B, 2) image (height, width).
+            basis: (V, K) :func:`albedo_basis` of the face model.
+            focal: (B,) image focal in pixels; :func:`default_focal` when ``None``.
+        """
+        focal = default_focal(image_size[:, 0].float()) if focal is None else focal
+        intrinsic = crop_intrinsics(matrix.double(), image_size.double(), focal.double()).to(self.rotation)
+        translation = self.crop_translation(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
+        rotation, translation = crop_pose_to_image(self.rotation, translation, matrix)
+        return FaceParams(
+            identity=self.identity,
+            expression=self.expression,
+            rotation=rotation,
+            translation=translation,
+            focal=focal.to(self.rotation),
+            light=self.light,
+            albedo=albedo_from_coefficients(basis, self.albedo_coefficients),
+        )
+
+
+def albedo_basis(neutral: Tensor) -> Tensor:
+    """Smooth albedo basis (V, 10): the monomials of degree ≤ 2 of the normalised mean-shape coordinates.
+
+    Args:
+        neutral: (V, 3) mean shape.
+    """
+    check_tensor("neutral", neutral, ("V", 3))
+    centred = neutral - neutral.mean(0)
+    x, y, z = (centred / centred.abs().amax(0)).unbind(-1)
+    return torch.stack([torch.ones_like(x), x, y, z, x * x, y * y, z * z, x * y, y * z, x * z], dim=-1)
+
+
+def albedo_from_coefficients(basis: Tensor, coefficients: Tensor) -> Tensor:
+    """Per-vertex albedo (B, V, 3) in [0, 1]: the default skin tone plus ``basis @ coefficients``."""
+    check_tensor("coefficients", coefficients, ("B", basis.shape[1], 3))
+    tone = torch.tensor(DEFAULT_ALBEDO, dtype=coefficients.dtype, device=coefficients.device)
+    return (tone + torch.einsum("vk,bkc->bvc", basis.to(coefficients), coefficients)).clamp(0, 1)
+
+
+class RecNet(nn.Module):
+    """Backbone + linear head; ``forward`` gives the raw (B, D) output, ``decode`` the CropParams.
+
+    Args:
+        layout: identity and expression counts of the face model.
+        architecture: a key of :data:`ARCHITECTURES`.
+    """
+
+    def __init__(self, layout: ParamLayout, architecture: str = "small") -> None:
+        super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"unknown RecNet architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}"
+            )
+        self.layout = layout
+        self.architecture = architecture
+        self.sizes = (
+            layout.identity_count,
+            layout.expression_count,
+            3,
+            2,
+            1,
+            SH_COEFFICIENTS * 3,
+            ALBEDO_BASIS_SIZE * 3,
+        )
+        self.backbone = ARCHITECTURES[architecture]()
+        self.head = nn.Linear(self.backbone.feature_size, sum(self.sizes))
+        nn.init.normal_(self.head.weight, std=1e-3)
+        nn.init.zeros_(self.head.bias)
+        self.register_buffer("base_light", light_preset("frontal").reshape(-1), persistent=False)
+        self.register_buffer("typical_centre", torch.tensor(TYPICAL_CENTRE), persistent=False)
+
+    @property
+    def output_size(self) -> int:
+        return sum(self.sizes)
+
+    def forward(self, images: Tensor) -> Tensor:
+        """(B, 3, S, S) RGB crops in [0, 1] -> raw (B, D) output."""
+        check_tensor("images", images, ("B", 3, "S", "S"))
+        return self.head(self.backbone((images - IMAGE_MEAN) / IMAGE_STD))
+
+    def decode(self, raw: Tensor) -> CropParams:
+        """Raw (B, D) output -> :class:`CropParams` (of a :data:`CROP_SIZE` crop)."""
+        check_tensor("raw", raw, ("B", self.output_size))
+        identity, expression, rotation, centre, depth, light, albedo = torch.split(raw, self.sizes, dim=1)
+        return CropParams(
+            identity=identity,
+            expression=torch.sigmoid(expression + EXPRESSION_OFFSET),
+            rotation=rotation,
+            centre=CROP_SIZE * (self.typical_centre + centre / 2),
+            depth_ratio=TYPICAL_DEPTH_RATIO * torch.exp(depth[:, 0]),
+            light=(self.base_light + 0.5 * light).reshape(-1, SH_COEFFICIENTS, 3),
+            albedo_coefficients=0.2 * albedo.reshape(-1, ALBEDO_BASIS_SIZE, 3),
+        )

@@ -1,0 +1,184 @@
+"""The crop cache as training batches: crops, landmarks, crop cameras and fitter targets.
+
+Fitter results are moved into each crop's camera once (:mod:`jr2net.nets.crop_camera`). The
+split is by source collection (the file-name prefix before the first ``_``), so the people of a
+validation collection never appear in training. Batches pair each drawn crop with another crop
+of the same clip where there is one, for the identity-consistency loss.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+from torch import Tensor
+
+from jr2net.nets.crop_camera import crop_intrinsics, image_pose_to_crop
+
+# MediaPipe's face-oval contour (its FACEMESH_FACE_OVAL), in order around the face.
+FACE_OVAL = (
+    10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+    152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+)  # fmt: skip
+VALIDATION_BUCKETS = 8  # one collection in this many goes to validation
+
+
+@dataclass(frozen=True)
+class CropBatch:
+    """B training crops.
+
+    Attributes:
+        images: (B, 3, S, S) RGB in [0, 1].
+        landmarks: (B, 478, 2) MediaPipe landmarks in crop pixels.
+        intrinsics: (B, 3, 3) crop cameras (fitted focal).
+        skin: (B, 1, R, R) face-oval mask at the photometric loss's resolution R.
+        identity: (B, I), expression: (B, E), rotation: (B, 3) crop-camera Euler angles,
+        translation: (B, 3) crop-camera translation: the fitter's results.
+        pair: (B,) index of another crop of the same clip in the batch (itself when there is none).
+    """
+
+    images: Tensor
+    landmarks: Tensor
+    intrinsics: Tensor
+    skin: Tensor
+    identity: Tensor
+    expression: Tensor
+    rotation: Tensor
+    translation: Tensor
+    pair: Tensor
+
+
+def collection(source: str) -> str:
+    """The source collection of a training file: its name up to the first ``_``."""
+    return source.split("_", 1)[0]
+
+
+def is_validation(source: str) -> bool:
+    """Whether a file's collection is held out for validation (a stable hash of its name)."""
+    return zlib.crc32(collection(source).encode()) % VALIDATION_BUCKETS == 0
+
+
+def face_oval_mask(landmarks: np.ndarray, crop_size: int, size: int) -> np.ndarray:
+    """(size, size) float32 mask of the face oval polygon of (478, 2) crop-pixel landmarks."""
+    canvas = Image.new("L", (size, size), 0)
+    points = landmarks[list(FACE_OVAL)] * (size / crop_size)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in points.tolist()], fill=255)
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+class CropDataset:
+    """The cached crops of one split (``train`` or ``validation``), sampled into :class:`CropBatch`es.
+
+    Args:
+        path: the ``.npz`` made by :mod:`jr2net.training.crop_cache`.
+        split: ``train``, ``validation`` or ``all``.
+        skin_size: resolution R of the skin masks (the photometric loss's render size).
+    """
+
+    def __init__(self, path: Path, split: str = "train", skin_size: int = 112) -> None:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"crop cache {path} is missing; build it with python -m jr2net.training.crop_cache"
+            )
+        if split not in ("train", "validation", "all"):
+            raise ValueError(f"unknown split {split!r}; choose train, validation or all")
+        data = np.load(path)
+        held_out = np.array([is_validation(s) for s in data["source"]])
+        keep = np.ones_like(held_out) if split == "all" else held_out == (split == "validation")
+        if not keep.any():
+            raise ValueError(f"the {split} split of {path} is empty")
+        self.crop_size = int(data["crop_size"])
+        self.skin_size = skin_size
+        self.crops = data["crops"][keep]
+        self.landmarks = data["landmarks"][keep]
+        self.groups = data["group"][keep]
+        self.sources = data["source"][keep]
+        frame = torch.from_numpy(data["frame"][keep])
+        matrices = torch.from_numpy(data["matrices"][keep])
+        expression_count = frame.shape[1] - 7
+        self.identity = torch.from_numpy(data["identity"][keep])
+        self.expression = frame[:, :expression_count]
+        self.rotation, self.translation = image_pose_to_crop(
+            frame[:, expression_count : expression_count + 3],
+            frame[:, expression_count + 3 : expression_count + 6],
+            matrices,
+        )
+        focal = torch.exp(frame[:, -1].double())
+        sizes = torch.from_numpy(data["image_sizes"][keep])
+        self.intrinsics = crop_intrinsics(matrices, sizes, focal).float()
+        self._members = {int(g): np.flatnonzero(self.groups == g) for g in np.unique(self.groups)}
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def batch(
+        self, indices: np.ndarray, pair: np.ndarray | None = None, rng: np.random.Generator | None = None
+    ) -> CropBatch:
+        """The crops at ``indices`` (B,) as a batch; ``pair`` (B,) as in :class:`CropBatch`.
+
+        With ``rng``, each crop is augmented: zoomed by up to ±7 %, shifted by up to ±6 px (the
+        landmarks and the crop camera follow exactly, the 3D targets do not change) and its colour
+        scaled per channel by up to ±15 %.
+        """
+        index = torch.from_numpy(np.asarray(indices))
+        images = torch.from_numpy(self.crops[indices]).permute(0, 3, 1, 2).float() / 255.0
+        landmarks = torch.from_numpy(self.landmarks[indices])
+        intrinsics = self.intrinsics[index].clone()
+        if rng is not None:
+            count = len(indices)
+            zoom = torch.from_numpy(rng.uniform(0.93, 1.07, count)).float()
+            shift = torch.from_numpy(rng.uniform(-6.0, 6.0, (count, 2))).float()
+            images = _zoom_and_shift(images, zoom, shift)
+            images = (images * torch.from_numpy(rng.uniform(0.85, 1.15, (count, 3, 1, 1))).float()).clamp(
+                0, 1
+            )
+            centre = self.crop_size / 2
+            landmarks = (landmarks - centre) * zoom[:, None, None] + centre + shift[:, None]
+            intrinsics[:, :2] *= zoom[:, None, None]
+            intrinsics[:, :2, 2] += (1 - zoom[:, None]) * centre + shift
+        skin = np.stack(
+            [face_oval_mask(points, self.crop_size, self.skin_size) for points in landmarks.numpy()]
+        )
+        return CropBatch(
+            images=images,
+            landmarks=landmarks,
+            intrinsics=intrinsics,
+            skin=torch.from_numpy(skin)[:, None],
+            identity=self.identity[index],
+            expression=self.expression[index],
+            rotation=self.rotation[index],
+            translation=self.translation[index],
+            pair=torch.arange(len(index)) if pair is None else torch.from_numpy(pair),
+        )
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> CropBatch:
+        """A random augmented batch of B crops: B/2 drawn at random, each with a partner from its clip."""
+        if batch_size < 2 or batch_size % 2:
+            raise ValueError(f"batch_size must be even and at least 2, got {batch_size}")
+        first = rng.choice(len(self), batch_size // 2, replace=len(self) < batch_size // 2)
+        partners = []
+        for index in first:
+            members = self._members[int(self.groups[index])]
+            others = members[members != index]
+            partners.append(rng.choice(others) if len(others) else rng.integers(len(self)))
+        indices = np.concatenate([first, np.array(partners)])
+        half = batch_size // 2
+        pair = np.concatenate([np.arange(half, batch_size), np.arange(half)])
+        same = self.groups[indices] == self.groups[indices[pair]]
+        return self.batch(indices, np.where(same, pair, np.arange(batch_size)), rng)
+
+
+def _zoom_and_shift(images: Tensor, zoom: Tensor, shift: Tensor) -> Tensor:
+    """Scale (B, 3, S, S) images about their centre by ``zoom`` (B,) and move them by ``shift`` (B, 2) px."""
+    size = images.shape[-1]
+    theta = torch.zeros(len(images), 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
+    theta[:, :, 2] = -2 * shift / (size * zoom[:, None])
+    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(
+        images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )

@@ -1,0 +1,251 @@
+"""Train RecNet on the cached crops of the training media.
+
+    python -m jr2net.training.crop_cache                      # once: crops, landmarks, fitter targets
+    python -m jr2net.training.train_recnet --set steps=3000   # then train (CPU or CUDA)
+
+Settings are :class:`TrainConfig` fields, changed with ``--set NAME=VALUE`` (repeatable). The run
+writes ``<out>/log.jsonl`` (one JSON line per logged step and per validation), a resumable
+``<out>/checkpoint.pt`` every ``checkpoint_every`` steps and at the end, and the fp16 weights
+``<out>/recnet_<architecture>.pt`` that ``jr2net reconstruct --method recnet`` reads.
+``--set resume=true`` continues from the checkpoint. Seeds are fixed; AMP (bf16) is used on CUDA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from jr2net.face_model import FaceModel
+from jr2net.nets.checkpoint import save_weights
+from jr2net.nets.recnet import RecNet, albedo_basis
+from jr2net.params import ParamLayout
+from jr2net.training.crop_cache import DEFAULT_CACHE
+from jr2net.training.crop_dataset import CropDataset
+from jr2net.training.recnet_losses import LossWeights, RecNetLosses
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on."""
+
+    cache: Path = DEFAULT_CACHE
+    out: Path = Path("out/train_recnet")
+    architecture: str = "small"
+    steps: int = 3000
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    render_size: int = 112
+    weights: LossWeights = dataclasses.field(default_factory=LossWeights)
+    seed: int = 0
+    log_every: int = 25
+    validate_every: int = 250
+    validation_crops: int = 256
+    checkpoint_every: int = 250
+    device: str = "auto"
+    threads: int = 0
+    resume: bool = False
+
+
+def _parse_value(text: str, kind: type) -> object:
+    if kind is bool:
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return text.lower() in ("true", "1")
+    return kind(text)
+
+
+def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainConfig:
+    """``base`` with ``NAME=VALUE`` overrides; loss weights as ``weights.NAME=VALUE``."""
+    config, weights = dataclasses.asdict(base), dataclasses.asdict(base.weights)
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    for item in overrides:
+        name, separator, text = item.partition("=")
+        if not separator:
+            raise ValueError(f"--set needs NAME=VALUE, got {item!r}")
+        target, key = (weights, name.split(".", 1)[1]) if name.startswith("weights.") else (config, name)
+        if key not in target or key == "weights":
+            raise ValueError(f"unknown setting {name!r}; choose from {sorted(types)} or weights.<term>")
+        kind = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}[
+            str(types[key]) if target is config else "float"
+        ]
+        target[key] = _parse_value(text, kind)
+    config["weights"] = LossWeights(**weights)
+    return TrainConfig(**config)
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
+    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _device(name: str) -> torch.device:
+    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+
+
+def _to(batch: object, device: torch.device) -> object:
+    return type(batch)(**{f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)})
+
+
+@torch.no_grad()
+def validate(
+    net: RecNet, losses: RecNetLosses, data: CropDataset, config: TrainConfig, device: torch.device
+) -> dict:
+    """Mean loss terms over up to ``validation_crops`` validation crops (eval mode)."""
+    net.eval()
+    count = min(len(data), config.validation_crops)
+    sums: dict[str, float] = {}
+    for start in range(0, count, config.batch_size):
+        batch = _to(data.batch(np.arange(start, min(start + config.batch_size, count))), device)
+        terms = losses(net.decode(net(batch.images)), batch, net.base_light)
+        for name, value in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(value) * len(batch.images)
+    net.train()
+    return {name: value / count for name, value in sums.items()}
+
+
+def train(config: TrainConfig, command: str = "") -> Path:
+    """Run training; returns the path of the fp16 weights."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = _device(config.device)
+    model = FaceModel.load().to(device)
+    train_data = CropDataset(config.cache, "train", config.render_size)
+    validation_data = CropDataset(config.cache, "validation", config.render_size)
+    net = RecNet(ParamLayout.of(model), config.architecture).to(device)
+    losses = RecNetLosses(model, albedo_basis(model.neutral), config.weights, config.render_size)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    config.out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
+    step = 0
+    if config.resume:
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f"resume=true but there is no checkpoint at {checkpoint_path}")
+        saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        net.load_state_dict(saved["net"])
+        optimizer.load_state_dict(saved["optimizer"])
+        step, rng = saved["step"], saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+    elif log_path.exists():
+        log_path.unlink()
+
+    def save_checkpoint() -> None:
+        state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
+        state |= {"rng": rng, "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(config)}
+        torch.save(state, checkpoint_path.with_suffix(".partial"))
+        checkpoint_path.with_suffix(".partial").replace(checkpoint_path)
+
+    def log(record: dict) -> None:
+        with log_path.open("a") as stream:
+            stream.write(json.dumps(record, default=str) + "\n")
+
+    log(
+        {
+            "event": "start",
+            "step": step,
+            "config": dataclasses.asdict(config),
+            "command": command,
+            "train_crops": len(train_data),
+            "validation_crops": len(validation_data),
+            "device": str(device),
+        }
+    )
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    net.train()
+    started = time.perf_counter()
+    with tqdm(total=config.steps, initial=step, desc="train recnet") as bar:
+        while step < config.steps:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, step)
+            batch = _to(train_data.sample(rng, config.batch_size), device)
+            with amp:
+                raw = net(batch.images)
+            terms = losses(net.decode(raw.float()), batch, net.base_light)
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+            step += 1
+            bar.update()
+            if step % config.log_every == 0 or step == config.steps:
+                values = {name: round(float(value), 6) for name, value in terms.items()}
+                bar.set_postfix(loss=values["total"], landmark=values["landmark"])
+                log(
+                    {
+                        "event": "train",
+                        "step": step,
+                        "lr": learning_rate(config, step - 1),
+                        "seconds": round(time.perf_counter() - started, 1),
+                        **values,
+                    }
+                )
+            if step % config.validate_every == 0 or step == config.steps:
+                log(
+                    {
+                        "event": "validation",
+                        "step": step,
+                        **validate(net, losses, validation_data, config, device),
+                    }
+                )
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save_checkpoint()
+    weights = config.out / f"recnet_{config.architecture}.pt"
+    save_weights(
+        net.cpu(),
+        weights,
+        {
+            "command": command,
+            "commit": _commit(),
+            "steps": step,
+            "train_crops": len(train_data),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": str(device),
+        },
+    )
+    return weights
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="change a TrainConfig field"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = configure(args.set)
+    except ValueError as error:
+        parser.error(str(error))
+    command = " ".join(["python -m jr2net.training.train_recnet", *sys.argv[1:]] if argv is None else argv)
+    print(f"wrote {train(config, command)}")
+
+
+if __name__ == "__main__":
+    main()
