@@ -22,6 +22,7 @@ import torch
 from bench.timing import write_report
 from jr2net.assets import repository_root
 from jr2net.dlib_reference import DlibModels
+from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.media import iter_video_frames, read_image
@@ -87,14 +88,15 @@ def latency(model: FaceModel, frame_count: int) -> list[dict]:
     return runs
 
 
-def accuracy(model: FaceModel) -> dict:
+def accuracy(model: FaceModel, estimator: FrameEstimator | None = None) -> dict:
+    """NME against dlib on the shared photos, of the fitter or of ``estimator`` (e.g. RecNet)."""
     try:
         dlib_models = DlibModels.load()
     except RuntimeError as error:
         raise SystemExit(f"{error} (or --skip-accuracy)") from error
     photos = sorted(p for pattern in PHOTO_GLOBS for p in MEDIA.glob(pattern))
     per_photo, skipped = [], []
-    with Reconstructor(model, mode="image") as reconstructor:
+    with Reconstructor(model, mode="image", estimator=estimator) as reconstructor:
         for path in photos:
             image = read_image(path)
             reference = dlib_models.landmarks68(image)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from jr2net.albedo import estimate_appearance
+from jr2net.estimators import FitterEstimator, FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig, LandmarkFitter
 from jr2net.landmarks68 import Landmarks68
@@ -75,6 +76,8 @@ class Reconstructor:
         identity_frames: frames with a face the identity is fitted from (video).
         smoothing: One-Euro settings for expression and pose, or ``None`` for none.
         fitter: fitter weights and iteration counts.
+        estimator: how identity and frames are estimated; the landmark fitter when ``None``
+            (:mod:`jr2net.estimators`: the fitter or RecNet).
     """
 
     def __init__(
@@ -84,11 +87,13 @@ class Reconstructor:
         identity_frames: int = 5,
         smoothing: OneEuroConfig | None = OneEuroConfig(),
         fitter: FitterConfig = FitterConfig(),
+        estimator: FrameEstimator | None = None,
     ) -> None:
         if identity_frames < 1:
             raise ValueError(f"identity_frames must be at least 1, got {identity_frames}")
         self.model = model
         self.fitter = LandmarkFitter(model, fitter)
+        self.estimator = FitterEstimator(self.fitter) if estimator is None else estimator
         self.tracker = Tracker(mode=mode)
         self.identity_frames = identity_frames
         self.smoothing = smoothing
@@ -111,8 +116,8 @@ class Reconstructor:
         tracking = self.tracker.track(image) if self.tracker.mode == "image" else self.tracker.track(image, 0)
         if not tracking.face:
             return FrameResult(0, 0.0, tracking, None)
-        identity, frames = self.fitter.fit_identity([tracking])
-        params = self.fitter.to_params(identity, frames[0])
+        identity, frame = self.estimator.identity([(tracking, image)])
+        params = self.fitter.to_params(identity, frame)
         appearance = estimate_appearance(self.model, params, image)
         return FrameResult(
             0, 0.0, tracking, params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
@@ -135,7 +140,9 @@ class Reconstructor:
             tracking = self._track(image, time_s)
             if identity is None:
                 if not tracking.face and not pending:
-                    result, previous = self._frame(index, time_s, tracking, None, None, previous, smoother)
+                    result, previous = self._frame(
+                        index, time_s, tracking, image, None, None, previous, smoother
+                    )
                     yield result
                     continue
                 pending.append((index, time_s, tracking, image))
@@ -144,18 +151,20 @@ class Reconstructor:
                     continue
                 identity, light = self._fit_identity(pending)
                 for held in pending:
-                    result, previous = self._frame(*held[:3], identity, light, previous, smoother)
+                    result, previous = self._frame(*held, identity, light, previous, smoother)
                     yield result
                 pending = []
                 continue
-            result, previous = self._frame(index, time_s, tracking, identity, light, previous, smoother)
+            result, previous = self._frame(
+                index, time_s, tracking, image, identity, light, previous, smoother
+            )
             yield result
         if pending:
             identity, light = (
                 self._fit_identity(pending) if any(t.face for _, _, t, _ in pending) else (None, None)
             )
             for held in pending:
-                result, previous = self._frame(*held[:3], identity, light, previous, smoother)
+                result, previous = self._frame(*held, identity, light, previous, smoother)
                 yield result
 
     def step(self, index: int, time_s: float, image: np.ndarray) -> FrameResult:
@@ -170,7 +179,7 @@ class Reconstructor:
             self._live = self._fit_identity([(index, time_s, tracking, image)])
         identity, light = self._live if self._live is not None else (None, None)
         result, self._live_previous = self._frame(
-            index, time_s, tracking, identity, light, self._live_previous, self._live_smoother
+            index, time_s, tracking, image, identity, light, self._live_previous, self._live_smoother
         )
         return result
 
@@ -185,8 +194,8 @@ class Reconstructor:
 
     def _fit_identity(self, pending: list[tuple[int, float, Tracking, np.ndarray]]) -> tuple[Tensor, Tensor]:
         faces = [(t, image) for _, _, t, image in pending if t.face]
-        identity, fitted = self.fitter.fit_identity([t for t, _ in faces])
-        params = self.fitter.to_params(identity, fitted[0])
+        identity, first = self.estimator.identity(faces)
+        params = self.fitter.to_params(identity, first)
         appearance = estimate_appearance(self.model, params, faces[0][1])
         return identity, appearance.light
 
@@ -195,6 +204,7 @@ class Reconstructor:
         index: int,
         time_s: float,
         tracking: Tracking,
+        image: np.ndarray,
         identity: Tensor | None,
         light: Tensor | None,
         previous: Tensor | None,
@@ -203,7 +213,7 @@ class Reconstructor:
         if not tracking.face or identity is None or light is None:
             self.frames_without_face += 1
             return FrameResult(index, time_s, tracking, None), previous
-        frame = self.fitter.fit_frame(tracking, identity, previous)
+        frame = self.estimator.frame((tracking, image), identity, previous)
         if smoother is not None:
             expression_count = self.model.expression_count
             smoothed = smoother(frame[:-1], time_s)

@@ -97,6 +97,10 @@ class RecNetLosses:
         batch: CropBatch,
     ) -> Tensor:
         size = self.render_size
+        if batch.skin.shape[-1] != size:
+            raise ValueError(
+                f"skin masks are {batch.skin.shape[-1]}² but the photometric loss renders {size}²"
+            )
         scaled = intrinsic.clone()
         scaled[:, :2] *= size / batch.images.shape[-1]
         screen = project(camera_points, scaled)

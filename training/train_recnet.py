@@ -195,7 +195,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             step += 1
             bar.update()
             if step % config.log_every == 0 or step == config.steps:
-                values = {name: round(float(value), 6) for name, value in terms.items()}
+                values = {name: round(value.item(), 6) for name, value in terms.items()}
                 bar.set_postfix(loss=values["total"], landmark=values["landmark"])
                 log(
                     {
@@ -225,7 +225,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             "commit": _commit(),
             "steps": step,
             "train_crops": len(train_data),
-            "torch": torch.__version__,
+            "torch": str(torch.__version__),
             "python": platform.python_version(),
             "device": str(device),
         },

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from jr2net.estimators import FrameEstimator, RecNetEstimator, RecNetPredictor
 from jr2net.face_model import FaceModel
 from jr2net.media import (
     MediaError,
@@ -51,6 +52,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--beta", type=float, default=OneEuroConfig.beta, help="One-Euro speed coefficient")
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay image or video")
+    parser.add_argument(
+        "--method",
+        choices=("fit", "recnet"),
+        default="fit",
+        help="fit: the landmark fitter (default); recnet: the RecNet network on aligned crops",
+    )
+    parser.add_argument(
+        "--runtime", choices=("torch", "onnx"), default="torch", help="how RecNet runs (--method recnet)"
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="RecNet weights (default: $JR2NET_RECNET or the shipped small variant)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -74,13 +87,24 @@ def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
 
 
+def estimator(model: FaceModel, args: argparse.Namespace) -> FrameEstimator | None:
+    """RecNet's estimator for ``--method recnet`` (weights and runtime from the arguments), else None."""
+    if args.method != "recnet":
+        return None
+    from jr2net.engines.runners import make_runner
+
+    net, runner = make_runner(args.runtime, args.weights)
+    return RecNetEstimator(RecNetPredictor(net, runner, model.neutral))
+
+
 def _reconstruct_image(model: FaceModel, args: argparse.Namespace) -> int:
     image = read_image(args.input)
-    with Reconstructor(model, mode="image") as reconstructor:
+    with Reconstructor(model, mode="image", estimator=estimator(model, args)) as reconstructor:
         result = reconstructor.image(image)
     args.output.mkdir(parents=True, exist_ok=True)
     _write_json(
-        args.output / "params.json", {"source": str(args.input), "frames": [frame_record(model, result)]}
+        args.output / "params.json",
+        {"source": str(args.input), "method": args.method, "frames": [frame_record(model, result)]},
     )
     written = ["params.json"]
     if result.params is None:
@@ -113,7 +137,9 @@ def _reconstruct_video(model: FaceModel, args: argparse.Namespace) -> int:
         if args.no_overlay
         else VideoWriter(args.output / "overlay.mp4", info.fps, info.width, info.height)
     )
-    with Reconstructor(model, identity_frames=args.identity_frames, smoothing=smoothing) as reconstructor:
+    with Reconstructor(
+        model, identity_frames=args.identity_frames, smoothing=smoothing, estimator=estimator(model, args)
+    ) as reconstructor:
         for result in tqdm(
             reconstructor.video(remember_frames(frames, images)),
             total=total,
@@ -127,7 +153,7 @@ def _reconstruct_video(model: FaceModel, args: argparse.Namespace) -> int:
         missing = reconstructor.frames_without_face
     if writer is not None:
         writer.close()
-    data = {"source": str(args.input), "fps": float(info.fps), "frames": records}
+    data = {"source": str(args.input), "method": args.method, "fps": float(info.fps), "frames": records}
     _write_json(args.output / "params.json", data)
     print(f"{len(records)} frames, {missing} without a face; wrote {args.output / 'params.json'}")
     if writer is not None:

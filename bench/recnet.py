@@ -1,0 +1,155 @@
+"""RecNet: reconstruction latency per image on each runtime, and landmark accuracy against the fitter.
+
+    python -m bench.recnet --out out/bench_recnet.json
+
+Latency, per aligned 224² crop of a shared photo: RecNet torch eager and onnxruntime on the CPU
+(batch 1), RecNet end to end (align, run, decode, place in the image), and beside them, measured
+in the same run, the fitter on one photo (identity + frame) and warm (one frame). On a CUDA
+device also torch eager, ``torch.compile`` and a CUDA graph at batch 1 and 8. Accuracy: the NME
+of the 68 landmarks against dlib on the shared photos (``bench.tracking``'s protocol), of the
+fitter and of RecNet, with MediaPipe's nearest points as the anchor.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from bench.timing import time_call, write_report
+from bench.tracking import MEDIA, PHOTO_GLOBS, accuracy
+from jr2net.alignment import align_face
+from jr2net.engines.onnx_export import cached_onnx
+from jr2net.engines.runners import OnnxRunner, TorchRunner
+from jr2net.estimators import RecNetEstimator, RecNetPredictor
+from jr2net.face_model import FaceModel
+from jr2net.fitting import LandmarkFitter
+from jr2net.media import read_image
+from jr2net.nets.checkpoint import default_weights, load_weights, provenance
+from jr2net.nets.recnet import CROP_SIZE, RecNet
+from jr2net.tracking import Tracker
+
+
+def _row(op: str, runtime: str, batch: int, timing: dict) -> dict:
+    return {"op": op, "runtime": runtime, "batch": batch, **timing}
+
+
+def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> list[dict]:
+    photo = read_image(sorted(MEDIA.glob(PHOTO_GLOBS[0]))[0])
+    with Tracker(mode="image") as tracker:
+        tracking = tracker.track(photo)
+    crop = torch.from_numpy(align_face(photo, tracking.landmarks, CROP_SIZE).image).permute(2, 0, 1)[None]
+    crop = crop.float() / 255.0
+    cpu = torch.device("cpu")
+    fitter = LandmarkFitter(model)
+    identity, frames = fitter.fit_identity([tracking])
+    rows = []
+    with (
+        TorchRunner(net) as torch_runner,
+        OnnxRunner(cached_onnx(weights), threads=torch.get_num_threads()) as ort,
+    ):
+        predictor = RecNetPredictor(net, ort, model.neutral)
+        rows.append(
+            _row(
+                "recnet_small", "torch_eager_cpu", 1, time_call(lambda: torch_runner(crop), cpu, repeats, 10)
+            )
+        )
+        rows.append(
+            _row("recnet_small", "onnxruntime_cpu", 1, time_call(lambda: ort(crop), cpu, repeats, 10))
+        )
+        rows.append(
+            _row(
+                "recnet_small_end_to_end",
+                "onnxruntime_cpu",
+                1,
+                time_call(lambda: predictor.predict([(tracking, photo)]), cpu, repeats, 5),
+            )
+        )
+    rows.append(
+        _row("fitter_photo", "numpy", 1, time_call(lambda: fitter.fit_identity([tracking]), cpu, repeats, 3))
+    )
+    rows.append(
+        _row(
+            "fitter_warm_frame",
+            "numpy",
+            1,
+            time_call(lambda: fitter.fit_frame(tracking, identity, frames[0]), cpu, repeats, 5),
+        )
+    )
+    return rows
+
+
+def _cuda_rows(net: RecNet, compiled: torch.nn.Module, batch: int, repeats: int) -> list[dict]:
+    device = torch.device("cuda")
+    images = torch.rand(batch, 3, CROP_SIZE, CROP_SIZE, device=device)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            net(images)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        net(images)
+    return [
+        _row("recnet_small", "torch_eager_cuda", batch, time_call(lambda: net(images), device, repeats, 20)),
+        _row(
+            "recnet_small",
+            "torch_compile_cuda",
+            batch,
+            time_call(lambda: compiled(images), device, repeats, 20),
+        ),
+        _row("recnet_small", "cuda_graph", batch, time_call(graph.replay, device, repeats, 20)),
+    ]
+
+
+@torch.no_grad()
+def cuda_latency(net: RecNet, repeats: int) -> list[dict]:
+    """torch eager, torch.compile and a captured CUDA graph at batch 1 and 8 (only with a CUDA device)."""
+    net = net.to(torch.device("cuda")).eval()
+    compiled = torch.compile(net, mode="max-autotune-no-cudagraphs")
+    return [row for batch in (1, 8) for row in _cuda_rows(net, compiled, batch, repeats)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True, help="JSON report path")
+    parser.add_argument(
+        "--weights", type=Path, default=None, help="RecNet weights (default: the shipped ones)"
+    )
+    parser.add_argument("--repeats", type=int, default=100)
+    parser.add_argument("--skip-accuracy", action="store_true", help="latency only (no dlib needed)")
+    args = parser.parse_args()
+    model = FaceModel.load()
+    weights = args.weights or default_weights()
+    net = load_weights(weights)
+    runs = cpu_latency(model, net, weights, args.repeats)
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        runs += cuda_latency(load_weights(weights), args.repeats)
+        devices.append(torch.device("cuda"))
+    for run in runs:
+        timing = f"median {run['median_ms']:8.3f} ms  p99 {run['p99_ms']:8.3f} ms"
+        print(f"{run['op']:24s} {run['runtime']:20s} b{run['batch']}  {timing}")
+    extra = {"weights": str(weights), "weights_provenance": provenance(weights)}
+    if not args.skip_accuracy:
+        with OnnxRunner(cached_onnx(weights)) as runner:
+            recnet = accuracy(model, RecNetEstimator(RecNetPredictor(net, runner, model.neutral)))
+        fitter = accuracy(model)
+        ratio = recnet["mean"]["nme_fitted"] / fitter["mean"]["nme_fitted"]
+        extra["landmark_nme_vs_dlib"] = {"fitter": fitter, "recnet": recnet, "recnet_over_fitter": ratio}
+        fitted, predicted = fitter["mean"]["nme_fitted"], recnet["mean"]["nme_fitted"]
+        anchor = fitter["mean"]["nme_mediapipe_nearest"]
+        print(
+            f"NME vs dlib: fitter {100 * fitted:.2f} %, RecNet {100 * predicted:.2f} % ({ratio:.2f}×), "
+            f"MediaPipe nearest {100 * anchor:.2f} %"
+        )
+    write_report(args.out, runs, devices, extra)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

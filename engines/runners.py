@@ -1,0 +1,83 @@
+"""Runners: RecNet crops in, raw outputs out, on one runtime.
+
+Every runner is a context manager and a callable ``(B, 3, S, S) float32 tensor -> (B, D) tensor``
+(:meth:`jr2net.nets.recnet.RecNet.decode` turns the output into parameters). ``torch`` runs the
+network eagerly; ``onnx`` runs its ONNX export (:mod:`jr2net.engines.onnx_export`) in
+onnxruntime on the CPU, or CUDA when onnxruntime has it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jr2net.engines.onnx_export import cached_onnx
+from jr2net.nets.checkpoint import load_weights
+from jr2net.nets.recnet import RecNet
+
+RUNTIMES = ("torch", "onnx")
+
+
+class _Runner:
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release what the runner holds."""
+
+    def __call__(self, images: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class TorchRunner(_Runner):
+    """Eager torch, on the network's device."""
+
+    def __init__(self, net: RecNet) -> None:
+        self.net = net.eval()
+        self.device = next(net.parameters()).device
+
+    @torch.no_grad()
+    def __call__(self, images: Tensor) -> Tensor:
+        return self.net(images.to(self.device)).cpu()
+
+
+class OnnxRunner(_Runner):
+    """onnxruntime over an ONNX file; ``threads`` intra-op threads (0: onnxruntime's choice)."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        providers = [
+            p
+            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+            if p in onnxruntime.get_available_providers()
+        ]
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+
+    def __call__(self, images: Tensor) -> Tensor:
+        feed = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}
+        return torch.from_numpy(self.session.run(["raw"], feed)[0])
+
+    def close(self) -> None:
+        self.session = None
+
+
+def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> tuple[RecNet, _Runner]:
+    """The network (for decoding) and a runner of ``runtime`` for a weights file (default: shipped)."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose from {RUNTIMES}")
+    net = load_weights(weights)
+    if runtime == "torch":
+        return net, TorchRunner(net)
+    return net, OnnxRunner(cached_onnx(weights), threads)

@@ -1,0 +1,96 @@
+"""Per-frame estimators behind :class:`jr2net.reconstruct.Reconstructor`: the fitter, or RecNet.
+
+An estimator gives the identity (I,) of a few tracked faces and each frame's unknowns (E + 7,):
+expression (E), Euler angles (3), translation (3, cm) and log focal (1), as the fitter lays them
+out (:mod:`jr2net.fitting`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from jr2net.alignment import align_face
+from jr2net.fitting import LandmarkFitter
+from jr2net.nets.recnet import CROP_SIZE, RecNet, albedo_basis
+from jr2net.params import FaceParams
+from jr2net.tracking import Tracking
+
+Face = tuple[Tracking, np.ndarray]
+
+
+class FrameEstimator(Protocol):
+    """What the reconstructor needs from a method."""
+
+    def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
+        """The identity (I,) shared by tracked faces (with their RGB images), and the first one's unknowns."""
+        ...
+
+    def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
+        """One frame's unknowns (E + 7,) given the identity, warm-started from ``previous`` where useful."""
+        ...
+
+
+class FitterEstimator:
+    """The landmark fitter (:class:`jr2net.fitting.LandmarkFitter`)."""
+
+    def __init__(self, fitter: LandmarkFitter) -> None:
+        self.fitter = fitter
+
+    def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
+        identity, frames = self.fitter.fit_identity([tracking for tracking, _ in faces])
+        return identity, frames[0]
+
+    def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
+        return self.fitter.fit_frame(face[0], identity, previous)
+
+
+class RecNetPredictor:
+    """RecNet on aligned crops of tracked faces, placed back into their images.
+
+    Args:
+        net: the network (its :meth:`~jr2net.nets.recnet.RecNet.decode` and layout are used).
+        run: the runner, (B, 3, S, S) crops -> (B, D) raw output (:mod:`jr2net.engines.runners`).
+    """
+
+    def __init__(self, net: RecNet, run: Callable[[Tensor], Tensor], neutral: Tensor) -> None:
+        self.net = net
+        self.run = run
+        self.basis = albedo_basis(neutral)
+
+    def predict(self, faces: list[Face]) -> FaceParams:
+        """FaceParams (B faces, with light and per-vertex albedo) of tracked faces in their images."""
+        if not faces or not all(tracking.face for tracking, _ in faces):
+            raise ValueError("RecNet needs tracked faces (every Tracking with face=True)")
+        crops = [align_face(image, tracking.landmarks, CROP_SIZE) for tracking, image in faces]
+        images = (
+            torch.from_numpy(np.stack([crop.image for crop in crops])).permute(0, 3, 1, 2).float() / 255.0
+        )
+        with torch.no_grad():
+            decoded = self.net.decode(self.run(images).float())
+        matrices = torch.from_numpy(np.stack([crop.matrix for crop in crops]))
+        sizes = torch.tensor([tracking.image_size for tracking, _ in faces])
+        return decoded.to_face_params(matrices, sizes, self.basis)
+
+
+def _unknowns(params: FaceParams, index: int) -> Tensor:
+    pose = [params.rotation[index], params.translation[index], torch.log(params.focal[index : index + 1])]
+    return torch.cat([params.expression[index], *pose])
+
+
+class RecNetEstimator:
+    """RecNet per frame; the identity is the mean of its per-face identities."""
+
+    def __init__(self, predictor: RecNetPredictor) -> None:
+        self.predictor = predictor
+
+    def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
+        params = self.predictor.predict(faces)
+        return params.identity.mean(0), _unknowns(params, 0)
+
+    def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
+        return _unknowns(self.predictor.predict([face]), 0)

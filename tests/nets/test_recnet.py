@@ -1,0 +1,137 @@
+"""RecNet: backbones, decoding ranges, the crop camera, and weights on disk."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
+from jr2net.face_model import FaceModel
+from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
+from jr2net.nets.checkpoint import load_weights, save_weights
+from jr2net.nets.crop_camera import crop_intrinsics, crop_pose_to_image, image_pose_to_crop
+from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet, albedo_basis
+from jr2net.params import ParamLayout
+from jr2net.shapes import ShapeError
+
+
+@pytest.mark.parametrize(("make", "features"), [(resnet18, 512), (resnet50, 2048), (MobileNetV2, 640)])
+def test_backbones_pool_to_their_feature_size(make, features: int) -> None:
+    net = make().eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, 3, 64, 64))
+    assert out.shape == (2, features) == (2, net.feature_size)
+
+
+def test_decoded_parameters_have_their_shapes_and_ranges(face_model: FaceModel) -> None:
+    torch.manual_seed(0)
+    net = RecNet(ParamLayout.of(face_model)).eval()
+    raw = net(torch.rand(3, 3, CROP_SIZE, CROP_SIZE)) + 5 * torch.randn(3, net.output_size)
+    decoded = net.decode(raw)
+    assert decoded.identity.shape == (3, 100) and decoded.expression.shape == (3, 53)
+    assert decoded.expression.min() >= 0 and decoded.expression.max() <= 1
+    assert (decoded.depth_ratio > 0).all() and decoded.light.shape == (3, 9, 3)
+    matrix = torch.tensor([[[0.5, 0.0, -10.0], [0.0, 0.5, -20.0]]]).double().repeat(3, 1, 1)
+    params = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), albedo_basis(face_model.neutral))
+    assert params.albedo.shape == (3, face_model.vertex_count, 3)
+    assert params.albedo.min() >= 0 and params.albedo.max() <= 1 and (params.translation[:, 2] > 0).all()
+
+
+def test_recnet_rejects_wrong_inputs(face_model: FaceModel) -> None:
+    net = RecNet(ParamLayout.of(face_model))
+    with pytest.raises(ShapeError, match="images"):
+        net(torch.rand(1, 3, 224, 200))
+    with pytest.raises(ShapeError, match="raw"):
+        net.decode(torch.zeros(1, 5))
+    with pytest.raises(ValueError, match="unknown RecNet architecture"):
+        RecNet(ParamLayout.of(face_model), "vgg")
+
+
+def _crop_matrix(angle: float, scale: float, shift: tuple[float, float]) -> torch.Tensor:
+    c, s = math.cos(angle) * scale, math.sin(angle) * scale
+    return torch.tensor([[[c, s, shift[0]], [-s, c, shift[1]]]], dtype=torch.float64)
+
+
+def test_the_crop_camera_sees_the_image_through_the_crop_map(face_model: FaceModel) -> None:
+    """Projecting with the crop camera and the crop-frame pose == mapping the image projection."""
+    rotation, translation = torch.tensor([[0.2, -0.4, 0.15]]), torch.tensor([[6.0, -3.0, 55.0]])
+    focal, size = torch.tensor([700.0]), torch.tensor([[480, 640]])
+    matrix = _crop_matrix(0.3, 0.8, (-150.0, -40.0))
+    vertices = face_model(torch.zeros(1, 100), torch.zeros(1, 53))[:, ::50]
+    image_points = project(
+        model_to_camera(vertices, euler_to_matrix(rotation), translation), intrinsics(focal, 480, 640)
+    )[0, :, :2].double()
+    mapped = image_points @ matrix[0, :, :2].T + matrix[0, :, 2]
+    crop_rotation, crop_translation = image_pose_to_crop(rotation, translation, matrix)
+    crop_points = project(
+        model_to_camera(vertices, euler_to_matrix(crop_rotation), crop_translation),
+        crop_intrinsics(matrix, size, focal).float(),
+    )[0, :, :2]
+    assert torch.allclose(crop_points.double(), mapped, atol=1e-2)
+    back_rotation, back_translation = crop_pose_to_image(crop_rotation, crop_translation, matrix)
+    assert torch.allclose(back_rotation, rotation, atol=1e-5)
+    assert torch.allclose(back_translation, translation, atol=1e-4)
+
+
+def test_crop_params_place_the_face_back_into_the_image(face_model: FaceModel) -> None:
+    rotation, translation = torch.tensor([[0.1, 0.3, -0.2]]), torch.tensor([[-4.0, 2.0, 48.0]])
+    focal, size, matrix = (
+        torch.tensor([600.0]),
+        torch.tensor([[480, 640]]),
+        _crop_matrix(-0.2, 0.9, (-90.0, -60.0)),
+    )
+    crop_rotation, crop_translation = image_pose_to_crop(rotation, translation, matrix)
+    camera = crop_intrinsics(matrix, size, focal).float()
+    centre = project(crop_translation[:, None], camera)[:, 0, :2]
+    decoded = CropParams(
+        identity=torch.zeros(1, 100),
+        expression=torch.zeros(1, 53),
+        rotation=crop_rotation,
+        centre=centre,
+        depth_ratio=crop_translation[:, 2] / camera[:, 0, 0],
+        light=torch.zeros(1, 9, 3),
+        albedo_coefficients=torch.zeros(1, 10, 3),
+    )
+    params = decoded.to_face_params(matrix, size, albedo_basis(face_model.neutral), focal)
+    assert torch.allclose(params.rotation, rotation, atol=1e-5)
+    assert torch.allclose(params.translation, translation, atol=1e-3)
+
+
+def test_weights_round_trip_in_fp16(face_model: FaceModel, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    net = RecNet(ParamLayout.of(face_model)).eval()
+    path = tmp_path / "recnet.pt"
+    save_weights(net, path, {"command": "test"})
+    loaded = load_weights(path, ParamLayout.of(face_model))
+    images = torch.rand(2, 3, CROP_SIZE, CROP_SIZE)
+    with torch.no_grad():
+        for value in net.state_dict().values():
+            if value.is_floating_point():
+                value.copy_(value.half().float())
+        assert torch.allclose(loaded(images), net(images), atol=1e-5)
+    assert path.stat().st_size < 30 * 2**20
+
+
+def test_weights_loading_fails_clearly(face_model: FaceModel, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="train them with"):
+        load_weights(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable RecNet weights file"):
+        load_weights(tmp_path / "junk.pt")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not a RecNet weights file"):
+        load_weights(tmp_path / "other.pt")
+    save_weights(RecNet(ParamLayout(100, 53, 10)), tmp_path / "small_model.pt", {})
+    with pytest.raises(ValueError, match="another face model|layout"):
+        load_weights(tmp_path / "small_model.pt", ParamLayout.of(face_model))
+
+
+def test_albedo_basis_is_smooth_and_starts_with_a_constant(face_model: FaceModel) -> None:
+    basis = albedo_basis(face_model.neutral)
+    assert basis.shape == (face_model.vertex_count, 10)
+    assert torch.equal(basis[:, 0], torch.ones(face_model.vertex_count))
+    assert basis.abs().max() <= 1.0 + 1e-6 and np.linalg.matrix_rank(basis.numpy()) == 10

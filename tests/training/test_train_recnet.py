@@ -1,0 +1,153 @@
+"""RecNet training on CPU: a tiny crop cache from real training media, batches, losses, the script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jr2net.assets import repository_root
+from jr2net.camera import project
+from jr2net.face_model import FaceModel
+from jr2net.nets.checkpoint import load_weights
+from jr2net.nets.recnet import CropParams, RecNet, albedo_basis
+from jr2net.params import ParamLayout
+from jr2net.training.crop_cache import CropCacheConfig, build_crop_cache
+from jr2net.training.crop_dataset import CropDataset, collection, is_validation
+from jr2net.training.recnet_losses import LossWeights, RecNetLosses
+from jr2net.training.train_recnet import TrainConfig, configure, main, train
+
+TRAIN_MEDIA = repository_root().parent / "shared" / "train"
+# Two collections held out for validation, two for training (see crop_dataset.is_validation).
+PICKED = (
+    "videos/tpsmm_assets_driving.mp4",
+    "photos/prnet_TestImages_0.jpg",
+    "videos/3ddfa1_obama.mp4",
+    "photos/dlib_John_Salley_000179_02159509.jpg",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not TRAIN_MEDIA.is_dir():
+        pytest.skip(f"training media not found at {TRAIN_MEDIA}")
+    root = tmp_path_factory.mktemp("train_media")
+    for name in PICKED:
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).symlink_to(TRAIN_MEDIA / name)
+    cache = root / "cache.npz"
+    counts = build_crop_cache(root, cache, FaceModel.load(), CropCacheConfig(frames_per_clip=4))
+    assert counts == {"crops": 10, "clips": 2, "photos": 2, "frames_without_face": 0}
+    return cache
+
+
+def test_the_split_is_by_collection(tiny_cache: Path) -> None:
+    train, validation = CropDataset(tiny_cache, "train"), CropDataset(tiny_cache, "validation")
+    assert len(train) + len(validation) == 10
+    assert {collection(s) for s in train.sources}.isdisjoint({collection(s) for s in validation.sources})
+    assert not any(is_validation(s) for s in train.sources) and all(
+        is_validation(s) for s in validation.sources
+    )
+
+
+def test_cached_targets_project_onto_the_landmarks(tiny_cache: Path) -> None:
+    """The fitter's pose, moved into the crop camera, puts the head between the tracked eyes and chin."""
+    data = CropDataset(tiny_cache, "all")
+    batch = data.batch(np.arange(len(data)))
+    centre = project(batch.translation[:, None], batch.intrinsics)[:, 0, :2]
+    low, high = batch.landmarks.amin(1), batch.landmarks.amax(1)
+    assert ((centre > low) & (centre < high)).all()
+
+
+def test_augmentation_moves_landmarks_camera_and_pixels_together(tiny_cache: Path) -> None:
+    data = CropDataset(tiny_cache, "all")
+    indices = np.arange(4)
+    plain, moved = data.batch(indices), data.batch(indices, rng=np.random.default_rng(3))
+    plain_centre = project(plain.translation[:, None], plain.intrinsics)[:, 0, :2]
+    moved_centre = project(moved.translation[:, None], moved.intrinsics)[:, 0, :2]
+    ratio = (plain.landmarks[:, 1] - plain_centre) / (moved.landmarks[:, 1] - moved_centre)
+    assert torch.allclose(ratio[:, 0], ratio[:, 1], atol=1e-4) and not torch.allclose(ratio, torch.ones(4, 2))
+    for k in range(4):
+        (xa, ya), (xb, yb) = plain.landmarks[k, 1].round().long(), moved.landmarks[k, 1].round().long()
+        patch_a = plain.images[k, :, ya - 8 : ya + 8, xa - 8 : xa + 8].mean(0).flatten()
+        patch_b = moved.images[k, :, yb - 8 : yb + 8, xb - 8 : xb + 8].mean(0).flatten()
+        assert np.corrcoef(patch_a, patch_b)[0, 1] > 0.95
+
+
+def test_fitter_targets_give_a_small_landmark_loss(tiny_cache: Path, face_model: FaceModel) -> None:
+    data = CropDataset(tiny_cache, "all", skin_size=64)
+    batch = data.batch(np.arange(len(data)))
+    net = RecNet(ParamLayout.of(face_model))
+    losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(), 64)
+    with torch.no_grad():
+        untrained = losses(net.decode(net(batch.images)), batch, net.base_light)
+    centre = project(batch.translation[:, None], batch.intrinsics)[:, 0, :2]
+    targets = CropParams(
+        batch.identity,
+        batch.expression,
+        batch.rotation,
+        centre,
+        batch.translation[:, 2] / batch.intrinsics[:, 0, 0],
+        net.base_light.reshape(1, 9, 3).repeat(len(data), 1, 1),
+        torch.zeros(len(data), 10, 3),
+    )
+    fitted = losses(targets, batch, net.base_light)
+    assert fitted["landmark"] / LossWeights().landmark < 0.01  # < 1 % of the crop (2.2 px)
+    assert fitted["landmark"] < untrained["landmark"] / 5 and float(fitted["distillation"]) < 1e-6
+
+
+def test_one_batch_overfits(tiny_cache: Path, face_model: FaceModel) -> None:
+    torch.manual_seed(0)
+    data = CropDataset(tiny_cache, "all", skin_size=64)
+    batch = data.batch(np.arange(4), np.array([1, 0, 3, 2]))
+    net = RecNet(ParamLayout.of(face_model))
+    losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(), 64)
+    optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+    history = []
+    for _ in range(60):
+        total = losses(net.decode(net(batch.images)), batch, net.base_light)["total"]
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        history.append(total.item())
+    assert np.isfinite(history).all() and min(history[-5:]) < history[0] / 10
+
+
+def test_settings_are_parsed_and_checked() -> None:
+    config = configure(["steps=7", "weights.photometric=0", "resume=true", "out=/tmp/x"])
+    assert (
+        config.steps == 7
+        and config.weights.photometric == 0.0
+        and config.resume
+        and config.out == Path("/tmp/x")
+    )
+    with pytest.raises(ValueError, match="unknown setting"):
+        configure(["stepz=3"])
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        configure(["steps"])
+    with pytest.raises(ValueError, match="true or false"):
+        configure(["resume=maybe"])
+
+
+def test_training_runs_two_steps_saves_and_resumes(tiny_cache: Path, tmp_path: Path) -> None:
+    small = dict(cache=tiny_cache, out=tmp_path / "run", batch_size=4, render_size=64, log_every=1)
+    config = TrainConfig(**small, steps=2, validate_every=2, checkpoint_every=2, validation_crops=4)
+    weights = train(config, "test")
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["event"] for r in records] == ["start", "train", "train", "validation"]
+    assert all(np.isfinite(r["total"]) for r in records[1:])
+    net = load_weights(weights)
+    assert net.architecture == "small" and not net.training
+    resumed = TrainConfig(**small, steps=3, validate_every=10, checkpoint_every=10, resume=True)
+    train(resumed, "test")
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [(r["event"], r["step"]) for r in records[4:]] == [("start", 2), ("train", 3), ("validation", 3)]
+
+
+def test_the_script_rejects_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--set", "nonsense=1"])
+    assert "unknown setting" in capsys.readouterr().err
