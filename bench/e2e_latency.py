@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 
 from bench.timing import write_report
 from jr2net.assets import repository_root
+from jr2net.commands.method import add_method_arguments, estimator
 from jr2net.face_model import FaceModel
 from jr2net.media import iter_video_frames
 from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
@@ -169,20 +170,19 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, required=True, help="JSON report path (the histogram goes beside it)"
     )
-    parser.add_argument("--seconds", type=float, default=12.0, help="clip seconds sent")
+    parser.add_argument("--seconds", type=float, default=12.0, help="seconds sent (the clip loops)")
     parser.add_argument("--size", type=int, default=256, help="reenactment size")
+    add_method_arguments(parser)
     args = parser.parse_args()
     limit_ice_to_loopback()
     model = FaceModel.load()
     fps = 30.0
-    frames = [
-        np.asarray(Image.fromarray(image).resize((320, 320)))
-        for index, _, image in iter_video_frames(CLIP)
-        if index < args.seconds * fps
-    ]
+    clip = [np.asarray(Image.fromarray(image).resize((320, 320))) for _, _, image in iter_video_frames(CLIP)]
+    frames = [clip[index % len(clip)] for index in range(round(args.seconds * fps))]  # looped if short
     source = load_source(model, "model", args.size)
+    server = ReenactmentServer(model, source, args.size, estimator=estimator(model, args))
     calls = {
-        "reenactment": asyncio.run(_call(ReenactmentServer(model, source, args.size), frames, fps)),
+        "reenactment": asyncio.run(_call(server, frames, fps)),
         "echo": asyncio.run(_call(ReenactmentServer(model, source, args.size, echo=True), frames, fps)),
     }
     report_lags = {}
@@ -220,7 +220,13 @@ def main() -> None:
     _histogram(
         histogram, [lag for lag, _ in report_lags["reenactment"]], [lag for lag, _ in report_lags["echo"]]
     )
-    write_report(args.out, runs, [torch.device("cpu")], {"histogram": str(histogram)})
+    extra = {
+        "histogram": str(histogram),
+        "method": args.method,
+        "runtime": args.runtime,
+        "seconds": args.seconds,
+    }
+    write_report(args.out, runs, [torch.device("cpu")], extra)
     print(f"wrote {args.out} and {histogram}")
 
 

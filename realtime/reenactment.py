@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
@@ -20,9 +21,9 @@ LOG = logging.getLogger("jr2net.realtime")
 LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
 
 
-def live_reconstructor(model: FaceModel) -> Reconstructor:
-    """A video-mode reconstructor with the live pipeline's lighter smoothing."""
-    return Reconstructor(model, mode="video", smoothing=LIVE_SMOOTHING)
+def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:
+    """A video-mode reconstructor with the live pipeline's lighter smoothing; the fitter or ``estimator``."""
+    return Reconstructor(model, mode="video", smoothing=LIVE_SMOOTHING, estimator=estimator)
 
 
 class ReenactmentStages:

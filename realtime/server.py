@@ -21,6 +21,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
@@ -51,10 +52,19 @@ class Session:
 class ReenactmentServer:
     """The server's state: the model, the current source, and the live sessions."""
 
-    def __init__(self, model: FaceModel, source: SourceFace, size: int, echo: bool = False) -> None:
+    def __init__(
+        self,
+        model: FaceModel,
+        source: SourceFace,
+        size: int,
+        echo: bool = False,
+        estimator: FrameEstimator | None = None,
+    ) -> None:
         """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
-        the latency benchmark subtracts."""
+        the latency benchmark subtracts. ``estimator`` (shared by the sessions, it holds no
+        per-stream state) replaces the landmark fitter, e.g. RecNet."""
         self.model, self.source, self.size, self.echo = model, source, size, echo
+        self.estimator = estimator
         self.sessions: dict[str, Session] = {}
 
     def app(self) -> web.Application:
@@ -107,7 +117,7 @@ class ReenactmentServer:
         try:
             stages = []
             if not self.echo:
-                reconstructor = await asyncio.to_thread(live_reconstructor, self.model)
+                reconstructor = await asyncio.to_thread(live_reconstructor, self.model, self.estimator)
                 stages = ReenactmentStages(reconstructor, Reenactor(self.model, self.source)).stages()
             session.pipeline = Pipeline(TrackSource(track), stages, [session.outgoing])
             await session.pipeline.run()

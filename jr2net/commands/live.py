@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from jr2net.commands.method import add_method_arguments, estimator
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
@@ -57,6 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--light", choices=sorted(LIGHT_PRESETS), help="force a light preset")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--stats", type=Path, help="write the run's latency statistics here (JSON)")
+    add_method_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
-    with live_reconstructor(model) as reconstructor:
+    with live_reconstructor(model, estimator(model, args)) as reconstructor:
         stages = ReenactmentStages(reconstructor, Reenactor(model, source), controls)
         pipeline = Pipeline(frames, stages.stages(), sinks)
         stats = asyncio.run(_run_until_interrupted(pipeline))

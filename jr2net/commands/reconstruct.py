@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from jr2net.estimators import FrameEstimator, RecNetEstimator, RecNetPredictor
+from jr2net.commands.method import add_method_arguments, estimator
 from jr2net.face_model import FaceModel
 from jr2net.media import (
     MediaError,
@@ -52,18 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--beta", type=float, default=OneEuroConfig.beta, help="One-Euro speed coefficient")
     parser.add_argument("--no-overlay", action="store_true", help="skip the overlay image or video")
-    parser.add_argument(
-        "--method",
-        choices=("fit", "recnet"),
-        default="fit",
-        help="fit: the landmark fitter (default); recnet: the RecNet network on aligned crops",
-    )
-    parser.add_argument(
-        "--runtime", choices=("torch", "onnx"), default="torch", help="how RecNet runs (--method recnet)"
-    )
-    parser.add_argument(
-        "--weights", type=Path, help="RecNet weights (default: $JR2NET_RECNET or the shipped small variant)"
-    )
+    add_method_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -85,16 +74,6 @@ def frame_record(model: FaceModel, result: FrameResult) -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
-
-
-def estimator(model: FaceModel, args: argparse.Namespace) -> FrameEstimator | None:
-    """RecNet's estimator for ``--method recnet`` (weights and runtime from the arguments), else None."""
-    if args.method != "recnet":
-        return None
-    from jr2net.engines.runners import make_runner
-
-    net, runner = make_runner(args.runtime, args.weights)
-    return RecNetEstimator(RecNetPredictor(net, runner, model.neutral))
 
 
 def _reconstruct_image(model: FaceModel, args: argparse.Namespace) -> int:

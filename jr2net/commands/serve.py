@@ -6,6 +6,7 @@ import argparse
 
 from aiohttp import web
 
+from jr2net.commands.method import add_method_arguments, estimator
 from jr2net.face_model import FaceModel
 from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
@@ -21,12 +22,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--source", default="model", help="default source: a photo or clip, or 'model'")
     parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
+    add_method_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model = FaceModel.load()
-    server = ReenactmentServer(model, load_source(model, args.source, args.size), args.size)
+    source = load_source(model, args.source, args.size)
+    server = ReenactmentServer(model, source, args.size, estimator=estimator(model, args))
     if is_loopback(args.host):
         limit_ice_to_loopback()
     print(f"open http://{args.host}:{args.port}/")
