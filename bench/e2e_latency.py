@@ -8,15 +8,23 @@ shows the source, not the input's pixels, so the delay is found from outside (DE
 driver's motion (MediaPipe jawOpen, blink and head yaw/pitch of each sent frame) reappears in the
 output, and the lag that best aligns the two signals, in sliding windows of a few seconds, is the
 latency; its peak correlation is a motion-transfer fidelity figure. The same client against an
-echo server (the video sent straight back) in the same run is the transport floor. Also reported:
-the server's per-stage latency and achieved fps, and latency over time (it must not grow).
+echo server (``jr2net serve --echo``: the video sent straight back) in the same run is the
+transport floor. The server runs as its own process (``jr2net serve`` on a free loopback port), as
+it does beside a browser. Also reported: the server's per-stage latency and achieved fps, and
+latency over time (it must not grow). ``--seconds`` longer than the clip loops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,18 +32,15 @@ import aiohttp
 import av
 import numpy as np
 import torch
-from aiohttp import web
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from PIL import Image, ImageDraw
 
 from bench.timing import write_report
 from jr2net.assets import repository_root
-from jr2net.commands.method import add_method_arguments, estimator
-from jr2net.face_model import FaceModel
+from jr2net.commands.method import add_method_arguments
 from jr2net.media import iter_video_frames
-from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
-from jr2net.sources import load_source
+from jr2net.realtime.server import limit_ice_to_loopback
 from jr2net.tracking import Tracker
 
 CLIP = repository_root().parent / "shared" / "media" / "liveportrait" / "driving" / "d3.mp4"
@@ -43,6 +48,7 @@ SIGNALS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")
 STEP_S = 0.005
 WINDOW_S = 4.0
 MAX_LAG_S = 0.6
+SERVER_START_S = 120.0
 
 
 class _ClipTrack(MediaStreamTrack):
@@ -65,12 +71,37 @@ class _ClipTrack(MediaStreamTrack):
         return frame
 
 
-async def _call(server: ReenactmentServer, frames: list[np.ndarray], fps: float) -> dict:
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+@contextlib.contextmanager
+def _serve(arguments: list[str]) -> Iterator[str]:
+    """Run ``jr2net serve`` in its own process on a free loopback port, as a browser's server would
+    be (its own interpreter and GIL); yields its base URL once it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "jr2net.cli", "serve", "--port", str(port), *arguments]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(
+                    f"jr2net serve exited with {server.returncode}: {server.stderr.read()[-2000:]}"
+                )
+            try:
+                urllib.request.urlopen(f"{base}/stats", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"jr2net serve did not answer within {SERVER_START_S} s") from None
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
     sent: list[float] = []
     received: list[tuple[float, np.ndarray]] = []
     client = RTCPeerConnection()
@@ -100,7 +131,6 @@ async def _call(server: ReenactmentServer, frames: list[np.ndarray], fps: float)
         await asyncio.sleep(1.0)
         stats = (await (await http.get(f"{base}/stats")).json())["sessions"].get(answer["session"], {})
     await client.close()
-    await runner.cleanup()
     return {"sent": sent, "received": received, "server": stats}
 
 
@@ -174,17 +204,20 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="reenactment size")
     add_method_arguments(parser)
     args = parser.parse_args()
+    if args.seconds < 2 * WINDOW_S:
+        parser.error(
+            f"--seconds must be at least {2 * WINDOW_S:g}: latency is measured in {WINDOW_S:g} s windows"
+        )
     limit_ice_to_loopback()
-    model = FaceModel.load()
     fps = 30.0
     clip = [np.asarray(Image.fromarray(image).resize((320, 320))) for _, _, image in iter_video_frames(CLIP)]
     frames = [clip[index % len(clip)] for index in range(round(args.seconds * fps))]  # looped if short
-    source = load_source(model, "model", args.size)
-    server = ReenactmentServer(model, source, args.size, estimator=estimator(model, args))
-    calls = {
-        "reenactment": asyncio.run(_call(server, frames, fps)),
-        "echo": asyncio.run(_call(ReenactmentServer(model, source, args.size, echo=True), frames, fps)),
-    }
+    method = ["--method", args.method, "--runtime", args.runtime]
+    method += [] if args.weights is None else ["--weights", str(args.weights)]
+    calls = {}
+    for name, extra in (("reenactment", method), ("echo", ["--echo"])):
+        with _serve(["--source", "model", "--size", str(args.size), *extra]) as base:
+            calls[name] = asyncio.run(_call(base, frames, fps))
     report_lags = {}
     with Tracker(mode="image") as tracker:
         sent_values = _signals(tracker, frames)

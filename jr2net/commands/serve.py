@@ -23,13 +23,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", default="model", help="default source: a photo or clip, or 'model'")
     parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
     add_method_arguments(parser)
+    parser.add_argument(
+        "--echo",
+        action="store_true",
+        help="send each camera back unprocessed (the transport floor, for benchmarks)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
-    server = ReenactmentServer(model, source, args.size, estimator=estimator(model, args))
+    server = ReenactmentServer(model, source, args.size, echo=args.echo, estimator=estimator(model, args))
     if is_loopback(args.host):
         limit_ice_to_loopback()
     print(f"open http://{args.host}:{args.port}/")
