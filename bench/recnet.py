@@ -47,7 +47,7 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
     rows = []
     with (
         TorchRunner(net) as torch_runner,
-        OnnxRunner(cached_onnx(weights), threads=torch.get_num_threads()) as ort,
+        OnnxRunner(cached_onnx(net, weights), threads=torch.get_num_threads()) as ort,
     ):
         predictor = RecNetPredictor(net, ort, model.neutral)
         rows.append(
@@ -136,7 +136,7 @@ def main() -> None:
         print(f"{run['op']:24s} {run['runtime']:20s} b{run['batch']}  {timing}")
     extra = {"weights": str(weights), "weights_provenance": provenance(weights)}
     if not args.skip_accuracy:
-        with OnnxRunner(cached_onnx(weights)) as runner:
+        with OnnxRunner(cached_onnx(net, weights)) as runner:
             recnet = accuracy(model, RecNetEstimator(RecNetPredictor(net, runner, model.neutral)))
         fitter = accuracy(model)
         ratio = recnet["mean"]["nme_fitted"] / fitter["mean"]["nme_fitted"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from jr2net.nets.checkpoint import default_weights, load_weights
+from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.recnet import CROP_SIZE, RecNet
 
 OPSET = 17
@@ -59,10 +59,8 @@ def cache_folder() -> Path:
     return Path(os.environ.get("JR2NET_CACHE", Path.home() / ".cache" / "jr2net")) / "engines"
 
 
-def cached_onnx(weights: Path | None = None, opset: int = OPSET) -> Path:
-    """The ONNX export of a weights file, exported on first use."""
-    weights = default_weights() if weights is None else weights
-    net = load_weights(weights)
+def cached_onnx(net: RecNet, weights: Path, opset: int = OPSET) -> Path:
+    """The ONNX export of ``net``, loaded from ``weights``: exported on first use, then reused."""
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
     path = cache_folder() / f"recnet-{net.architecture}-{digest}-opset{opset}.onnx"
     return path if path.is_file() else export_onnx(net, path, opset)

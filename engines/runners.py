@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from jr2net.engines.onnx_export import cached_onnx
-from jr2net.nets.checkpoint import load_weights
+from jr2net.nets.checkpoint import default_weights, load_weights
 from jr2net.nets.recnet import RecNet
 
 RUNTIMES = ("torch", "onnx")
@@ -77,7 +77,8 @@ def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> 
     """The network (for decoding) and a runner of ``runtime`` for a weights file (default: shipped)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose from {RUNTIMES}")
+    weights = default_weights() if weights is None else weights
     net = load_weights(weights)
     if runtime == "torch":
         return net, TorchRunner(net)
-    return net, OnnxRunner(cached_onnx(weights), threads)
+    return net, OnnxRunner(cached_onnx(net, weights), threads)

@@ -46,9 +46,10 @@ def test_cached_export_is_made_once(
 ) -> None:
     monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
     weights = _weights(face_model, tmp_path)
-    first = cached_onnx(weights)
+    net = load_weights(weights)
+    first = cached_onnx(net, weights)
     stamp = first.stat().st_mtime_ns
-    assert cached_onnx(weights) == first and first.stat().st_mtime_ns == stamp
+    assert cached_onnx(net, weights) == first and first.stat().st_mtime_ns == stamp
     assert first.parent == tmp_path / "cache" / "engines"
 
 
