@@ -42,7 +42,7 @@ DEFAULT_CACHE = Path("out/cache/recnet_crops.npz")
 class CropCacheConfig:
     """What the cache holds: frames per clip, identity frames per clip, crop size, optional limits."""
 
-    frames_per_clip: int = 48
+    frames_per_clip: int = 96
     identity_frames: int = 5
     crop_size: int = 224
     max_clips: int | None = None

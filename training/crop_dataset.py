@@ -17,7 +17,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from jr2net.nets.crop_camera import crop_intrinsics, image_pose_to_crop
+from jr2net.nets.crop_camera import crop_intrinsics, image_pose_to_crop, relative_to_ray
 
 # MediaPipe's face-oval contour (its FACEMESH_FACE_OVAL), in order around the face.
 FACE_OVAL = (
@@ -36,8 +36,8 @@ class CropBatch:
         landmarks: (B, 478, 2) MediaPipe landmarks in crop pixels.
         intrinsics: (B, 3, 3) crop cameras (fitted focal).
         skin: (B, 1, R, R) face-oval mask at the photometric loss's resolution R.
-        identity: (B, I), expression: (B, E), rotation: (B, 3) crop-camera Euler angles,
-        translation: (B, 3) crop-camera translation: the fitter's results.
+        identity: (B, I), expression: (B, E), rotation: (B, 3) Euler angles relative to the
+        viewing ray, translation: (B, 3) crop-camera translation: the fitter's results.
         pair: (B,) index of another crop of the same clip in the batch (itself when there is none).
     """
 
@@ -102,11 +102,12 @@ class CropDataset:
         expression_count = frame.shape[1] - 7
         self.identity = torch.from_numpy(data["identity"][keep])
         self.expression = frame[:, :expression_count]
-        self.rotation, self.translation = image_pose_to_crop(
+        crop_rotation, self.translation = image_pose_to_crop(
             frame[:, expression_count : expression_count + 3],
             frame[:, expression_count + 3 : expression_count + 6],
             matrices,
         )
+        self.rotation = relative_to_ray(crop_rotation, self.translation)
         focal = torch.exp(frame[:, -1].double())
         sizes = torch.from_numpy(data["image_sizes"][keep])
         self.intrinsics = crop_intrinsics(matrices, sizes, focal).float()
@@ -120,7 +121,7 @@ class CropDataset:
     ) -> CropBatch:
         """The crops at ``indices`` (B,) as a batch; ``pair`` (B,) as in :class:`CropBatch`.
 
-        With ``rng``, each crop is augmented: zoomed by up to ±7 %, shifted by up to ±6 px (the
+        With ``rng``, each crop is augmented: zoomed by up to ±10 %, shifted by up to ±10 px (the
         landmarks and the crop camera follow exactly, the 3D targets do not change) and its colour
         scaled per channel by up to ±15 %.
         """
@@ -130,8 +131,8 @@ class CropDataset:
         intrinsics = self.intrinsics[index].clone()
         if rng is not None:
             count = len(indices)
-            zoom = torch.from_numpy(rng.uniform(0.93, 1.07, count)).float()
-            shift = torch.from_numpy(rng.uniform(-6.0, 6.0, (count, 2))).float()
+            zoom = torch.from_numpy(rng.uniform(0.9, 1.1, count)).float()
+            shift = torch.from_numpy(rng.uniform(-10.0, 10.0, (count, 2))).float()
             images = _zoom_and_shift(images, zoom, shift)
             images = (images * torch.from_numpy(rng.uniform(0.85, 1.15, (count, 3, 1, 1))).float()).clamp(
                 0, 1

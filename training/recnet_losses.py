@@ -61,9 +61,9 @@ class RecNetLosses:
         """Weighted terms by name, and ``total``; each a scalar tensor."""
         crop_size = batch.images.shape[-1]
         vertices = self.model(predicted.identity, predicted.expression)
-        rotation = euler_to_matrix(predicted.rotation)
         intrinsic = batch.intrinsics.to(vertices)
         translation = predicted.crop_translation(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
+        rotation = euler_to_matrix(predicted.camera_rotation(translation))
         camera_points = model_to_camera(vertices, rotation, translation)
         terms = {"landmark": self._landmark(camera_points, intrinsic, batch, crop_size)}
         if self.weights.photometric:

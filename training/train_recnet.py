@@ -96,12 +96,17 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 
 def _commit() -> str:
+    """The checkout's commit, ``-dirty`` when the working tree differs from it."""
     try:
-        return subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
 
 
 def _device(name: str) -> torch.device:
@@ -131,6 +136,7 @@ def validate(
 
 def train(config: TrainConfig, command: str = "") -> Path:
     """Run training; returns the path of the fp16 weights."""
+    commit = _commit()  # the code that trains, before anyone edits the checkout during the run
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     if config.threads:
@@ -222,7 +228,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
         weights,
         {
             "command": command,
-            "commit": _commit(),
+            "commit": commit,
             "steps": step,
             "train_crops": len(train_data),
             "torch": str(torch.__version__),

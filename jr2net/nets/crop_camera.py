@@ -72,3 +72,31 @@ def crop_pose_to_image(rotation: Tensor, translation: Tensor, matrix: Tensor) ->
     roll = roll.to(rotation).transpose(1, 2)
     image_rotation = _model_roll(roll) @ euler_to_matrix(rotation)
     return matrix_to_euler(image_rotation), (roll @ translation[:, :, None])[..., 0]
+
+
+def ray_rotation(translation: Tensor) -> Tensor:
+    """The camera-frame rotation (B, 3, 3) taking the optical axis onto the ray to ``translation`` (B, 3).
+
+    The smallest such rotation (its axis is perpendicular to both): a face seen off the optical
+    axis looks, in a crop around it, like a face on the axis turned by this rotation.
+    """
+    direction = torch.nn.functional.normalize(translation, dim=-1)
+    axis = torch.stack([-direction[:, 1], direction[:, 0], torch.zeros_like(direction[:, 0])], dim=-1)
+    sine, cosine = axis.norm(dim=-1), direction[:, 2]
+    unit = axis / sine.clamp(min=1e-12)[:, None]
+    zero = torch.zeros_like(sine)
+    cross = torch.stack(
+        [zero, -unit[:, 2], unit[:, 1], unit[:, 2], zero, -unit[:, 0], -unit[:, 1], unit[:, 0], zero], dim=-1
+    ).reshape(-1, 3, 3)
+    identity = torch.eye(3, dtype=translation.dtype, device=translation.device).expand_as(cross)
+    return identity + sine[:, None, None] * cross + (1 - cosine)[:, None, None] * (cross @ cross)
+
+
+def along_ray(rotation: Tensor, translation: Tensor) -> Tensor:
+    """Euler angles (B, 3) relative to the viewing ray of a head at ``translation`` -> camera-frame angles."""
+    return matrix_to_euler(_model_roll(ray_rotation(translation)) @ euler_to_matrix(rotation))
+
+
+def relative_to_ray(rotation: Tensor, translation: Tensor) -> Tensor:
+    """Inverse of :func:`along_ray`."""
+    return matrix_to_euler(_model_roll(ray_rotation(translation)).transpose(1, 2) @ euler_to_matrix(rotation))

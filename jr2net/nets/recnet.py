@@ -2,9 +2,10 @@
 
 The network sees a (B, 3, S, S) crop (RGB in [0, 1], :mod:`jr2net.alignment`) and outputs one raw
 vector per face; :meth:`RecNet.decode` turns it into :class:`CropParams`, the face in the crop's
-camera (:mod:`jr2net.nets.crop_camera`): identity, expression in [0, 1], Euler angles, where the
-head's origin projects in the crop, its depth over the crop focal (the apparent size: the crop
-alone cannot tell distance from focal), SH light and albedo coefficients over a smooth basis.
+camera (:mod:`jr2net.nets.crop_camera`): identity, expression in [0, 1], Euler angles relative to
+the viewing ray, where the head's origin projects in the crop, its depth over the crop focal (the
+apparent size: the crop alone cannot tell distance from focal), SH light and albedo coefficients
+over a smooth basis.
 :meth:`CropParams.to_face_params` places the face back into the full image.
 
 Architectures: ``resnet50`` (the paper's RecNet), ``resnet18`` and ``small`` (a MobileNetV2 at
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 
 from jr2net.lighting import SH_COEFFICIENTS, light_preset
 from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
-from jr2net.nets.crop_camera import crop_intrinsics, crop_pose_to_image, default_focal
+from jr2net.nets.crop_camera import along_ray, crop_intrinsics, crop_pose_to_image, default_focal
 from jr2net.params import DEFAULT_ALBEDO, FaceParams, ParamLayout
 from jr2net.shapes import check_tensor
 
@@ -48,7 +49,8 @@ class CropParams:
     Attributes:
         identity: (B, I) identity coefficients.
         expression: (B, E) expression weights in [0, 1].
-        rotation: (B, 3) Euler angles (radians) in the crop camera.
+        rotation: (B, 3) Euler angles (radians) relative to the viewing ray through the head's
+            origin (what a crop shows: an off-axis face looks turned by the ray's angle).
         centre: (B, 2) crop pixel where the head's origin projects.
         depth_ratio: (B,) camera depth of the head's origin over the crop focal.
         light: (B, 9, 3) SH light.
@@ -69,6 +71,10 @@ class CropParams:
         offset = (self.centre - principal) * self.depth_ratio[:, None]
         return torch.cat([offset, depth[:, None]], dim=-1)
 
+    def camera_rotation(self, translation: Tensor) -> Tensor:
+        """Crop-camera Euler angles (B, 3) of the head at crop-camera ``translation`` (B, 3)."""
+        return along_ray(self.rotation, translation)
+
     def to_face_params(
         self, matrix: Tensor, image_size: Tensor, basis: Tensor, focal: Tensor | None = None
     ) -> FaceParams:
@@ -83,7 +89,7 @@ class CropParams:
         focal = default_focal(image_size[:, 0].float()) if focal is None else focal
         intrinsic = crop_intrinsics(matrix.double(), image_size.double(), focal.double()).to(self.rotation)
         translation = self.crop_translation(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
-        rotation, translation = crop_pose_to_image(self.rotation, translation, matrix)
+        rotation, translation = crop_pose_to_image(self.camera_rotation(translation), translation, matrix)
         return FaceParams(
             identity=self.identity,
             expression=self.expression,

@@ -13,7 +13,14 @@ from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
 from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
 from jr2net.nets.checkpoint import load_weights, save_weights
-from jr2net.nets.crop_camera import crop_intrinsics, crop_pose_to_image, image_pose_to_crop
+from jr2net.nets.crop_camera import (
+    along_ray,
+    crop_intrinsics,
+    crop_pose_to_image,
+    image_pose_to_crop,
+    ray_rotation,
+    relative_to_ray,
+)
 from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.shapes import ShapeError
@@ -90,7 +97,7 @@ def test_crop_params_place_the_face_back_into_the_image(face_model: FaceModel) -
     decoded = CropParams(
         identity=torch.zeros(1, 100),
         expression=torch.zeros(1, 53),
-        rotation=crop_rotation,
+        rotation=relative_to_ray(crop_rotation, crop_translation),
         centre=centre,
         depth_ratio=crop_translation[:, 2] / camera[:, 0, 0],
         light=torch.zeros(1, 9, 3),
@@ -135,3 +142,27 @@ def test_albedo_basis_is_smooth_and_starts_with_a_constant(face_model: FaceModel
     assert basis.shape == (face_model.vertex_count, 10)
     assert torch.equal(basis[:, 0], torch.ones(face_model.vertex_count))
     assert basis.abs().max() <= 1.0 + 1e-6 and np.linalg.matrix_rank(basis.numpy()) == 10
+
+
+def test_ray_rotation_turns_the_optical_axis_onto_the_ray() -> None:
+    translation = torch.tensor([[10.0, -20.0, 50.0], [0.0, 0.0, 40.0], [-3.0, 1.0, 60.0]])
+    rotation = ray_rotation(translation)
+    direction = torch.nn.functional.normalize(translation, dim=-1)
+    assert torch.allclose(rotation @ torch.tensor([0.0, 0.0, 1.0]), direction, atol=1e-6)
+    assert torch.allclose(rotation @ rotation.transpose(1, 2), torch.eye(3).expand(3, 3, 3), atol=1e-6)
+    assert torch.allclose(rotation[1], torch.eye(3)), "on the axis nothing turns"
+    angles = torch.tensor([[0.1, -0.3, 0.2], [0.0, 0.0, 0.0], [-0.2, 0.4, 0.0]])
+    assert torch.allclose(relative_to_ray(along_ray(angles, translation), translation), angles, atol=1e-5)
+
+
+def test_an_off_axis_face_looks_turned_by_its_ray(face_model: FaceModel) -> None:
+    """A frontal (ray-relative) face moved off the axis shows the same side as one turned by the ray:
+    its landmarks, relative to their centre and scaled by depth, match a centred face turned by it."""
+    vertices = face_model(torch.zeros(1, 100), torch.zeros(1, 53))[:, face_model.landmarks68]
+    off_axis = torch.tensor([[30.0, 0.0, 60.0]])
+    turned = along_ray(torch.zeros(1, 3), off_axis)
+    seen = model_to_camera(vertices, euler_to_matrix(turned), off_axis)
+    ray = ray_rotation(off_axis)[0]
+    in_ray_frame = (seen - off_axis[:, None]) @ ray  # the face as seen along its ray
+    centred = model_to_camera(vertices, torch.eye(3)[None], torch.zeros(1, 3))
+    assert torch.allclose(in_ray_frame, centred, atol=1e-4)
