@@ -31,7 +31,8 @@ def test_shipped_weights_are_small_and_say_how_they_were_made() -> None:
 def test_photo_lands_near_the_fitter(
     shared_media: Path, tmp_path: Path, runtime: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """RecNet's 68 landmarks on a real photo lie near the fitter's (within 15 % of the eye distance)."""
+    """RecNet's 68 landmarks on a real photo lie near the fitter's: 6.9 % of the eye distance with
+    the shipped weights, 21 % for an untrained network (the aligned crop alone places a mean face)."""
     monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
     photo = shared_media / "liveportrait/source/s12.jpg"
     assert main(["reconstruct", str(photo), "-o", str(tmp_path / "fit"), "--no-overlay"]) == 0
@@ -41,7 +42,7 @@ def test_photo_lands_near_the_fitter(
     assert data["method"] == "recnet" and data["frames"][0]["face"]
     (fitted,), (predicted,) = _landmarks(tmp_path / "fit"), _landmarks(tmp_path / "net")
     eyes = np.linalg.norm(fitted[36] - fitted[45])
-    assert np.linalg.norm(predicted - fitted, axis=1).mean() < 0.15 * eyes
+    assert np.linalg.norm(predicted - fitted, axis=1).mean() < 0.12 * eyes
     assert (tmp_path / "net/mesh.obj").is_file() and (tmp_path / "net/overlay.png").is_file()
 
 
@@ -63,3 +64,24 @@ def test_missing_weights_are_a_clear_error(
     arguments = ["reconstruct", str(photo), "-o", str(tmp_path / "out"), "--method", "recnet"]
     assert main([*arguments, "--weights", str(tmp_path / "none.pt")]) != 0
     assert "RecNet weights" in capsys.readouterr().err
+
+
+@needs_weights
+def test_live_with_recnet(shared_media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
+    stats_path = tmp_path / "stats.json"
+    clip = str(shared_media / "liveportrait/driving/d0.mp4")
+    arguments = [
+        "live",
+        "--input",
+        clip,
+        "--size",
+        "128",
+        "-o",
+        str(tmp_path / "live.mp4"),
+        "--max-frames",
+        "15",
+    ]
+    assert main([*arguments, "--method", "recnet", "--runtime", "onnx", "--stats", str(stats_path)]) == 0
+    stats = json.loads(stats_path.read_text())
+    assert stats["frames_in"] == 15 and stats["frames_out"] > 0
