@@ -39,8 +39,8 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
     photo = read_image(sorted(MEDIA.glob(PHOTO_GLOBS[0]))[0])
     with Tracker(mode="image") as tracker:
         tracking = tracker.track(photo)
-    crop = torch.from_numpy(align_face(photo, tracking.landmarks, CROP_SIZE).image.copy()).permute(2, 0, 1)[None]
-    crop = crop.float() / 255.0
+    pixels = align_face(photo, tracking.landmarks, CROP_SIZE).image.copy()
+    crop = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255.0
     cpu = torch.device("cpu")
     fitter = LandmarkFitter(model)
     identity, frames = fitter.fit_identity([tracking])
