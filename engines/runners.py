@@ -3,7 +3,8 @@
 Every runner is a context manager and a callable ``(B, 3, S, S) float32 tensor -> (B, D) tensor``
 (:meth:`jr2net.nets.recnet.RecNet.decode` turns the output into parameters). ``torch`` runs the
 network eagerly; ``onnx`` runs its ONNX export (:mod:`jr2net.engines.onnx_export`) in
-onnxruntime on the CPU, or CUDA when onnxruntime has it.
+onnxruntime on the CPU, or CUDA when onnxruntime has it; ``tensorrt`` builds a TensorRT engine
+from that export (:mod:`jr2net.engines.tensorrt_engine`, GPU and the ``trt`` extra only).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from jr2net.engines.onnx_export import cached_onnx
 from jr2net.nets.checkpoint import default_weights, load_weights
 from jr2net.nets.recnet import RecNet
 
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("torch", "onnx", "tensorrt")
 
 
-class _Runner:
-    def __enter__(self) -> _Runner:
+class Runner:
+    """Base of the runners: a context manager and a callable (B, 3, S, S) -> (B, D)."""
+
+    def __enter__(self) -> Runner:
         return self
 
     def __exit__(
@@ -38,7 +41,7 @@ class _Runner:
         raise NotImplementedError
 
 
-class TorchRunner(_Runner):
+class TorchRunner(Runner):
     """Eager torch, on the network's device."""
 
     def __init__(self, net: RecNet) -> None:
@@ -50,7 +53,7 @@ class TorchRunner(_Runner):
         return self.net(images.to(self.device)).cpu()
 
 
-class OnnxRunner(_Runner):
+class OnnxRunner(Runner):
     """onnxruntime over an ONNX file; ``threads`` intra-op threads (0: onnxruntime's choice)."""
 
     def __init__(self, path: Path, threads: int = 0) -> None:
@@ -73,7 +76,7 @@ class OnnxRunner(_Runner):
         self.session = None
 
 
-def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> tuple[RecNet, _Runner]:
+def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> tuple[RecNet, Runner]:
     """The network (for decoding) and a runner of ``runtime`` for a weights file (default: shipped)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose from {RUNTIMES}")
@@ -81,4 +84,9 @@ def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> 
     net = load_weights(weights)
     if runtime == "torch":
         return net, TorchRunner(net)
+    if runtime == "tensorrt":
+        from jr2net.engines.tensorrt_engine import TensorRTRunner, build_engine, require_tensorrt
+
+        require_tensorrt()
+        return net, TensorRTRunner(build_engine(cached_onnx(net, weights)))
     return net, OnnxRunner(cached_onnx(net, weights), threads)

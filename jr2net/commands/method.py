@@ -18,7 +18,10 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit: the landmark fitter (default); recnet: the RecNet network on aligned crops",
     )
     parser.add_argument(
-        "--runtime", choices=("torch", "onnx"), default="torch", help="how RecNet runs (--method recnet)"
+        "--runtime",
+        choices=("torch", "onnx", "tensorrt"),
+        default="torch",
+        help="how RecNet runs (--method recnet); tensorrt needs an NVIDIA GPU and the trt extra",
     )
     parser.add_argument(
         "--weights", type=Path, help="RecNet weights (default: $JR2NET_RECNET or the shipped small variant)"

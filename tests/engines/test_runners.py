@@ -63,3 +63,33 @@ def test_runner_factory(face_model: FaceModel, tmp_path: Path, monkeypatch: pyte
         make_runner("tensorflow", weights)
     with pytest.raises(ValueError, match="opset 17"):
         export_onnx(net, tmp_path / "old.onnx", opset=13)
+
+
+def _tensorrt_available() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_tensorrt_available(), reason="TensorRT and a GPU are present")
+def test_tensorrt_without_it_is_a_clear_error(face_model: FaceModel, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="TensorRT runtime needs"):
+        make_runner("tensorrt", _weights(face_model, tmp_path))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _tensorrt_available(), reason="needs TensorRT and a CUDA device")
+def test_tensorrt_matches_onnxruntime(
+    face_model: FaceModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
+    weights = _weights(face_model, tmp_path)
+    images = torch.rand(4, 3, CROP_SIZE, CROP_SIZE)
+    net, onnx_runner = make_runner("onnx", weights)
+    _, tensorrt_runner = make_runner("tensorrt", weights)
+    with onnx_runner, tensorrt_runner:
+        expected, actual = net.decode(onnx_runner(images)), net.decode(tensorrt_runner(images))
+    for name in PARAMETERS:  # FP16 engine: a looser bound than the float32 ONNX parity
+        assert (getattr(expected, name) - getattr(actual, name)).abs().max() <= 5e-2, name
