@@ -6,13 +6,14 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 import torch
+
+from jr2net.provenance import checkout_commit
 
 VERSIONED = ("torch", "numpy", "numba", "cupy-cuda13x", "onnxruntime", "mediapipe", "av", "aiortc")
 
@@ -36,17 +37,6 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warm
     samples.sort()
     p99_index = min(len(samples) - 1, round(0.99 * (len(samples) - 1)))
     return {"median_ms": statistics.median(samples), "p99_ms": samples[p99_index], "repeats": repeats}
-
-
-def commit() -> str:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], capture_output=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return result.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def versions() -> dict[str, str]:
@@ -79,7 +69,7 @@ def write_report(
 ) -> dict:
     """Write ``{"commit", "versions", "device", "runs", **extra}`` as JSON and return it."""
     report = {
-        "commit": commit(),
+        "commit": checkout_commit(),
         "versions": versions(),
         "device": "; ".join(device_description(d) for d in devices),
         "runs": runs,

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import platform
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from jr2net.face_model import FaceModel
 from jr2net.nets.checkpoint import save_weights
 from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
+from jr2net.provenance import checkout_commit
 from jr2net.training.crop_cache import DEFAULT_CACHE
 from jr2net.training.crop_dataset import CropDataset
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
@@ -95,20 +95,6 @@ def learning_rate(config: TrainConfig, step: int) -> float:
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def _commit() -> str:
-    """The checkout's commit, ``-dirty`` when the working tree differs from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
-
-
 def _device(name: str) -> torch.device:
     return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
 
@@ -136,7 +122,7 @@ def validate(
 
 def train(config: TrainConfig, command: str = "") -> Path:
     """Run training; returns the path of the fp16 weights."""
-    commit = _commit()  # the code that trains, before anyone edits the checkout during the run
+    commit = checkout_commit()  # the code that trains, before anyone edits the checkout during the run
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     if config.threads:
