@@ -27,7 +27,7 @@ from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.media import read_image
 from jr2net.nets.checkpoint import default_weights, load_weights, provenance
-from jr2net.nets.recnet import CROP_SIZE, RecNet
+from jr2net.nets.recnet import CROP_SIZE, RecNet, crop_images
 from jr2net.tracking import Tracker
 
 
@@ -39,8 +39,7 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
     photo = read_image(sorted(MEDIA.glob(PHOTO_GLOBS[0]))[0])
     with Tracker(mode="image") as tracker:
         tracking = tracker.track(photo)
-    pixels = align_face(photo, tracking.landmarks, CROP_SIZE).image.copy()
-    crop = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255.0
+    crop = crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None])
     cpu = torch.device("cpu")
     fitter = LandmarkFitter(model)
     identity, frames = fitter.fit_identity([tracking])

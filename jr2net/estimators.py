@@ -16,7 +16,7 @@ from torch import Tensor
 
 from jr2net.alignment import align_face
 from jr2net.fitting import LandmarkFitter
-from jr2net.nets.recnet import CROP_SIZE, RecNet, albedo_basis
+from jr2net.nets.recnet import CROP_SIZE, RecNet, albedo_basis, crop_images
 from jr2net.params import FaceParams
 from jr2net.tracking import Tracking
 
@@ -67,9 +67,7 @@ class RecNetPredictor:
         if not faces or not all(tracking.face for tracking, _ in faces):
             raise ValueError("RecNet needs tracked faces (every Tracking with face=True)")
         crops = [align_face(image, tracking.landmarks, CROP_SIZE) for tracking, image in faces]
-        images = (
-            torch.from_numpy(np.stack([crop.image for crop in crops])).permute(0, 3, 1, 2).float() / 255.0
-        )
+        images = crop_images(np.stack([crop.image for crop in crops]))
         with torch.no_grad():
             decoded = self.net.decode(self.run(images).float())
         matrices = torch.from_numpy(np.stack([crop.matrix for crop in crops]))

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 
 from jr2net.nets.crop_camera import crop_intrinsics, image_pose_to_crop, relative_to_ray
+from jr2net.nets.recnet import crop_images
 
 # MediaPipe's face-oval contour (its FACEMESH_FACE_OVAL), in order around the face.
 FACE_OVAL = (
@@ -126,7 +127,7 @@ class CropDataset:
         scaled per channel by up to ±15 %.
         """
         index = torch.from_numpy(np.asarray(indices))
-        images = torch.from_numpy(self.crops[indices]).permute(0, 3, 1, 2).float() / 255.0
+        images = crop_images(self.crops[indices])
         landmarks = torch.from_numpy(self.landmarks[indices])
         intrinsics = self.intrinsics[index].clone()
         if rng is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -99,6 +100,11 @@ class CropParams:
             light=self.light,
             albedo=albedo_from_coefficients(basis, self.albedo_coefficients),
         )
+
+
+def crop_images(crops: np.ndarray) -> Tensor:
+    """RecNet's input from uint8 RGB crops: (B, S, S, 3) -> (B, 3, S, S) float32 in [0, 1]."""
+    return torch.from_numpy(np.require(crops, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255.0
 
 
 def albedo_basis(neutral: Tensor) -> Tensor:
