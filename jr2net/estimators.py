@@ -62,8 +62,9 @@ class RecNetPredictor:
         self.run = run
         self.basis = albedo_basis(neutral)
 
-    def predict(self, faces: list[Face]) -> FaceParams:
-        """FaceParams (B faces, with light and per-vertex albedo) of tracked faces in their images."""
+    def predict(self, faces: list[Face], albedo: bool = True) -> FaceParams:
+        """FaceParams (B faces, with light) of tracked faces in their images; with the per-vertex
+        albedo unless ``albedo`` is False (a (V, 3) product per face that pose tracking does not need)."""
         if not faces or not all(tracking.face for tracking, _ in faces):
             raise ValueError("RecNet needs tracked faces (every Tracking with face=True)")
         crops = [align_face(image, tracking.landmarks, CROP_SIZE) for tracking, image in faces]
@@ -72,7 +73,7 @@ class RecNetPredictor:
             decoded = self.net.decode(self.run(images).float())
         matrices = torch.from_numpy(np.stack([crop.matrix for crop in crops]))
         sizes = torch.tensor([tracking.image_size for tracking, _ in faces])
-        return decoded.to_face_params(matrices, sizes, self.basis)
+        return decoded.to_face_params(matrices, sizes, self.basis if albedo else None)
 
 
 def _unknowns(params: FaceParams, index: int) -> Tensor:
@@ -87,8 +88,8 @@ class RecNetEstimator:
         self.predictor = predictor
 
     def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
-        params = self.predictor.predict(faces)
+        params = self.predictor.predict(faces, albedo=False)
         return params.identity.mean(0), _unknowns(params, 0)
 
     def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
-        return _unknowns(self.predictor.predict([face]), 0)
+        return _unknowns(self.predictor.predict([face], albedo=False), 0)

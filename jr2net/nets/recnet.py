@@ -77,14 +77,15 @@ class CropParams:
         return along_ray(self.rotation, translation)
 
     def to_face_params(
-        self, matrix: Tensor, image_size: Tensor, basis: Tensor, focal: Tensor | None = None
+        self, matrix: Tensor, image_size: Tensor, basis: Tensor | None, focal: Tensor | None = None
     ) -> FaceParams:
         """FaceParams in the full image.
 
         Args:
             matrix: (B, 2, 3) image-to-crop maps of the crops.
             image_size: (B, 2) image (height, width).
-            basis: (V, K) :func:`albedo_basis` of the face model.
+            basis: (V, K) :func:`albedo_basis` of the face model, or ``None`` to leave the
+                per-vertex albedo out (``albedo=None``: the default skin tone).
             focal: (B,) image focal in pixels; :func:`default_focal` when ``None``.
         """
         focal = default_focal(image_size[:, 0].float()) if focal is None else focal
@@ -98,7 +99,7 @@ class CropParams:
             translation=translation,
             focal=focal.to(self.rotation),
             light=self.light,
-            albedo=albedo_from_coefficients(basis, self.albedo_coefficients),
+            albedo=None if basis is None else albedo_from_coefficients(basis, self.albedo_coefficients),
         )
 
 

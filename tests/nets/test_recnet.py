@@ -46,6 +46,8 @@ def test_decoded_parameters_have_their_shapes_and_ranges(face_model: FaceModel) 
     params = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), albedo_basis(face_model.neutral))
     assert params.albedo.shape == (3, face_model.vertex_count, 3)
     assert params.albedo.min() >= 0 and params.albedo.max() <= 1 and (params.translation[:, 2] > 0).all()
+    without = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), None)
+    assert without.albedo is None and torch.equal(without.translation, params.translation)
 
 
 def test_recnet_rejects_wrong_inputs(face_model: FaceModel) -> None:
