@@ -40,6 +40,7 @@ from bench.timing import write_report
 from jr2net.assets import repository_root
 from jr2net.commands.method import add_method_arguments
 from jr2net.media import iter_video_frames
+from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.server import limit_ice_to_loopback
 from jr2net.tracking import Tracker
 
@@ -106,6 +107,7 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
     received: list[tuple[float, np.ndarray]] = []
     client = RTCPeerConnection()
     client.addTrack(_ClipTrack(frames, fps, sent))
+    release_frames_on_marker(client)  # a browser also plays a frame once its last packet is in
     pulls = []
 
     @client.on("track")

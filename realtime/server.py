@@ -26,6 +26,7 @@ from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
+from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Reenactor, SourceFace
@@ -104,6 +105,7 @@ class ReenactmentServer:
 
         try:
             await peer.setRemoteDescription(description)
+            release_frames_on_marker(peer)
             await peer.setLocalDescription(await peer.createAnswer())
         except (ValueError, RuntimeError) as error:
             await self.close_session(session.id)
