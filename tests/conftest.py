@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +17,15 @@ from jr2net.face_model import FaceModel
 from jr2net.media import iter_video_frames
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(autouse=True)
+def process_thread_settings() -> Iterator[None]:
+    """Undo what a command run in-process (``jr2net live``) sets for the whole process."""
+    threads, interval = torch.get_num_threads(), sys.getswitchinterval()
+    yield
+    torch.set_num_threads(threads)
+    sys.setswitchinterval(interval)
 
 
 @pytest.fixture(scope="session")

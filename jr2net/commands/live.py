@@ -13,7 +13,7 @@ from jr2net.commands.method import add_method_arguments, estimator
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
-from jr2net.realtime.pipeline import Pipeline
+from jr2net.realtime.pipeline import Pipeline, configure_live_threads
 from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
@@ -72,6 +72,7 @@ def _source(args: argparse.Namespace) -> FrameSource:
 
 
 def run(args: argparse.Namespace) -> int:
+    configure_live_threads()
     if not args.vcam and args.output is None:
         raise ValueError("nowhere to send the result: give --vcam and/or -o FILE")
     model = FaceModel.load()

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from jr2net.commands.method import add_method_arguments, estimator
 from jr2net.face_model import FaceModel
+from jr2net.realtime.pipeline import configure_live_threads
 from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
 
@@ -32,6 +33,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    configure_live_threads()
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
     server = ReenactmentServer(model, source, args.size, echo=args.echo, estimator=estimator(model, args))
