@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw
 
 from bench.timing import write_report
 from jr2net.assets import repository_root
-from jr2net.commands.method import add_method_arguments
+from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
 from jr2net.media import iter_video_frames
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.server import limit_ice_to_loopback
@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="seconds sent (the clip loops)")
     parser.add_argument("--size", type=int, default=256, help="reenactment size")
     add_method_arguments(parser)
+    add_stage_mode_argument(parser)
     args = parser.parse_args()
     if args.seconds < 2 * WINDOW_S:
         parser.error(
@@ -214,7 +215,7 @@ def main() -> None:
     fps = 30.0
     clip = [np.asarray(Image.fromarray(image).resize((320, 320))) for _, _, image in iter_video_frames(CLIP)]
     frames = [clip[index % len(clip)] for index in range(round(args.seconds * fps))]  # looped if short
-    method = ["--method", args.method, "--runtime", args.runtime]
+    method = ["--method", args.method, "--runtime", args.runtime, "--stages", args.stages]
     method += [] if args.weights is None else ["--weights", str(args.weights)]
     calls = {}
     for name, extra in (("reenactment", method), ("echo", ["--echo"])):
@@ -259,6 +260,7 @@ def main() -> None:
         "histogram": str(histogram),
         "method": args.method,
         "runtime": args.runtime,
+        "stages": args.stages,
         "seconds": args.seconds,
     }
     write_report(args.out, runs, [torch.device("cpu")], extra)

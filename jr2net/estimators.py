@@ -8,6 +8,8 @@ out (:mod:`jr2net.fitting`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +17,7 @@ import torch
 from torch import Tensor
 
 from jr2net.alignment import align_face
+from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.nets.recnet import CROP_SIZE, RecNet, albedo_basis, crop_images
 from jr2net.params import FaceParams
@@ -93,3 +96,21 @@ class RecNetEstimator:
 
     def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
         return _unknowns(self.predictor.predict([face], albedo=False), 0)
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """Which estimator a reconstructor uses, as a value that pickles (a stage process builds it)."""
+
+    method: str = "fit"
+    runtime: str = "torch"
+    weights: Path | None = None
+
+    def estimator(self, model: FaceModel) -> FrameEstimator | None:
+        """RecNet's estimator for ``recnet`` (with this runtime and weights); None for the fitter."""
+        if self.method != "recnet":
+            return None
+        from jr2net.engines.runners import make_runner
+
+        net, runner = make_runner(self.runtime, self.weights)
+        return RecNetEstimator(RecNetPredictor(net, runner, model.neutral))

@@ -1,24 +1,33 @@
-"""The reenactment stages of the live pipeline: reconstruct the driving frame, then reenact."""
+"""The reenactment stages of the live pipeline: reconstruct the driving frame, then reenact.
+
+Each stage runs in its own process by default (:mod:`jr2net.realtime.process_stage`: both are
+GIL-heavy), or in a thread of the calling process (``mode="thread"``: quicker to start, slower
+per frame). The frame between them carries only the driving FaceParams.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from jr2net.estimators import FrameEstimator
+from jr2net.estimators import FrameEstimator, MethodChoice
 from jr2net.face_model import FaceModel
+from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
-from jr2net.reconstruct import FrameResult, Reconstructor
-from jr2net.reenact import Controls, Reenactor
+from jr2net.realtime.process_stage import StageProcess
+from jr2net.reconstruct import Reconstructor
+from jr2net.reenact import Controls, Reenactor, SourceFace
 from jr2net.smoothing import OneEuroConfig
 
 LOG = logging.getLogger("jr2net.realtime")
 # Live smoothing trades less jitter suppression for lag: a 1.5 Hz rest cut-off delays slow
 # motion by ~100 ms, 4 Hz by ~40 ms.
 LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
+STAGE_MODES = ("process", "thread")
 
 
 def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:
@@ -26,40 +35,127 @@ def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None
     return Reconstructor(model, mode="video", smoothing=LIVE_SMOOTHING, estimator=estimator)
 
 
-class ReenactmentStages:
-    """``reconstruct`` (MediaPipe + fitter) and ``reenact`` stages sharing one source face.
+class ReconstructWorker:
+    """The ``reconstruct`` stage: the frame's payload becomes its FaceParams, or None without a face."""
 
-    A frame without a face shows the last reenacted image (the source before the first face).
-    """
+    def __init__(self, reconstructor: Reconstructor) -> None:
+        self.reconstructor = reconstructor
 
-    def __init__(
-        self, reconstructor: Reconstructor, reenactor: Reenactor, controls: Controls = Controls()
-    ) -> None:
-        self.reconstructor, self.reenactor, self.controls = reconstructor, reenactor, controls
-        source = reenactor.source.image[0].permute(1, 2, 0)
-        self._last = (source * 255).round().byte().contiguous().numpy()
-
-    def reconstruct(self, frame: StagedFrame) -> StagedFrame:
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
         seconds = (
             frame.index / 30.0
             if frame.pts is None or frame.time_base is None
             else float(frame.pts * frame.time_base)
         )
         try:
-            result = self.reconstructor.step(frame.index, seconds, frame.image)
+            params = self.reconstructor.step(frame.index, seconds, frame.image).params
         except ValueError as error:  # one unusable frame must not end a live session
             LOG.warning("frame %d not reconstructed: %s", frame.index, error)
-            result = None
-        return replace(frame, payload=result)
+            params = None
+        return replace(frame, payload=params)
 
-    def reenact(self, frame: StagedFrame) -> StagedFrame:
-        result = frame.payload
-        if isinstance(result, FrameResult) and result.params is not None:
+    def close(self) -> None:
+        self.reconstructor.tracker.close()
+
+
+class ReenactWorker:
+    """The ``reenact`` stage: the source driven by the payload's FaceParams.
+
+    A frame without a face shows the last reenacted image (the source before the first face).
+    """
+
+    def __init__(self, reenactor: Reenactor, controls: Controls = Controls()) -> None:
+        self.reenactor, self.controls = reenactor, controls
+        source = reenactor.source.image[0].permute(1, 2, 0)
+        self._last = (source * 255).round().byte().contiguous().numpy()
+
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        if isinstance(frame.payload, FaceParams):
             try:
-                self._last = self.reenactor(result.params, self.controls).image
+                self._last = self.reenactor(frame.payload, self.controls).image
             except ValueError as error:
                 LOG.warning("frame %d not reenacted: %s", frame.index, error)
         return replace(frame, image=np.array(self._last), payload=None)
 
-    def stages(self) -> list[Stage]:
-        return [Stage("reconstruct", self.reconstruct), Stage("reenact", self.reenact)]
+
+@dataclass(frozen=True)
+class ReconstructFactory:
+    """Builds a :class:`ReconstructWorker` (in a stage process, from this pickled value)."""
+
+    method: MethodChoice = MethodChoice()
+
+    def __call__(self, model: FaceModel) -> ReconstructWorker:
+        return ReconstructWorker(live_reconstructor(model, self.method.estimator(model)))
+
+
+@dataclass(frozen=True)
+class ReenactFactory:
+    """Builds a :class:`ReenactWorker` for one source (in a stage process, from this pickled value)."""
+
+    source: SourceFace
+    controls: Controls = field(default_factory=Controls)
+
+    def __call__(self, model: FaceModel) -> ReenactWorker:
+        return ReenactWorker(Reenactor(model, self.source), self.controls)
+
+
+class ReenactmentStages:
+    """Both stages for one stream, in processes or threads; close it to free them.
+
+    Args:
+        model: the face model (used by thread-mode workers; a stage process loads its own).
+        method: the reconstruction method.
+        source: the prepared source face.
+        controls: the reenactment's overrides.
+        mode: ``process`` or ``thread``.
+        processes: started :class:`StageProcess` children to build the stages in (two; a warm
+            pool's), instead of starting new ones (process mode only).
+    """
+
+    def __init__(
+        self,
+        model: FaceModel,
+        method: MethodChoice,
+        source: SourceFace,
+        controls: Controls = Controls(),
+        mode: str = "process",
+        processes: Sequence[StageProcess] | None = None,
+    ) -> None:
+        if mode not in STAGE_MODES:
+            raise ValueError(f"unknown stage mode {mode!r}; choose from {STAGE_MODES}")
+        if processes is not None and (mode != "process" or len(processes) != 2):
+            raise ValueError("give two stage processes, and only in process mode")
+        factories = (
+            ("reconstruct", ReconstructFactory(method)),
+            ("reenact", ReenactFactory(source, controls)),
+        )
+        self._processes: list[StageProcess] = []
+        self._workers: list[object] = []
+        try:
+            if mode == "process":
+                self._processes = list(processes or [StageProcess(name) for name, _ in factories])
+                self.stages = [
+                    child.build(name, factory) for child, (name, factory) in zip(self._processes, factories)
+                ]
+            else:
+                self._workers = [factory(model) for _, factory in factories]
+                self.stages = [Stage(name, worker) for (name, _), worker in zip(factories, self._workers)]
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the stage processes, or close the thread-mode workers."""
+        for child in self._processes:
+            child.close()
+        for worker in self._workers:
+            close = getattr(worker, "close", None)
+            if close is not None:
+                close()
+        self._processes, self._workers = [], []
+
+    def __enter__(self) -> ReenactmentStages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

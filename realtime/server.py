@@ -21,15 +21,15 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jr2net.estimators import FrameEstimator
+from jr2net.estimators import MethodChoice
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
+from jr2net.realtime.process_stage import StageProcessPool
+from jr2net.realtime.reenactment import STAGE_MODES, ReenactmentStages
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
-from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Reenactor, SourceFace
+from jr2net.reenact import Controls, SourceFace
 from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_image
 
 LOG = logging.getLogger("jr2net.serve")
@@ -59,14 +59,18 @@ class ReenactmentServer:
         source: SourceFace,
         size: int,
         echo: bool = False,
-        estimator: FrameEstimator | None = None,
+        method: MethodChoice = MethodChoice(),
+        stage_mode: str = "process",
     ) -> None:
         """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
-        the latency benchmark subtracts. ``estimator`` (shared by the sessions, it holds no
-        per-stream state) replaces the landmark fitter, e.g. RecNet."""
+        the latency benchmark subtracts. ``method`` picks the fitter or RecNet; ``stage_mode`` runs
+        each session's two stages in processes (two kept started for the next session) or threads."""
+        if stage_mode not in STAGE_MODES:
+            raise ValueError(f"unknown stage mode {stage_mode!r}; choose from {STAGE_MODES}")
         self.model, self.source, self.size, self.echo = model, source, size, echo
-        self.estimator = estimator
+        self.method, self.stage_mode = method, stage_mode
         self.sessions: dict[str, Session] = {}
+        self._processes: StageProcessPool | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
@@ -74,6 +78,7 @@ class ReenactmentServer:
         app.router.add_post("/offer", self.offer)
         app.router.add_post("/source", self.set_source)
         app.router.add_get("/stats", self.stats)
+        app.on_startup.append(self.startup)
         app.on_shutdown.append(self.shutdown)
         return app
 
@@ -114,20 +119,29 @@ class ReenactmentServer:
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
 
     async def _run(self, session: Session, track: object) -> None:
-        """Run the session's pipeline; this task owns its tracker and ends the session when done."""
-        reconstructor: Reconstructor | None = None
+        """Run the session's pipeline; this task owns its stages and ends the session when done."""
+        stages: ReenactmentStages | None = None
         try:
-            stages = []
             if not self.echo:
-                reconstructor = await asyncio.to_thread(live_reconstructor, self.model, self.estimator)
-                stages = ReenactmentStages(reconstructor, Reenactor(self.model, self.source)).stages()
-            session.pipeline = Pipeline(TrackSource(track), stages, [session.outgoing])
+                processes = None if self._processes is None else self._processes.take(2)
+                stages = await asyncio.to_thread(
+                    ReenactmentStages,
+                    self.model,
+                    self.method,
+                    self.source,
+                    Controls(),
+                    self.stage_mode,
+                    processes,
+                )
+            session.pipeline = Pipeline(
+                TrackSource(track), [] if stages is None else stages.stages, [session.outgoing]
+            )
             await session.pipeline.run()
         except Exception:
             LOG.exception("session %s failed", session.id)
         finally:
-            if reconstructor is not None:
-                reconstructor.tracker.close()
+            if stages is not None:
+                await asyncio.to_thread(stages.close)
             if session.id in self.sessions:
                 asyncio.get_running_loop().create_task(self.close_session(session.id))
 
@@ -136,7 +150,7 @@ class ReenactmentServer:
 
         The pipeline is let finish (closing the peer ends its input track), never cancelled: a
         cancelled stage would leave its worker thread inside MediaPipe. The session's task closes
-        the tracker once its pipeline has returned.
+        the stages once its pipeline has returned.
         """
         session = self.sessions.pop(session_id, None)
         if session is None:
@@ -185,8 +199,16 @@ class ReenactmentServer:
             }
         return web.json_response({"sessions": sessions})
 
+    async def startup(self, app: web.Application) -> None:
+        """Start the first session's stage processes now (they take a few seconds to import)."""
+        if self.stage_mode == "process" and not self.echo:
+            self._processes = StageProcessPool(spare=2)
+
     async def shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
+        if self._processes is not None:
+            pool, self._processes = self._processes, None
+            await asyncio.to_thread(pool.close)
 
 
 def _decode_upload(payload: bytes, size: int) -> np.ndarray:

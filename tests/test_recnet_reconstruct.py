@@ -82,6 +82,7 @@ def test_live_with_recnet(shared_media: Path, tmp_path: Path, monkeypatch: pytes
         "--max-frames",
         "15",
     ]
-    assert main([*arguments, "--method", "recnet", "--runtime", "onnx", "--stats", str(stats_path)]) == 0
+    recnet = ["--method", "recnet", "--runtime", "onnx", "--stages", "thread"]
+    assert main([*arguments, *recnet, "--stats", str(stats_path)]) == 0
     stats = json.loads(stats_path.read_text())
     assert stats["frames_in"] == 15 and stats["frames_out"] > 0

@@ -9,15 +9,15 @@ import signal
 import sys
 from pathlib import Path
 
-from jr2net.commands.method import add_method_arguments, estimator
+from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
 from jr2net.realtime.pipeline import Pipeline, configure_live_threads
-from jr2net.realtime.reenactment import ReenactmentStages, live_reconstructor
+from jr2net.realtime.reenactment import ReenactmentStages
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
-from jr2net.reenact import Controls, Reenactor
+from jr2net.reenact import Controls
 from jr2net.sources import load_source
 
 
@@ -59,6 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--stats", type=Path, help="write the run's latency statistics here (JSON)")
     add_method_arguments(parser)
+    add_stage_mode_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -85,9 +86,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
-    with live_reconstructor(model, estimator(model, args)) as reconstructor:
-        stages = ReenactmentStages(reconstructor, Reenactor(model, source), controls)
-        pipeline = Pipeline(frames, stages.stages(), sinks)
+    with ReenactmentStages(model, method_choice(args), source, controls, mode=args.stages) as stages:
+        pipeline = Pipeline(frames, stages.stages, sinks)
         stats = asyncio.run(_run_until_interrupted(pipeline))
     summary = stats.summary()
     print(json.dumps(summary, indent=1))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jr2net.estimators import FrameEstimator, RecNetEstimator, RecNetPredictor
+from jr2net.estimators import FrameEstimator, MethodChoice
 from jr2net.face_model import FaceModel
+from jr2net.realtime.reenactment import STAGE_MODES
 
 
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +29,22 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_stage_mode_argument(parser: argparse.ArgumentParser) -> None:
+    """``--stages process|thread`` for the live commands."""
+    parser.add_argument(
+        "--stages",
+        choices=STAGE_MODES,
+        default="process",
+        help="run reconstruct and reenact each in its own process (default: faster on several cores) "
+        "or in threads of this one (quicker start)",
+    )
+
+
 def estimator(model: FaceModel, args: argparse.Namespace) -> FrameEstimator | None:
     """RecNet's estimator for ``--method recnet`` (weights and runtime from the arguments), else None."""
-    if args.method != "recnet":
-        return None
-    from jr2net.engines.runners import make_runner
+    return method_choice(args).estimator(model)
 
-    net, runner = make_runner(args.runtime, args.weights)
-    return RecNetEstimator(RecNetPredictor(net, runner, model.neutral))
+
+def method_choice(args: argparse.Namespace) -> MethodChoice:
+    """The method options of parsed arguments, as a value a stage process can be handed."""
+    return MethodChoice(args.method, args.runtime, args.weights)

@@ -6,7 +6,7 @@ import argparse
 
 from aiohttp import web
 
-from jr2net.commands.method import add_method_arguments, estimator
+from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
 from jr2net.face_model import FaceModel
 from jr2net.realtime.pipeline import configure_live_threads
 from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
@@ -24,6 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", default="model", help="default source: a photo or clip, or 'model'")
     parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
     add_method_arguments(parser)
+    add_stage_mode_argument(parser)
     parser.add_argument(
         "--echo",
         action="store_true",
@@ -36,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     configure_live_threads()
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
-    server = ReenactmentServer(model, source, args.size, echo=args.echo, estimator=estimator(model, args))
+    server = ReenactmentServer(
+        model, source, args.size, echo=args.echo, method=method_choice(args), stage_mode=args.stages
+    )
     if is_loopback(args.host):
         limit_ice_to_loopback()
     print(f"open http://{args.host}:{args.port}/")

@@ -1,0 +1,191 @@
+"""Pipeline stages that run in their own process, each with its own GIL.
+
+The fitter and the reenactor spend much of a frame in Python (hundreds of small numpy and torch
+calls). In one process their threads and the event loop (RTP, SRTP, jitter buffer) take turns on
+one GIL, and each stage runs several times slower than alone. A :class:`StageProcess` hosts one
+stage's worker in a spawned child; the pipeline's worker thread only sends the frame down a pipe
+and waits, without the GIL.
+
+A child is started empty (imports, the face model, numba's cached kernels: about 2 s) and given
+its worker later by :meth:`StageProcess.build`, so a server can keep children warm for the next
+session whatever its source will be.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import signal
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.pipeline import Stage, configure_live_threads
+
+if TYPE_CHECKING:
+    from jr2net.face_model import FaceModel
+
+StageWorker = Callable[[StagedFrame], StagedFrame]
+WorkerFactory = Callable[["FaceModel"], StageWorker]
+START_TIMEOUT_S = 120.0
+CLOSE_TIMEOUT_S = 10.0
+
+
+class StageProcessError(RuntimeError):
+    """The stage's child process failed (its traceback is in the message) or is gone."""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    traceback: str
+
+
+def _child(connection: multiprocessing.connection.Connection) -> None:
+    """The child's loop: preload, then one worker factory, then frames until ``None``.
+
+    Ctrl-C reaches the whole process group; the parent decides when the child stops.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_live_threads()
+    try:
+        import jr2net.realtime.reenactment  # noqa: F401  the stages' imports, paid before the session
+        from jr2net.face_model import FaceModel
+
+        model = FaceModel.load()
+        connection.send("started")
+        factory = connection.recv()
+        if factory is None:
+            return
+        worker = factory(model)
+        connection.send("ready")
+    except (EOFError, OSError):
+        return  # the parent is gone (a spare child of a server that ended)
+    except Exception:
+        connection.send(_Failure(traceback.format_exc()))
+        return
+    try:
+        while (frame := connection.recv()) is not None:
+            try:
+                connection.send(worker(frame))
+            except Exception:
+                connection.send(_Failure(traceback.format_exc()))
+    except (EOFError, OSError):
+        pass  # the parent is gone: nothing left to serve
+    finally:
+        close = getattr(worker, "close", None)
+        if close is not None:
+            close()
+
+
+class StageProcess:
+    """One child process hosting one stage's worker (a frame in, a frame out, in order)."""
+
+    def __init__(self, name: str = "stage") -> None:
+        context = multiprocessing.get_context("spawn")
+        self.name = name
+        self._connection, child_end = context.Pipe()
+        self._process = context.Process(target=_child, args=(child_end,), name=f"jr2net-{name}", daemon=True)
+        self._process.start()
+        child_end.close()
+        self._lock = threading.Lock()
+        self._built = False
+
+    def build(self, name: str, factory: WorkerFactory) -> Stage:
+        """Give the child its worker (``factory(model)`` runs there, so it must pickle); blocks until ready.
+
+        Raises:
+            StageProcessError: the child failed to start or to build the worker.
+        """
+        if self._built:
+            raise RuntimeError(f"stage process {self.name!r} already has a worker")
+        self.name = name
+        self._expect("started", waited_for="start")
+        self._connection.send(factory)
+        self._built = True
+        self._expect("ready", waited_for=f"build the {name} stage")
+        return Stage(name, self.work)
+
+    def work(self, frame: StagedFrame) -> StagedFrame:
+        """Run the worker on ``frame`` in the child.
+
+        Raises:
+            StageProcessError: the worker raised (with its traceback) or the child died.
+        """
+        with self._lock:
+            try:
+                self._connection.send(frame)
+                result = self._connection.recv()
+            except (EOFError, OSError) as error:
+                raise StageProcessError(
+                    f"the {self.name} stage's process exited (code {self._process.exitcode})"
+                ) from error
+        if isinstance(result, _Failure):
+            raise StageProcessError(f"the {self.name} stage failed in its process:\n{result.traceback}")
+        return result
+
+    def close(self) -> None:
+        """Stop the child (it closes its worker) and wait for it; idempotent."""
+        if self._process.is_alive():
+            with contextlib.suppress(OSError):  # a broken pipe: terminated below
+                self._connection.send(None)
+            self._process.join(CLOSE_TIMEOUT_S)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(CLOSE_TIMEOUT_S)
+        self._connection.close()
+
+    def _expect(self, message: str, waited_for: str) -> None:
+        if not self._connection.poll(START_TIMEOUT_S):
+            raise StageProcessError(
+                f"the {self.name} stage's process did not {waited_for} in {START_TIMEOUT_S:g} s"
+            )
+        try:
+            reply = self._connection.recv()
+        except EOFError as error:
+            raise StageProcessError(
+                f"the {self.name} stage's process exited (code {self._process.exitcode}) before it could "
+                f"{waited_for}"
+            ) from error
+        if isinstance(reply, _Failure):
+            raise StageProcessError(
+                f"the {self.name} stage's process could not {waited_for}:\n{reply.traceback}"
+            )
+        if reply != message:
+            raise StageProcessError(
+                f"the {self.name} stage's process answered {reply!r}, expected {message!r}"
+            )
+
+    def __enter__(self) -> StageProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StageProcessPool:
+    """Stage processes started ahead, so a new session need not wait for imports.
+
+    Args:
+        spare: how many children to keep started (a reenactment session takes two).
+    """
+
+    def __init__(self, spare: int) -> None:
+        self.spare = spare
+        self._ready = [StageProcess() for _ in range(spare)]
+
+    def take(self, count: int) -> list[StageProcess]:
+        """``count`` started children (new ones if the spares run out); the spares are refilled."""
+        taken, self._ready = self._ready[:count], self._ready[count:]
+        taken += [StageProcess() for _ in range(count - len(taken))]
+        self._ready += [StageProcess() for _ in range(self.spare - len(self._ready))]
+        return taken
+
+    def close(self) -> None:
+        """Stop the spares."""
+        for child in self._ready:
+            child.close()
+        self._ready = []

@@ -1,0 +1,89 @@
+"""Stages in child processes: frames round-trip, failures surface with their cause, children end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from jr2net.face_model import FaceModel
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.process_stage import StageProcess, StageProcessError, StageProcessPool
+
+
+class _Invert:
+    """A worker that inverts the image and reports its process and the model's size."""
+
+    def __init__(self, model: FaceModel) -> None:
+        self.vertices = model.vertex_count
+
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        if frame.index < 0:
+            raise ValueError("negative index")
+        return replace(frame, image=255 - frame.image, payload=(os.getpid(), self.vertices))
+
+
+def _invert(model: FaceModel) -> _Invert:
+    return _Invert(model)
+
+
+def _broken(model: FaceModel) -> _Invert:
+    raise RuntimeError("no worker today")
+
+
+def _frame(index: int) -> StagedFrame:
+    image = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    return StagedFrame(image=image, index=index, pts=index * 3000, time_base=None, captured=time.monotonic())
+
+
+def test_frames_round_trip_through_the_child(face_model: FaceModel) -> None:
+    child = StageProcess()
+    with child:
+        stage = child.build("invert", _invert)
+        assert stage.name == "invert"
+        for index in range(3):
+            result = stage.work(_frame(index))
+            assert result.index == index and result.pts == index * 3000
+            np.testing.assert_array_equal(result.image, 255 - _frame(index).image)
+            pid, vertices = result.payload
+            assert pid != os.getpid() and vertices == face_model.vertex_count
+    assert not child._process.is_alive()
+
+
+def test_a_failing_frame_raises_with_its_traceback_and_the_child_goes_on() -> None:
+    with StageProcess() as child:
+        stage = child.build("invert", _invert)
+        with pytest.raises(StageProcessError, match="(?s)invert stage failed.*negative index"):
+            stage.work(_frame(-1))
+        assert stage.work(_frame(1)).index == 1
+
+
+def test_a_factory_that_fails_is_a_clear_error() -> None:
+    failure = "(?s)could not build.*no worker today"
+    with StageProcess() as child, pytest.raises(StageProcessError, match=failure):
+        child.build("broken", _broken)
+
+
+def test_a_dead_child_is_a_clear_error() -> None:
+    with StageProcess() as child:
+        stage = child.build("invert", _invert)
+        pid = stage.work(_frame(0)).payload[0]
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(StageProcessError, match="process exited"):
+            stage.work(_frame(1))
+
+
+def test_pool_hands_out_started_children_and_keeps_spares() -> None:
+    pool = StageProcessPool(spare=1)
+    try:
+        first, second = pool.take(2)
+        assert len(pool._ready) == 1
+        with first, second:
+            assert first.build("a", _invert).work(_frame(0)).index == 0
+            assert second.build("b", _invert).work(_frame(0)).payload[0] != first.work(_frame(0)).payload[0]
+    finally:
+        pool.close()
