@@ -142,6 +142,10 @@ class ReenactmentServer:
         finally:
             if stages is not None:
                 await asyncio.to_thread(stages.close)
+            if self._processes is not None and not any(
+                s.pipeline for s in self.sessions.values() if s is not session
+            ):
+                self._processes.refill()  # idle now: the next session's children start
             if session.id in self.sessions:
                 asyncio.get_running_loop().create_task(self.close_session(session.id))
 

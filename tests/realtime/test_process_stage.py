@@ -81,7 +81,9 @@ def test_pool_hands_out_started_children_and_keeps_spares() -> None:
     pool = StageProcessPool(spare=1)
     try:
         first, second = pool.take(2)
-        assert len(pool._ready) == 1
+        assert pool.ready == 0, "a session's start must not pay for the next one's children"
+        pool.refill()
+        assert pool.ready == 1
         with first, second:
             assert first.build("a", _invert).work(_frame(0)).index == 0
             assert second.build("b", _invert).work(_frame(0)).payload[0] != first.work(_frame(0)).payload[0]
