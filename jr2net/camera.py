@@ -111,8 +111,11 @@ def project(points: Tensor, camera_matrix: Tensor) -> Tensor:
     dims = check_tensor("points", points, ("B", "N", 3))
     check_tensor("camera_matrix", camera_matrix, ("B", 3, 3), dims)
     depth = points[..., 2:3]
-    homogeneous = points @ camera_matrix.transpose(1, 2)
-    return torch.cat([homogeneous[..., :2] / depth, depth], dim=-1)
+    # points @ K^T, written out: a batched matmul with an inner size of 3 is several times slower.
+    columns = camera_matrix[:, None, :2, :]  # (B, 1, 2, 3): the rows of K that give x and y
+    pixels = points[..., 0:1] * columns[..., 0] + points[..., 1:2] * columns[..., 1]
+    pixels = pixels + depth * columns[..., 2]
+    return torch.cat([pixels / depth, depth], dim=-1)
 
 
 def unproject(screen: Tensor, camera_matrix: Tensor) -> Tensor:

@@ -58,8 +58,9 @@ def extrapolate_flow(flow: Tensor, mask: Tensor, sigma: float, downscale: int = 
     flow = torch.where(mask > 0, flow, torch.zeros_like(flow))
     small_flow = torch.nn.functional.avg_pool2d(flow * mask, downscale, ceil_mode=True)
     small_mask = torch.nn.functional.avg_pool2d(mask, downscale, ceil_mode=True)
-    spread_flow = gaussian_blur(small_flow, sigma / downscale)
-    spread_mask = gaussian_blur(small_mask, sigma / downscale)
+    spread_flow, spread_mask = gaussian_blur(torch.cat([small_flow, small_mask], 1), sigma / downscale).split(
+        [2, 1], dim=1
+    )
     extended = spread_flow / spread_mask.clamp(min=1e-6)
     coverage = spread_mask / spread_mask.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
     weight = (2 * coverage).clamp(0, 1)

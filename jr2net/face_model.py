@@ -33,7 +33,7 @@ def arkit_name(ict_name: str) -> str:
 
 def face_normals(vertices: Tensor, triangles: Tensor) -> Tensor:
     """Area-weighted (unnormalised) triangle normals: (B, V, 3), (F, 3) -> (B, F, 3)."""
-    a, b, c = (vertices[:, triangles[:, k]] for k in range(3))
+    a, b, c = (torch.index_select(vertices, 1, triangles[:, k]) for k in range(3))
     return torch.linalg.cross(b - a, c - a, dim=-1)
 
 
@@ -141,8 +141,18 @@ class FaceModel(nn.Module):
         """
         dims = check_tensor("identity", identity, ("B", self.identity_count))
         check_tensor("expression", expression, ("B", self.expression_count), dims)
-        offsets = identity @ self.id_basis + expression @ self.exp_basis
-        return self.neutral + offsets.reshape(-1, self.vertex_count, 3)
+        return self.with_expression(self.identity_shape(identity), expression)
+
+    def identity_shape(self, identity: Tensor) -> Tensor:
+        """The expressionless faces of identities: (B, I) -> (B, V, 3) in cm, model frame."""
+        check_tensor("identity", identity, ("B", self.identity_count))
+        return self.neutral + (identity @ self.id_basis).reshape(-1, self.vertex_count, 3)
+
+    def with_expression(self, shape: Tensor, expression: Tensor) -> Tensor:
+        """Identity shapes (B, V, 3) (from :meth:`identity_shape`) with expressions (B, E) applied."""
+        dims = check_tensor("shape", shape, ("B", self.vertex_count, 3))
+        check_tensor("expression", expression, ("B", self.expression_count), dims)
+        return shape + (expression @ self.exp_basis).reshape(-1, self.vertex_count, 3)
 
     def vertex_normals(self, vertices: Tensor) -> Tensor:
         """Unit vertex normals of this model's mesh: (B, V, 3) -> (B, V, 3)."""

@@ -153,10 +153,13 @@ def _capped_triangles(model: FaceModel, region: str) -> tuple[Tensor, int]:
 
 
 def _screen_and_normals(
-    model: FaceModel, params: FaceParams, height: int, width: int
+    model: FaceModel, params: FaceParams, height: int, width: int, shape: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
+    """Camera points, screen points and view normals (B, V, 3); ``shape``: the params' identity
+    shape when already known."""
     rotation = euler_to_matrix(params.rotation)
-    vertices = model(params.identity, params.expression)
+    shape = model.identity_shape(params.identity) if shape is None else shape
+    vertices = model.with_expression(shape, params.expression)
     camera = model_to_camera(vertices, rotation, params.translation)
     screen = project(camera, intrinsics(params.focal, height, width))
     normals = vertex_normals(vertices, model.triangles) @ rotation.transpose(1, 2)
@@ -247,6 +250,8 @@ class Reenactor:
         caps = hole_caps(model)
         self.mouth_caps = caps.hole == CAPPED_HOLES.index("mouth")
         self.reference: FaceParams | None = None
+        self._source_shape = model.identity_shape(source.params.identity)
+        self._image_and_light = torch.cat([source.image, source.light_map], dim=1)
 
     def target_params(self, driving: FaceParams, controls: Controls = Controls()) -> FaceParams:
         """The target FaceParams for one driving frame (the first one is the relative reference)."""
@@ -269,7 +274,9 @@ class Reenactor:
         source = self.source
         height, width = source.image.shape[-2:]
         with torch.no_grad():
-            _, screen, normals = _screen_and_normals(self.model, target, height, width)
+            same_identity = torch.equal(target.identity, source.params.identity)
+            shape = self._source_shape if same_identity else None
+            _, screen, normals = _screen_and_normals(self.model, target, height, width, shape)
             maps = render_maps(
                 screen, normals, source.params.albedo, target.light, self.triangles, height, width
             )
@@ -278,13 +285,13 @@ class Reenactor:
             matrix = intrinsics(source.params.focal, height, width)
             source_pixels = project(points.reshape(1, -1, 3), matrix).reshape(1, height, width, 3)
             covisible = self._covisible(source_pixels, maps.mask)
-            warped = sample(source.image, source_pixels[..., :2])
+            warped, warped_light = sample(self._image_and_light, source_pixels[..., :2]).split(3, dim=1)
             cap = (fragments.tri_id - self.face_triangle_count).clamp(min=0)
             mouth = ((fragments.tri_id >= self.face_triangle_count) & self.mouth_caps[cap]).float()[:, None]
             inputs = RefinerInputs(
                 source=source,
                 warped=warped,
-                warped_light=sample(source.light_map, source_pixels[..., :2]),
+                warped_light=warped_light,
                 covisible=covisible,
                 target=maps,
                 mouth=mouth,
@@ -309,7 +316,7 @@ class Reenactor:
         ys = torch.arange(height, dtype=torch.float32) + 0.5
         xs = torch.arange(width, dtype=torch.float32) + 0.5
         centres = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]
-        flow = (source_pixels - centres).permute(0, 3, 1, 2)
+        flow = (source_pixels - centres).permute(0, 3, 1, 2).contiguous()  # channels first: faster blurs
         face_size = math.sqrt(float(mask.sum())) or 1.0
         spread = extrapolate_flow(flow, mask, sigma=FLOW_SPREAD_FRACTION * face_size)
         background = sample(self.source.image, centres + spread.permute(0, 2, 3, 1))

@@ -59,7 +59,9 @@ class RenderMaps:
 
 
 def _channels_first(values: Tensor) -> Tensor:
-    return values.permute(0, 3, 1, 2)
+    """(B, H, W, C) -> (B, C, H, W), laid out channels first: convolutions, pooling and resizing
+    of a permuted (channels-last) view take slower paths (up to 5x for bilinear resizing)."""
+    return values.permute(0, 3, 1, 2).contiguous()
 
 
 def render_maps(
