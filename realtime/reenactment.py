@@ -15,6 +15,7 @@ import numpy as np
 
 from jr2net.estimators import FrameEstimator, MethodChoice
 from jr2net.face_model import FaceModel
+from jr2net.fitting import FitterConfig
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
@@ -27,12 +28,18 @@ LOG = logging.getLogger("jr2net.realtime")
 # Live smoothing trades less jitter suppression for lag: a 1.5 Hz rest cut-off delays slow
 # motion by ~100 ms, 4 Hz by ~40 ms.
 LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
+# Warm-started from the previous frame, five LM steps land within 0.4 % of the inter-ocular
+# distance (mean; 1.6 % max) of ten, for 6.4 instead of 9.9 ms (d3 at 320², one thread).
+LIVE_FITTER = FitterConfig(frame_iterations=5)
 STAGE_MODES = ("process", "thread")
 
 
 def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:
-    """A video-mode reconstructor with the live pipeline's lighter smoothing; the fitter or ``estimator``."""
-    return Reconstructor(model, mode="video", smoothing=LIVE_SMOOTHING, estimator=estimator)
+    """A video-mode reconstructor with the live pipeline's lighter smoothing and shorter per-frame
+    fit; the fitter or ``estimator``."""
+    return Reconstructor(
+        model, mode="video", smoothing=LIVE_SMOOTHING, fitter=LIVE_FITTER, estimator=estimator
+    )
 
 
 class ReconstructWorker:
