@@ -9,9 +9,11 @@ driver's motion (MediaPipe jawOpen, blink and head yaw/pitch of each sent frame)
 output, and the lag that best aligns the two signals, in sliding windows of a few seconds, is the
 latency; its peak correlation is a motion-transfer fidelity figure. The same client against an
 echo server (``jr2net serve --echo``: the video sent straight back) in the same run is the
-transport floor. The server runs as its own process (``jr2net serve`` on a free loopback port), as
-it does beside a browser. Also reported: the server's per-stage latency and achieved fps, and
-latency over time (it must not grow). ``--seconds`` longer than the clip loops it.
+transport floor. Each received frame's pts, carried through the server, also gives its exact
+glass-to-glass time and its legs: to the server, in it, back to the client (the pixels' delay,
+without the motion's algorithmic lag). The server runs as its own process (``jr2net serve`` on a
+free loopback port), as it does beside a browser. Also reported: the server's per-stage latency
+and achieved fps, and latency over time (it must not grow). ``--seconds`` longer than the clip loops it.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _serve(arguments: list[str]) -> Iterator[str]:
 
 async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
     sent: list[float] = []
-    received: list[tuple[float, np.ndarray]] = []
+    received: list[tuple[float, int, np.ndarray]] = []
     client = RTCPeerConnection()
     client.addTrack(_ClipTrack(frames, fps, sent))
     release_frames_on_marker(client)  # a browser also plays a frame once its last packet is in
@@ -118,7 +120,8 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
                     frame = await track.recv()
                 except MediaStreamError:
                     return
-                received.append((time.monotonic(), frame.to_ndarray(format="rgb24")))
+                arrived = time.monotonic()
+                received.append((arrived, frame.pts, frame.to_ndarray(format="rgb24")))
 
         pulls.append(asyncio.ensure_future(pull()))
 
@@ -131,9 +134,37 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
         while len(sent) < len(frames):
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
-        stats = (await (await http.get(f"{base}/stats")).json())["sessions"].get(answer["session"], {})
+        stats = (await (await http.get(f"{base}/stats?frames=1")).json())["sessions"].get(
+            answer["session"], {}
+        )
     await client.close()
     return {"sent": sent, "received": received, "server": stats}
+
+
+def _frame_legs(call: dict, fps: float) -> dict[str, np.ndarray]:
+    """Per received frame (ms): glass to glass, and its legs client -> server, in the server, and
+    server -> client, from pts carried through (DESIGN.md, way 1).
+
+    aiortc's receivers count pts from each stream's first frame, so the server's input pts is the
+    sent frame's index times the frame interval, and the client's output pts is the server's minus
+    that of the first frame the server sent. Client and server share the machine's monotonic clock.
+    """
+    timeline = {round(pts): (captured, sent) for pts, captured, sent in call["server"].get("frames", [])}
+    if not timeline:
+        raise RuntimeError("the server reported no frame timeline (GET /stats?frames=1)")
+    first = round(call["server"]["frames"][0][0])
+    interval = 90000 / fps
+    rows = []
+    for arrived, pts, _ in call["received"]:
+        server_pts = pts + first
+        index = round(server_pts / interval)
+        if server_pts not in timeline or not 0 <= index < len(call["sent"]):
+            continue
+        captured, handed = timeline[server_pts]
+        left = call["sent"][index]
+        rows.append((arrived - left, captured - left, handed - captured, arrived - handed))
+    legs = np.array(rows) * 1e3
+    return dict(zip(("glass_to_glass", "to_server", "in_server", "to_client"), legs.T))
 
 
 def _signals(tracker: Tracker, images: list[np.ndarray]) -> np.ndarray:
@@ -226,8 +257,8 @@ def main() -> None:
         sent_values = _signals(tracker, frames)
         for name, call in calls.items():
             sent_times = np.array(call["sent"]) - call["sent"][0]
-            got_times = np.array([t for t, _ in call["received"]]) - call["sent"][0]
-            got_values = _signals(tracker, [image for _, image in call["received"]])
+            got_times = np.array([t for t, _, _ in call["received"]]) - call["sent"][0]
+            got_values = _signals(tracker, [image for _, _, image in call["received"]])
             report_lags[name] = _lags(sent_times, sent_values[: len(sent_times)], got_times, got_values)
     runs = []
     for name, lags in report_lags.items():
@@ -241,15 +272,21 @@ def main() -> None:
                 "first_half_median_ms": float(np.median(delays[: len(delays) // 2]) * 1e3),
                 "second_half_median_ms": float(np.median(delays[len(delays) // 2 :]) * 1e3),
                 "peak_correlation_median": float(np.median([c for _, c in lags])),
+                "per_frame_ms": {
+                    leg: {"median": float(np.median(values)), "p99": float(np.percentile(values, 99))}
+                    for leg, values in _frame_legs(calls[name], fps).items()
+                },
                 "frames_sent": len(calls[name]["sent"]),
                 "frames_received": len(calls[name]["received"]),
-                "server": calls[name]["server"],
+                "server": {key: value for key, value in calls[name]["server"].items() if key != "frames"},
             }
         )
         run = runs[-1]
+        legs = ", ".join(f"{leg} {v['median']:.0f}" for leg, v in run["per_frame_ms"].items())
         print(
             f"{name:12s} lag median {run['median_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms, correlation "
-            f"{run['peak_correlation_median']:.2f}, frames {run['frames_received']}/{run['frames_sent']}"
+            f"{run['peak_correlation_median']:.2f}, frames {run['frames_received']}/{run['frames_sent']}; "
+            f"per frame (ms, median): {legs}"
         )
     histogram = args.out.with_suffix(".png")
     args.out.parent.mkdir(parents=True, exist_ok=True)

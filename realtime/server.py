@@ -2,8 +2,9 @@
 
 Routes: ``GET /`` the web page; ``POST /offer`` ``{"sdp", "type"}`` → ``{"sdp", "type", "session"}``;
 ``POST /source`` (multipart ``image``, or ``model`` for the built-in avatar) sets the source for
-the next sessions; ``GET /stats`` per-session frame counts, fps and latency. Each peer is its own
-session (its own tracker, fitter state and pipeline); a peer that leaves frees everything it held.
+the next sessions; ``GET /stats`` per-session frame counts, fps and latency (``?frames=1`` adds
+each sent frame's ``[pts, captured, sent]`` in monotonic seconds). Each peer is its own session
+(its own stages and pipeline); a peer that leaves frees everything it held.
 """
 
 from __future__ import annotations
@@ -201,6 +202,8 @@ class ReenactmentServer:
                 "frames_sent": session.outgoing.frames_sent,
                 **summary,
             }
+            if request.query.get("frames") == "1":
+                sessions[session_id]["frames"] = [list(row) for row in session.outgoing.timeline]
         return web.json_response({"sessions": sessions})
 
     async def startup(self, app: web.Application) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from fractions import Fraction
 
 import av
@@ -16,6 +17,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.pipeline import STATS_WINDOW
 from jr2net.realtime.sources import EndOfStream
 
 VIDEO_CLOCK = Fraction(1, 90000)
@@ -48,7 +50,12 @@ class TrackSource:
 
 
 class ReenactedTrack(MediaStreamTrack):
-    """The outgoing video: the newest pipeline output, a frame at a time (also a pipeline sink)."""
+    """The outgoing video: the newest pipeline output, a frame at a time (also a pipeline sink).
+
+    ``timeline`` keeps, per frame handed to the encoder, ``(pts, captured, sent)``: its pts, when
+    the input frame was received and when the encoder took the output (``time.monotonic()``, a
+    clock other processes on the same machine share).
+    """
 
     kind = "video"
 
@@ -58,6 +65,7 @@ class ReenactedTrack(MediaStreamTrack):
         self._latest: StagedFrame | None = None
         self._fresh = asyncio.Event()
         self.frames_sent = 0
+        self.timeline: deque[tuple[int, float, float]] = deque(maxlen=STATS_WINDOW)
 
     def send(self, frame: StagedFrame) -> None:
         """Offer a frame (called from the pipeline's worker threads)."""
@@ -85,4 +93,5 @@ class ReenactedTrack(MediaStreamTrack):
         frame.pts = staged.pts if staged.pts is not None else staged.index * 3000
         frame.time_base = staged.time_base or VIDEO_CLOCK
         self.frames_sent += 1
+        self.timeline.append((frame.pts, staged.captured, time.monotonic()))
         return frame

@@ -110,7 +110,7 @@ async def _one_call(
     while len(received) < 15 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     async with aiohttp.ClientSession() as http:
-        stats = await (await http.get(f"{base}/stats")).json()
+        stats = await (await http.get(f"{base}/stats?frames=1")).json()
     await client.close()
     deadline = time.monotonic() + 15
     while session in server.sessions and time.monotonic() < deadline:
@@ -129,6 +129,11 @@ def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentSe
             assert len(received) >= 15, f"only {len(received)} frames came back"
             assert received[-1].shape == (160, 160, 3), "the reenacted avatar, not the input"
             assert stats["frames_out"] > 0 and "end_to_end" in stats["latency"]
+            timeline = np.array(stats["frames"])  # (sent frames, 3): pts, captured, sent
+            assert timeline.shape == (stats["frames_sent"], 3)
+            assert (np.diff(timeline[:, 0]) > 0).all(), "each output carries its own input's pts"
+            assert (timeline[:, 0] % 3600 == 0).all(), "pts are the client's (3600 per frame at 25 fps)"
+            assert (timeline[:, 2] >= timeline[:, 1]).all()
             assert tracker.track(np.ascontiguousarray(received[-1])).face
             assert open_sessions == 0, "a peer that leaves frees its session (and can call again)"
 
