@@ -107,10 +107,13 @@ class MethodChoice:
     weights: Path | None = None
 
     def estimator(self, model: FaceModel) -> FrameEstimator | None:
-        """RecNet's estimator for ``recnet`` (with this runtime and weights); None for the fitter."""
+        """RecNet's estimator for ``recnet`` (with this runtime and weights); None for the fitter.
+
+        onnxruntime gets as many threads as torch has in this process (one in a live stage).
+        """
         if self.method != "recnet":
             return None
         from jr2net.engines.runners import make_runner
 
-        net, runner = make_runner(self.runtime, self.weights)
+        net, runner = make_runner(self.runtime, self.weights, threads=torch.get_num_threads())
         return RecNetEstimator(RecNetPredictor(net, runner, model.neutral))
