@@ -168,9 +168,17 @@ def _frame_legs(call: dict, fps: float) -> dict[str, np.ndarray]:
             continue
         captured, handed = timeline[server_pts]
         left = call["sent"][index]
-        rows.append((arrived - left, captured - left, handed - captured, arrived - handed))
+        rows.append(
+            (left - call["sent"][0], arrived - left, captured - left, handed - captured, arrived - handed)
+        )
     legs = np.array(rows) * 1e3
-    return dict(zip(("glass_to_glass", "to_server", "in_server", "to_client"), legs.T))
+    return dict(zip(("sent_at", "glass_to_glass", "to_server", "in_server", "to_client"), legs.T))
+
+
+def _medians_by_window(times_ms: np.ndarray, values: np.ndarray, window_s: float = 10.0) -> list[float]:
+    """Median of ``values`` in consecutive windows of their (sorted) send times: growth shows here."""
+    bins = (times_ms // (window_s * 1e3)).astype(int)
+    return [float(np.median(values[bins == k])) for k in range(bins.max() + 1) if (bins == k).any()]
 
 
 def _signals(tracker: Tracker, images: list[np.ndarray]) -> np.ndarray:
@@ -269,6 +277,7 @@ def main() -> None:
     for name, lags in report_lags.items():
         legs = _frame_legs(calls[name], fps)
         per_frame[name] = glass = legs.pop("glass_to_glass")
+        sent_at = legs.pop("sent_at")
         delays = np.array([lag for lag, _ in lags]) * 1e3
         runs.append(
             {
@@ -277,6 +286,7 @@ def main() -> None:
                 "p99_ms": float(np.percentile(glass, 99)),
                 "first_half_median_ms": float(np.median(glass[: len(glass) // 2])),
                 "second_half_median_ms": float(np.median(glass[len(glass) // 2 :])),
+                "median_ms_per_10s": _medians_by_window(sent_at, glass),
                 "legs_ms": {
                     leg: {"median": float(np.median(values)), "p99": float(np.percentile(values, 99))}
                     for leg, values in legs.items()
