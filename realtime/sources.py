@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,9 @@ Decoded = tuple[np.ndarray, int | None, Fraction | None]
 """One frame from a source's reader: RGB uint8 (H, W, 3) pixels, pts, time base."""
 
 MICROSECONDS = Fraction(1, 1_000_000)
+OPEN_TIMEOUT_MS = 10_000
+READ_TIMEOUT_MS = 5_000
+LOG = logging.getLogger("jr2net.realtime")
 
 
 def _decode(container: av.container.InputContainer) -> Iterator[Decoded]:
@@ -138,6 +142,7 @@ def _capture(capture: cv2.VideoCapture) -> Iterator[Decoded]:
     while True:
         ok, image = capture.read()
         if not ok:
+            LOG.info("the capture gave no frame (end of input, device gone or stalled): stream ends")
             return
         now = time.monotonic()
         started = now if started is None else started
@@ -149,7 +154,9 @@ class OpenCVCameraSource(_ThreadedSource):
     OpenCV picks), or anything else ``VideoCapture`` opens (a video file, a stream URL).
 
     Frames come as fast as the capture gives them, stamped with the time they were read. The size and
-    frame rate are requests a camera may round to what it supports; a file ignores them.
+    frame rate are requests a camera may round to what it supports; a file ignores them. Where the
+    backend supports timeouts (FFmpeg, V4L2, MSMF), a camera that gives no frame for
+    ``READ_TIMEOUT_MS`` ends the stream instead of hanging it.
     """
 
     def __init__(
@@ -157,7 +164,13 @@ class OpenCVCameraSource(_ThreadedSource):
     ) -> None:
         import cv2
 
-        capture = cv2.VideoCapture(camera)
+        timeouts = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            OPEN_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            READ_TIMEOUT_MS,
+        ]
+        capture = cv2.VideoCapture(camera, cv2.CAP_ANY, timeouts)
         if not capture.isOpened():
             capture.release()
             raise MediaError(f"cannot open camera {camera!r} with OpenCV (no such device, or it is busy)")
