@@ -50,6 +50,15 @@ def test_project_unproject_round_trip() -> None:
     assert torch.allclose(screen[..., 2], points[..., 2])
 
 
+def test_project_is_the_pinhole_of_any_camera_matrix() -> None:
+    points = torch.randn(3, 40, 3, dtype=torch.float64) + torch.tensor([0.0, 0.0, 30.0], dtype=torch.float64)
+    matrix = torch.randn(3, 3, 3, dtype=torch.float64)  # skew and all: project makes no assumption
+    matrix[:, 2] = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    homogeneous = points @ matrix.transpose(1, 2)
+    expected = torch.cat([homogeneous[..., :2] / homogeneous[..., 2:], points[..., 2:]], dim=-1)
+    torch.testing.assert_close(project(points, matrix), expected)
+
+
 def test_principal_point_and_axes() -> None:
     matrix = intrinsics(torch.tensor([100.0]), 200, 300)
     screen = project(torch.tensor([[[0.0, 0.0, 10.0], [1.0, 1.0, 10.0]]]), matrix)

@@ -30,6 +30,17 @@ def test_shapes_and_sizes(face_model: FaceModel) -> None:
     torch.testing.assert_close(normals.norm(dim=-1), torch.ones(4, 11248))
 
 
+def test_identity_shape_then_expression_is_the_model(face_model: FaceModel) -> None:
+    identity, expression = torch.randn(2, 100), torch.rand(2, 53)
+    shape = face_model.identity_shape(identity)
+    torch.testing.assert_close(
+        face_model.with_expression(shape, expression), face_model(identity, expression)
+    )
+    torch.testing.assert_close(face_model.with_expression(shape, torch.zeros(2, 53)), shape)
+    with pytest.raises(ShapeError):
+        face_model.with_expression(shape[:, :100], expression)
+
+
 def test_batch_rows_are_independent(face_model: FaceModel) -> None:
     identity, expression = torch.randn(3, 100), torch.rand(3, 53)
     batch = face_model(identity, expression)
