@@ -23,8 +23,10 @@ class MarkerJitterBuffer(JitterBuffer):
 
     def __init__(self) -> None:
         super().__init__(capacity=VIDEO_CAPACITY, is_video=True)
+        self._released: int | None = None
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        self._drop_leftovers()
         packets: list[RtpPacket] = []
         for count in range(self.capacity):
             packet = self._packets[(self._origin + count) % self.capacity]
@@ -34,8 +36,19 @@ class MarkerJitterBuffer(JitterBuffer):
             if packet.marker:
                 frame = JitterFrame(data=b"".join(p._data for p in packets), timestamp=packet.timestamp)
                 self.remove(count + 1)
+                self._released = packet.timestamp
                 return frame
-        return super()._remove_frame(sequence_number)
+        frame = super()._remove_frame(sequence_number)
+        return frame if frame is not None and frame.data else None
+
+    def _drop_leftovers(self) -> None:
+        """Remove packets at the origin that belong to no frame still to come: padding after a
+        released frame's marker (same timestamp, or no payload). Handed on alone they would make
+        an empty frame, and an empty packet puts the VP8 decoder into end of stream for good."""
+        while (packet := self._packets[self._origin % self.capacity]) is not None and (
+            packet.timestamp == self._released or not packet._data
+        ):
+            self.remove(1)
 
 
 def release_frames_on_marker(peer: RTCPeerConnection) -> None:

@@ -33,6 +33,23 @@ def test_frame_with_a_missing_packet_waits() -> None:
     assert frame is not None and frame.data == b"abcdef"
 
 
+def test_padding_after_a_released_frame_makes_no_empty_frame() -> None:
+    buffer = MarkerJitterBuffer()
+    frames = []
+    for packet in (
+        _packet(65534, 3000, b"ab", False),
+        _packet(65535, 3000, b"cd", True),
+        _packet(0, 3000, b"", False),  # padding-only packets after the marker, across the wrap
+        _packet(1, 3000, b"", False),
+        _packet(2, 6000, b"ef", False),
+        _packet(3, 6000, b"gh", True),
+    ):
+        _, frame = buffer.add(packet)
+        if frame is not None:
+            frames.append((frame.timestamp, frame.data))
+    assert frames == [(3000, b"abcd"), (6000, b"efgh")]
+
+
 def test_without_marker_the_next_timestamp_ends_the_frame() -> None:
     buffer = MarkerJitterBuffer()
     assert buffer.add(_packet(7, 90, b"x", False)) == (False, None)
