@@ -55,6 +55,41 @@ def _receive(connection: multiprocessing.connection.Connection) -> object:
     return pickle.loads(connection.recv_bytes())
 
 
+def _build(connection: multiprocessing.connection.Connection) -> StageWorker | None:
+    """Preload, then build the worker from the factory the parent sends; None when told to stop.
+
+    A failure to load or to build goes to the parent with its traceback.
+    """
+    try:
+        import jr2net.realtime.reenactment  # noqa: F401  the stages' imports, paid before the session
+        from jr2net.face_model import FaceModel
+
+        model = FaceModel.load()
+    except Exception:
+        _send(connection, _Failure(traceback.format_exc()))
+        return None
+    _send(connection, "started")
+    factory = _receive(connection)
+    if factory is None:
+        return None
+    try:
+        worker = factory(model)
+    except Exception:
+        _send(connection, _Failure(traceback.format_exc()))
+        return None
+    _send(connection, "ready")
+    return worker
+
+
+def _answer(worker: StageWorker, frame: StagedFrame) -> bytes:
+    """The worker's result for one frame, pickled; a failure (in the worker, or pickling what it
+    returned) as a :class:`_Failure`."""
+    try:
+        return pickle.dumps(worker(frame), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return pickle.dumps(_Failure(traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _child(connection: multiprocessing.connection.Connection) -> None:
     """The child's loop: preload, then one worker factory, then frames until ``None``.
 
@@ -62,30 +97,13 @@ def _child(connection: multiprocessing.connection.Connection) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure_live_threads()
+    worker = None
     try:
-        import jr2net.realtime.reenactment  # noqa: F401  the stages' imports, paid before the session
-        from jr2net.face_model import FaceModel
-
-        model = FaceModel.load()
-        _send(connection, "started")
-        factory = _receive(connection)
-        if factory is None:
-            return
-        worker = factory(model)
-        _send(connection, "ready")
+        worker = _build(connection)
+        while worker is not None and (frame := _receive(connection)) is not None:
+            connection.send_bytes(_answer(worker, frame))
     except (EOFError, OSError):
-        return  # the parent is gone (a spare child of a server that ended)
-    except Exception:
-        _send(connection, _Failure(traceback.format_exc()))
-        return
-    try:
-        while (frame := _receive(connection)) is not None:
-            try:
-                _send(connection, worker(frame))
-            except Exception:
-                _send(connection, _Failure(traceback.format_exc()))
-    except (EOFError, OSError):
-        pass  # the parent is gone: nothing left to serve
+        pass  # the pipe broke: the parent is gone (a spare of a server that ended, say)
     finally:
         close = getattr(worker, "close", None)
         if close is not None:
@@ -115,7 +133,10 @@ class StageProcess:
             raise RuntimeError(f"stage process {self.name!r} already has a worker")
         self.name = name
         self._expect("started", waited_for="start")
-        _send(self._connection, factory)
+        try:
+            _send(self._connection, factory)
+        except OSError as error:
+            raise StageProcessError(self._exited(f"before it could build the {name} stage")) from error
         self._built = True
         self._expect("ready", waited_for=f"build the {name} stage")
         return Stage(name, self.work)
@@ -131,18 +152,24 @@ class StageProcess:
                 _send(self._connection, frame)
                 result = _receive(self._connection)
             except (EOFError, OSError) as error:
-                raise StageProcessError(
-                    f"the {self.name} stage's process exited (code {self._process.exitcode})"
-                ) from error
+                raise StageProcessError(self._exited("")) from error
         if isinstance(result, _Failure):
             raise StageProcessError(f"the {self.name} stage failed in its process:\n{result.traceback}")
         return result
 
     def close(self) -> None:
-        """Stop the child (it closes its worker) and wait for it; idempotent."""
+        """Stop the child (it closes its worker) and wait for it; idempotent.
+
+        A frame still in :meth:`work` is waited for (``CLOSE_TIMEOUT_S`` at most) so that the stop
+        message cannot interleave with it on the pipe; a child that does not stop is terminated.
+        """
         if self._process.is_alive():
-            with contextlib.suppress(OSError):  # a broken pipe: terminated below
-                _send(self._connection, None)
+            if self._lock.acquire(timeout=CLOSE_TIMEOUT_S):
+                try:
+                    with contextlib.suppress(OSError):  # a broken pipe: terminated below
+                        _send(self._connection, None)
+                finally:
+                    self._lock.release()
             self._process.join(CLOSE_TIMEOUT_S)
             if self._process.is_alive():
                 self._process.terminate()
@@ -156,11 +183,8 @@ class StageProcess:
             )
         try:
             reply = _receive(self._connection)
-        except EOFError as error:
-            raise StageProcessError(
-                f"the {self.name} stage's process exited (code {self._process.exitcode}) before it could "
-                f"{waited_for}"
-            ) from error
+        except (EOFError, OSError) as error:
+            raise StageProcessError(self._exited(f"before it could {waited_for}")) from error
         if isinstance(reply, _Failure):
             raise StageProcessError(
                 f"the {self.name} stage's process could not {waited_for}:\n{reply.traceback}"
@@ -169,6 +193,10 @@ class StageProcess:
             raise StageProcessError(
                 f"the {self.name} stage's process answered {reply!r}, expected {message!r}"
             )
+
+    def _exited(self, when: str) -> str:
+        self._process.join(1.0)  # let the exit code settle
+        return f"the {self.name} stage's process exited (code {self._process.exitcode}) {when}".rstrip()
 
     def __enter__(self) -> StageProcess:
         return self

@@ -136,17 +136,19 @@ class ReenactmentStages:
             ("reconstruct", ReconstructFactory(method)),
             ("reenact", ReenactFactory(source, controls)),
         )
-        self._processes: list[StageProcess] = []
-        self._workers: list[object] = []
+        self._processes: list[StageProcess] = list(processes or [])
+        self._workers: list[ReconstructWorker | ReenactWorker] = []
+        self.stages: list[Stage] = []
         try:
             if mode == "process":
-                self._processes = list(processes or [StageProcess(name) for name, _ in factories])
-                self.stages = [
-                    child.build(name, factory) for child, (name, factory) in zip(self._processes, factories)
-                ]
+                while len(self._processes) < len(factories):  # all started before any builds
+                    self._processes.append(StageProcess())
+                for child, (name, factory) in zip(self._processes, factories):
+                    self.stages.append(child.build(name, factory))
             else:
-                self._workers = [factory(model) for _, factory in factories]
-                self.stages = [Stage(name, worker) for (name, _), worker in zip(factories, self._workers)]
+                for name, factory in factories:
+                    self._workers.append(factory(model))
+                    self.stages.append(Stage(name, self._workers[-1]))
         except BaseException:
             self.close()
             raise

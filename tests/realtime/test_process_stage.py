@@ -35,6 +35,10 @@ def _broken(model: FaceModel) -> _Invert:
     raise RuntimeError("no worker today")
 
 
+def _missing_file(model: FaceModel) -> _Invert:
+    raise FileNotFoundError("weights.pt is not there")  # an OSError, unlike a broken pipe
+
+
 def _frame(index: int) -> StagedFrame:
     image = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     return StagedFrame(image=image, index=index, pts=index * 3000, time_base=None, captured=time.monotonic())
@@ -62,10 +66,12 @@ def test_a_failing_frame_raises_with_its_traceback_and_the_child_goes_on() -> No
         assert stage.work(_frame(1)).index == 1
 
 
-def test_a_factory_that_fails_is_a_clear_error() -> None:
-    failure = "(?s)could not build.*no worker today"
-    with StageProcess() as child, pytest.raises(StageProcessError, match=failure):
-        child.build("broken", _broken)
+@pytest.mark.parametrize(
+    ("factory", "cause"), [(_broken, "no worker today"), (_missing_file, "weights.pt is not there")]
+)
+def test_a_factory_that_fails_is_a_clear_error(factory: object, cause: str) -> None:
+    with StageProcess() as child, pytest.raises(StageProcessError, match=f"(?s)could not build.*{cause}"):
+        child.build("broken", factory)
 
 
 def test_a_dead_child_is_a_clear_error() -> None:
