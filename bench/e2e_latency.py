@@ -156,9 +156,9 @@ def _frame_legs(call: dict, fps: float) -> dict[str, np.ndarray]:
     that of the first frame the server sent. Client and server share the machine's monotonic clock.
     """
     timeline = {round(pts): (captured, sent) for pts, captured, sent in call["server"].get("frames", [])}
-    if not timeline:
+    if not timeline or call["server"].get("first_pts") is None:
         raise RuntimeError("the server reported no frame timeline (GET /stats?frames=1)")
-    first = round(call["server"]["frames"][0][0])
+    first = round(call["server"]["first_pts"])
     interval = 90000 / fps
     rows = []
     for arrived, pts, _ in call["received"]:
@@ -171,6 +171,8 @@ def _frame_legs(call: dict, fps: float) -> dict[str, np.ndarray]:
         rows.append(
             (left - call["sent"][0], arrived - left, captured - left, handed - captured, arrived - handed)
         )
+    if not rows:
+        raise RuntimeError("no received frame matched a sent one by its pts")
     legs = np.array(rows) * 1e3
     return dict(zip(("sent_at", "glass_to_glass", "to_server", "in_server", "to_client"), legs.T))
 

@@ -3,8 +3,9 @@
 Routes: ``GET /`` the web page; ``POST /offer`` ``{"sdp", "type"}`` → ``{"sdp", "type", "session"}``;
 ``POST /source`` (multipart ``image``, or ``model`` for the built-in avatar) sets the source for
 the next sessions; ``GET /stats`` per-session frame counts, fps and latency (``?frames=1`` adds
-each sent frame's ``[pts, captured, sent]`` in monotonic seconds). Each peer is its own session
-(its own stages and pipeline); a peer that leaves frees everything it held.
+the latest sent frames' ``[pts, captured, sent]`` in monotonic seconds, and the first one's
+pts). Each peer is its own session (its own stages and pipeline); a peer that leaves frees
+everything it held.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ class ReenactmentServer:
             await peer.setRemoteDescription(description)
             release_frames_on_marker(peer)
             await peer.setLocalDescription(await peer.createAnswer())
-        except (ValueError, RuntimeError) as error:
+        except Exception as error:  # aiortc raises its own errors too (no common codec, bad state)
             await self.close_session(session.id)
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         answer = peer.localDescription
@@ -143,9 +144,12 @@ class ReenactmentServer:
         finally:
             if stages is not None:
                 await asyncio.to_thread(stages.close)
-            if self._processes is not None and not any(
-                s.pipeline for s in self.sessions.values() if s is not session
-            ):
+            busy = any(
+                other.task is not None and not other.task.done()
+                for other in self.sessions.values()
+                if other is not session
+            )
+            if self._processes is not None and not busy:
                 self._processes.refill()  # idle now: the next session's children start
             if session.id in self.sessions:
                 asyncio.get_running_loop().create_task(self.close_session(session.id))
@@ -204,6 +208,7 @@ class ReenactmentServer:
             }
             if request.query.get("frames") == "1":
                 sessions[session_id]["frames"] = [list(row) for row in session.outgoing.timeline]
+                sessions[session_id]["first_pts"] = session.outgoing.first_pts
         return web.json_response({"sessions": sessions})
 
     async def startup(self, app: web.Application) -> None:
@@ -212,9 +217,9 @@ class ReenactmentServer:
             self._processes = StageProcessPool(spare=2)
 
     async def shutdown(self, app: web.Application) -> None:
+        pool, self._processes = self._processes, None  # first: ending sessions must not refill it
         await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
-        if self._processes is not None:
-            pool, self._processes = self._processes, None
+        if pool is not None:
             await asyncio.to_thread(pool.close)
 
 

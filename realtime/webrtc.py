@@ -52,9 +52,10 @@ class TrackSource:
 class ReenactedTrack(MediaStreamTrack):
     """The outgoing video: the newest pipeline output, a frame at a time (also a pipeline sink).
 
-    ``timeline`` keeps, per frame handed to the encoder, ``(pts, captured, sent)``: its pts, when
-    the input frame was received and when the encoder took the output (``time.monotonic()``, a
-    clock other processes on the same machine share).
+    ``timeline`` keeps, for the latest frames handed to the encoder, ``(pts, captured, sent)``: its
+    pts, when the input frame was received and when the encoder took the output
+    (``time.monotonic()``, a clock other processes on the same machine share); ``first_pts`` is
+    the first sent frame's pts (a receiver counts pts from it).
     """
 
     kind = "video"
@@ -66,6 +67,7 @@ class ReenactedTrack(MediaStreamTrack):
         self._fresh = asyncio.Event()
         self.frames_sent = 0
         self.timeline: deque[tuple[int, float, float]] = deque(maxlen=STATS_WINDOW)
+        self.first_pts: int | None = None
 
     def send(self, frame: StagedFrame) -> None:
         """Offer a frame (called from the pipeline's worker threads)."""
@@ -94,4 +96,6 @@ class ReenactedTrack(MediaStreamTrack):
         frame.time_base = staged.time_base or VIDEO_CLOCK
         self.frames_sent += 1
         self.timeline.append((frame.pts, staged.captured, time.monotonic()))
+        if self.first_pts is None:
+            self.first_pts = frame.pts
         return frame

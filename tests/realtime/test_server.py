@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from collections.abc import AsyncIterator
 from fractions import Fraction
@@ -130,7 +131,7 @@ def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentSe
             assert received[-1].shape == (160, 160, 3), "the reenacted avatar, not the input"
             assert stats["frames_out"] > 0 and "end_to_end" in stats["latency"]
             timeline = np.array(stats["frames"])  # (sent frames, 3): pts, captured, sent
-            assert timeline.shape == (stats["frames_sent"], 3)
+            assert timeline.shape == (stats["frames_sent"], 3) and stats["first_pts"] == timeline[0, 0]
             assert (np.diff(timeline[:, 0]) > 0).all(), "each output carries its own input's pts"
             assert (timeline[:, 0] % 3600 == 0).all(), "pts are the client's (3600 per frame at 25 fps)"
             assert (timeline[:, 2] >= timeline[:, 1]).all()
@@ -164,13 +165,25 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
         async with aiohttp.ClientSession() as http:
             return (await http.post(f"{base}/source", data=form)).status
 
+    async def codec_less_offer() -> str:
+        peer = RTCPeerConnection()
+        peer.addTransceiver("video")
+        await peer.setLocalDescription(await peer.createOffer())
+        await peer.close()
+        return re.sub(r"a=rtpmap:(\d+) [\w-]+/90000", r"a=rtpmap:\1 NOPE/90000", peer.localDescription.sdp)
+
     async def scenario() -> list[int]:
         async for base in _serve(server):
+            before = set(server.sessions)
             async with aiohttp.ClientSession() as http:
                 bad_offer = (await http.post(f"{base}/offer", data=b"not json")).status
+                offer = {"sdp": await codec_less_offer(), "type": "offer"}
+                no_common_codec = (await http.post(f"{base}/offer", json=offer)).status
                 not_multipart = (await http.post(f"{base}/source", data=b"x")).status
+            assert set(server.sessions) == before, "a refused offer leaves no session behind"
             return [
                 bad_offer,
+                no_common_codec,
                 not_multipart,
                 await post(base, "image", b"plain text, not an image"),
                 await post(base, "image", _png(np.full((64, 64, 3), 90, np.uint8))),
@@ -179,4 +192,4 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
             ]
         raise AssertionError("server did not start")
 
-    assert asyncio.run(scenario()) == [400, 400, 415, 422, 200, 200]
+    assert asyncio.run(scenario()) == [400, 400, 400, 415, 422, 200, 200]
