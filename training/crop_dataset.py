@@ -1,6 +1,9 @@
 """The crop cache as training batches: crops, landmarks, crop cameras and fitter targets.
 
-Fitter results are moved into each crop's camera once (:mod:`jr2net.nets.crop_camera`). The
+Fitter results are moved into each crop's camera once (:mod:`jr2net.nets.crop_camera`). The crops
+are seen by the camera RecNet is run with, of the default focal (:func:`default_focal`), not the
+fitter's: the fitter's face anchor keeps its crop pixel and its depth over the crop focal, its
+rotation relative to the anchor's ray, so its image in the crop stays nearly the same. The
 split is by source collection (the file-name prefix before the first ``_``), so the people of a
 validation collection never appear in training. Batches pair each drawn crop with another crop
 of the same clip where there is one, for the identity-consistency loss.
@@ -17,8 +20,14 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
-from jr2net.nets.crop_camera import crop_intrinsics, image_pose_to_crop, relative_to_ray
-from jr2net.nets.recnet import crop_images
+from jr2net.nets.crop_camera import (
+    camera_position,
+    crop_intrinsics,
+    default_focal,
+    image_pose_to_crop,
+    relative_to_ray,
+)
+from jr2net.nets.recnet import FACE_ANCHOR, crop_images
 
 # MediaPipe's face-oval contour (its FACEMESH_FACE_OVAL), in order around the face.
 FACE_OVAL = (
@@ -35,10 +44,10 @@ class CropBatch:
     Attributes:
         images: (B, 3, S, S) RGB in [0, 1].
         landmarks: (B, 478, 2) MediaPipe landmarks in crop pixels.
-        intrinsics: (B, 3, 3) crop cameras (fitted focal).
+        intrinsics: (B, 3, 3) crop cameras (default focal).
         skin: (B, 1, R, R) face-oval mask at the photometric loss's resolution R.
         identity: (B, I), expression: (B, E), rotation: (B, 3) Euler angles relative to the
-        viewing ray, translation: (B, 3) crop-camera translation: the fitter's results.
+        viewing ray, anchor: (B, 3) crop-camera position of the face anchor: the fitter's results.
         pair: (B,) index of another crop of the same clip in the batch (itself when there is none).
     """
 
@@ -49,7 +58,7 @@ class CropBatch:
     identity: Tensor
     expression: Tensor
     rotation: Tensor
-    translation: Tensor
+    anchor: Tensor
     pair: Tensor
 
 
@@ -103,14 +112,17 @@ class CropDataset:
         expression_count = frame.shape[1] - 7
         self.identity = torch.from_numpy(data["identity"][keep])
         self.expression = frame[:, :expression_count]
-        crop_rotation, self.translation = image_pose_to_crop(
+        crop_rotation, crop_translation = image_pose_to_crop(
             frame[:, expression_count : expression_count + 3],
             frame[:, expression_count + 3 : expression_count + 6],
             matrices,
         )
-        self.rotation = relative_to_ray(crop_rotation, self.translation)
-        focal = torch.exp(frame[:, -1].double())
+        anchor = camera_position(crop_rotation, crop_translation, torch.tensor(FACE_ANCHOR))
+        self.rotation = relative_to_ray(crop_rotation, anchor)
         sizes = torch.from_numpy(data["image_sizes"][keep])
+        focal = default_focal(sizes[:, 0].double())
+        depth_scale = (focal / torch.exp(frame[:, -1].double())).float()
+        self.anchor = anchor * torch.stack([torch.ones_like(depth_scale)] * 2 + [depth_scale], dim=-1)
         self.intrinsics = crop_intrinsics(matrices, sizes, focal).float()
         self._members = {int(g): np.flatnonzero(self.groups == g) for g in np.unique(self.groups)}
 
@@ -153,7 +165,7 @@ class CropDataset:
             identity=self.identity[index],
             expression=self.expression[index],
             rotation=self.rotation[index],
-            translation=self.translation[index],
+            anchor=self.anchor[index],
             pair=torch.arange(len(index)) if pair is None else torch.from_numpy(pair),
         )
 

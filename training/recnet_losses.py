@@ -62,8 +62,8 @@ class RecNetLosses:
         crop_size = batch.images.shape[-1]
         vertices = self.model(predicted.identity, predicted.expression)
         intrinsic = batch.intrinsics.to(vertices)
-        translation = predicted.crop_translation(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
-        rotation = euler_to_matrix(predicted.camera_rotation(translation))
+        angles, translation = predicted.crop_pose(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
+        rotation = euler_to_matrix(angles)
         camera_points = model_to_camera(vertices, rotation, translation)
         terms = {"landmark": self._landmark(camera_points, intrinsic, batch, crop_size)}
         if self.weights.photometric:
@@ -113,8 +113,8 @@ class RecNetLosses:
 
     def _distillation(self, predicted: CropParams, batch: CropBatch, crop_size: int) -> Tensor:
         intrinsic = batch.intrinsics.to(predicted.centre)
-        target_centre = project(batch.translation[:, None].to(intrinsic), intrinsic)[:, 0, :2]
-        target_ratio = batch.translation[:, 2] / intrinsic[:, 0, 0]
+        target_centre = project(batch.anchor[:, None].to(intrinsic), intrinsic)[:, 0, :2]
+        target_ratio = batch.anchor[:, 2] / intrinsic[:, 0, 0]
         return (
             (predicted.identity - batch.identity).square().mean()
             + 10.0 * (predicted.expression - batch.expression).square().mean()

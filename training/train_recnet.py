@@ -7,7 +7,9 @@ Settings are :class:`TrainConfig` fields, changed with ``--set NAME=VALUE`` (rep
 writes ``<out>/log.jsonl`` (one JSON line per logged step and per validation), a resumable
 ``<out>/checkpoint.pt`` every ``checkpoint_every`` steps and at the end, and the fp16 weights
 ``<out>/recnet_<architecture>.pt`` that ``jr2net reconstruct --method recnet`` reads.
-``--set resume=true`` continues from the checkpoint. Seeds are fixed; AMP (bf16) is used on CUDA.
+``--set resume=true`` continues from the checkpoint; ``--set init=FILE`` starts a new run from
+those weights (a file written by a run, its provenance is kept) instead of a random
+initialisation. Seeds are fixed; AMP (bf16) is used on CUDA.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
-from jr2net.nets.checkpoint import save_weights
+from jr2net.nets.checkpoint import load_weights, provenance, save_weights
 from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
@@ -58,6 +60,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0
     resume: bool = False
+    init: Path | None = None
 
 
 def _parse_value(text: str, kind: type) -> object:
@@ -79,7 +82,7 @@ def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainC
         target, key = (weights, name.split(".", 1)[1]) if name.startswith("weights.") else (config, name)
         if key not in target or key == "weights":
             raise ValueError(f"unknown setting {name!r}; choose from {sorted(types)} or weights.<term>")
-        kind = {"Path": Path, "str": str, "int": int, "float": float, "bool": bool}[
+        kind = {"Path": Path, "Path | None": Path, "str": str, "int": int, "float": float, "bool": bool}[
             str(types[key]) if target is config else "float"
         ]
         target[key] = _parse_value(text, kind)
@@ -145,8 +148,17 @@ def train(config: TrainConfig, command: str = "") -> Path:
         optimizer.load_state_dict(saved["optimizer"])
         step, rng = saved["step"], saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
-    elif log_path.exists():
-        log_path.unlink()
+    else:
+        if config.init is not None:
+            start = load_weights(config.init, ParamLayout.of(model))
+            if start.architecture != config.architecture:
+                raise ValueError(
+                    f"init={config.init} holds a {start.architecture} RecNet; this run trains "
+                    f"{config.architecture}"
+                )
+            net.load_state_dict(start.state_dict())
+        if log_path.exists():
+            log_path.unlink()
 
     def save_checkpoint() -> None:
         state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
@@ -220,6 +232,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             "torch": str(torch.__version__),
             "python": platform.python_version(),
             "device": str(device),
+            "init": None if config.init is None else {"path": str(config.init), **provenance(config.init)},
         },
     )
     return weights

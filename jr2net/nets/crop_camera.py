@@ -74,6 +74,12 @@ def crop_pose_to_image(rotation: Tensor, translation: Tensor, matrix: Tensor) ->
     return matrix_to_euler(image_rotation), (roll @ translation[:, :, None])[..., 0]
 
 
+def camera_position(rotation: Tensor, translation: Tensor, point: Tensor) -> Tensor:
+    """Camera-frame position (B, 3) of the model-frame ``point`` (3,) on heads at Euler angles
+    ``rotation`` (B, 3) and translation (B, 3): ``FLIP · R · point + t``."""
+    return (FLIP.to(rotation) @ euler_to_matrix(rotation)) @ point.to(rotation) + translation
+
+
 def ray_rotation(translation: Tensor) -> Tensor:
     """The camera-frame rotation (B, 3, 3) taking the optical axis onto the ray to ``translation`` (B, 3).
 

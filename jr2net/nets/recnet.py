@@ -3,9 +3,9 @@
 The network sees a (B, 3, S, S) crop (RGB in [0, 1], :mod:`jr2net.alignment`) and outputs one raw
 vector per face; :meth:`RecNet.decode` turns it into :class:`CropParams`, the face in the crop's
 camera (:mod:`jr2net.nets.crop_camera`): identity, expression in [0, 1], Euler angles relative to
-the viewing ray, where the head's origin projects in the crop, its depth over the crop focal (the
-apparent size: the crop alone cannot tell distance from focal), SH light and albedo coefficients
-over a smooth basis.
+the viewing ray, where the face anchor (:data:`FACE_ANCHOR`) projects in the crop, its depth over
+the crop focal (the apparent size: the crop alone cannot tell distance from focal), SH light and
+albedo coefficients over a smooth basis.
 :meth:`CropParams.to_face_params` places the face back into the full image.
 
 Architectures: ``resnet50`` (the paper's RecNet), ``resnet18`` and ``small`` (a MobileNetV2 at
@@ -23,7 +23,13 @@ from torch import Tensor, nn
 
 from jr2net.lighting import SH_COEFFICIENTS, light_preset
 from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
-from jr2net.nets.crop_camera import along_ray, crop_intrinsics, crop_pose_to_image, default_focal
+from jr2net.nets.crop_camera import (
+    along_ray,
+    camera_position,
+    crop_intrinsics,
+    crop_pose_to_image,
+    default_focal,
+)
 from jr2net.params import DEFAULT_ALBEDO, FaceParams, ParamLayout
 from jr2net.shapes import check_tensor
 
@@ -34,11 +40,16 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
 }
 ALBEDO_BASIS_SIZE = 10
 CROP_SIZE = 224
-# Where a face of the training crops typically sits: its head origin at this fraction of the crop,
-# its depth over the crop focal (cm per crop pixel at the head) this ratio; the network predicts
+# The point RecNet places the face by: the centre of the tracked landmarks on the mean shape (ICT
+# model frame, cm), not the head's origin 10 cm behind the face. Placed by its origin, the face's
+# apparent size depends on the focal length, which a crop cannot show and the fitter's targets vary
+# (0.9-2.7× the default); placed by its front, it hardly does.
+FACE_ANCHOR = (0.0, 0.0, 10.3)
+# Where a face of the training crops typically sits: its anchor at this fraction of the crop, its
+# depth over the crop focal (cm per crop pixel at the face) this ratio; the network predicts
 # offsets from them.
-TYPICAL_CENTRE = (0.55, 0.63)
-TYPICAL_DEPTH_RATIO = 0.133
+TYPICAL_CENTRE = (0.5, 0.61)
+TYPICAL_DEPTH_RATIO = 0.105
 EXPRESSION_OFFSET = -3.0  # sigmoid(-3) ≈ 0.05: a near-neutral face before training
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
 
@@ -50,10 +61,10 @@ class CropParams:
     Attributes:
         identity: (B, I) identity coefficients.
         expression: (B, E) expression weights in [0, 1].
-        rotation: (B, 3) Euler angles (radians) relative to the viewing ray through the head's
-            origin (what a crop shows: an off-axis face looks turned by the ray's angle).
-        centre: (B, 2) crop pixel where the head's origin projects.
-        depth_ratio: (B,) camera depth of the head's origin over the crop focal.
+        rotation: (B, 3) Euler angles (radians) relative to the viewing ray through the face
+            anchor (what a crop shows: an off-axis face looks turned by the ray's angle).
+        centre: (B, 2) crop pixel where the face anchor (:data:`FACE_ANCHOR`) projects.
+        depth_ratio: (B,) camera depth of the face anchor over the crop focal.
         light: (B, 9, 3) SH light.
         albedo_coefficients: (B, K, 3) coefficients of :func:`albedo_basis`.
     """
@@ -66,15 +77,14 @@ class CropParams:
     light: Tensor
     albedo_coefficients: Tensor
 
-    def crop_translation(self, crop_focal: Tensor, principal: Tensor) -> Tensor:
-        """Camera-frame translation (B, 3) in the crop camera of focal (B,) and principal point (B, 2)."""
+    def crop_pose(self, crop_focal: Tensor, principal: Tensor) -> tuple[Tensor, Tensor]:
+        """The head's Euler angles (B, 3) and translation (B, 3) in the crop camera of focal (B,)
+        and principal point (B, 2)."""
         depth = self.depth_ratio * crop_focal
-        offset = (self.centre - principal) * self.depth_ratio[:, None]
-        return torch.cat([offset, depth[:, None]], dim=-1)
-
-    def camera_rotation(self, translation: Tensor) -> Tensor:
-        """Crop-camera Euler angles (B, 3) of the head at crop-camera ``translation`` (B, 3)."""
-        return along_ray(self.rotation, translation)
+        anchor = torch.cat([(self.centre - principal) * self.depth_ratio[:, None], depth[:, None]], dim=-1)
+        rotation = along_ray(self.rotation, anchor)
+        point = torch.tensor(FACE_ANCHOR, dtype=anchor.dtype, device=anchor.device)
+        return rotation, anchor - camera_position(rotation, torch.zeros_like(anchor), point)
 
     def to_face_params(
         self, matrix: Tensor, image_size: Tensor, basis: Tensor | None, focal: Tensor | None = None
@@ -90,8 +100,9 @@ class CropParams:
         """
         focal = default_focal(image_size[:, 0].float()) if focal is None else focal
         intrinsic = crop_intrinsics(matrix.double(), image_size.double(), focal.double()).to(self.rotation)
-        translation = self.crop_translation(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
-        rotation, translation = crop_pose_to_image(self.camera_rotation(translation), translation, matrix)
+        rotation, translation = crop_pose_to_image(
+            *self.crop_pose(intrinsic[:, 0, 0], intrinsic[:, :2, 2]), matrix
+        )
         return FaceParams(
             identity=self.identity,
             expression=self.expression,

@@ -15,13 +15,14 @@ from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
 from jr2net.nets.checkpoint import load_weights, save_weights
 from jr2net.nets.crop_camera import (
     along_ray,
+    camera_position,
     crop_intrinsics,
     crop_pose_to_image,
     image_pose_to_crop,
     ray_rotation,
     relative_to_ray,
 )
-from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet, albedo_basis
+from jr2net.nets.recnet import CROP_SIZE, FACE_ANCHOR, CropParams, RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.shapes import ShapeError
 
@@ -45,7 +46,9 @@ def test_decoded_parameters_have_their_shapes_and_ranges(face_model: FaceModel) 
     matrix = torch.tensor([[[0.5, 0.0, -10.0], [0.0, 0.5, -20.0]]]).double().repeat(3, 1, 1)
     params = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), albedo_basis(face_model.neutral))
     assert params.albedo.shape == (3, face_model.vertex_count, 3)
-    assert params.albedo.min() >= 0 and params.albedo.max() <= 1 and (params.translation[:, 2] > 0).all()
+    assert params.albedo.min() >= 0 and params.albedo.max() <= 1
+    face_front = camera_position(params.rotation, params.translation, torch.tensor(FACE_ANCHOR))
+    assert (face_front[:, 2] > 0).all()
     without = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), None)
     assert without.albedo is None and torch.equal(without.translation, params.translation)
 
@@ -95,19 +98,52 @@ def test_crop_params_place_the_face_back_into_the_image(face_model: FaceModel) -
     )
     crop_rotation, crop_translation = image_pose_to_crop(rotation, translation, matrix)
     camera = crop_intrinsics(matrix, size, focal).float()
-    centre = project(crop_translation[:, None], camera)[:, 0, :2]
+    anchor = camera_position(crop_rotation, crop_translation, torch.tensor(FACE_ANCHOR))
+    centre = project(anchor[:, None], camera)[:, 0, :2]
     decoded = CropParams(
         identity=torch.zeros(1, 100),
         expression=torch.zeros(1, 53),
-        rotation=relative_to_ray(crop_rotation, crop_translation),
+        rotation=relative_to_ray(crop_rotation, anchor),
         centre=centre,
-        depth_ratio=crop_translation[:, 2] / camera[:, 0, 0],
+        depth_ratio=anchor[:, 2] / camera[:, 0, 0],
         light=torch.zeros(1, 9, 3),
         albedo_coefficients=torch.zeros(1, 10, 3),
     )
     params = decoded.to_face_params(matrix, size, albedo_basis(face_model.neutral), focal)
     assert torch.allclose(params.rotation, rotation, atol=1e-5)
     assert torch.allclose(params.translation, translation, atol=1e-3)
+
+
+def test_the_face_anchor_sits_amid_the_landmarks_of_the_mean_shape(face_model: FaceModel) -> None:
+    """RecNet places the face by a point at its front, where the tracked landmarks are, not by the
+    head's origin behind it."""
+    neutral = face_model(torch.zeros(1, 100), torch.zeros(1, 53))[0, face_model.landmarks68]
+    assert torch.allclose(neutral.mean(0), torch.tensor(FACE_ANCHOR), atol=1.0)
+    assert neutral[:, 2].mean() > 8.0
+
+
+def test_the_face_anchor_keeps_its_pixel_and_size_whatever_the_focal(face_model: FaceModel) -> None:
+    """Decoded with a focal twice as long, the anchor projects to the same crop pixel and the face
+    keeps nearly its size: the head's origin moves back with the focal, its front stays in place."""
+    vertices = face_model(torch.zeros(1, 100), torch.zeros(1, 53))[:, face_model.landmarks68]
+    decoded = CropParams(
+        identity=torch.zeros(1, 100),
+        expression=torch.zeros(1, 53),
+        rotation=torch.tensor([[0.1, 0.3, 0.0]]),
+        centre=torch.tensor([[115.0, 135.0]]),
+        depth_ratio=torch.tensor([0.105]),
+        light=torch.zeros(1, 9, 3),
+        albedo_coefficients=torch.zeros(1, 10, 3),
+    )
+    spreads = []
+    for focal in (300.0, 600.0):
+        camera = intrinsics(torch.tensor([focal]), CROP_SIZE, CROP_SIZE)
+        angles, translation = decoded.crop_pose(camera[:, 0, 0], camera[:, :2, 2])
+        anchor = camera_position(angles, translation, torch.tensor(FACE_ANCHOR))
+        assert torch.allclose(project(anchor[:, None], camera)[0, 0, :2], decoded.centre[0], atol=1e-3)
+        points = project(model_to_camera(vertices, euler_to_matrix(angles), translation), camera)[0, :, :2]
+        spreads.append((points - points.mean(0)).norm(dim=-1).mean())
+    assert abs(spreads[1] / spreads[0] - 1) < 0.05
 
 
 def test_weights_round_trip_in_fp16(face_model: FaceModel, tmp_path: Path) -> None:
