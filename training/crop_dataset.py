@@ -11,6 +11,7 @@ of the same clip where there is one, for the identity-consistency loss.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 
+from jr2net.mirror import MIRROR_X, FaceMirror, mirror_angles
 from jr2net.nets.crop_camera import (
     camera_position,
     crop_intrinsics,
@@ -87,9 +89,13 @@ class CropDataset:
         path: the ``.npz`` made by :mod:`jr2net.training.crop_cache`.
         split: ``train``, ``validation`` or ``all``.
         skin_size: resolution R of the skin masks (the photometric loss's render size).
+        mirror: the face model's mirror maps, to flip half the augmented crops left to right; no
+            flips when ``None``.
     """
 
-    def __init__(self, path: Path, split: str = "train", skin_size: int = 112) -> None:
+    def __init__(
+        self, path: Path, split: str = "train", skin_size: int = 112, mirror: FaceMirror | None = None
+    ) -> None:
         if not path.is_file():
             raise FileNotFoundError(
                 f"crop cache {path} is missing; build it with python -m jr2net.training.crop_cache"
@@ -103,6 +109,7 @@ class CropDataset:
             raise ValueError(f"the {split} split of {path} is empty")
         self.crop_size = int(data["crop_size"])
         self.skin_size = skin_size
+        self.mirror = mirror
         self.crops = data["crops"][keep]
         self.landmarks = data["landmarks"][keep]
         self.groups = data["group"][keep]
@@ -135,8 +142,9 @@ class CropDataset:
         """The crops at ``indices`` (B,) as a batch; ``pair`` (B,) as in :class:`CropBatch`.
 
         With ``rng``, each crop is augmented: zoomed by up to ±10 %, shifted by up to ±10 px (the
-        landmarks and the crop camera follow exactly, the 3D targets do not change) and its colour
-        scaled per channel by up to ±15 %.
+        landmarks and the crop camera follow exactly, the 3D targets do not change), its colour
+        scaled per channel by up to ±15 %, one in ten turned grey, and, with :attr:`mirror`, half
+        of them flipped left to right (both crops of a pair alike, so they keep one identity).
         """
         index = torch.from_numpy(np.asarray(indices))
         images = crop_images(self.crops[indices])
@@ -150,6 +158,8 @@ class CropDataset:
             images = (images * torch.from_numpy(rng.uniform(0.85, 1.15, (count, 3, 1, 1))).float()).clamp(
                 0, 1
             )
+            grey = torch.from_numpy(rng.random(count) < 0.1)[:, None, None, None]
+            images = torch.where(grey, images.mean(1, keepdim=True).expand_as(images), images)
             centre = self.crop_size / 2
             landmarks = (landmarks - centre) * zoom[:, None, None] + centre + shift[:, None]
             intrinsics[:, :2] *= zoom[:, None, None]
@@ -157,7 +167,7 @@ class CropDataset:
         skin = np.stack(
             [face_oval_mask(points, self.crop_size, self.skin_size) for points in landmarks.numpy()]
         )
-        return CropBatch(
+        batch = CropBatch(
             images=images,
             landmarks=landmarks,
             intrinsics=intrinsics,
@@ -168,6 +178,11 @@ class CropDataset:
             anchor=self.anchor[index],
             pair=torch.arange(len(index)) if pair is None else torch.from_numpy(pair),
         )
+        if rng is None or self.mirror is None:
+            return batch
+        flip = torch.from_numpy(rng.random(len(index)) < 0.5)
+        first_of_pair = torch.minimum(torch.arange(len(index)), batch.pair)
+        return mirrored(batch, self.mirror, flip[first_of_pair])
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> CropBatch:
         """A random augmented batch of B crops: B/2 drawn at random, each with a partner from its clip."""
@@ -184,6 +199,29 @@ class CropDataset:
         pair = np.concatenate([np.arange(half, batch_size), np.arange(half)])
         same = self.groups[indices] == self.groups[indices[pair]]
         return self.batch(indices, np.where(same, pair, np.arange(batch_size)), rng)
+
+
+def mirrored(batch: CropBatch, mirror: FaceMirror, flip: Tensor) -> CropBatch:
+    """``batch`` with the crops where ``flip`` (B,) bool is set flipped left to right: their pixels,
+    skin masks, landmarks (renumbered) and camera, and the fitter's targets of the mirrored face."""
+    size = batch.images.shape[-1]
+    intrinsics = batch.intrinsics.clone()
+    intrinsics[:, 0, 2] = size - intrinsics[:, 0, 2]
+
+    def pick(plain: Tensor, flipped: Tensor) -> Tensor:
+        return torch.where(flip.reshape(-1, *[1] * (plain.dim() - 1)), flipped, plain)
+
+    return dataclasses.replace(
+        batch,
+        images=pick(batch.images, batch.images.flip(-1)),
+        landmarks=pick(batch.landmarks, mirror.mirror_landmarks(batch.landmarks, size)),
+        intrinsics=pick(batch.intrinsics, intrinsics),
+        skin=pick(batch.skin, batch.skin.flip(-1)),
+        identity=pick(batch.identity, mirror.mirror_identity(batch.identity)),
+        expression=pick(batch.expression, mirror.mirror_expression(batch.expression)),
+        rotation=pick(batch.rotation, mirror_angles(batch.rotation)),
+        anchor=pick(batch.anchor, batch.anchor * torch.tensor(MIRROR_X)),
+    )
 
 
 def _zoom_and_shift(images: Tensor, zoom: Tensor, shift: Tensor) -> Tensor:

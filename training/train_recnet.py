@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
+from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights, provenance, save_weights
 from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
@@ -61,6 +62,7 @@ class TrainConfig:
     threads: int = 0
     resume: bool = False
     init: Path | None = None
+    mirror: bool = True
 
 
 def _parse_value(text: str, kind: type) -> object:
@@ -132,7 +134,8 @@ def train(config: TrainConfig, command: str = "") -> Path:
         torch.set_num_threads(config.threads)
     device = _device(config.device)
     model = FaceModel.load().to(device)
-    train_data = CropDataset(config.cache, "train", config.render_size)
+    mirror = FaceMirror.of(model) if config.mirror else None
+    train_data = CropDataset(config.cache, "train", config.render_size, mirror)
     validation_data = CropDataset(config.cache, "validation", config.render_size)
     net = RecNet(ParamLayout.of(model), config.architecture).to(device)
     losses = RecNetLosses(model, albedo_basis(model.neutral), config.weights, config.render_size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,11 +13,12 @@ import torch
 from jr2net.assets import repository_root
 from jr2net.camera import project
 from jr2net.face_model import FaceModel
+from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.recnet import CropParams, RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.training.crop_cache import CropCacheConfig, build_crop_cache
-from jr2net.training.crop_dataset import CropDataset, collection, is_validation
+from jr2net.training.crop_dataset import CropBatch, CropDataset, collection, is_validation, mirrored
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
 from jr2net.training.train_recnet import TrainConfig, configure, main, train
 
@@ -77,6 +79,20 @@ def test_augmentation_moves_landmarks_camera_and_pixels_together(tiny_cache: Pat
         assert np.corrcoef(patch_a, patch_b)[0, 1] > 0.95
 
 
+def _fitter_targets(batch: CropBatch, base_light: torch.Tensor) -> CropParams:
+    """The batch's fitter targets as RecNet's decoded output."""
+    count = len(batch.images)
+    return CropParams(
+        batch.identity,
+        batch.expression,
+        batch.rotation,
+        project(batch.anchor[:, None], batch.intrinsics)[:, 0, :2],
+        batch.anchor[:, 2] / batch.intrinsics[:, 0, 0],
+        base_light.reshape(1, 9, 3).repeat(count, 1, 1),
+        torch.zeros(count, 10, 3),
+    )
+
+
 def test_fitter_targets_give_a_small_landmark_loss(tiny_cache: Path, face_model: FaceModel) -> None:
     data = CropDataset(tiny_cache, "all", skin_size=64)
     batch = data.batch(np.arange(len(data)))
@@ -84,19 +100,40 @@ def test_fitter_targets_give_a_small_landmark_loss(tiny_cache: Path, face_model:
     losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(), 64)
     with torch.no_grad():
         untrained = losses(net.decode(net(batch.images)), batch, net.base_light)
-    centre = project(batch.anchor[:, None], batch.intrinsics)[:, 0, :2]
-    targets = CropParams(
-        batch.identity,
-        batch.expression,
-        batch.rotation,
-        centre,
-        batch.anchor[:, 2] / batch.intrinsics[:, 0, 0],
-        net.base_light.reshape(1, 9, 3).repeat(len(data), 1, 1),
-        torch.zeros(len(data), 10, 3),
-    )
-    fitted = losses(targets, batch, net.base_light)
+    fitted = losses(_fitter_targets(batch, net.base_light), batch, net.base_light)
     assert fitted["landmark"] / LossWeights().landmark < 0.01  # < 1 % of the crop (2.2 px)
     assert fitted["landmark"] < untrained["landmark"] / 5 and float(fitted["distillation"]) < 1e-6
+
+
+def test_mirrored_crops_keep_the_fitted_face_on_their_landmarks(
+    tiny_cache: Path, face_model: FaceModel
+) -> None:
+    """Flipped crops with renumbered landmarks, a mirrored camera and the mirrored face's targets:
+    the fitter's face still lands on the landmarks, as closely as unflipped."""
+    data = CropDataset(tiny_cache, "all", skin_size=64)
+    plain = data.batch(np.arange(len(data)))
+    flipped = mirrored(plain, FaceMirror.of(face_model), torch.ones(len(data), dtype=torch.bool))
+    assert torch.equal(flipped.images, plain.images.flip(-1))
+    losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(), 64)
+    base_light = RecNet(ParamLayout.of(face_model)).base_light
+    plain_loss = losses(_fitter_targets(plain, base_light), plain, base_light)["landmark"]
+    flipped_loss = losses(_fitter_targets(flipped, base_light), flipped, base_light)["landmark"]
+    assert flipped_loss < 1.25 * plain_loss
+    unmirrored_targets = dataclasses.replace(flipped, identity=plain.identity, expression=plain.expression)
+    assert (
+        losses(_fitter_targets(unmirrored_targets, base_light), flipped, base_light)["landmark"]
+        > flipped_loss
+    )
+
+
+def test_sampled_pairs_are_flipped_together(tiny_cache: Path, face_model: FaceModel) -> None:
+    data = CropDataset(tiny_cache, "all", skin_size=64, mirror=FaceMirror.of(face_model))
+    rng = np.random.default_rng(5)
+    batches = [data.sample(rng, 8) for _ in range(6)]
+    assert all(torch.allclose(b.identity, b.identity[b.pair]) for b in batches)
+    plain_identities = {tuple(v.tolist()) for v in data.identity}
+    flipped = [tuple(v.tolist()) not in plain_identities for b in batches for v in b.identity]
+    assert 0.2 < np.mean(flipped) < 0.8
 
 
 def test_one_batch_overfits(tiny_cache: Path, face_model: FaceModel) -> None:
