@@ -2,12 +2,14 @@
 
     python -m bench.recnet --out out/bench_recnet.json
 
-Latency, per aligned 224² crop of a shared photo: RecNet torch eager and onnxruntime on the CPU
-(batch 1), RecNet end to end (align, run, decode, place in the image), and beside them, measured
+Latency, per aligned 224² crop of a shared photo: RecNet torch eager (batch 1) and onnxruntime
+(batch 1, and 2: a crop and its flip) on the CPU, RecNet end to end (align, run, decode, place in
+the image) with and without the flip average, and beside them, measured
 in the same run, the fitter on one photo (identity + frame) and warm (one frame). On a CUDA
 device also torch eager, ``torch.compile`` and a CUDA graph at batch 1 and 8. Accuracy: the NME
 of the 68 landmarks against dlib on the shared photos (``bench.tracking``'s protocol), of the
-fitter and of RecNet, with MediaPipe's nearest points as the anchor.
+fitter and of RecNet (with and without the flip average), with MediaPipe's nearest points as the
+anchor.
 """
 
 from __future__ import annotations
@@ -44,27 +46,35 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
     fitter = LandmarkFitter(model)
     identity, frames = fitter.fit_identity([tracking])
     rows = []
+    pair = torch.cat([crop, crop.flip(-1)])
     with (
         TorchRunner(net) as torch_runner,
         OnnxRunner(cached_onnx(net, weights), threads=torch.get_num_threads()) as ort,
     ):
-        predictor = RecNetPredictor(net, ort, model.neutral)
         rows.append(
             _row(
                 "recnet_small", "torch_eager_cpu", 1, time_call(lambda: torch_runner(crop), cpu, repeats, 10)
             )
         )
-        rows.append(
-            _row("recnet_small", "onnxruntime_cpu", 1, time_call(lambda: ort(crop), cpu, repeats, 10))
-        )
-        rows.append(
-            _row(
-                "recnet_small_end_to_end",
-                "onnxruntime_cpu",
-                1,
-                time_call(lambda: predictor.predict([(tracking, photo)]), cpu, repeats, 5),
+        for images in (crop, pair):
+            rows.append(
+                _row(
+                    "recnet_small",
+                    "onnxruntime_cpu",
+                    len(images),
+                    time_call(lambda images=images: ort(images), cpu, repeats, 10),
+                )
             )
-        )
+        for op, flip in (("recnet_small_end_to_end", True), ("recnet_small_end_to_end_no_flip", False)):
+            predictor = RecNetPredictor(net, ort, model, flip_average=flip)
+            rows.append(
+                _row(
+                    op,
+                    "onnxruntime_cpu",
+                    1,
+                    time_call(lambda p=predictor: p.predict([(tracking, photo)]), cpu, repeats, 5),
+                )
+            )
     rows.append(
         _row("fitter_photo", "numpy", 1, time_call(lambda: fitter.fit_identity([tracking]), cpu, repeats, 3))
     )
@@ -136,14 +146,22 @@ def main() -> None:
     extra = {"weights": str(weights), "weights_provenance": provenance(weights)}
     if not args.skip_accuracy:
         with OnnxRunner(cached_onnx(net, weights)) as runner:
-            recnet = accuracy(model, RecNetEstimator(RecNetPredictor(net, runner, model.neutral)))
+            recnet, single = (
+                accuracy(model, RecNetEstimator(RecNetPredictor(net, runner, model, flip_average=flip)))
+                for flip in (True, False)
+            )
         fitter = accuracy(model)
-        ratio = recnet["mean"]["nme_fitted"] / fitter["mean"]["nme_fitted"]
-        extra["landmark_nme_vs_dlib"] = {"fitter": fitter, "recnet": recnet, "recnet_over_fitter": ratio}
-        fitted, predicted = fitter["mean"]["nme_fitted"], recnet["mean"]["nme_fitted"]
-        anchor = fitter["mean"]["nme_mediapipe_nearest"]
+        fitted, anchor = fitter["mean"]["nme_fitted"], fitter["mean"]["nme_mediapipe_nearest"]
+        ratio = recnet["mean"]["nme_fitted"] / fitted
+        extra["landmark_nme_vs_dlib"] = {
+            "fitter": fitter,
+            "recnet": recnet,
+            "recnet_no_flip": single,
+            "recnet_over_fitter": ratio,
+        }
         print(
-            f"NME vs dlib: fitter {100 * fitted:.2f} %, RecNet {100 * predicted:.2f} % ({ratio:.2f}×), "
+            f"NME vs dlib: fitter {100 * fitted:.2f} %, RecNet {100 * recnet['mean']['nme_fitted']:.2f} % "
+            f"({ratio:.2f}×; without the flip {100 * single['mean']['nme_fitted']:.2f} %), "
             f"MediaPipe nearest {100 * anchor:.2f} %"
         )
     write_report(args.out, runs, devices, extra)

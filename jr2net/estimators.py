@@ -19,7 +19,8 @@ from torch import Tensor
 from jr2net.alignment import align_face
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
-from jr2net.nets.recnet import CROP_SIZE, RecNet, albedo_basis, crop_images
+from jr2net.mirror import FaceMirror
+from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet, albedo_basis, crop_images
 from jr2net.params import FaceParams
 from jr2net.tracking import Tracking
 
@@ -58,12 +59,25 @@ class RecNetPredictor:
     Args:
         net: the network (its :meth:`~jr2net.nets.recnet.RecNet.decode` and layout are used).
         run: the runner, (B, 3, S, S) crops -> (B, D) raw output (:mod:`jr2net.engines.runners`).
+        model: the face model.
+        flip_average: also run each crop flipped left to right and average the two estimates
+            (the flipped one mirrored back): twice the network's work, a steadier estimate.
     """
 
-    def __init__(self, net: RecNet, run: Callable[[Tensor], Tensor], neutral: Tensor) -> None:
+    def __init__(
+        self, net: RecNet, run: Callable[[Tensor], Tensor], model: FaceModel, flip_average: bool = True
+    ) -> None:
         self.net = net
         self.run = run
-        self.basis = albedo_basis(neutral)
+        self.basis = albedo_basis(model.neutral)
+        self.mirror = FaceMirror.of(model) if flip_average else None
+
+    def _decode(self, images: Tensor) -> CropParams:
+        if self.mirror is None:
+            return self.net.decode(self.run(images).float())
+        both = self.net.decode(self.run(torch.cat([images, images.flip(-1)])).float())
+        plain, flipped = both.split(len(images))
+        return plain.averaged(flipped.mirrored(self.mirror, images.shape[-1]))
 
     def predict(self, faces: list[Face], albedo: bool = True) -> FaceParams:
         """FaceParams (B faces, with light) of tracked faces in their images; with the per-vertex
@@ -73,7 +87,7 @@ class RecNetPredictor:
         crops = [align_face(image, tracking.landmarks, CROP_SIZE) for tracking, image in faces]
         images = crop_images(np.stack([crop.image for crop in crops]))
         with torch.no_grad():
-            decoded = self.net.decode(self.run(images).float())
+            decoded = self._decode(images)
         matrices = torch.from_numpy(np.stack([crop.matrix for crop in crops]))
         sizes = torch.tensor([tracking.image_size for tracking, _ in faces])
         return decoded.to_face_params(matrices, sizes, self.basis if albedo else None)
@@ -116,4 +130,4 @@ class MethodChoice:
         from jr2net.engines.runners import make_runner
 
         net, runner = make_runner(self.runtime, self.weights, threads=torch.get_num_threads())
-        return RecNetEstimator(RecNetPredictor(net, runner, model.neutral))
+        return RecNetEstimator(RecNetPredictor(net, runner, model))

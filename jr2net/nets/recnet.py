@@ -14,6 +14,7 @@ half width, the real-time variant).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from jr2net.lighting import SH_COEFFICIENTS, light_preset
+from jr2net.mirror import FaceMirror, mirror_angles
 from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
 from jr2net.nets.crop_camera import (
     along_ray,
@@ -52,6 +54,10 @@ TYPICAL_CENTRE = (0.5, 0.61)
 TYPICAL_DEPTH_RATIO = 0.105
 EXPRESSION_OFFSET = -3.0  # sigmoid(-3) ≈ 0.05: a near-neutral face before training
 IMAGE_MEAN, IMAGE_STD = 0.5, 0.25
+# Signs a left-right mirror gives the SH light terms (x, xy, xz flip; :mod:`jr2net.lighting`'s
+# order) and the albedo basis terms (x, xy, xz flip; :func:`albedo_basis`'s order).
+LIGHT_MIRROR = (1.0, 1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 1.0)
+ALBEDO_MIRROR = (1.0, -1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 1.0, -1.0)
 
 
 @dataclass(frozen=True)
@@ -85,6 +91,33 @@ class CropParams:
         rotation = along_ray(self.rotation, anchor)
         point = torch.tensor(FACE_ANCHOR, dtype=anchor.dtype, device=anchor.device)
         return rotation, anchor - camera_position(rotation, torch.zeros_like(anchor), point)
+
+    def mirrored(self, mirror: FaceMirror, crop_size: int = CROP_SIZE) -> CropParams:
+        """The face seen in the left-right flip of its crop (``crop_size`` pixels wide)."""
+        signs = {"dtype": self.light.dtype, "device": self.light.device}
+        return CropParams(
+            identity=mirror.mirror_identity(self.identity),
+            expression=mirror.mirror_expression(self.expression),
+            rotation=mirror_angles(self.rotation),
+            centre=torch.stack([crop_size - self.centre[:, 0], self.centre[:, 1]], dim=-1),
+            depth_ratio=self.depth_ratio,
+            light=self.light * torch.tensor(LIGHT_MIRROR, **signs)[:, None],
+            albedo_coefficients=self.albedo_coefficients * torch.tensor(ALBEDO_MIRROR, **signs)[:, None],
+        )
+
+    def split(self, size: int) -> tuple[CropParams, ...]:
+        """The faces in groups of ``size`` (the last may be smaller), as ``torch.split`` does."""
+        fields = [getattr(self, field.name).split(size) for field in dataclasses.fields(self)]
+        return tuple(CropParams(*parts) for parts in zip(*fields))
+
+    def averaged(self, other: CropParams) -> CropParams:
+        """The mean of two estimates of the same faces, field by field."""
+        return CropParams(
+            **{
+                field.name: 0.5 * (getattr(self, field.name) + getattr(other, field.name))
+                for field in dataclasses.fields(self)
+            }
+        )
 
     def to_face_params(
         self, matrix: Tensor, image_size: Tensor, basis: Tensor | None, focal: Tensor | None = None

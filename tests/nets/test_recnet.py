@@ -11,6 +11,8 @@ import torch
 
 from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
+from jr2net.lighting import sh_basis
+from jr2net.mirror import FaceMirror
 from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
 from jr2net.nets.checkpoint import load_weights, save_weights
 from jr2net.nets.crop_camera import (
@@ -22,7 +24,14 @@ from jr2net.nets.crop_camera import (
     ray_rotation,
     relative_to_ray,
 )
-from jr2net.nets.recnet import CROP_SIZE, FACE_ANCHOR, CropParams, RecNet, albedo_basis
+from jr2net.nets.recnet import (
+    CROP_SIZE,
+    FACE_ANCHOR,
+    CropParams,
+    RecNet,
+    albedo_basis,
+    albedo_from_coefficients,
+)
 from jr2net.params import ParamLayout
 from jr2net.shapes import ShapeError
 
@@ -144,6 +153,48 @@ def test_the_face_anchor_keeps_its_pixel_and_size_whatever_the_focal(face_model:
         points = project(model_to_camera(vertices, euler_to_matrix(angles), translation), camera)[0, :, :2]
         spreads.append((points - points.mean(0)).norm(dim=-1).mean())
     assert abs(spreads[1] / spreads[0] - 1) < 0.05
+
+
+def test_mirrored_crop_params_show_the_face_in_the_flipped_crop(face_model: FaceModel) -> None:
+    """The mirrored estimate, placed in the flipped crop (principal point at its centre), puts each
+    vertex where its mirror vertex was, flipped; mirroring twice gives the estimate back."""
+    torch.manual_seed(2)
+    mirror = FaceMirror.of(face_model)
+    params = CropParams(
+        identity=torch.randn(1, 100),
+        expression=0.5 * torch.rand(1, 53),
+        rotation=torch.tensor([[0.2, 0.3, 0.1]]),
+        centre=torch.tensor([[100.0, 130.0]]),
+        depth_ratio=torch.tensor([0.1]),
+        light=torch.randn(1, 9, 3),
+        albedo_coefficients=torch.randn(1, 10, 3),
+    )
+    camera = intrinsics(torch.tensor([500.0]), CROP_SIZE, CROP_SIZE)
+
+    def screen(face: CropParams) -> torch.Tensor:
+        angles, translation = face.crop_pose(camera[:, 0, 0], camera[:, :2, 2])
+        vertices = face_model(face.identity, face.expression)
+        return project(model_to_camera(vertices, euler_to_matrix(angles), translation), camera)[0, :, :2]
+
+    expected = screen(params)[mirror.vertex] * torch.tensor([-1.0, 1.0]) + torch.tensor([CROP_SIZE, 0.0])
+    assert (screen(params.mirrored(mirror)) - expected).norm(dim=-1).mean() < 0.2  # px
+    flipped = params.mirrored(mirror)
+    basis = albedo_basis(face_model.neutral)
+    assert torch.allclose(
+        albedo_from_coefficients(basis, flipped.albedo_coefficients),
+        albedo_from_coefficients(basis, params.albedo_coefficients)[:, mirror.vertex],
+        atol=1e-2,  # ICT's mesh is symmetric to 0.005 cm
+    )
+    normals = torch.nn.functional.normalize(torch.randn(50, 3), dim=-1)
+    assert torch.allclose(
+        sh_basis(normals * torch.tensor([-1.0, 1.0, 1.0])) @ flipped.light[0],
+        sh_basis(normals) @ params.light[0],
+        atol=1e-5,
+    )
+    twice = flipped.mirrored(mirror)
+    assert torch.allclose(twice.light, params.light) and torch.allclose(twice.centre, params.centre)
+    assert torch.allclose(twice.albedo_coefficients, params.albedo_coefficients)
+    assert torch.allclose(params.averaged(twice).rotation, params.rotation)
 
 
 def test_weights_round_trip_in_fp16(face_model: FaceModel, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from jr2net.assets import repository_root
 from jr2net.camera import project
 from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
-from jr2net.nets.checkpoint import load_weights
+from jr2net.nets.checkpoint import load_weights, provenance
 from jr2net.nets.recnet import CropParams, RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.training.crop_cache import CropCacheConfig, build_crop_cache
@@ -182,6 +182,18 @@ def test_training_runs_two_steps_saves_and_resumes(tiny_cache: Path, tmp_path: P
     train(resumed, "test")
     records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [(r["event"], r["step"]) for r in records[4:]] == [("start", 2), ("train", 3), ("validation", 3)]
+
+
+def test_a_run_starts_from_trained_weights_and_records_them(tiny_cache: Path, tmp_path: Path) -> None:
+    small = dict(cache=tiny_cache, batch_size=4, render_size=64, log_every=1, validation_crops=4)
+    first = train(TrainConfig(**small, out=tmp_path / "first", steps=1), "first run")
+    second = train(TrainConfig(**small, out=tmp_path / "second", steps=0, init=first), "second run")
+    assert provenance(second)["init"] == {"path": str(first), **provenance(first)}
+    started = load_weights(second).state_dict()
+    for name, value in load_weights(first).state_dict().items():
+        assert torch.equal(started[name], value), name
+    with pytest.raises(ValueError, match="holds a small RecNet"):
+        train(TrainConfig(**small, out=tmp_path / "third", steps=1, init=first, architecture="resnet18"))
 
 
 def test_the_script_rejects_bad_settings(capsys: pytest.CaptureFixture[str]) -> None:
