@@ -31,8 +31,9 @@ def test_shipped_weights_are_small_and_say_how_they_were_made() -> None:
 def test_photo_lands_near_the_fitter(
     shared_media: Path, tmp_path: Path, runtime: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """RecNet's 68 landmarks on a real photo lie near the fitter's: 7.1 % of the eye distance with
-    the shipped weights, 21 % for an untrained network (the aligned crop alone places a mean face)."""
+    """RecNet's 68 landmarks on a real photo lie near the fitter's: 3.6 % of the eye distance with
+    the shipped weights (7.1 % for those before the face anchor and mirror flips), 21 % for an
+    untrained network (the aligned crop alone places a mean face)."""
     monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
     photo = shared_media / "liveportrait/source/s12.jpg"
     assert main(["reconstruct", str(photo), "-o", str(tmp_path / "fit"), "--no-overlay"]) == 0
@@ -42,7 +43,7 @@ def test_photo_lands_near_the_fitter(
     assert data["method"] == "recnet" and data["frames"][0]["face"]
     (fitted,), (predicted,) = _landmarks(tmp_path / "fit"), _landmarks(tmp_path / "net")
     eyes = np.linalg.norm(fitted[36] - fitted[45])
-    assert np.linalg.norm(predicted - fitted, axis=1).mean() < 0.12 * eyes
+    assert np.linalg.norm(predicted - fitted, axis=1).mean() < 0.06 * eyes
     assert (tmp_path / "net/mesh.obj").is_file() and (tmp_path / "net/overlay.png").is_file()
 
 
