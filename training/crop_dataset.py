@@ -132,6 +132,7 @@ class CropDataset:
         self.anchor = anchor * torch.stack([torch.ones_like(depth_scale)] * 2 + [depth_scale], dim=-1)
         self.intrinsics = crop_intrinsics(matrices, sizes, focal).float()
         self._members = {int(g): np.flatnonzero(self.groups == g) for g in np.unique(self.groups)}
+        self._group_sizes = np.array([len(self._members[int(g)]) for g in self.groups], dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.crops)
@@ -184,18 +185,31 @@ class CropDataset:
         first_of_pair = torch.minimum(torch.arange(len(index)), batch.pair)
         return mirrored(batch, self.mirror, flip[first_of_pair])
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> CropBatch:
-        """A random augmented batch of B crops: B/2 drawn at random, each with a partner from its clip."""
+    def draw(self, rng: np.random.Generator, count: int, group_balance: float = 0.0) -> np.ndarray:
+        """(count,) random crop indices, each drawn with a probability proportional to
+        ``n ** -group_balance``, n the number of crops of its clip (1 for a photo).
+
+        0 draws every crop alike, so a clip's many near-identical frames outweigh the photos' many
+        people; 1 draws every clip or photo alike. Without replacement where there are enough crops.
+        """
+        if not 0.0 <= group_balance <= 1.0:
+            raise ValueError(f"group_balance must lie in [0, 1], got {group_balance}")
+        weight = self._group_sizes**-group_balance
+        return rng.choice(len(self), count, replace=len(self) < count, p=weight / weight.sum())
+
+    def sample(self, rng: np.random.Generator, batch_size: int, group_balance: float = 0.0) -> CropBatch:
+        """A random augmented batch of B crops: B/2 drawn by :meth:`draw`, each with a partner from
+        its clip."""
         if batch_size < 2 or batch_size % 2:
             raise ValueError(f"batch_size must be even and at least 2, got {batch_size}")
-        first = rng.choice(len(self), batch_size // 2, replace=len(self) < batch_size // 2)
+        half = batch_size // 2
+        first = self.draw(rng, half, group_balance)
         partners = []
         for index in first:
             members = self._members[int(self.groups[index])]
             others = members[members != index]
             partners.append(rng.choice(others) if len(others) else rng.integers(len(self)))
         indices = np.concatenate([first, np.array(partners)])
-        half = batch_size // 2
         pair = np.concatenate([np.arange(half, batch_size), np.arange(half)])
         same = self.groups[indices] == self.groups[indices[pair]]
         return self.batch(indices, np.where(same, pair, np.arange(batch_size)), rng)

@@ -63,6 +63,7 @@ class TrainConfig:
     resume: bool = False
     init: Path | None = None
     mirror: bool = True
+    group_balance: float = 0.5
 
 
 def _parse_value(text: str, kind: type) -> object:
@@ -191,7 +192,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
         while step < config.steps:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
-            batch = _to(train_data.sample(rng, config.batch_size), device)
+            batch = _to(train_data.sample(rng, config.batch_size, config.group_balance), device)
             with amp:
                 raw = net(batch.images)
             terms = losses(net.decode(raw.float()), batch, net.base_light)

@@ -55,6 +55,24 @@ def test_the_split_is_by_collection(tiny_cache: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(("balance", "photo_share"), [(0.0, 0.2), (0.5, 1 / 3), (1.0, 0.5)])
+def test_group_balance_shifts_draws_from_clip_frames_to_photos(
+    tiny_cache: Path, balance: float, photo_share: float
+) -> None:
+    """Two clips of four frames and two photos: a photo is drawn as often as a whole clip at 1."""
+    data = CropDataset(tiny_cache, "all")
+    photos = np.array([not source.endswith(".mp4") for source in data.sources])
+    assert photos.sum() == 2
+    rng = np.random.default_rng(0)
+    drawn = np.concatenate([data.draw(rng, 1, balance) for _ in range(8000)])
+    assert abs(photos[drawn].mean() - photo_share) < 0.02
+
+
+def test_group_balance_outside_zero_to_one_is_refused(tiny_cache: Path) -> None:
+    with pytest.raises(ValueError, match="group_balance"):
+        CropDataset(tiny_cache, "all").draw(np.random.default_rng(0), 4, 1.5)
+
+
 def test_cached_targets_project_onto_the_landmarks(tiny_cache: Path) -> None:
     """The fitter's pose, moved into the crop camera, puts the face anchor amid the tracked landmarks."""
     data = CropDataset(tiny_cache, "all")
