@@ -6,7 +6,8 @@
   the crop camera, in units of the crop size;
 - regularisation of identity, expression, albedo and light;
 - identity consistency: two crops of one clip predict one identity;
-- distillation: the fitter's identity, expression and crop-camera pose.
+- distillation: the fitter's identity and expression; pose distillation: its crop-camera pose
+  (rotation relative to the viewing ray, the anchor's crop pixel and depth ratio).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class LossWeights:
     light_prior: float = 1e-3
     identity_consistency: float = 1e-2
     distillation: float = 1.0
+    pose_distillation: float = 10.0
 
 
 class RecNetLosses:
@@ -76,7 +78,11 @@ class RecNetLosses:
         terms["light_prior"] = (predicted.light.reshape(len(vertices), -1) - base_light).square().mean()
         terms["identity_consistency"] = (predicted.identity - predicted.identity[batch.pair]).square().mean()
         if self.weights.distillation:
-            terms["distillation"] = self._distillation(predicted, batch, crop_size)
+            terms["distillation"] = (predicted.identity - batch.identity).square().mean() + 10.0 * (
+                predicted.expression - batch.expression
+            ).square().mean()
+        if self.weights.pose_distillation:
+            terms["pose_distillation"] = self._pose_distillation(predicted, batch, crop_size)
         weighted = {name: getattr(self.weights, name) * value for name, value in terms.items()}
         weighted["total"] = sum(weighted.values())
         return weighted
@@ -111,14 +117,12 @@ class RecNetLosses:
         mask = maps.mask * batch.skin
         return ((maps.image - target).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1.0)
 
-    def _distillation(self, predicted: CropParams, batch: CropBatch, crop_size: int) -> Tensor:
+    def _pose_distillation(self, predicted: CropParams, batch: CropBatch, crop_size: int) -> Tensor:
         intrinsic = batch.intrinsics.to(predicted.centre)
         target_centre = project(batch.anchor[:, None].to(intrinsic), intrinsic)[:, 0, :2]
         target_ratio = batch.anchor[:, 2] / intrinsic[:, 0, 0]
         return (
-            (predicted.identity - batch.identity).square().mean()
-            + 10.0 * (predicted.expression - batch.expression).square().mean()
-            + 10.0 * (predicted.rotation - batch.rotation).square().mean()
-            + 10.0 * ((predicted.centre - target_centre) / crop_size).square().mean()
-            + 10.0 * torch.log(predicted.depth_ratio / target_ratio).square().mean()
+            (predicted.rotation - batch.rotation).square().mean()
+            + ((predicted.centre - target_centre) / crop_size).square().mean()
+            + torch.log(predicted.depth_ratio / target_ratio).square().mean()
         )

@@ -121,6 +121,7 @@ def test_fitter_targets_give_a_small_landmark_loss(tiny_cache: Path, face_model:
     fitted = losses(_fitter_targets(batch, net.base_light), batch, net.base_light)
     assert fitted["landmark"] / LossWeights().landmark < 0.01  # < 1 % of the crop (2.2 px)
     assert fitted["landmark"] < untrained["landmark"] / 5 and float(fitted["distillation"]) < 1e-6
+    assert float(fitted["pose_distillation"]) < 1e-6
 
 
 def test_mirrored_crops_keep_the_fitted_face_on_their_landmarks(
