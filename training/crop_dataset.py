@@ -30,6 +30,7 @@ from jr2net.nets.crop_camera import (
     relative_to_ray,
 )
 from jr2net.nets.recnet import FACE_ANCHOR, crop_images
+from jr2net.training.crop_augmentation import Augmentation, CropSimilarity, photometric
 
 # MediaPipe's face-oval contour (its FACEMESH_FACE_OVAL), in order around the face.
 FACE_OVAL = (
@@ -91,10 +92,16 @@ class CropDataset:
         skin_size: resolution R of the skin masks (the photometric loss's render size).
         mirror: the face model's mirror maps, to flip half the augmented crops left to right; no
             flips when ``None``.
+        augmentation: how strongly :meth:`batch` augments crops when given a random generator.
     """
 
     def __init__(
-        self, path: Path, split: str = "train", skin_size: int = 112, mirror: FaceMirror | None = None
+        self,
+        path: Path,
+        split: str = "train",
+        skin_size: int = 112,
+        mirror: FaceMirror | None = None,
+        augmentation: Augmentation = Augmentation(),
     ) -> None:
         if not path.is_file():
             raise FileNotFoundError(
@@ -110,6 +117,7 @@ class CropDataset:
         self.crop_size = int(data["crop_size"])
         self.skin_size = skin_size
         self.mirror = mirror
+        self.augmentation = augmentation
         self.crops = data["crops"][keep]
         self.landmarks = data["landmarks"][keep]
         self.groups = data["group"][keep]
@@ -142,29 +150,23 @@ class CropDataset:
     ) -> CropBatch:
         """The crops at ``indices`` (B,) as a batch; ``pair`` (B,) as in :class:`CropBatch`.
 
-        With ``rng``, each crop is augmented: zoomed by up to ±10 %, shifted by up to ±10 px (the
-        landmarks and the crop camera follow exactly, the 3D targets do not change), its colour
-        scaled per channel by up to ±15 %, one in ten turned grey, and, with :attr:`mirror`, half
-        of them flipped left to right (both crops of a pair alike, so they keep one identity).
+        With ``rng``, each crop is augmented as :attr:`augmentation` says
+        (:mod:`jr2net.training.crop_augmentation`: zoomed, turned and shifted, with the landmarks,
+        the crop camera and the 3D pose following exactly; colour, contrast, grey, blur, noise)
+        and, with :attr:`mirror`, half of them flipped left to right (both crops of a pair alike,
+        so they keep one identity).
         """
         index = torch.from_numpy(np.asarray(indices))
         images = crop_images(self.crops[indices])
         landmarks = torch.from_numpy(self.landmarks[indices])
-        intrinsics = self.intrinsics[index].clone()
+        intrinsics = self.intrinsics[index]
+        rotation, anchor = self.rotation[index], self.anchor[index]
         if rng is not None:
-            count = len(indices)
-            zoom = torch.from_numpy(rng.uniform(0.9, 1.1, count)).float()
-            shift = torch.from_numpy(rng.uniform(-10.0, 10.0, (count, 2))).float()
-            images = _zoom_and_shift(images, zoom, shift)
-            images = (images * torch.from_numpy(rng.uniform(0.85, 1.15, (count, 3, 1, 1))).float()).clamp(
-                0, 1
-            )
-            grey = torch.from_numpy(rng.random(count) < 0.1)[:, None, None, None]
-            images = torch.where(grey, images.mean(1, keepdim=True).expand_as(images), images)
-            centre = self.crop_size / 2
-            landmarks = (landmarks - centre) * zoom[:, None, None] + centre + shift[:, None]
-            intrinsics[:, :2] *= zoom[:, None, None]
-            intrinsics[:, :2, 2] += (1 - zoom[:, None]) * centre + shift
+            similarity = CropSimilarity.draw(rng, len(index), self.augmentation, self.crop_size)
+            images = photometric(similarity.images(images), rng, self.augmentation)
+            landmarks = similarity.points(landmarks)
+            intrinsics = similarity.intrinsics(intrinsics)
+            rotation, anchor = similarity.pose(rotation, anchor)
         skin = np.stack(
             [face_oval_mask(points, self.crop_size, self.skin_size) for points in landmarks.numpy()]
         )
@@ -175,8 +177,8 @@ class CropDataset:
             skin=torch.from_numpy(skin)[:, None],
             identity=self.identity[index],
             expression=self.expression[index],
-            rotation=self.rotation[index],
-            anchor=self.anchor[index],
+            rotation=rotation,
+            anchor=anchor,
             pair=torch.arange(len(index)) if pair is None else torch.from_numpy(pair),
         )
         if rng is None or self.mirror is None:
@@ -235,16 +237,4 @@ def mirrored(batch: CropBatch, mirror: FaceMirror, flip: Tensor) -> CropBatch:
         expression=pick(batch.expression, mirror.mirror_expression(batch.expression)),
         rotation=pick(batch.rotation, mirror_angles(batch.rotation)),
         anchor=pick(batch.anchor, batch.anchor * torch.tensor(MIRROR_X)),
-    )
-
-
-def _zoom_and_shift(images: Tensor, zoom: Tensor, shift: Tensor) -> Tensor:
-    """Scale (B, 3, S, S) images about their centre by ``zoom`` (B,) and move them by ``shift`` (B, 2) px."""
-    size = images.shape[-1]
-    theta = torch.zeros(len(images), 2, 3)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
-    theta[:, :, 2] = -2 * shift / (size * zoom[:, None])
-    grid = torch.nn.functional.affine_grid(theta, list(images.shape), align_corners=False)
-    return torch.nn.functional.grid_sample(
-        images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
     )

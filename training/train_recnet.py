@@ -9,7 +9,8 @@ writes ``<out>/log.jsonl`` (one JSON line per logged step and per validation), a
 ``<out>/recnet_<architecture>.pt`` that ``jr2net reconstruct --method recnet`` reads.
 ``--set resume=true`` continues from the checkpoint; ``--set init=FILE`` starts a new run from
 those weights (a file written by a run, its provenance is kept) instead of a random
-initialisation. Seeds are fixed; AMP (bf16) is used on CUDA.
+initialisation. Seeds are fixed; AMP (bf16) is used on CUDA. With ``ema_decay`` above 0 the
+validated and saved network is an exponential moving average of the trained one's weights.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
@@ -34,6 +36,7 @@ from jr2net.nets.checkpoint import load_weights, provenance, save_weights
 from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
+from jr2net.training.crop_augmentation import Augmentation
 from jr2net.training.crop_cache import DEFAULT_CACHE
 from jr2net.training.crop_dataset import CropDataset
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
@@ -64,6 +67,8 @@ class TrainConfig:
     init: Path | None = None
     mirror: bool = True
     group_balance: float = 0.5
+    augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+    ema_decay: float = 0.0
 
 
 def _parse_value(text: str, kind: type) -> object:
@@ -74,22 +79,32 @@ def _parse_value(text: str, kind: type) -> object:
     return kind(text)
 
 
+NESTED = ("weights", "augmentation")  # TrainConfig fields that are dataclasses of floats
+
+
 def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainConfig:
-    """``base`` with ``NAME=VALUE`` overrides; loss weights as ``weights.NAME=VALUE``."""
-    config, weights = dataclasses.asdict(base), dataclasses.asdict(base.weights)
+    """``base`` with ``NAME=VALUE`` overrides; loss weights as ``weights.NAME=VALUE``, augmentation
+    strengths as ``augmentation.NAME=VALUE``."""
+    config = dataclasses.asdict(base)
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     for item in overrides:
         name, separator, text = item.partition("=")
         if not separator:
             raise ValueError(f"--set needs NAME=VALUE, got {item!r}")
-        target, key = (weights, name.split(".", 1)[1]) if name.startswith("weights.") else (config, name)
-        if key not in target or key == "weights":
-            raise ValueError(f"unknown setting {name!r}; choose from {sorted(types)} or weights.<term>")
+        group, dot, key = name.partition(".")
+        target = config[group] if dot and group in NESTED else config
+        key = key if target is not config else name
+        if key not in target or (target is config and key in NESTED):
+            raise ValueError(
+                f"unknown setting {name!r}; choose from {sorted(set(types) - set(NESTED))}, "
+                + " or ".join(f"{nested}.<name>" for nested in NESTED)
+            )
         kind = {"Path": Path, "Path | None": Path, "str": str, "int": int, "float": float, "bool": bool}[
             str(types[key]) if target is config else "float"
         ]
         target[key] = _parse_value(text, kind)
-    config["weights"] = LossWeights(**weights)
+    config["weights"] = LossWeights(**config["weights"])
+    config["augmentation"] = Augmentation(**config["augmentation"])
     return TrainConfig(**config)
 
 
@@ -99,6 +114,16 @@ def learning_rate(config: TrainConfig, step: int) -> float:
         return config.learning_rate * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _weight_average(net: RecNet, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``net``'s parameters and buffers (None for a decay of 0):
+    what it validates and saves, a steadier network than the last step's."""
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"ema_decay must lie in [0, 1), got {decay}")
+    if not decay:
+        return None
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def _device(name: str) -> torch.device:
@@ -136,7 +161,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
     device = _device(config.device)
     model = FaceModel.load().to(device)
     mirror = FaceMirror.of(model) if config.mirror else None
-    train_data = CropDataset(config.cache, "train", config.render_size, mirror)
+    train_data = CropDataset(config.cache, "train", config.render_size, mirror, config.augmentation)
     validation_data = CropDataset(config.cache, "validation", config.render_size)
     net = RecNet(ParamLayout.of(model), config.architecture).to(device)
     losses = RecNetLosses(model, albedo_basis(model.neutral), config.weights, config.render_size)
@@ -163,9 +188,17 @@ def train(config: TrainConfig, command: str = "") -> Path:
             net.load_state_dict(start.state_dict())
         if log_path.exists():
             log_path.unlink()
+    average = _weight_average(net, config.ema_decay)
+    if config.resume and average is not None:
+        if "average" not in saved:
+            raise ValueError(f"{checkpoint_path} holds no weight average; resume it with ema_decay=0")
+        average.load_state_dict(saved["average"])
+    evaluated = net if average is None else average.module
 
     def save_checkpoint() -> None:
         state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
+        if average is not None:
+            state["average"] = average.state_dict()
         state |= {"rng": rng, "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(config)}
         torch.save(state, checkpoint_path.with_suffix(".partial"))
         checkpoint_path.with_suffix(".partial").replace(checkpoint_path)
@@ -200,6 +233,8 @@ def train(config: TrainConfig, command: str = "") -> Path:
             terms["total"].backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             optimizer.step()
+            if average is not None:
+                average.update_parameters(net)
             step += 1
             bar.update()
             if step % config.log_every == 0 or step == config.steps:
@@ -219,14 +254,14 @@ def train(config: TrainConfig, command: str = "") -> Path:
                     {
                         "event": "validation",
                         "step": step,
-                        **validate(net, losses, validation_data, config, device),
+                        **validate(evaluated, losses, validation_data, config, device),
                     }
                 )
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save_checkpoint()
     weights = config.out / f"recnet_{config.architecture}.pt"
     save_weights(
-        net.cpu(),
+        evaluated.cpu(),
         weights,
         {
             "command": command,
