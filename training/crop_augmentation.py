@@ -122,7 +122,7 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
     channels = images.shape[1]
     padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
     across = torch.nn.functional.conv2d(padded, kernel.expand(channels, 1, 1, -1), groups=channels)
-    return torch.nn.functional.conv2d(across, kernel.expand(channels, 1, -1, 1), groups=channels)
+    return torch.nn.functional.conv2d(across, kernel[:, None].expand(channels, 1, -1, 1), groups=channels)
 
 
 def photometric(images: Tensor, rng: np.random.Generator, augmentation: Augmentation) -> Tensor:
