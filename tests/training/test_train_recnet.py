@@ -10,40 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.assets import repository_root
 from jr2net.camera import project
 from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights, provenance
-from jr2net.nets.recnet import CropParams, RecNet, albedo_basis
+from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
-from jr2net.training.crop_cache import CropCacheConfig, build_crop_cache
-from jr2net.training.crop_dataset import CropBatch, CropDataset, collection, is_validation, mirrored
+from jr2net.training.crop_dataset import CropDataset, collection, is_validation, mirrored
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
 from jr2net.training.train_recnet import TrainConfig, configure, main, train
-
-TRAIN_MEDIA = repository_root().parent / "shared" / "train"
-# Two collections held out for validation, two for training (see crop_dataset.is_validation).
-PICKED = (
-    "videos/tpsmm_assets_driving.mp4",
-    "photos/prnet_TestImages_0.jpg",
-    "videos/3ddfa1_obama.mp4",
-    "photos/dlib_John_Salley_000179_02159509.jpg",
-)
-
-
-@pytest.fixture(scope="module")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not TRAIN_MEDIA.is_dir():
-        pytest.skip(f"training media not found at {TRAIN_MEDIA}")
-    root = tmp_path_factory.mktemp("train_media")
-    for name in PICKED:
-        (root / name).parent.mkdir(exist_ok=True)
-        (root / name).symlink_to(TRAIN_MEDIA / name)
-    cache = root / "cache.npz"
-    counts = build_crop_cache(root, cache, FaceModel.load(), CropCacheConfig(frames_per_clip=4))
-    assert counts == {"crops": 10, "clips": 2, "photos": 2, "frames_without_face": 0}
-    return cache
+from tests.training.fitter_targets import fitter_targets
 
 
 def test_the_split_is_by_collection(tiny_cache: Path) -> None:
@@ -97,20 +73,6 @@ def test_augmentation_moves_landmarks_camera_and_pixels_together(tiny_cache: Pat
         assert np.corrcoef(patch_a, patch_b)[0, 1] > 0.95
 
 
-def _fitter_targets(batch: CropBatch, base_light: torch.Tensor) -> CropParams:
-    """The batch's fitter targets as RecNet's decoded output."""
-    count = len(batch.images)
-    return CropParams(
-        batch.identity,
-        batch.expression,
-        batch.rotation,
-        project(batch.anchor[:, None], batch.intrinsics)[:, 0, :2],
-        batch.anchor[:, 2] / batch.intrinsics[:, 0, 0],
-        base_light.reshape(1, 9, 3).repeat(count, 1, 1),
-        torch.zeros(count, 10, 3),
-    )
-
-
 def test_fitter_targets_give_a_small_landmark_loss(tiny_cache: Path, face_model: FaceModel) -> None:
     data = CropDataset(tiny_cache, "all", skin_size=64)
     batch = data.batch(np.arange(len(data)))
@@ -118,7 +80,7 @@ def test_fitter_targets_give_a_small_landmark_loss(tiny_cache: Path, face_model:
     losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(), 64)
     with torch.no_grad():
         untrained = losses(net.decode(net(batch.images)), batch, net.base_light)
-    fitted = losses(_fitter_targets(batch, net.base_light), batch, net.base_light)
+    fitted = losses(fitter_targets(batch, net.base_light), batch, net.base_light)
     assert fitted["landmark"] / LossWeights().landmark < 0.01  # < 1 % of the crop (2.2 px)
     assert fitted["landmark"] < untrained["landmark"] / 5 and float(fitted["distillation"]) < 1e-6
     assert float(fitted["pose_distillation"]) < 1e-6
@@ -135,13 +97,12 @@ def test_mirrored_crops_keep_the_fitted_face_on_their_landmarks(
     assert torch.equal(flipped.images, plain.images.flip(-1))
     losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(), 64)
     base_light = RecNet(ParamLayout.of(face_model)).base_light
-    plain_loss = losses(_fitter_targets(plain, base_light), plain, base_light)["landmark"]
-    flipped_loss = losses(_fitter_targets(flipped, base_light), flipped, base_light)["landmark"]
+    plain_loss = losses(fitter_targets(plain, base_light), plain, base_light)["landmark"]
+    flipped_loss = losses(fitter_targets(flipped, base_light), flipped, base_light)["landmark"]
     assert flipped_loss < 1.25 * plain_loss
     unmirrored_targets = dataclasses.replace(flipped, identity=plain.identity, expression=plain.expression)
     assert (
-        losses(_fitter_targets(unmirrored_targets, base_light), flipped, base_light)["landmark"]
-        > flipped_loss
+        losses(fitter_targets(unmirrored_targets, base_light), flipped, base_light)["landmark"] > flipped_loss
     )
 
 
@@ -219,3 +180,22 @@ def test_the_script_rejects_bad_settings(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         main(["--set", "nonsense=1"])
     assert "unknown setting" in capsys.readouterr().err
+
+
+def test_a_run_with_weight_averaging_saves_the_average_and_resumes(tiny_cache: Path, tmp_path: Path) -> None:
+    small = dict(cache=tiny_cache, out=tmp_path / "run", batch_size=4, render_size=64, validation_crops=4)
+    weights = train(TrainConfig(**small, steps=2, ema_decay=0.5), "test")
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    saved = torch.load(checkpoint, weights_only=False)
+    averaged = load_weights(weights).state_dict()
+    name = "head.weight"
+    assert torch.allclose(averaged[name], saved["average"][f"module.{name}"].half().float())
+    assert not torch.allclose(averaged[name], saved["net"][name].half().float())
+    train(TrainConfig(**small, steps=3, ema_decay=0.5, resume=True), "test")
+    assert torch.load(checkpoint, weights_only=False)["step"] == 3
+    with pytest.raises(ValueError, match="ema_decay"):
+        train(TrainConfig(**small, steps=1, ema_decay=1.0), "test")
+    del saved["average"]
+    torch.save(saved, checkpoint)
+    with pytest.raises(ValueError, match="no weight average"):
+        train(TrainConfig(**small, steps=3, ema_decay=0.5, resume=True), "test")

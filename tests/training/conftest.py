@@ -1,0 +1,34 @@
+"""The tiny crop cache of real training media that the training tests share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jr2net.assets import repository_root
+from jr2net.face_model import FaceModel
+from jr2net.training.crop_cache import CropCacheConfig, build_crop_cache
+
+TRAIN_MEDIA = repository_root().parent / "shared" / "train"
+# Two collections held out for validation, two for training (see crop_dataset.is_validation).
+PICKED = (
+    "videos/tpsmm_assets_driving.mp4",
+    "photos/prnet_TestImages_0.jpg",
+    "videos/3ddfa1_obama.mp4",
+    "photos/dlib_John_Salley_000179_02159509.jpg",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not TRAIN_MEDIA.is_dir():
+        pytest.skip(f"training media not found at {TRAIN_MEDIA}")
+    root = tmp_path_factory.mktemp("train_media")
+    for name in PICKED:
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).symlink_to(TRAIN_MEDIA / name)
+    cache = root / "cache.npz"
+    counts = build_crop_cache(root, cache, FaceModel.load(), CropCacheConfig(frames_per_clip=4))
+    assert counts == {"crops": 10, "clips": 2, "photos": 2, "frames_without_face": 0}
+    return cache
