@@ -50,7 +50,9 @@ class CropCacheConfig:
 
 
 @dataclass
-class _Sample:
+class CachedCrop:
+    """One entry of the cache (see the module's docstring for the fields)."""
+
     crop: np.ndarray
     landmarks: np.ndarray
     matrix: np.ndarray
@@ -65,6 +67,30 @@ def _evenly_spaced(count: int, wanted: int) -> set[int]:
     return {round(i * (count - 1) / max(wanted - 1, 1)) for i in range(min(count, wanted))}
 
 
+def cached_crop(
+    image: np.ndarray,
+    tracking: Tracking,
+    identity: torch.Tensor,
+    frame: torch.Tensor,
+    group: int,
+    source: str,
+    crop_size: int,
+) -> CachedCrop:
+    """The aligned crop of a tracked face with its landmarks in crop pixels and its targets:
+    identity (I,) and frame unknowns (E + 7,) in the image camera (:mod:`jr2net.fitting`)."""
+    crop = align_face(image, tracking.landmarks, crop_size)
+    return CachedCrop(
+        crop=crop.image,
+        landmarks=crop.to_crop(tracking.landmarks[:, :2].astype(np.float64)).astype(np.float32),
+        matrix=crop.matrix,
+        image_size=tracking.image_size,
+        identity=identity.numpy(),
+        frame=frame.numpy(),
+        group=group,
+        source=source,
+    )
+
+
 def _crop_samples(
     images: list[np.ndarray],
     trackings: list[Tracking],
@@ -72,7 +98,7 @@ def _crop_samples(
     group: int,
     source: str,
     config: CropCacheConfig,
-) -> list[_Sample]:
+) -> list[CachedCrop]:
     """Fit the identity over the first frames, then every frame; one sample per frame with a face."""
     faces = [(image, t) for image, t in zip(images, trackings, strict=True) if t.face]
     if not faces:
@@ -82,23 +108,12 @@ def _crop_samples(
     for index, (image, tracking) in enumerate(faces):
         frame = first[index] if index < len(first) else fitter.fit_frame(tracking, identity, previous)
         previous = frame
-        crop = align_face(image, tracking.landmarks, config.crop_size)
-        samples.append(
-            _Sample(
-                crop=crop.image,
-                landmarks=crop.to_crop(tracking.landmarks[:, :2].astype(np.float64)).astype(np.float32),
-                matrix=crop.matrix,
-                image_size=tracking.image_size,
-                identity=identity.numpy(),
-                frame=frame.numpy(),
-                group=group,
-                source=source,
-            )
-        )
+        samples.append(cached_crop(image, tracking, identity, frame, group, source, config.crop_size))
     return samples
 
 
-def _clip_frames(path: Path, wanted: int) -> list[np.ndarray]:
+def clip_frames(path: Path, wanted: int) -> list[np.ndarray]:
+    """``wanted`` evenly spaced frames of a clip (all of them when it has fewer)."""
     count = probe_video(path).frame_count or sum(1 for _ in iter_video_frames(path))
     keep = _evenly_spaced(count, wanted)
     return [image for index, _, image in iter_video_frames(path) if index in keep]
@@ -113,12 +128,12 @@ def build_crop_cache(
     if not clips and not photos:
         raise FileNotFoundError(f"no training media under {train_root} (expected videos/*.mp4, photos/*.jpg)")
     fitter = LandmarkFitter(model)
-    samples: list[_Sample] = []
+    samples: list[CachedCrop] = []
     skipped = 0
     with Tracker(mode="image") as tracker, tqdm(total=len(clips) + len(photos), desc="crop cache") as bar:
         for group, path in enumerate([*clips, *photos]):
             images = (
-                _clip_frames(path, config.frames_per_clip) if path.suffix == ".mp4" else [read_image(path)]
+                clip_frames(path, config.frames_per_clip) if path.suffix == ".mp4" else [read_image(path)]
             )
             trackings = [tracker.track(image) for image in images]
             skipped += sum(not t.face for t in trackings)
@@ -126,6 +141,12 @@ def build_crop_cache(
             bar.update()
     if not samples:
         raise ValueError(f"no face found in any of the training media under {train_root}")
+    write_cache(samples, output, config.crop_size)
+    return {"crops": len(samples), "clips": len(clips), "photos": len(photos), "frames_without_face": skipped}
+
+
+def write_cache(samples: list[CachedCrop], output: Path, crop_size: int) -> None:
+    """Write ``samples`` as a cache ``.npz`` at ``output`` (whole or not at all)."""
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_suffix(".partial.npz")
     np.savez(
@@ -138,10 +159,9 @@ def build_crop_cache(
         frame=np.stack([s.frame for s in samples]).astype(np.float32),
         group=np.array([s.group for s in samples]),
         source=np.array([s.source for s in samples]),
-        crop_size=np.array(config.crop_size),
+        crop_size=np.array(crop_size),
     )
     partial.replace(output)
-    return {"crops": len(samples), "clips": len(clips), "photos": len(photos), "frames_without_face": skipped}
 
 
 def main() -> None:

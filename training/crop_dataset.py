@@ -37,6 +37,7 @@ FACE_OVAL = (
     10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
     152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
 )  # fmt: skip
+CACHE_FIELDS = ("crops", "landmarks", "matrices", "image_sizes", "identity", "frame", "group", "source")
 VALIDATION_BUCKETS = 8  # one collection in this many goes to validation
 
 
@@ -93,6 +94,9 @@ class CropDataset:
         mirror: the face model's mirror maps, to flip half the augmented crops left to right; no
             flips when ``None``.
         augmentation: how strongly :meth:`batch` augments crops when given a random generator.
+        swaps: the ``.npz`` of identity swaps made by :mod:`jr2net.training.identity_swap`
+            (same format), read beside the real crops; :attr:`synthetic` marks them.
+        swap_share: the share of :meth:`draw`'s draws that are swaps (0 without ``swaps``).
     """
 
     def __init__(
@@ -102,30 +106,38 @@ class CropDataset:
         skin_size: int = 112,
         mirror: FaceMirror | None = None,
         augmentation: Augmentation = Augmentation(),
+        swaps: Path | None = None,
+        swap_share: float = 0.0,
     ) -> None:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"crop cache {path} is missing; build it with python -m jr2net.training.crop_cache"
-            )
         if split not in ("train", "validation", "all"):
             raise ValueError(f"unknown split {split!r}; choose train, validation or all")
-        data = np.load(path)
-        held_out = np.array([is_validation(s) for s in data["source"]])
-        keep = np.ones_like(held_out) if split == "all" else held_out == (split == "validation")
-        if not keep.any():
+        if not 0.0 <= swap_share < 1.0 or (swap_share and swaps is None):
+            raise ValueError(f"swap_share must lie in [0, 1) and needs a swaps file, got {swap_share}")
+        parts = [_read_cache(path, split, "python -m jr2net.training.crop_cache")]
+        if not len(parts[0]["crops"]):
             raise ValueError(f"the {split} split of {path} is empty")
-        self.crop_size = int(data["crop_size"])
+        if swaps is not None:
+            parts.append(_read_cache(swaps, split, "python -m jr2net.training.identity_swap"))
+            parts[1]["group"] = parts[1]["group"] + parts[0]["group"].max() + 1
+            if parts[1]["crop_size"] != parts[0]["crop_size"]:
+                raise ValueError(
+                    f"{swaps} holds {parts[1]['crop_size']}² crops, {path} {parts[0]['crop_size']}²"
+                )
+        data = {name: np.concatenate([part[name] for part in parts]) for name in CACHE_FIELDS}
+        self.synthetic = np.arange(len(data["crops"])) >= len(parts[0]["crops"])
+        self.swap_share = swap_share if self.synthetic.any() else 0.0
+        self.crop_size = int(parts[0]["crop_size"])
         self.skin_size = skin_size
         self.mirror = mirror
         self.augmentation = augmentation
-        self.crops = data["crops"][keep]
-        self.landmarks = data["landmarks"][keep]
-        self.groups = data["group"][keep]
-        self.sources = data["source"][keep]
-        frame = torch.from_numpy(data["frame"][keep])
-        matrices = torch.from_numpy(data["matrices"][keep])
+        self.crops = data["crops"]
+        self.landmarks = data["landmarks"]
+        self.groups = data["group"]
+        self.sources = data["source"]
+        frame = torch.from_numpy(data["frame"])
+        matrices = torch.from_numpy(data["matrices"])
         expression_count = frame.shape[1] - 7
-        self.identity = torch.from_numpy(data["identity"][keep])
+        self.identity = torch.from_numpy(data["identity"])
         self.expression = frame[:, :expression_count]
         crop_rotation, crop_translation = image_pose_to_crop(
             frame[:, expression_count : expression_count + 3],
@@ -134,7 +146,7 @@ class CropDataset:
         )
         anchor = camera_position(crop_rotation, crop_translation, torch.tensor(FACE_ANCHOR))
         self.rotation = relative_to_ray(crop_rotation, anchor)
-        sizes = torch.from_numpy(data["image_sizes"][keep])
+        sizes = torch.from_numpy(data["image_sizes"])
         focal = default_focal(sizes[:, 0].double())
         depth_scale = (focal / torch.exp(frame[:, -1].double())).float()
         self.anchor = anchor * torch.stack([torch.ones_like(depth_scale)] * 2 + [depth_scale], dim=-1)
@@ -192,11 +204,17 @@ class CropDataset:
         ``n ** -group_balance``, n the number of crops of its clip (1 for a photo).
 
         0 draws every crop alike, so a clip's many near-identical frames outweigh the photos' many
-        people; 1 draws every clip or photo alike. Without replacement where there are enough crops.
+        people; 1 draws every clip or photo alike. Identity swaps, when there are some, make
+        :attr:`swap_share` of the draws, weighed among themselves alike. Without replacement where
+        there are enough crops.
         """
         if not 0.0 <= group_balance <= 1.0:
             raise ValueError(f"group_balance must lie in [0, 1], got {group_balance}")
         weight = self._group_sizes**-group_balance
+        if self.swap_share:
+            swapped = weight * self.synthetic
+            weight = (1 - self.swap_share) * (weight - swapped) / (weight - swapped).sum()
+            weight += self.swap_share * swapped / swapped.sum()
         return rng.choice(len(self), count, replace=len(self) < count, p=weight / weight.sum())
 
     def sample(self, rng: np.random.Generator, batch_size: int, group_balance: float = 0.0) -> CropBatch:
@@ -215,6 +233,16 @@ class CropDataset:
         pair = np.concatenate([np.arange(half, batch_size), np.arange(half)])
         same = self.groups[indices] == self.groups[indices[pair]]
         return self.batch(indices, np.where(same, pair, np.arange(batch_size)), rng)
+
+
+def _read_cache(path: Path, split: str, builder: str) -> dict:
+    """The per-crop arrays of a cache file kept to ``split``, and its ``crop_size``."""
+    if not path.is_file():
+        raise FileNotFoundError(f"crop cache {path} is missing; build it with {builder}")
+    data = np.load(path)
+    held_out = np.array([is_validation(s) for s in data["source"]], dtype=bool)
+    keep = np.ones_like(held_out) if split == "all" else held_out == (split == "validation")
+    return {name: data[name][keep] for name in CACHE_FIELDS} | {"crop_size": int(data["crop_size"])}
 
 
 def mirrored(batch: CropBatch, mirror: FaceMirror, flip: Tensor) -> CropBatch:

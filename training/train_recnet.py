@@ -12,6 +12,8 @@ those weights (a file written by a run, its provenance is kept; of the same arch
 one whose weights this one's include, ``small`` for ``small_spatial``) instead of a random
 initialisation. Seeds are fixed; AMP (bf16) is used on CUDA. With ``ema_decay`` above 0 the
 validated and saved network is an exponential moving average of the trained one's weights.
+``--set swaps=FILE`` adds the identity swaps of :mod:`jr2net.training.identity_swap` to the
+training crops, ``swap_share`` of the draws.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class TrainConfig:
     group_balance: float = 0.5
     augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
     ema_decay: float = 0.0
+    swaps: Path | None = None
+    swap_share: float = 0.5
 
 
 def _parse_value(text: str, kind: type) -> object:
@@ -162,7 +166,15 @@ def train(config: TrainConfig, command: str = "") -> Path:
     device = _device(config.device)
     model = FaceModel.load().to(device)
     mirror = FaceMirror.of(model) if config.mirror else None
-    train_data = CropDataset(config.cache, "train", config.render_size, mirror, config.augmentation)
+    train_data = CropDataset(
+        config.cache,
+        "train",
+        config.render_size,
+        mirror,
+        config.augmentation,
+        config.swaps,
+        config.swap_share if config.swaps else 0.0,
+    )
     validation_data = CropDataset(config.cache, "validation", config.render_size)
     net = RecNet(ParamLayout.of(model), config.architecture).to(device)
     losses = RecNetLosses(model, albedo_basis(model.neutral), config.weights, config.render_size)

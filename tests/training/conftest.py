@@ -21,14 +21,20 @@ PICKED = (
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training folder (videos/, photos/) with the four :data:`PICKED` files."""
     if not TRAIN_MEDIA.is_dir():
         pytest.skip(f"training media not found at {TRAIN_MEDIA}")
     root = tmp_path_factory.mktemp("train_media")
     for name in PICKED:
         (root / name).parent.mkdir(exist_ok=True)
         (root / name).symlink_to(TRAIN_MEDIA / name)
-    cache = root / "cache.npz"
-    counts = build_crop_cache(root, cache, FaceModel.load(), CropCacheConfig(frames_per_clip=4))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tiny_media: Path) -> Path:
+    cache = tiny_media / "cache.npz"
+    counts = build_crop_cache(tiny_media, cache, FaceModel.load(), CropCacheConfig(frames_per_clip=4))
     assert counts == {"crops": 10, "clips": 2, "photos": 2, "frames_without_face": 0}
     return cache
