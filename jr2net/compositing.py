@@ -24,7 +24,7 @@ def sample(image: Tensor, points: Tensor, padding: str = "border") -> Tensor:
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of (B, C, H, W) with reflect padding."""
+    """Separable Gaussian blur of (B, C, H, W) images by ``sigma`` pixels (edges replicated)."""
     radius = max(1, math.ceil(3 * sigma))
     offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
     kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)

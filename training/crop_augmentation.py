@@ -11,13 +11,13 @@ face anchor, and the rotation relative to its viewing ray, turn with the crop.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from jr2net.compositing import gaussian_blur
 from jr2net.nets.crop_camera import along_ray, image_pose_to_crop, relative_to_ray
 
 
@@ -111,18 +111,6 @@ class CropSimilarity:
         return torch.nn.functional.grid_sample(
             images, grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )
-
-
-def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
-    """(B, C, H, W) images blurred by a separable Gaussian of ``sigma`` pixels (edges replicated)."""
-    radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = images.shape[1]
-    padded = torch.nn.functional.pad(images, (radius, radius, radius, radius), mode="replicate")
-    across = torch.nn.functional.conv2d(padded, kernel.expand(channels, 1, 1, -1), groups=channels)
-    return torch.nn.functional.conv2d(across, kernel[:, None].expand(channels, 1, -1, 1), groups=channels)
 
 
 def photometric(images: Tensor, rng: np.random.Generator, augmentation: Augmentation) -> Tensor:
