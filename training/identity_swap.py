@@ -166,9 +166,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_SWAPS)
     parser.add_argument("--variants", type=int, default=SwapConfig.variants, help="swaps per face")
     parser.add_argument("--frames-per-clip", type=int, default=SwapConfig.frames_per_clip)
+    parser.add_argument(
+        "--expression-share",
+        type=float,
+        default=SwapConfig.expression_share,
+        help="share of the swaps that take the donor's expression too",
+    )
+    parser.add_argument("--seed", type=int, default=SwapConfig.seed)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    config = SwapConfig(variants=args.variants, frames_per_clip=args.frames_per_clip)
+    config = SwapConfig(
+        variants=args.variants,
+        frames_per_clip=args.frames_per_clip,
+        expression_share=args.expression_share,
+        seed=args.seed,
+    )
     print(f"wrote {args.out}: {build_swaps(args.train, args.out, FaceModel.load(), config)}")
 
 
