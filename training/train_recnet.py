@@ -8,8 +8,7 @@ writes ``<out>/log.jsonl`` (one JSON line per logged step and per validation), a
 ``<out>/checkpoint.pt`` every ``checkpoint_every`` steps and at the end, and the fp16 weights
 ``<out>/recnet_<architecture>.pt`` that ``jr2net reconstruct --method recnet`` reads.
 ``--set resume=true`` continues from the checkpoint; ``--set init=FILE`` starts a new run from
-those weights (a file written by a run, its provenance is kept; of the same architecture, or of
-one whose weights this one's include, ``small`` for ``small_spatial``) instead of a random
+those weights (a file written by a run, its provenance is kept) instead of a random
 initialisation. Seeds are fixed; AMP (bf16) is used on CUDA. With ``ema_decay`` above 0 the
 validated and saved network is an exponential moving average of the trained one's weights.
 ``--set swaps=FILE`` adds the identity swaps of :mod:`jr2net.training.identity_swap` to the
@@ -192,11 +191,13 @@ def train(config: TrainConfig, command: str = "") -> Path:
         torch.set_rng_state(saved["torch_rng"])
     else:
         if config.init is not None:
-            fresh = net.start_from(load_weights(config.init, ParamLayout.of(model)))
-            if fresh:
-                print(
-                    f"init={config.init}: {len(fresh)} weights it lacks start as initialised ({fresh[0]}, …)"
+            start = load_weights(config.init, ParamLayout.of(model))
+            if start.architecture != config.architecture:
+                raise ValueError(
+                    f"init={config.init} holds a {start.architecture} RecNet; this run trains "
+                    f"{config.architecture}"
                 )
+            net.load_state_dict(start.state_dict())
         if log_path.exists():
             log_path.unlink()
     average = _weight_average(net, config.ema_decay)

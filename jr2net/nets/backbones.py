@@ -1,7 +1,6 @@
 """Image backbones written here (no torchvision): ResNet-18/50 and a MobileNetV2.
 
-Each backbone maps (B, 3, H, W) images to a (B, C, H/32, W/32) feature map and states
-``feature_size`` (C); the network on top pools it or reads it where it lies.
+Each backbone maps (B, 3, H, W) images to (B, C) pooled features and states ``feature_size`` (C).
 """
 
 from __future__ import annotations
@@ -78,11 +77,11 @@ class ResNet(nn.Module):
             for index in range(depth):
                 layers.append(block(channels, width, 2 if index == 0 and stage > 0 else 1))
                 channels = width * block.expansion
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_size = channels
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) -> (B, feature_size, H/32, W/32)."""
+        """(B, 3, H, W) -> (B, feature_size)."""
         return self.features(images)
 
 
@@ -142,9 +141,9 @@ class MobileNetV2(nn.Module):
                 layers.append(InvertedResidual(channels, outputs, stride if index == 0 else 1, expansion))
                 channels = outputs
         layers += [*_conv_bn(channels, last_channels, 1), nn.ReLU6(inplace=True)]
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_size = last_channels
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 3, H, W) -> (B, feature_size, H/32, W/32)."""
+        """(B, 3, H, W) -> (B, feature_size)."""
         return self.features(images)

@@ -9,9 +9,7 @@ albedo coefficients over a smooth basis.
 :meth:`CropParams.to_face_params` places the face back into the full image.
 
 Architectures: ``resnet50`` (the paper's RecNet), ``resnet18`` and ``small`` (a MobileNetV2 at
-half width, the real-time variant) read their backbone's pooled features; ``small_spatial`` adds
-a :class:`SpatialHead` that reads the feature map where it lies, and can start from ``small``'s
-weights (:meth:`RecNet.start_from`).
+half width, the real-time variant).
 """
 
 from __future__ import annotations
@@ -37,20 +35,10 @@ from jr2net.nets.crop_camera import (
 from jr2net.params import DEFAULT_ALBEDO, FaceParams, ParamLayout
 from jr2net.shapes import check_tensor
 
-
-@dataclass(frozen=True)
-class Architecture:
-    """A backbone, and whether a :class:`SpatialHead` is added to the pooled linear head."""
-
-    backbone: Callable[[], nn.Module]
-    spatial_head: bool = False
-
-
-ARCHITECTURES: dict[str, Architecture] = {
-    "small": Architecture(lambda: MobileNetV2(width=0.5)),
-    "small_spatial": Architecture(lambda: MobileNetV2(width=0.5), spatial_head=True),
-    "resnet18": Architecture(resnet18),
-    "resnet50": Architecture(resnet50),
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
+    "small": lambda: MobileNetV2(width=0.5),
+    "resnet18": resnet18,
+    "resnet50": resnet50,
 }
 ALBEDO_BASIS_SIZE = 10
 CROP_SIZE = 224
@@ -183,39 +171,8 @@ def albedo_from_coefficients(basis: Tensor, coefficients: Tensor) -> Tensor:
     return (tone + torch.einsum("vk,bkc->bvc", basis.to(coefficients), coefficients)).clamp(0, 1)
 
 
-class SpatialHead(nn.Module):
-    """A linear map of the whole feature map, for what pooling loses: where features lie.
-
-    The (B, C, g, g) map is reduced to a few channels by a 1×1 convolution and flattened, so each
-    output sees every cell separately. Its last layer starts at zero: added to a trained pooled
-    head, the network's output is unchanged until training moves it.
-
-    Args:
-        channels: C.
-        outputs: D.
-        grid: g, the feature map's side (:data:`CROP_SIZE` / 32).
-        reduced: channels kept per cell.
-    """
-
-    def __init__(self, channels: int, outputs: int, grid: int, reduced: int = 16) -> None:
-        super().__init__()
-        self.grid = grid
-        self.reduce = nn.Sequential(
-            nn.Conv2d(channels, reduced, 1, bias=False), nn.BatchNorm2d(reduced), nn.ReLU6(inplace=True)
-        )
-        self.linear = nn.Linear(reduced * grid * grid, outputs)
-        nn.init.zeros_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, features: Tensor) -> Tensor:
-        """(B, C, g, g) -> (B, D)."""
-        check_tensor("features", features, ("B", self.reduce[0].in_channels, self.grid, self.grid))
-        return self.linear(self.reduce(features).flatten(1))
-
-
 class RecNet(nn.Module):
-    """Backbone + linear head on its pooled features (+ a :class:`SpatialHead` where the
-    architecture has one); ``forward`` gives the raw (B, D) output, ``decode`` the CropParams.
+    """Backbone + linear head; ``forward`` gives the raw (B, D) output, ``decode`` the CropParams.
 
     Args:
         layout: identity and expression counts of the face model.
@@ -239,16 +196,10 @@ class RecNet(nn.Module):
             SH_COEFFICIENTS * 3,
             ALBEDO_BASIS_SIZE * 3,
         )
-        chosen = ARCHITECTURES[architecture]
-        self.backbone = chosen.backbone()
+        self.backbone = ARCHITECTURES[architecture]()
         self.head = nn.Linear(self.backbone.feature_size, sum(self.sizes))
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
-        self.spatial = (
-            SpatialHead(self.backbone.feature_size, sum(self.sizes), CROP_SIZE // 32)
-            if chosen.spatial_head
-            else None
-        )
         self.register_buffer("base_light", light_preset("frontal").reshape(-1), persistent=False)
         self.register_buffer("typical_centre", torch.tensor(TYPICAL_CENTRE), persistent=False)
 
@@ -259,29 +210,7 @@ class RecNet(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) RGB crops in [0, 1] -> raw (B, D) output."""
         check_tensor("images", images, ("B", 3, "S", "S"))
-        features = self.backbone((images - IMAGE_MEAN) / IMAGE_STD)
-        raw = self.head(features.mean(dim=(2, 3)))
-        return raw if self.spatial is None else raw + self.spatial(features)
-
-    def start_from(self, other: RecNet) -> list[str]:
-        """Copy ``other``'s weights into this network, whose weights must include all of them
-        (``small`` into ``small_spatial``, say); returns the names of the weights it lacked,
-        left as initialised.
-
-        Raises:
-            ValueError: ``other`` has a weight this network lacks or shapes differently.
-        """
-        own = self.state_dict()
-        foreign = [
-            name for name, value in other.state_dict().items() if own.get(name, value).shape != value.shape
-        ] + [name for name in other.state_dict() if name not in own]
-        if foreign or other.layout != self.layout:
-            raise ValueError(
-                f"a {self.architecture} RecNet cannot start from a {other.architecture} one "
-                f"(weights that do not fit: {foreign[:3] or 'the face model layout'})"
-            )
-        self.load_state_dict(other.state_dict(), strict=False)
-        return [name for name in own if name not in other.state_dict()]
+        return self.head(self.backbone((images - IMAGE_MEAN) / IMAGE_STD))
 
     def decode(self, raw: Tensor) -> CropParams:
         """Raw (B, D) output -> :class:`CropParams` (of a :data:`CROP_SIZE` crop)."""

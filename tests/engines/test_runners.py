@@ -30,17 +30,6 @@ def _weights(face_model: FaceModel, tmp_path: Path) -> Path:
 
 def test_onnx_matches_torch_within_1e_3(face_model: FaceModel, tmp_path: Path) -> None:
     net = load_weights(_weights(face_model, tmp_path))
-    _assert_onnx_parity(net, tmp_path)
-
-
-def test_a_spatial_head_exports_to_onnx(face_model: FaceModel, tmp_path: Path) -> None:
-    torch.manual_seed(4)
-    net = RecNet(ParamLayout.of(face_model), "small_spatial").eval()
-    torch.nn.init.normal_(net.spatial.linear.weight, std=1e-2)
-    _assert_onnx_parity(net, tmp_path)
-
-
-def _assert_onnx_parity(net: RecNet, tmp_path: Path) -> None:
     path = export_onnx(net, tmp_path / "recnet.onnx")
     model = onnx.load(str(path))
     assert model.opset_import[0].version >= 17

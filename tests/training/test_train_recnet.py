@@ -172,7 +172,7 @@ def test_a_run_starts_from_trained_weights_and_records_them(tiny_cache: Path, tm
     started = load_weights(second).state_dict()
     for name, value in load_weights(first).state_dict().items():
         assert torch.equal(started[name], value), name
-    with pytest.raises(ValueError, match="resnet18 RecNet cannot start from a small one"):
+    with pytest.raises(ValueError, match="holds a small RecNet"):
         train(TrainConfig(**small, out=tmp_path / "third", steps=1, init=first, architecture="resnet18"))
 
 
