@@ -9,7 +9,8 @@ training photo and a few frames of each training clip are tracked and fitted (th
 then light and per-vertex albedo, :mod:`jr2net.albedo`), and the geometric reenactor
 (:class:`jr2net.reenact.Reenactor`) renders the face again with the identity of another training
 face (moved 50-100 % of the way from its own), and for half of the variants with that face's
-expression too: the same skin, hair, light and background on another shape. The render is tracked
+expression too, optionally turned by a few degrees (``--pitch``, ``--yaw``): the same skin, hair,
+light and background on another shape, in another pose. The render is tracked
 again and cropped like any training image; its targets are the parameters it was rendered with,
 exact by construction. Variants in which MediaPipe finds no face are skipped and counted. Only the
 training split (:func:`jr2net.training.crop_dataset.is_validation`) is used, for faces and for
@@ -48,6 +49,8 @@ class SwapConfig:
     frames_per_clip: int = 4
     least_blend: float = 0.5
     expression_share: float = 0.5
+    pitch_degrees: float = 0.0
+    yaw_degrees: float = 0.0
     crop_size: int = 224
     seed: int = 0
     max_sources: int | None = None
@@ -94,16 +97,23 @@ def fit_face(
 
 
 def swapped_target(
-    face: FittedFace, donor: FittedFace, blend: float, with_expression: bool
+    face: FittedFace, donor: FittedFace, blend: float, with_expression: bool, turn: torch.Tensor
 ) -> tuple[FaceParams, torch.Tensor]:
     """``face``'s parameters with its identity moved ``blend`` of the way to ``donor``'s (and the
-    donor's expression when ``with_expression``): the FaceParams to render and their frame unknowns
-    (E + 7,) in the image camera."""
+    donor's expression when ``with_expression``), its Euler angles moved by ``turn`` (3,) radians:
+    the FaceParams to render and their frame unknowns (E + 7,) in the image camera."""
     identity = face.params.identity + blend * (donor.params.identity - face.params.identity)
     expression = donor.params.expression if with_expression else face.params.expression
-    target = face.params.replace(identity=identity, expression=expression)
+    rotation = face.params.rotation + turn.to(face.params.rotation)
+    target = face.params.replace(identity=identity, expression=expression, rotation=rotation)
     expression_count = expression.shape[1]
-    return target, torch.cat([expression[0], face.frame[expression_count:]])
+    return target, torch.cat([expression[0], rotation[0], face.frame[expression_count + 3 :]])
+
+
+def _turn(rng: np.random.Generator, limits: np.ndarray) -> torch.Tensor:
+    """(3,) Euler angles (radians) drawn within ± ``limits`` (degrees); none drawn for no limits,
+    so swaps without turns draw the same numbers as before turns existed."""
+    return torch.from_numpy(np.radians(rng.uniform(-1, 1, 3) * limits if limits.any() else limits))
 
 
 def build_swaps(
@@ -114,6 +124,7 @@ def build_swaps(
     if not images:
         raise FileNotFoundError(f"no training-split media under {train_root} (videos/*.mp4, photos/*.jpg)")
     rng = np.random.default_rng(config.seed)
+    limits = np.array([config.pitch_degrees, config.yaw_degrees, 0.0])
     fitter = LandmarkFitter(model)
     samples: list[CachedCrop] = []
     with Tracker(mode="image") as tracker:
@@ -136,6 +147,7 @@ def build_swaps(
                         donor,
                         rng.uniform(config.least_blend, 1.0),
                         rng.random() < config.expression_share,
+                        _turn(rng, limits),
                     )
                     rendered = reenactor.render(target).image
                     tracking = tracker.track(rendered)
@@ -172,6 +184,12 @@ def main() -> None:
         default=SwapConfig.expression_share,
         help="share of the swaps that take the donor's expression too",
     )
+    parser.add_argument(
+        "--pitch", type=float, default=SwapConfig.pitch_degrees, help="turn heads by up to ± this (degrees)"
+    )
+    parser.add_argument(
+        "--yaw", type=float, default=SwapConfig.yaw_degrees, help="turn heads by up to ± this (degrees)"
+    )
     parser.add_argument("--seed", type=int, default=SwapConfig.seed)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -179,6 +197,8 @@ def main() -> None:
         variants=args.variants,
         frames_per_clip=args.frames_per_clip,
         expression_share=args.expression_share,
+        pitch_degrees=args.pitch,
+        yaw_degrees=args.yaw,
         seed=args.seed,
     )
     print(f"wrote {args.out}: {build_swaps(args.train, args.out, FaceModel.load(), config)}")

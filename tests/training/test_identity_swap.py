@@ -21,7 +21,8 @@ from tests.training.fitter_targets import fitter_targets
 @pytest.fixture(scope="module")
 def tiny_swaps(tiny_media: Path, face_model: FaceModel) -> Path:
     path = tiny_media / "swaps.npz"
-    counts = build_swaps(tiny_media, path, face_model, SwapConfig(variants=2, frames_per_clip=2))
+    config = SwapConfig(variants=2, frames_per_clip=2, pitch_degrees=10.0, yaw_degrees=6.0)
+    counts = build_swaps(tiny_media, path, face_model, config)
     # the training split of the tiny media: one clip (two frames) and one photo
     assert counts == {"faces": 3, "crops": 6, "variants_without_face": 0}
     return path
@@ -39,7 +40,8 @@ def test_swaps_come_from_the_training_split_with_new_shapes(tiny_swaps: Path, ti
 def test_the_rendered_parameters_land_on_the_swaps_tracked_landmarks(
     tiny_swaps: Path, face_model: FaceModel
 ) -> None:
-    """MediaPipe, run again on the render, finds its landmarks where the targets put them."""
+    """MediaPipe, run again on the render (another shape, turned), finds its landmarks where the
+    targets put them."""
     data = CropDataset(tiny_swaps, "all", skin_size=64)
     batch = data.batch(np.arange(len(data)))
     losses = RecNetLosses(face_model, albedo_basis(face_model.neutral), LossWeights(photometric=0.0), 64)
