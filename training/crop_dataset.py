@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,7 @@ class CropDataset:
         mirror: the face model's mirror maps, to flip half the augmented crops left to right; no
             flips when ``None``.
         augmentation: how strongly :meth:`batch` augments crops when given a random generator.
-        swaps: the ``.npz`` of identity swaps made by :mod:`jr2net.training.identity_swap`
+        swaps: ``.npz`` files of identity swaps made by :mod:`jr2net.training.identity_swap`
             (same format), read beside the real crops; :attr:`synthetic` marks them.
         swap_share: the share of :meth:`draw`'s draws that are swaps (0 without ``swaps``).
     """
@@ -106,23 +107,24 @@ class CropDataset:
         skin_size: int = 112,
         mirror: FaceMirror | None = None,
         augmentation: Augmentation = Augmentation(),
-        swaps: Path | None = None,
+        swaps: Sequence[Path] = (),
         swap_share: float = 0.0,
     ) -> None:
         if split not in ("train", "validation", "all"):
             raise ValueError(f"unknown split {split!r}; choose train, validation or all")
-        if not 0.0 <= swap_share < 1.0 or (swap_share and swaps is None):
+        if not 0.0 <= swap_share < 1.0 or (swap_share and not swaps):
             raise ValueError(f"swap_share must lie in [0, 1) and needs a swaps file, got {swap_share}")
         parts = [_read_cache(path, split, "python -m jr2net.training.crop_cache")]
         if not len(parts[0]["crops"]):
             raise ValueError(f"the {split} split of {path} is empty")
-        if swaps is not None:
-            parts.append(_read_cache(swaps, split, "python -m jr2net.training.identity_swap"))
-            parts[1]["group"] = parts[1]["group"] + parts[0]["group"].max() + 1
-            if parts[1]["crop_size"] != parts[0]["crop_size"]:
+        for swap_path in swaps:
+            part = _read_cache(swap_path, split, "python -m jr2net.training.identity_swap")
+            if part["crop_size"] != parts[0]["crop_size"]:
                 raise ValueError(
-                    f"{swaps} holds {parts[1]['crop_size']}² crops, {path} {parts[0]['crop_size']}²"
+                    f"{swap_path} holds {part['crop_size']}² crops, {path} {parts[0]['crop_size']}²"
                 )
+            part["group"] = part["group"] + max(p["group"].max(initial=-1) for p in parts) + 1
+            parts.append(part)
         data = {name: np.concatenate([part[name] for part in parts]) for name in CACHE_FIELDS}
         self.synthetic = np.arange(len(data["crops"])) >= len(parts[0]["crops"])
         self.swap_share = swap_share if self.synthetic.any() else 0.0

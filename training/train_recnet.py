@@ -11,8 +11,8 @@ writes ``<out>/log.jsonl`` (one JSON line per logged step and per validation), a
 those weights (a file written by a run, its provenance is kept) instead of a random
 initialisation. Seeds are fixed; AMP (bf16) is used on CUDA. With ``ema_decay`` above 0 the
 validated and saved network is an exponential moving average of the trained one's weights.
-``--set swaps=FILE`` adds the identity swaps of :mod:`jr2net.training.identity_swap` to the
-training crops, ``swap_share`` of the draws.
+``--set swaps=FILE[,FILE...]`` adds the identity swaps of :mod:`jr2net.training.identity_swap`
+to the training crops, ``swap_share`` of the draws.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class TrainConfig:
     group_balance: float = 0.5
     augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
     ema_decay: float = 0.0
-    swaps: Path | None = None
+    swaps: tuple[Path, ...] = ()
     swap_share: float = 0.5
 
 
@@ -80,6 +80,8 @@ def _parse_value(text: str, kind: type) -> object:
         if text.lower() not in ("true", "false", "1", "0"):
             raise ValueError(f"expected true or false, got {text!r}")
         return text.lower() in ("true", "1")
+    if kind is tuple:
+        return tuple(Path(part) for part in text.split(",") if part)
     return kind(text)
 
 
@@ -103,9 +105,8 @@ def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainC
                 f"unknown setting {name!r}; choose from {sorted(set(types) - set(NESTED))}, "
                 + " or ".join(f"{nested}.<name>" for nested in NESTED)
             )
-        kind = {"Path": Path, "Path | None": Path, "str": str, "int": int, "float": float, "bool": bool}[
-            str(types[key]) if target is config else "float"
-        ]
+        kinds = {"Path": Path, "Path | None": Path, "tuple[Path, ...]": tuple, "str": str, "int": int}
+        kind = (kinds | {"float": float, "bool": bool})[str(types[key]) if target is config else "float"]
         target[key] = _parse_value(text, kind)
     config["weights"] = LossWeights(**config["weights"])
     config["augmentation"] = Augmentation(**config["augmentation"])

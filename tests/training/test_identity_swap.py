@@ -53,16 +53,16 @@ def test_the_rendered_parameters_land_on_the_swaps_tracked_landmarks(
 def test_swaps_make_their_share_of_the_draws_and_stay_out_of_validation(
     tiny_cache: Path, tiny_swaps: Path
 ) -> None:
-    data = CropDataset(tiny_cache, "train", swaps=tiny_swaps, swap_share=0.3)
-    assert data.synthetic.sum() == 6 and len(set(data.groups[data.synthetic])) == 6
+    data = CropDataset(tiny_cache, "train", swaps=(tiny_swaps, tiny_swaps), swap_share=0.3)
+    assert data.synthetic.sum() == 12 and len(set(data.groups[data.synthetic])) == 12  # files' groups apart
     assert set(data.groups[data.synthetic]).isdisjoint(data.groups[~data.synthetic])
     rng = np.random.default_rng(0)
     drawn = np.concatenate([data.draw(rng, 1, 1.0) for _ in range(4000)])
     assert abs(data.synthetic[drawn].mean() - 0.3) < 0.03
-    validation = CropDataset(tiny_cache, "validation", swaps=tiny_swaps, swap_share=0.3)
+    validation = CropDataset(tiny_cache, "validation", swaps=(tiny_swaps,), swap_share=0.3)
     assert not validation.synthetic.any()
     with pytest.raises(ValueError, match="swap_share"):
         CropDataset(tiny_cache, "train", swap_share=0.3)
     with pytest.raises(FileNotFoundError, match="identity_swap"):
-        CropDataset(tiny_cache, "train", swaps=tiny_swaps.with_name("missing.npz"))
+        CropDataset(tiny_cache, "train", swaps=(tiny_swaps.with_name("missing.npz"),))
     assert torch.isfinite(data.batch(np.flatnonzero(data.synthetic), rng=rng).images).all()

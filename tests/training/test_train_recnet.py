@@ -134,12 +134,13 @@ def test_one_batch_overfits(tiny_cache: Path, face_model: FaceModel) -> None:
 
 
 def test_settings_are_parsed_and_checked() -> None:
-    config = configure(["steps=7", "weights.photometric=0", "resume=true", "out=/tmp/x"])
+    config = configure(["steps=7", "weights.photometric=0", "resume=true", "out=/tmp/x", "swaps=a.npz,b.npz"])
     assert (
         config.steps == 7
         and config.weights.photometric == 0.0
         and config.resume
         and config.out == Path("/tmp/x")
+        and config.swaps == (Path("a.npz"), Path("b.npz"))
     )
     with pytest.raises(ValueError, match="unknown setting"):
         configure(["stepz=3"])
