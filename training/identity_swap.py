@@ -8,13 +8,13 @@ learns who someone is, and the shape that goes with them, more than the shape it
 training photo and a few frames of each training clip are tracked and fitted (the landmark fitter,
 then light and per-vertex albedo, :mod:`jr2net.albedo`), and the geometric reenactor
 (:class:`jr2net.reenact.Reenactor`) renders the face again with the identity of another training
-face (moved 50-100 % of the way from its own), and for half of the variants with that face's
-expression too, optionally turned by a few degrees (``--pitch``, ``--yaw``): the same skin, hair,
-light and background on another shape, in another pose. The render is tracked
-again and cropped like any training image; its targets are the parameters it was rendered with,
-exact by construction. Variants in which MediaPipe finds no face are skipped and counted. Only the
-training split (:func:`jr2net.training.crop_dataset.is_validation`) is used, for faces and for
-shapes, so no validation person is seen. The file has the crop cache's format
+face (moved 50-100 % of the way from its own), and for ``--expression-share`` of the variants (half
+by default) with that face's expression too, optionally turned by a few degrees (``--pitch``,
+``--yaw``): the same skin, hair, light and background on another shape, in another pose. The render
+is tracked again and cropped like any training image; its targets are the parameters it was
+rendered with, exact by construction. Variants in which MediaPipe finds no face are skipped and
+counted. Only the training split (:func:`jr2net.training.crop_dataset.is_validation`) is used, for
+faces and for shapes, so no validation person is seen. The file has the crop cache's format
 (:mod:`jr2net.training.crop_cache`).
 """
 
