@@ -24,6 +24,7 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,14 +76,25 @@ class TrainConfig:
     swap_share: float = 0.5
 
 
-def _parse_value(text: str, kind: type) -> object:
-    if kind is bool:
-        if text.lower() not in ("true", "false", "1", "0"):
-            raise ValueError(f"expected true or false, got {text!r}")
-        return text.lower() in ("true", "1")
-    if kind is tuple:
-        return tuple(Path(part) for part in text.split(",") if part)
-    return kind(text)
+def _parse_bool(text: str) -> bool:
+    if text.lower() not in ("true", "false", "1", "0"):
+        raise ValueError(f"expected true or false, got {text!r}")
+    return text.lower() in ("true", "1")
+
+
+def _parse_paths(text: str) -> tuple[Path, ...]:
+    return tuple(Path(part) for part in text.split(",") if part)
+
+
+PARSERS: dict[str, Callable[[str], object]] = {  # by a TrainConfig field's annotation
+    "Path": Path,
+    "Path | None": Path,
+    "tuple[Path, ...]": _parse_paths,
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": _parse_bool,
+}
 
 
 NESTED = ("weights", "augmentation")  # TrainConfig fields that are dataclasses of floats
@@ -105,9 +117,7 @@ def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainC
                 f"unknown setting {name!r}; choose from {sorted(set(types) - set(NESTED))}, "
                 + " or ".join(f"{nested}.<name>" for nested in NESTED)
             )
-        kinds = {"Path": Path, "Path | None": Path, "tuple[Path, ...]": tuple, "str": str, "int": int}
-        kind = (kinds | {"float": float, "bool": bool})[str(types[key]) if target is config else "float"]
-        target[key] = _parse_value(text, kind)
+        target[key] = PARSERS[str(types[key]) if target is config else "float"](text)
     config["weights"] = LossWeights(**config["weights"])
     config["augmentation"] = Augmentation(**config["augmentation"])
     return TrainConfig(**config)
