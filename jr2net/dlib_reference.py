@@ -42,6 +42,8 @@ class DlibModels:
         )
 
     def _largest_face_shape(self, image: np.ndarray) -> object | None:
+        """The shape of the largest face of a C-contiguous image: dlib's detector misses faces, on
+        its first call, in a strided view such as a decoded video frame with padded rows."""
         faces = self.detector(image, 1)
         if not faces:
             return None
@@ -50,14 +52,15 @@ class DlibModels:
     def landmarks68(self, image: np.ndarray) -> np.ndarray | None:
         """dlib's 68 points (68, 2) of the largest face in an RGB uint8 image, at pixel centres
         (+0.5, the project's convention), or None without a face."""
-        shape = self._largest_face_shape(image)
+        shape = self._largest_face_shape(np.ascontiguousarray(image))
         if shape is None:
             return None
         return np.array([(shape.part(i).x + 0.5, shape.part(i).y + 0.5) for i in range(68)], dtype=np.float64)
 
     def descriptor(self, image: np.ndarray) -> np.ndarray | None:
         """The 128-D identity descriptor of the largest face, or None without a face."""
+        image = np.ascontiguousarray(image)
         shape = self._largest_face_shape(image)
         if shape is None:
             return None
-        return np.array(self.recogniser.compute_face_descriptor(np.ascontiguousarray(image), shape))
+        return np.array(self.recogniser.compute_face_descriptor(image, shape))
