@@ -9,7 +9,9 @@ in the same run, the fitter on one photo (identity + frame) and warm (one frame)
 device also torch eager, ``torch.compile`` and a CUDA graph at batch 1 and 8. Accuracy: the NME
 of the 68 landmarks against dlib on the shared photos (``bench.tracking``'s protocol), of the
 fitter and of RecNet (with and without the flip average), with MediaPipe's nearest points as the
-anchor.
+anchor. ``--photos held-out`` measures it instead on the training media's validation split (photos
+and clip frames of people never trained on), to choose between trained runs without choosing on
+the benchmark's own photos.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import torch
 
 from bench.timing import time_call, write_report
-from bench.tracking import MEDIA, PHOTO_GLOBS, accuracy
+from bench.tracking import MEDIA, PHOTO_GLOBS, accuracy, shared_photos
 from jr2net.alignment import align_face
 from jr2net.engines.onnx_export import cached_onnx
 from jr2net.engines.runners import OnnxRunner, TorchRunner
@@ -31,6 +33,7 @@ from jr2net.media import read_image
 from jr2net.nets.checkpoint import default_weights, load_weights, provenance
 from jr2net.nets.recnet import CROP_SIZE, RecNet, crop_images
 from jr2net.tracking import Tracker
+from jr2net.training.crop_cache import TRAIN_MEDIA, split_images
 
 
 def _row(op: str, runtime: str, batch: int, timing: dict) -> dict:
@@ -131,6 +134,15 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--skip-accuracy", action="store_true", help="latency only (no dlib needed)")
+    parser.add_argument(
+        "--photos",
+        choices=("benchmark", "held-out"),
+        default="benchmark",
+        help="NME on the shared photos, or on the training media's validation split (for choosing runs)",
+    )
+    parser.add_argument(
+        "--held-out-frames", type=int, default=8, help="frames of each validation clip for --photos held-out"
+    )
     args = parser.parse_args()
     model = FaceModel.load()
     weights = args.weights or default_weights()
@@ -145,22 +157,31 @@ def main() -> None:
         print(f"{run['op']:24s} {run['runtime']:20s} b{run['batch']}  {timing}")
     extra = {"weights": str(weights), "weights_provenance": provenance(weights)}
     if not args.skip_accuracy:
+        images = (
+            list(shared_photos())
+            if args.photos == "benchmark"
+            else split_images(TRAIN_MEDIA, args.held_out_frames, "validation")
+        )
         with OnnxRunner(cached_onnx(net, weights)) as runner:
             recnet, single = (
-                accuracy(model, RecNetEstimator(RecNetPredictor(net, runner, model, flip_average=flip)))
+                accuracy(
+                    model, RecNetEstimator(RecNetPredictor(net, runner, model, flip_average=flip)), images
+                )
                 for flip in (True, False)
             )
-        fitter = accuracy(model)
+        fitter = accuracy(model, images=images)
         fitted, anchor = fitter["mean"]["nme_fitted"], fitter["mean"]["nme_mediapipe_nearest"]
         ratio = recnet["mean"]["nme_fitted"] / fitted
         extra["landmark_nme_vs_dlib"] = {
+            "photos": args.photos,
             "fitter": fitter,
             "recnet": recnet,
             "recnet_no_flip": single,
             "recnet_over_fitter": ratio,
         }
         print(
-            f"NME vs dlib: fitter {100 * fitted:.2f} %, RecNet {100 * recnet['mean']['nme_fitted']:.2f} % "
+            f"NME vs dlib ({args.photos}, {len(fitter['photos'])} faces): fitter {100 * fitted:.2f} %, "
+            f"RecNet {100 * recnet['mean']['nme_fitted']:.2f} % "
             f"({ratio:.2f}×; without the flip {100 * single['mean']['nme_fitted']:.2f} %), "
             f"MediaPipe nearest {100 * anchor:.2f} %"
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -88,21 +89,30 @@ def latency(model: FaceModel, frame_count: int) -> list[dict]:
     return runs
 
 
-def accuracy(model: FaceModel, estimator: FrameEstimator | None = None) -> dict:
-    """NME against dlib on the shared photos, of the fitter or of ``estimator`` (e.g. RecNet)."""
+def shared_photos() -> Iterator[tuple[str, np.ndarray]]:
+    """The benchmark's photos of the shared media: (name relative to the media folder, RGB image)."""
+    for path in sorted(p for pattern in PHOTO_GLOBS for p in MEDIA.glob(pattern)):
+        yield str(path.relative_to(MEDIA)), read_image(path)
+
+
+def accuracy(
+    model: FaceModel,
+    estimator: FrameEstimator | None = None,
+    images: Iterable[tuple[str, np.ndarray]] | None = None,
+) -> dict:
+    """NME against dlib, of the fitter or of ``estimator`` (e.g. RecNet), on named RGB ``images``
+    (default: :func:`shared_photos`)."""
     try:
         dlib_models = DlibModels.load()
     except RuntimeError as error:
         raise SystemExit(f"{error} (or --skip-accuracy)") from error
-    photos = sorted(p for pattern in PHOTO_GLOBS for p in MEDIA.glob(pattern))
     per_photo, skipped = [], []
     with Reconstructor(model, mode="image", estimator=estimator) as reconstructor:
-        for path in photos:
-            image = read_image(path)
+        for name, image in shared_photos() if images is None else images:
             reference = dlib_models.landmarks68(image)
             result = reconstructor.image(image)
             if reference is None or result.params is None:
-                skipped.append(str(path.relative_to(MEDIA)))
+                skipped.append(name)
                 continue
             with torch.no_grad():
                 ours = landmarks68_2d(model, result.params, *image.shape[:2]).double().numpy()
@@ -111,7 +121,7 @@ def accuracy(model: FaceModel, estimator: FrameEstimator | None = None) -> dict:
             inter_ocular = np.linalg.norm(reference[36] - reference[45])
             per_photo.append(
                 {
-                    "photo": str(path.relative_to(MEDIA)),
+                    "photo": name,
                     "nme_fitted": float(np.linalg.norm(ours - reference, axis=1).mean() / inter_ocular),
                     "nme_mediapipe_nearest": float(
                         np.linalg.norm(nearest - reference, axis=1).mean() / inter_ocular

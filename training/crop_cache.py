@@ -33,6 +33,7 @@ from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.media import iter_video_frames, probe_video, read_image
 from jr2net.tracking import Tracker, Tracking
+from jr2net.training.crop_dataset import is_validation
 
 TRAIN_MEDIA = repository_root().parent / "shared" / "train"
 DEFAULT_CACHE = Path("out/cache/recnet_crops.npz")
@@ -117,6 +118,25 @@ def clip_frames(path: Path, wanted: int) -> list[np.ndarray]:
     count = probe_video(path).frame_count or sum(1 for _ in iter_video_frames(path))
     keep = _evenly_spaced(count, wanted)
     return [image for index, _, image in iter_video_frames(path) if index in keep]
+
+
+def split_images(train_root: Path, frames_per_clip: int, split: str) -> list[tuple[str, np.ndarray]]:
+    """(name, RGB image) of every photo and ``frames_per_clip`` evenly spaced frames of every clip
+    of one split (``train`` or ``validation``, by person: :func:`~jr2net.training.crop_dataset.
+    is_validation`), named ``<file>`` or ``<file>#<k>``."""
+    if split not in ("train", "validation"):
+        raise ValueError(f"unknown split {split!r}; choose train or validation")
+    wanted = split == "validation"
+    images = []
+    for path in sorted((train_root / "videos").glob("*.mp4")):
+        if is_validation(path.name) == wanted:
+            images += [
+                (f"{path.name}#{k}", image) for k, image in enumerate(clip_frames(path, frames_per_clip))
+            ]
+    for path in sorted((train_root / "photos").glob("*.jpg")):
+        if is_validation(path.name) == wanted:
+            images.append((path.name, read_image(path)))
+    return images
 
 
 def build_crop_cache(

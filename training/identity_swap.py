@@ -31,12 +31,10 @@ from tqdm import tqdm
 from jr2net.albedo import estimate_appearance
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
-from jr2net.media import read_image
 from jr2net.params import FaceParams
 from jr2net.reenact import Reenactor, prepare_source
 from jr2net.tracking import Tracker, Tracking
-from jr2net.training.crop_cache import TRAIN_MEDIA, CachedCrop, cached_crop, clip_frames, write_cache
-from jr2net.training.crop_dataset import is_validation
+from jr2net.training.crop_cache import TRAIN_MEDIA, CachedCrop, cached_crop, split_images, write_cache
 
 DEFAULT_SWAPS = Path("out/cache/recnet_swaps.npz")
 
@@ -65,21 +63,6 @@ class FittedFace:
     params: FaceParams
     frame: torch.Tensor
     source: str
-
-
-def training_images(train_root: Path, frames_per_clip: int) -> list[tuple[str, np.ndarray]]:
-    """(name, RGB image) of every training-split photo and ``frames_per_clip`` evenly spaced
-    frames of every training-split clip, named ``<file>`` or ``<file>#<k>``."""
-    images = []
-    for path in sorted((train_root / "videos").glob("*.mp4")):
-        if not is_validation(path.name):
-            images += [
-                (f"{path.name}#{k}", image) for k, image in enumerate(clip_frames(path, frames_per_clip))
-            ]
-    for path in sorted((train_root / "photos").glob("*.jpg")):
-        if not is_validation(path.name):
-            images.append((path.name, read_image(path)))
-    return images
 
 
 def fit_face(
@@ -120,7 +103,7 @@ def build_swaps(
     train_root: Path, output: Path, model: FaceModel, config: SwapConfig = SwapConfig()
 ) -> dict[str, int]:
     """Write the synthetic crops of ``train_root``'s training split to ``output``; returns counts."""
-    images = training_images(train_root, config.frames_per_clip)[: config.max_sources]
+    images = split_images(train_root, config.frames_per_clip, "train")[: config.max_sources]
     if not images:
         raise FileNotFoundError(f"no training-split media under {train_root} (videos/*.mp4, photos/*.jpg)")
     rng = np.random.default_rng(config.seed)

@@ -16,6 +16,7 @@ from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights, provenance
 from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
+from jr2net.training.crop_cache import split_images
 from jr2net.training.crop_dataset import CropDataset, collection, is_validation, mirrored
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
 from jr2net.training.train_recnet import TrainConfig, configure, main, train
@@ -29,6 +30,18 @@ def test_the_split_is_by_collection(tiny_cache: Path) -> None:
     assert not any(is_validation(s) for s in train.sources) and all(
         is_validation(s) for s in validation.sources
     )
+
+
+def test_split_images_name_the_frames_and_photos_of_each_split(tiny_media: Path) -> None:
+    names = {
+        split: [name for name, _ in split_images(tiny_media, 2, split)] for split in ("train", "validation")
+    }
+    assert names == {
+        "train": ["3ddfa1_obama.mp4#0", "3ddfa1_obama.mp4#1", "dlib_John_Salley_000179_02159509.jpg"],
+        "validation": ["tpsmm_assets_driving.mp4#0", "tpsmm_assets_driving.mp4#1", "prnet_TestImages_0.jpg"],
+    }
+    with pytest.raises(ValueError, match="unknown split"):
+        split_images(tiny_media, 2, "all")
 
 
 @pytest.mark.parametrize(("balance", "photo_share"), [(0.0, 0.2), (0.5, 1 / 3), (1.0, 0.5)])
