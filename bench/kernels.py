@@ -17,8 +17,9 @@ from pathlib import Path
 import torch
 
 from bench.timing import time_call, write_report
-from jr2net.camera import FLIP, euler_to_matrix, intrinsics, model_to_camera, project
+from jr2net.camera import FLIP, euler_to_matrix, intrinsics
 from jr2net.face_model import FaceModel
+from jr2net.geometry import place_vertices
 from jr2net.kernels.cuda_runtime import cuda_unavailable_reason
 from jr2net.kernels.dispatch import implementation
 from jr2net.kernels.warp_torch import WarpInputs
@@ -34,9 +35,10 @@ def _scene(model: FaceModel, size: int, yaw: float, device: torch.device) -> dic
     rotation = euler_to_matrix(torch.tensor([[0.1, math.radians(yaw), 0.0]]))
     translation = torch.tensor([[0.0, 2.0, 60.0]])
     matrix = intrinsics(torch.tensor([size * 60 / 34]), size, size)
+    geometry = place_vertices(model, vertices, rotation, translation, matrix)
     return {
-        "screen": project(model_to_camera(vertices, rotation, translation), matrix).to(device),
-        "normals": (model.vertex_normals(vertices) @ rotation.transpose(1, 2)).contiguous().to(device),
+        "screen": geometry.screen.to(device),
+        "normals": geometry.view_normals.contiguous().to(device),
         "placement": FLIP @ rotation,
         "translation": translation,
         "intrinsics": matrix.to(device),

@@ -14,14 +14,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
+from jr2net.geometry import ALBEDO_VISIBILITY_TOLERANCE, depth_visible, face_geometry
 from jr2net.lighting import irradiance, irradiance_basis, light_from_irradiance_coefficients
 from jr2net.params import DEFAULT_ALBEDO, FaceParams
 from jr2net.render import render_face
 
 MIN_FACING = 0.25
-DEPTH_TOLERANCE = 0.03
 SMOOTHING_STEPS = 4
 
 
@@ -62,21 +61,14 @@ def estimate_appearance(model: FaceModel, params: FaceParams, image: np.ndarray)
     height, width = image.shape[:2]
     photo = torch.tensor(image, dtype=torch.float32) / 255.0
     with torch.no_grad():
-        maps = render_face(model, params, height, width, region="face_area")
-        rotation = euler_to_matrix(params.rotation)
-        vertices = model(params.identity, params.expression)
-        screen = project(
-            model_to_camera(vertices, rotation, params.translation), intrinsics(params.focal, height, width)
-        )[0]
-        normals = model.vertex_normals(vertices)[0] @ rotation[0].T
-    pixel = screen[:, :2].floor().long()
-    inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
-    seen_depth = maps.depth[0, 0][pixel[:, 1].clamp(0, height - 1), pixel[:, 0].clamp(0, width - 1)]
-    in_front = (seen_depth > 0) & (screen[:, 2] <= seen_depth * (1 + DEPTH_TOLERANCE))
+        geometry = face_geometry(model, params, height, width)
+        maps = render_face(model, params, height, width, region="face_area", geometry=geometry)
+    screen, normals = geometry.screen[0], geometry.view_normals[0]
+    unoccluded = depth_visible(screen, maps.depth[0, 0], ALBEDO_VISIBILITY_TOLERANCE)
     facing = normals[:, 2].clamp(min=0)
     skin = torch.zeros(model.vertex_count, dtype=torch.bool)
     skin[model.region_vertices("narrow_face")] = True
-    visibility = (inside & in_front & skin & (facing > MIN_FACING)).float() * facing
+    visibility = (unoccluded & skin & (facing > MIN_FACING)).float() * facing
     if int((visibility > 0).sum()) < 50:
         raise ValueError("too little of the face is visible to estimate light and albedo")
     colours = _bilinear(photo, screen[:, :2])

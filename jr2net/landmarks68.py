@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
+from jr2net.geometry import OUTLINE_VISIBILITY_TOLERANCE, depth_visible, face_geometry
 from jr2net.params import FaceParams
 from jr2net.render import rasterize
 
@@ -29,7 +29,6 @@ DATA = Path(__file__).resolve().parent / "data" / "landmarks68_ict.json"
 OUTLINE_JAW = (*range(0, 7), *range(10, 17))
 OUTLINE_ANCHORS = (36, 39, 42, 45, 48, 54)
 WEDGE = math.radians(3.0)
-VISIBILITY_TOLERANCE = 0.02
 
 
 def outline_frame(anchors: Tensor, leftward: Tensor) -> tuple[Tensor, Tensor]:
@@ -88,14 +87,11 @@ class Landmarks68:
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The first face of ``params`` in the image: screen vertices (1, V, 3), surface points
         (68, 2), and the outline frame's centre (2,) and axes (2, 2)."""
-        params = params.select(0)
-        rotation = euler_to_matrix(params.rotation)
-        matrix = intrinsics(params.focal, height, width)
-        vertices = model(params.identity, params.expression)
-        screen = project(model_to_camera(vertices, rotation, params.translation), matrix)
+        geometry = face_geometry(model, params.select(0), height, width)
+        screen = geometry.screen
         points = self.surface_points(screen[0, :, :2])
         axis_ends = torch.tensor([[[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]])
-        axis = project(model_to_camera(axis_ends, rotation, params.translation), matrix)[0, :, :2]
+        axis = geometry.project(axis_ends)[0, :, :2]
         centre, axes = outline_frame(points[list(OUTLINE_ANCHORS)], axis[1] - axis[0])
         return screen, points, centre, axes
 
@@ -115,8 +111,4 @@ def visible_face_vertices(model: FaceModel, screen: Tensor, height: int, width: 
     """Indices of the narrow-face vertices not hidden by the face itself, from (1, V, 3) screen vertices."""
     fragments = rasterize(screen.contiguous(), model.region_triangles("face_area"), height, width)
     candidates = model.region_vertices("narrow_face")
-    x, y, z = screen[0, candidates].unbind(-1)
-    column, row = x.floor().long(), y.floor().long()
-    inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
-    seen = fragments.depth[0][row.clamp(0, height - 1), column.clamp(0, width - 1)]
-    return candidates[inside & (seen > 0) & (z <= seen * (1 + VISIBILITY_TOLERANCE))]
+    return candidates[depth_visible(screen[0, candidates], fragments.depth[0], OUTLINE_VISIBILITY_TOLERANCE)]

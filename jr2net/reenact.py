@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler, model_to_camera, project
+from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler, project
 from jr2net.compositing import extrapolate_flow, feather, sample
-from jr2net.face_model import FaceModel, vertex_normals
+from jr2net.face_model import FaceModel
+from jr2net.geometry import COVISIBILITY_TOLERANCE, depth_visible, face_geometry
 from jr2net.lighting import LIGHT_PRESETS, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
@@ -35,7 +36,6 @@ MOUTH_CAVITY = (0.30, 0.10, 0.10)
 RATIO_RANGE = (0.4, 2.5)
 RATIO_EPSILON = 0.05
 CAVITY_STRETCH = (0.2, 0.6)  # source/target area ratio: all cavity below the first, none above the second
-DEPTH_TOLERANCE = 0.02
 FEATHER_FRACTION = 0.015
 FLOW_SPREAD_FRACTION = 0.5
 
@@ -152,20 +152,6 @@ def _capped_triangles(model: FaceModel, region: str) -> tuple[Tensor, int]:
     return torch.cat([face, hole_caps(model).triangles]), face.shape[0]
 
 
-def _screen_and_normals(
-    model: FaceModel, params: FaceParams, height: int, width: int, shape: Tensor | None = None
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Camera points, screen points and view normals (B, V, 3); ``shape``: the params' identity
-    shape when already known."""
-    rotation = euler_to_matrix(params.rotation)
-    shape = model.identity_shape(params.identity) if shape is None else shape
-    vertices = model.with_expression(shape, params.expression)
-    camera = model_to_camera(vertices, rotation, params.translation)
-    screen = project(camera, intrinsics(params.focal, height, width))
-    normals = vertex_normals(vertices, model.triangles) @ rotation.transpose(1, 2)
-    return camera, screen, normals
-
-
 def prepare_source(
     model: FaceModel, image: np.ndarray, params: FaceParams, region: str = "face_area"
 ) -> SourceFace:
@@ -175,12 +161,13 @@ def prepare_source(
     height, width = image.shape[:2]
     triangles, _ = _capped_triangles(model, region)
     with torch.no_grad():
-        camera, screen, normals = _screen_and_normals(model, params, height, width)
+        geometry = face_geometry(model, params, height, width)
+        screen, normals = geometry.screen, geometry.view_normals
         maps = render_maps(screen, normals, params.albedo, params.light, triangles, height, width)
     return SourceFace(
         image=torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0,
         params=params,
-        camera_points=camera,
+        camera_points=geometry.camera_points,
         depth=maps.depth[:, 0],
         light_map=maps.light,
         region=region,
@@ -276,7 +263,8 @@ class Reenactor:
         with torch.no_grad():
             same_identity = torch.equal(target.identity, source.params.identity)
             shape = self._source_shape if same_identity else None
-            _, screen, normals = _screen_and_normals(self.model, target, height, width, shape)
+            geometry = face_geometry(self.model, target, height, width, shape)
+            screen, normals = geometry.screen, geometry.view_normals
             maps = render_maps(
                 screen, normals, source.params.albedo, target.light, self.triangles, height, width
             )
@@ -303,11 +291,7 @@ class Reenactor:
         return ReenactedFrame(image=frame, face_mask=maps.mask, covisible=covisible, params=target)
 
     def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
-        height, width = self.source.depth.shape[-2:]
-        column, row = source_pixels[..., 0].floor().long(), source_pixels[..., 1].floor().long()
-        inside = (column >= 0) & (column < width) & (row >= 0) & (row < height)
-        seen = self.source.depth[0][row.clamp(0, height - 1), column.clamp(0, width - 1)]
-        visible = inside & (seen > 0) & (source_pixels[..., 2] <= seen * (1 + DEPTH_TOLERANCE))
+        visible = depth_visible(source_pixels, self.source.depth, COVISIBILITY_TOLERANCE)
         return visible[:, None].float() * mask
 
     def _composite(self, face: Tensor, mask: Tensor, source_pixels: Tensor) -> Tensor:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
-from jr2net.face_model import FaceModel, vertex_normals
+from jr2net.face_model import FaceModel
+from jr2net.geometry import FaceGeometry, face_geometry
 from jr2net.kernels.dispatch import BACKENDS, implementation, resolve_backend
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.maps_torch import shade_maps_torch
@@ -120,13 +120,16 @@ def render_face(
     width: int,
     region: str = "head_neck",
     backend: str = "auto",
+    geometry: FaceGeometry | None = None,
 ) -> RenderMaps:
-    """Render the face model with FaceParams (camera principal point at the image centre)."""
-    rotation = euler_to_matrix(params.rotation)
-    vertices = model(params.identity, params.expression)
-    view_normals = vertex_normals(vertices, model.triangles) @ rotation.transpose(1, 2)
-    camera_points = model_to_camera(vertices, rotation, params.translation)
-    screen = project(camera_points, intrinsics(params.focal, height, width))
+    """Render the face model with FaceParams (camera principal point at the image centre).
+
+    ``geometry``: the params' :func:`~jr2net.geometry.face_geometry` at this size when the caller
+    already has it (its screen points and view normals are rendered), or ``None``.
+    """
+    geometry = face_geometry(model, params, height, width) if geometry is None else geometry
     albedo = params.albedo_or_default(model.vertex_count)
     triangles = model.region_triangles(region)
-    return render_maps(screen, view_normals, albedo, params.light, triangles, height, width, backend)
+    return render_maps(
+        geometry.screen, geometry.view_normals, albedo, params.light, triangles, height, width, backend
+    )

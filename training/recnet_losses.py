@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from jr2net.camera import euler_to_matrix, model_to_camera, project
+from jr2net.camera import euler_to_matrix, project
 from jr2net.correspondence import MediapipeCorrespondence
-from jr2net.face_model import FaceModel, vertex_normals
+from jr2net.face_model import FaceModel
+from jr2net.geometry import FaceGeometry, place_vertices
 from jr2net.nets.recnet import CropParams, albedo_from_coefficients
 from jr2net.render import render_maps
 from jr2net.training.crop_dataset import CropBatch
@@ -65,13 +66,14 @@ class RecNetLosses:
         vertices = self.model(predicted.identity, predicted.expression)
         intrinsic = batch.intrinsics.to(vertices)
         angles, translation = predicted.crop_pose(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
-        rotation = euler_to_matrix(angles)
-        camera_points = model_to_camera(vertices, rotation, translation)
-        terms = {"landmark": self._landmark(camera_points, intrinsic, batch, crop_size)}
+        render_intrinsic = intrinsic.clone()
+        render_intrinsic[:, :2] *= self.render_size / crop_size
+        geometry = place_vertices(
+            self.model, vertices, euler_to_matrix(angles), translation, render_intrinsic
+        )
+        terms = {"landmark": self._landmark(geometry.camera_points, intrinsic, batch, crop_size)}
         if self.weights.photometric:
-            terms["photometric"] = self._photometric(
-                vertices, rotation, camera_points, intrinsic, predicted, batch
-            )
+            terms["photometric"] = self._photometric(geometry, predicted, batch)
         terms["identity_prior"] = predicted.identity.square().mean()
         terms["expression_prior"] = predicted.expression.square().mean()
         terms["albedo_prior"] = predicted.albedo_coefficients.square().mean()
@@ -93,24 +95,14 @@ class RecNetLosses:
         target = batch.landmarks[:, self.valid].to(pixels)
         return (pixels - target).norm(dim=-1).mean() / crop_size
 
-    def _photometric(
-        self,
-        vertices: Tensor,
-        rotation: Tensor,
-        camera_points: Tensor,
-        intrinsic: Tensor,
-        predicted: CropParams,
-        batch: CropBatch,
-    ) -> Tensor:
+    def _photometric(self, geometry: FaceGeometry, predicted: CropParams, batch: CropBatch) -> Tensor:
+        """L1 on the skin of ``geometry`` (projected at :attr:`render_size`) against the crops."""
         size = self.render_size
         if batch.skin.shape[-1] != size:
             raise ValueError(
                 f"skin masks are {batch.skin.shape[-1]}² but the photometric loss renders {size}²"
             )
-        scaled = intrinsic.clone()
-        scaled[:, :2] *= size / batch.images.shape[-1]
-        screen = project(camera_points, scaled)
-        normals = vertex_normals(vertices, self.model.triangles) @ rotation.transpose(1, 2)
+        screen, normals = geometry.screen, geometry.view_normals
         albedo = albedo_from_coefficients(self.basis, predicted.albedo_coefficients)
         maps = render_maps(screen, normals, albedo, predicted.light, self.skin_triangles, size, size)
         target = torch.nn.functional.interpolate(batch.images, size=(size, size), mode="area")

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
+from jr2net.geometry import face_geometry
 from jr2net.params import FaceParams
 
 MIN_FACING = 0.3
@@ -31,11 +31,8 @@ def lift_to_neutral(
     """
     height, width = tri_id.shape
     with torch.no_grad():
-        rotation = euler_to_matrix(params.rotation)
-        vertices = model(params.identity, params.expression)
-        camera = model_to_camera(vertices, rotation, params.translation)
-        screen = project(camera, intrinsics(params.focal, height, width))[0].double()
-        normals = model.vertex_normals(vertices)[0] @ rotation[0].T
+        geometry = face_geometry(model, params, height, width)
+    screen, normals = geometry.screen[0].double(), geometry.view_normals[0]
     face_triangles = model.region_triangles("face_area").shape[0]
     points = np.zeros((len(pixels), 3))
     usable = np.zeros(len(pixels), dtype=bool)
