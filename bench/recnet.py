@@ -47,7 +47,7 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
     crop = crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None])
     cpu = torch.device("cpu")
     fitter = LandmarkFitter(model)
-    identity, frames = fitter.fit_identity([tracking])
+    (fitted,) = fitter.fit_identity([tracking])
     rows = []
     pair = torch.cat([crop, crop.flip(-1)])
     with (
@@ -86,7 +86,7 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
             "fitter_warm_frame",
             "numpy",
             1,
-            time_call(lambda: fitter.fit_frame(tracking, identity, frames[0]), cpu, repeats, 5),
+            time_call(lambda: fitter.fit_frame(tracking, fitted.identity, fitted), cpu, repeats, 5),
         )
     )
     return rows

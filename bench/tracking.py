@@ -59,7 +59,7 @@ def latency(model: FaceModel, frame_count: int) -> list[dict]:
             trackings.append(tracker.track(image, 40 * (index + 1)))
             track_ms.append((time.perf_counter() - start) * 1e3)
     faces = [t for t in trackings if t.face]
-    identity, _ = fitter.fit_identity(faces[:5])
+    identity = fitter.fit_identity(faces[:5])[0].identity
     previous = None
     for tracking in faces:
         start = time.perf_counter()

@@ -1,8 +1,8 @@
 """Per-frame estimators behind :class:`jr2net.reconstruct.Reconstructor`: the fitter, or RecNet.
 
-An estimator gives the identity (I,) of a few tracked faces and each frame's unknowns (E + 7,):
-expression (E), Euler angles (3), translation (3, cm) and log focal (1), as the fitter lays them
-out (:mod:`jr2net.fitting`).
+An estimator gives FaceParams (batch of one): of the first of a few tracked faces with the
+identity (1, I) they share, then of each frame with that identity. Their light is the method's
+own (the fitter's a preset) and they have no albedo; the reconstructor estimates both.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ Face = tuple[Tracking, np.ndarray]
 class FrameEstimator(Protocol):
     """What the reconstructor needs from a method."""
 
-    def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
-        """The identity (I,) shared by tracked faces (with their RGB images), and the first one's unknowns."""
+    def identity(self, faces: list[Face]) -> FaceParams:
+        """The first tracked face's FaceParams (the faces with their RGB images), with the identity
+        (1, I) shared by all of them."""
         ...
 
-    def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
-        """One frame's unknowns (E + 7,) given the identity, warm-started from ``previous`` where useful."""
+    def frame(self, face: Face, identity: Tensor, previous: FaceParams | None) -> FaceParams:
+        """One frame's FaceParams with the identity (1, I), warm-started from ``previous`` where useful."""
         ...
 
 
@@ -45,11 +46,10 @@ class FitterEstimator:
     def __init__(self, fitter: LandmarkFitter) -> None:
         self.fitter = fitter
 
-    def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
-        identity, frames = self.fitter.fit_identity([tracking for tracking, _ in faces])
-        return identity, frames[0]
+    def identity(self, faces: list[Face]) -> FaceParams:
+        return self.fitter.fit_identity([tracking for tracking, _ in faces])[0]
 
-    def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
+    def frame(self, face: Face, identity: Tensor, previous: FaceParams | None) -> FaceParams:
         return self.fitter.fit_frame(face[0], identity, previous)
 
 
@@ -93,23 +93,18 @@ class RecNetPredictor:
         return decoded.to_face_params(matrices, sizes, self.basis if albedo else None)
 
 
-def _unknowns(params: FaceParams, index: int) -> Tensor:
-    pose = [params.rotation[index], params.translation[index], torch.log(params.focal[index : index + 1])]
-    return torch.cat([params.expression[index], *pose])
-
-
 class RecNetEstimator:
     """RecNet per frame; the identity is the mean of its per-face identities."""
 
     def __init__(self, predictor: RecNetPredictor) -> None:
         self.predictor = predictor
 
-    def identity(self, faces: list[Face]) -> tuple[Tensor, Tensor]:
+    def identity(self, faces: list[Face]) -> FaceParams:
         params = self.predictor.predict(faces, albedo=False)
-        return params.identity.mean(0), _unknowns(params, 0)
+        return params.select(0).replace(identity=params.identity.mean(0, keepdim=True))
 
-    def frame(self, face: Face, identity: Tensor, previous: Tensor | None) -> Tensor:
-        return _unknowns(self.predictor.predict([face], albedo=False), 0)
+    def frame(self, face: Face, identity: Tensor, previous: FaceParams | None) -> FaceParams:
+        return self.predictor.predict([face], albedo=False).replace(identity=identity.clone())
 
 
 @dataclass(frozen=True)

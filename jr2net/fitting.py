@@ -7,12 +7,14 @@ Residuals are the 2D reprojection errors of the corresponded landmarks in units 
 inter-ocular distance, plus prior terms; expressions stay in [0, 1]. The residuals and their
 analytic Jacobians are float64 numpy: the problem is small, and per-op overhead is what costs.
 
-A frame's unknowns are one vector (E + 7,): expression (E), Euler angles (3, radians),
-translation (3, cm) and log focal (1); the public methods take and return them as tensors.
+The solver's state for a frame is one vector of unknowns (E + 7,), laid out by
+:class:`UnknownsLayout`: expression (E), Euler angles (3, radians), translation (3, cm) and log
+focal (1). It stays inside this module: the public methods take and return FaceParams.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +63,50 @@ def rotation_and_derivatives(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray
     dry = np.array([[-sy, 0, cy], [0, 0, 0], [-cy, 0, -sy]])
     drz = np.array([[-sz, -cz, 0], [cz, -sz, 0], [0, 0, 0]])
     return rz @ ry @ rx, np.stack([rz @ ry @ drx, rz @ dry @ rx, drz @ ry @ rx])
+
+
+@dataclass(frozen=True)
+class UnknownsLayout:
+    """Where a frame's fields lie in the solver's unknowns (E + 7,), and the one conversion between
+    them and FaceParams.
+
+    The conversion is exact both ways for float32 values: ``log(exp(x)) == x`` for every float32
+    ``x`` in [2, 16) (a focal of 7.4 px to 8.9e6 px), so a frame warm-started from FaceParams
+    resumes from exactly the unknowns that gave them.
+    """
+
+    expression: slice
+    rotation: slice
+    translation: slice
+    log_focal: slice
+
+    @classmethod
+    def of(cls, expression_count: int) -> UnknownsLayout:
+        """The layout for E = ``expression_count`` expressions."""
+        sizes = {"expression": expression_count, "rotation": 3, "translation": 3, "log_focal": 1}
+        starts = itertools.accumulate(sizes.values(), initial=0)
+        return cls(**{name: slice(start, start + size) for (name, size), start in zip(sizes.items(), starts)})
+
+    @property
+    def size(self) -> int:
+        """E + 7."""
+        return self.log_focal.stop
+
+    def to_params(self, identity: Tensor, unknowns: Tensor) -> FaceParams:
+        """FaceParams (batch of one, frontal light) from an identity (1, I) and unknowns (E + 7,)."""
+        return FaceParams(
+            identity=identity.clone(),
+            expression=unknowns[None, self.expression].clone(),
+            rotation=unknowns[None, self.rotation].clone(),
+            translation=unknowns[None, self.translation].clone(),
+            focal=torch.exp(unknowns[self.log_focal]),
+            light=light_preset("frontal")[None],
+        )
+
+    def from_params(self, params: FaceParams) -> np.ndarray:
+        """The unknowns (E + 7,) float64 of a batch of one."""
+        fields = [params.expression[0], params.rotation[0], params.translation[0], torch.log(params.focal)]
+        return torch.cat(fields).double().numpy()
 
 
 @dataclass(frozen=True)
@@ -130,7 +176,7 @@ class LandmarkFitter:
             self.expression_basis = (
                 points(model.exp_basis.reshape(expression_count, -1, 3))[:, valid].double().numpy()
             )
-        self.frame_size = expression_count + 7
+        self.layout = UnknownsLayout.of(expression_count)
 
     def _observe(self, tracking: Tracking) -> _Observation:
         height, width = tracking.image_size
@@ -138,7 +184,7 @@ class LandmarkFitter:
             target=tracking.landmarks[self.landmark_index, :2].astype(np.float64),
             centre=np.array([width / 2, height / 2]),
             scale=tracking.inter_ocular,
-            prior=self.initial_frame(tracking).double().numpy(),
+            prior=self._initial_unknowns(tracking).double().numpy(),
         )
 
     def _identity_points(self, identity: np.ndarray) -> np.ndarray:
@@ -146,12 +192,12 @@ class LandmarkFitter:
 
     def _project(self, base: np.ndarray, frame: np.ndarray, centre: np.ndarray) -> tuple:
         """Camera points (N, 3), projections (N, 2), placement (3, 3) and its angle derivatives."""
-        expression_count = self.model.expression_count
-        points = base + np.tensordot(frame[:expression_count], self.expression_basis, axes=1)
-        rotation, derivatives = rotation_and_derivatives(frame[expression_count : expression_count + 3])
+        layout = self.layout
+        points = base + np.tensordot(frame[layout.expression], self.expression_basis, axes=1)
+        rotation, derivatives = rotation_and_derivatives(frame[layout.rotation])
         placement = _FLIP @ rotation
-        camera = points @ placement.T + frame[expression_count + 3 : expression_count + 6]
-        pixels = math.exp(frame[-1]) * camera[:, :2] / camera[:, 2:3] + centre
+        camera = points @ placement.T + frame[layout.translation]
+        pixels = math.exp(frame[layout.log_focal][0]) * camera[:, :2] / camera[:, 2:3] + centre
         return points, camera, pixels, placement, derivatives
 
     def _evaluate_frame(
@@ -167,21 +213,21 @@ class LandmarkFitter:
         With ``with_jacobian`` also its Jacobian by the frame's unknowns (rows, E + 7), and with
         ``by_identity`` the reprojection rows' Jacobian by the identity (2N, I).
         """
-        config = self.config
+        config, layout = self.config, self.layout
         expression_count = self.model.expression_count
         points, camera, pixels, placement, derivatives = self._project(base, frame, seen.centre)
-        expression = frame[:expression_count]
+        expression = frame[layout.expression]
         residual = np.concatenate(
             [
                 ((pixels - seen.target) / seen.scale).reshape(-1),
                 math.sqrt(config.expression_prior) * expression,
-                math.sqrt(config.blendshape_prior) * (expression - seen.prior[:expression_count]),
-                math.sqrt(config.focal_prior) * (frame[-1:] - seen.prior[-1:]),
+                math.sqrt(config.blendshape_prior) * (expression - seen.prior[layout.expression]),
+                math.sqrt(config.focal_prior) * (frame[layout.log_focal] - seen.prior[layout.log_focal]),
             ]
         )
         if not with_jacobian:
             return residual, None, None
-        focal = math.exp(frame[-1])
+        focal = math.exp(frame[layout.log_focal][0])
         inverse_z = 1.0 / camera[:, 2]
         along = focal * inverse_z
         across = -along[:, None] * camera[:, :2] * inverse_z[:, None]
@@ -192,25 +238,27 @@ class LandmarkFitter:
             dv = along * directions[..., 1] + across[:, 1] * directions[..., 2]
             return np.stack([du, dv], axis=-1).transpose(1, 2, 0)
 
-        by_expression = pixel_derivatives(self.expression_basis @ placement.T)
-        by_angles = pixel_derivatives(points @ (_FLIP @ derivatives).transpose(0, 2, 1))
-        by_translation = pixel_derivatives(np.broadcast_to(np.eye(3)[:, None], (3, len(points), 3)))
-        by_focal = (focal * camera[:, :2] * inverse_z[:, None])[..., None]
-        reprojection = (
-            np.concatenate([by_expression, by_angles, by_translation, by_focal], axis=-1) / seen.scale
+        reprojection = np.empty((len(points), 2, layout.size))
+        reprojection[..., layout.expression] = pixel_derivatives(self.expression_basis @ placement.T)
+        reprojection[..., layout.rotation] = pixel_derivatives(
+            points @ (_FLIP @ derivatives).transpose(0, 2, 1)
         )
-        priors = np.zeros((2 * expression_count + 1, self.frame_size))
-        diagonal = np.arange(expression_count)
-        priors[diagonal, diagonal] = math.sqrt(config.expression_prior)
-        priors[expression_count + diagonal, diagonal] = math.sqrt(config.blendshape_prior)
-        priors[-1, -1] = math.sqrt(config.focal_prior)
-        jacobian = np.concatenate([reprojection.reshape(-1, self.frame_size), priors])
+        reprojection[..., layout.translation] = pixel_derivatives(
+            np.broadcast_to(np.eye(3)[:, None], (3, len(points), 3))
+        )
+        reprojection[..., layout.log_focal] = (focal * camera[:, :2] * inverse_z[:, None])[..., None]
+        priors = np.zeros((2 * expression_count + 1, layout.size))
+        rows, columns = np.arange(expression_count), np.arange(layout.size)[layout.expression]
+        priors[rows, columns] = math.sqrt(config.expression_prior)
+        priors[expression_count + rows, columns] = math.sqrt(config.blendshape_prior)
+        priors[-1, layout.log_focal] = math.sqrt(config.focal_prior)
+        jacobian = np.concatenate([(reprojection / seen.scale).reshape(-1, layout.size), priors])
         if not by_identity:
             return residual, jacobian, None
         identity_jacobian = pixel_derivatives(self.identity_basis @ placement.T) / seen.scale
         return residual, jacobian, identity_jacobian.reshape(-1, self.model.identity_count)
 
-    def initial_frame(self, tracking: Tracking) -> Tensor:
+    def _initial_unknowns(self, tracking: Tracking) -> Tensor:
         """First guess (E + 7,) from MediaPipe: mapped blendshapes, its head matrix, its field of view."""
         if not tracking.face:
             raise ValueError("cannot fit a frame without a face")
@@ -223,45 +271,57 @@ class LandmarkFitter:
         pose = torch.cat([matrix_to_euler(u @ vh), translation, torch.tensor([math.log(focal)])])
         return torch.cat([expression, pose])
 
-    def fit_frame(self, tracking: Tracking, identity: Tensor, previous: Tensor | None = None) -> Tensor:
-        """Fit one frame's unknowns (E + 7,) with a fixed identity (I,); warm-start from ``previous``."""
+    def initial_params(self, tracking: Tracking) -> FaceParams:
+        """MediaPipe's first guess (batch of one, mean identity): its mapped blendshapes, head
+        matrix and field of view."""
+        identity = torch.zeros(1, self.model.identity_count)
+        return self.layout.to_params(identity, self._initial_unknowns(tracking))
+
+    def _fit_unknowns(self, tracking: Tracking, identity: np.ndarray, previous: np.ndarray | None) -> Tensor:
+        """One frame's unknowns (E + 7,) with a fixed identity (I,), from ``previous`` unknowns
+        (E + 7,) or else MediaPipe's guess."""
         seen = self._observe(tracking)
-        start = seen.prior.copy() if previous is None else previous.double().numpy().copy()
+        start = seen.prior.copy() if previous is None else previous
         if previous is not None:
-            seen.prior[-1] = start[-1]
-        base = self._identity_points(identity.double().numpy())
+            seen.prior[self.layout.log_focal] = start[self.layout.log_focal]
+        base = self._identity_points(identity)
 
         def evaluate(frame: np.ndarray, with_jacobian: bool) -> Evaluation:
             residual, jacobian, _ = self._evaluate_frame(base, frame, seen, with_jacobian)
             return residual, jacobian
 
-        bounded = np.zeros(self.frame_size, dtype=bool)
-        bounded[: self.model.expression_count] = True
+        bounded = np.zeros(self.layout.size, dtype=bool)
+        bounded[self.layout.expression] = True
         fitted = _levenberg_marquardt(start, evaluate, self.config.frame_iterations, bounded, self.config)
         return torch.from_numpy(fitted).float()
 
-    def fit_identity(self, trackings: list[Tracking]) -> tuple[Tensor, list[Tensor]]:
-        """Identity (I,) shared by the frames with faces, and each such frame's unknowns (E + 7,)."""
+    def fit_frame(
+        self, tracking: Tracking, identity: Tensor, previous: FaceParams | None = None
+    ) -> FaceParams:
+        """Fit one frame's expression, pose and focal with a fixed identity (1, I): FaceParams
+        (batch of one, frontal light), warm-started from ``previous`` (its expression, pose, focal)."""
+        start = None if previous is None else self.layout.from_params(previous)
+        unknowns = self._fit_unknowns(tracking, identity[0].double().numpy(), start)
+        return self.layout.to_params(identity, unknowns)
+
+    def fit_identity(self, trackings: list[Tracking]) -> list[FaceParams]:
+        """FaceParams (batch of one, frontal light) of each frame with a face, all with the one
+        identity (1, I) fitted jointly over them."""
         faces = [t for t in trackings if t.face]
         if not faces:
             raise ValueError("no frame with a face to fit the identity from")
-        identity_count, size, count = self.model.identity_count, self.frame_size, len(faces)
+        identity_count, size, count = self.model.identity_count, self.layout.size, len(faces)
         observations = [self._observe(t) for t in faces]
-        zeros = torch.zeros(identity_count)
-        frames = [self.fit_frame(t, zeros).double().numpy() for t in faces]
+        zeros = np.zeros(identity_count)
+        frames = [self._fit_unknowns(t, zeros, None).double().numpy() for t in faces]
         prior_weight = math.sqrt(self.config.identity_prior * count)
 
         def evaluate(unknowns: np.ndarray, with_jacobian: bool) -> Evaluation:
             identity = unknowns[:identity_count]
             base = self._identity_points(identity)
+            per_frame = unknowns[identity_count:].reshape(count, size)
             parts = [
-                self._evaluate_frame(
-                    base,
-                    unknowns[identity_count + k * size : identity_count + (k + 1) * size],
-                    seen,
-                    with_jacobian,
-                    by_identity=True,
-                )
+                self._evaluate_frame(base, per_frame[k], seen, with_jacobian, by_identity=True)
                 for k, seen in enumerate(observations)
             ]
             residual = np.concatenate([prior_weight * identity, *(p[0] for p in parts)])
@@ -281,34 +341,15 @@ class LandmarkFitter:
 
         start = np.concatenate([np.zeros(identity_count), *frames])
         bounded = np.zeros(len(start), dtype=bool)
-        for k in range(count):
-            bounded[identity_count + k * size : identity_count + k * size + self.model.expression_count] = (
-                True
-            )
+        bounded[identity_count:].reshape(count, size)[:, self.layout.expression] = True
         fitted = _levenberg_marquardt(start, evaluate, self.config.identity_iterations, bounded, self.config)
-        identity = torch.from_numpy(fitted[:identity_count]).float()
-        per_frame = [
-            torch.from_numpy(fitted[identity_count + k * size : identity_count + (k + 1) * size]).float()
-            for k in range(count)
-        ]
-        return identity, per_frame
+        identity = torch.from_numpy(fitted[:identity_count]).float()[None]
+        per_frame = fitted[identity_count:].reshape(count, size)
+        return [self.layout.to_params(identity, torch.from_numpy(frame).float()) for frame in per_frame]
 
-    def to_params(self, identity: Tensor, frame: Tensor, light: str = "frontal") -> FaceParams:
-        """FaceParams (batch of one) from an identity and a frame's unknowns."""
-        expression_count = self.model.expression_count
-        pose = frame[expression_count:]
-        return FaceParams(
-            identity=identity[None].clone(),
-            expression=frame[None, :expression_count].clone(),
-            rotation=pose[None, :3].clone(),
-            translation=pose[None, 3:6].clone(),
-            focal=torch.exp(pose[6:7]).clone(),
-            light=light_preset(light)[None],
-        )
-
-    def reprojection_error(self, tracking: Tracking, identity: Tensor, frame: Tensor) -> Tensor:
-        """Per-landmark 2D error (N,) in units of the inter-ocular distance."""
+    def reprojection_error(self, tracking: Tracking, params: FaceParams) -> Tensor:
+        """Per-landmark 2D error (N,) of FaceParams (batch of one) in units of the inter-ocular distance."""
         seen = self._observe(tracking)
-        base = self._identity_points(identity.double().numpy())
-        pixels = self._project(base, frame.double().numpy(), seen.centre)[2]
+        base = self._identity_points(params.identity[0].double().numpy())
+        pixels = self._project(base, self.layout.from_params(params), seen.centre)[2]
         return torch.from_numpy(np.linalg.norm(pixels - seen.target, axis=-1) / seen.scale).float()

@@ -2,7 +2,7 @@
 
 A frozen dataclass of batched tensors, sized from the face model: identity α, expression β,
 head rotation (Euler radians), translation (cm, camera frame), focal (px), SH light (9×3) and an
-optional per-vertex albedo. Flat-tensor and JSON round trips are exact (float32).
+optional per-vertex albedo. The JSON round trip is exact (float32).
 """
 
 from __future__ import annotations
@@ -32,11 +32,6 @@ class ParamLayout:
     def of(cls, model: torch.nn.Module) -> ParamLayout:
         """The layout of a :class:`~jr2net.face_model.FaceModel`."""
         return cls(model.identity_count, model.expression_count, model.vertex_count)
-
-    def flat_size(self, with_albedo: bool) -> int:
-        """Length of :meth:`FaceParams.to_flat` rows."""
-        fixed = self.identity_count + self.expression_count + 3 + 3 + 1 + SH_COEFFICIENTS * 3
-        return fixed + (self.vertex_count * 3 if with_albedo else 0)
 
 
 @dataclass(frozen=True)
@@ -104,36 +99,6 @@ class FaceParams:
     def replace(self, **changes: Tensor | None) -> FaceParams:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-    def _rows(self) -> list[Tensor]:
-        rows = [self.identity, self.expression, self.rotation, self.translation, self.focal[:, None]]
-        rows.append(self.light.reshape(self.batch_size, -1))
-        if self.albedo is not None:
-            rows.append(self.albedo.reshape(self.batch_size, -1))
-        return rows
-
-    def to_flat(self) -> Tensor:
-        """One row per face: (B, D) with D = ``layout.flat_size(albedo is not None)``."""
-        return torch.cat(self._rows(), dim=1)
-
-    @classmethod
-    def from_flat(cls, flat: Tensor, layout: ParamLayout, with_albedo: bool) -> FaceParams:
-        """Inverse of :meth:`to_flat`: (B, D) -> FaceParams."""
-        check_tensor("flat", flat, ("B", layout.flat_size(with_albedo)))
-        sizes = [layout.identity_count, layout.expression_count, 3, 3, 1, SH_COEFFICIENTS * 3]
-        if with_albedo:
-            sizes.append(layout.vertex_count * 3)
-        parts = torch.split(flat, sizes, dim=1)
-        batch = flat.shape[0]
-        return cls(
-            identity=parts[0],
-            expression=parts[1],
-            rotation=parts[2],
-            translation=parts[3],
-            focal=parts[4][:, 0],
-            light=parts[5].reshape(batch, SH_COEFFICIENTS, 3),
-            albedo=parts[6].reshape(batch, layout.vertex_count, 3) if with_albedo else None,
-        )
 
     def select(self, index: int) -> FaceParams:
         """The face at ``index`` as a batch of one."""

@@ -25,7 +25,7 @@ from jr2net.fitting import FitterConfig, LandmarkFitter
 from jr2net.landmarks68 import Landmarks68
 from jr2net.params import FaceParams
 from jr2net.render import render_face
-from jr2net.smoothing import OneEuroConfig, OneEuroFilter
+from jr2net.smoothing import OneEuroConfig, ParamsSmoother
 from jr2net.tracking import Tracker, Tracking
 
 LOG = logging.getLogger("jr2net.reconstruct")
@@ -68,14 +68,14 @@ def overlay(model: FaceModel, params: FaceParams, image: np.ndarray) -> np.ndarr
 
 
 class Reconstructor:
-    """Tracker + fitter + smoother; a context manager (it owns a MediaPipe graph).
+    """Tracker + estimator + smoother; a context manager (it owns a MediaPipe graph).
 
     Args:
         model: the face model.
         mode: ``image`` or ``video`` (MediaPipe's temporal tracking for streams).
         identity_frames: frames with a face the identity is fitted from (video).
         smoothing: One-Euro settings for expression and pose, or ``None`` for none.
-        fitter: fitter weights and iteration counts.
+        fitter: fitter weights and iteration counts (when the estimator is the fitter).
         estimator: how identity and frames are estimated; the landmark fitter when ``None``
             (:mod:`jr2net.estimators`: the fitter or RecNet).
     """
@@ -92,16 +92,15 @@ class Reconstructor:
         if identity_frames < 1:
             raise ValueError(f"identity_frames must be at least 1, got {identity_frames}")
         self.model = model
-        self.fitter = LandmarkFitter(model, fitter)
-        self.estimator = FitterEstimator(self.fitter) if estimator is None else estimator
+        self.estimator = FitterEstimator(LandmarkFitter(model, fitter)) if estimator is None else estimator
         self.tracker = Tracker(mode=mode)
         self.identity_frames = identity_frames
         self.smoothing = smoothing
         self.frames_without_face = 0
         self._live: tuple[Tensor, Tensor] | None = None
-        self._live_previous: Tensor | None = None
+        self._live_previous: FaceParams | None = None
         self._clock_ms = -1
-        self._live_smoother = OneEuroFilter(smoothing) if smoothing else None
+        self._live_smoother = ParamsSmoother(smoothing) if smoothing else None
 
     def __enter__(self) -> Reconstructor:
         return self
@@ -116,8 +115,7 @@ class Reconstructor:
         tracking = self.tracker.track(image) if self.tracker.mode == "image" else self.tracker.track(image, 0)
         if not tracking.face:
             return FrameResult(0, 0.0, tracking, None)
-        identity, frame = self.estimator.identity([(tracking, image)])
-        params = self.fitter.to_params(identity, frame)
+        params = self.estimator.identity([(tracking, image)])
         appearance = estimate_appearance(self.model, params, image)
         return FrameResult(
             0, 0.0, tracking, params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
@@ -133,8 +131,8 @@ class Reconstructor:
         pending: list[tuple[int, float, Tracking, np.ndarray]] = []
         identity: Tensor | None = None
         light: Tensor | None = None
-        previous: Tensor | None = None
-        smoother = OneEuroFilter(self.smoothing) if self.smoothing else None
+        previous: FaceParams | None = None
+        smoother = ParamsSmoother(self.smoothing) if self.smoothing else None
         for index, raw_time_s, image in frames:
             time_s = self._monotonic(raw_time_s)
             tracking = self._track(image, time_s)
@@ -193,11 +191,11 @@ class Reconstructor:
         return self.tracker.track(image, round(time_s * 1000) if self.tracker.mode == "video" else None)
 
     def _fit_identity(self, pending: list[tuple[int, float, Tracking, np.ndarray]]) -> tuple[Tensor, Tensor]:
+        """The identity (1, I) of the held frames' faces, and the light (9, 3) of the first."""
         faces = [(t, image) for _, _, t, image in pending if t.face]
-        identity, first = self.estimator.identity(faces)
-        params = self.fitter.to_params(identity, first)
-        appearance = estimate_appearance(self.model, params, faces[0][1])
-        return identity, appearance.light
+        first = self.estimator.identity(faces)
+        appearance = estimate_appearance(self.model, first, faces[0][1])
+        return first.identity, appearance.light
 
     def _frame(
         self,
@@ -207,17 +205,15 @@ class Reconstructor:
         image: np.ndarray,
         identity: Tensor | None,
         light: Tensor | None,
-        previous: Tensor | None,
-        smoother: OneEuroFilter | None,
-    ) -> tuple[FrameResult, Tensor | None]:
+        previous: FaceParams | None,
+        smoother: ParamsSmoother | None,
+    ) -> tuple[FrameResult, FaceParams | None]:
+        """The frame's result, and the FaceParams the next frame warm-starts from."""
         if not tracking.face or identity is None or light is None:
             self.frames_without_face += 1
             return FrameResult(index, time_s, tracking, None), previous
-        frame = self.estimator.frame((tracking, image), identity, previous)
+        params = self.estimator.frame((tracking, image), identity, previous)
         if smoother is not None:
-            expression_count = self.model.expression_count
-            smoothed = smoother(frame[:-1], time_s)
-            smoothed[:expression_count] = smoothed[:expression_count].clamp(0, 1)
-            frame = torch.cat([smoothed, frame[-1:]])
-        params = self.fitter.to_params(identity, frame).replace(light=light[None])
-        return FrameResult(index, time_s, tracking, params), frame
+            params = smoother(params, time_s)
+        params = params.replace(light=light[None])
+        return FrameResult(index, time_s, tracking, params), params

@@ -1,4 +1,4 @@
-"""One-Euro filtering of per-frame parameters, and a jitter metric.
+"""One-Euro filtering of per-frame FaceParams, and a jitter metric.
 
 The One-Euro filter (Casiez et al. 2012) low-passes each value with a cut-off that rises with its
 speed: still faces stay still, fast motion keeps little lag.
@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from jr2net.params import FaceParams
+
+SMOOTHED_FIELDS = ("expression", "rotation", "translation")
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,23 @@ class OneEuroFilter:
         self._value = self._value + _alpha(cutoff, elapsed) * (value - self._value)
         self._time = time_s
         return self._value.clone()
+
+
+class ParamsSmoother:
+    """One-Euro filters over the expression and head pose of a stream of FaceParams.
+
+    The :data:`SMOOTHED_FIELDS` are filtered element-wise, the expression kept in [0, 1] after;
+    identity, focal, light and albedo pass through.
+    """
+
+    def __init__(self, config: OneEuroConfig = OneEuroConfig()) -> None:
+        self.filters = {name: OneEuroFilter(config) for name in SMOOTHED_FIELDS}
+
+    def __call__(self, params: FaceParams, time_s: float) -> FaceParams:
+        """``params`` observed at ``time_s`` seconds (strictly increasing), smoothed."""
+        smoothed = {name: smooth(getattr(params, name), time_s) for name, smooth in self.filters.items()}
+        smoothed["expression"] = smoothed["expression"].clamp(0, 1)
+        return params.replace(**smoothed)
 
 
 def jitter(series: Tensor) -> float:

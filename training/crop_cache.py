@@ -12,9 +12,9 @@ The cache is one ``.npz`` of arrays (N = crops):
 
 - ``crops`` (N, S, S, 3) uint8, ``landmarks`` (N, 478, 2) float32 crop pixels,
 - ``matrices`` (N, 2, 3) float64 image-to-crop affine maps, ``image_sizes`` (N, 2) int (H, W),
-- ``identity`` (N, I) and ``frame`` (N, E + 7) float32 fitter results (image camera, see
-  :mod:`jr2net.fitting`), ``group`` (N,) int (one per clip or photo), ``source`` (N,) str
-  (the file's name), ``crop_size`` () int.
+- ``identity`` (N, I) and ``frame`` (N, E + 7) float32 fitter results (expression and
+  image-camera pose, :mod:`jr2net.training.cache_frame`), ``group`` (N,) int (one per clip or
+  photo), ``source`` (N,) str (the file's name), ``crop_size`` () int.
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ from jr2net.assets import repository_root
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.media import iter_video_frames, probe_video, read_image
+from jr2net.params import FaceParams
 from jr2net.tracking import Tracker, Tracking
+from jr2net.training.cache_frame import frame_row
 from jr2net.training.crop_dataset import is_validation
 
 TRAIN_MEDIA = repository_root().parent / "shared" / "train"
@@ -71,22 +73,21 @@ def _evenly_spaced(count: int, wanted: int) -> set[int]:
 def cached_crop(
     image: np.ndarray,
     tracking: Tracking,
-    identity: torch.Tensor,
-    frame: torch.Tensor,
+    params: FaceParams,
     group: int,
     source: str,
     crop_size: int,
 ) -> CachedCrop:
-    """The aligned crop of a tracked face with its landmarks in crop pixels and its targets:
-    identity (I,) and frame unknowns (E + 7,) in the image camera (:mod:`jr2net.fitting`)."""
+    """The aligned crop of a tracked face with its landmarks in crop pixels and its targets: the
+    identity and frame row of FaceParams (batch of one) in the image camera."""
     crop = align_face(image, tracking.landmarks, crop_size)
     return CachedCrop(
         crop=crop.image,
         landmarks=crop.to_crop(tracking.landmarks[:, :2].astype(np.float64)).astype(np.float32),
         matrix=crop.matrix,
         image_size=tracking.image_size,
-        identity=identity.numpy(),
-        frame=frame.numpy(),
+        identity=params.identity[0].numpy(),
+        frame=frame_row(params),
         group=group,
         source=source,
     )
@@ -104,12 +105,12 @@ def _crop_samples(
     faces = [(image, t) for image, t in zip(images, trackings, strict=True) if t.face]
     if not faces:
         return []
-    identity, first = fitter.fit_identity([t for _, t in faces[: config.identity_frames]])
-    samples, previous = [], None
+    first = fitter.fit_identity([t for _, t in faces[: config.identity_frames]])
+    identity, samples, previous = first[0].identity, [], None
     for index, (image, tracking) in enumerate(faces):
-        frame = first[index] if index < len(first) else fitter.fit_frame(tracking, identity, previous)
-        previous = frame
-        samples.append(cached_crop(image, tracking, identity, frame, group, source, config.crop_size))
+        params = first[index] if index < len(first) else fitter.fit_frame(tracking, identity, previous)
+        previous = params
+        samples.append(cached_crop(image, tracking, params, group, source, config.crop_size))
     return samples
 
 

@@ -31,6 +31,7 @@ from jr2net.nets.crop_camera import (
     relative_to_ray,
 )
 from jr2net.nets.recnet import FACE_ANCHOR, crop_images
+from jr2net.training.cache_frame import FrameColumns
 from jr2net.training.crop_augmentation import Augmentation, CropSimilarity, photometric
 
 # MediaPipe's face-oval contour (its FACEMESH_FACE_OVAL), in order around the face.
@@ -136,21 +137,16 @@ class CropDataset:
         self.landmarks = data["landmarks"]
         self.groups = data["group"]
         self.sources = data["source"]
-        frame = torch.from_numpy(data["frame"])
+        frame = FrameColumns.of(torch.from_numpy(data["frame"]))
         matrices = torch.from_numpy(data["matrices"])
-        expression_count = frame.shape[1] - 7
         self.identity = torch.from_numpy(data["identity"])
-        self.expression = frame[:, :expression_count]
-        crop_rotation, crop_translation = image_pose_to_crop(
-            frame[:, expression_count : expression_count + 3],
-            frame[:, expression_count + 3 : expression_count + 6],
-            matrices,
-        )
+        self.expression = frame.expression
+        crop_rotation, crop_translation = image_pose_to_crop(frame.rotation, frame.translation, matrices)
         anchor = camera_position(crop_rotation, crop_translation, torch.tensor(FACE_ANCHOR))
         self.rotation = relative_to_ray(crop_rotation, anchor)
         sizes = torch.from_numpy(data["image_sizes"])
         focal = default_focal(sizes[:, 0].double())
-        depth_scale = (focal / torch.exp(frame[:, -1].double())).float()
+        depth_scale = (focal / torch.exp(frame.log_focal.double())).float()
         self.anchor = anchor * torch.stack([torch.ones_like(depth_scale)] * 2 + [depth_scale], dim=-1)
         self.intrinsics = crop_intrinsics(matrices, sizes, focal).float()
         self._members = {int(g): np.flatnonzero(self.groups == g) for g in np.unique(self.groups)}

@@ -61,7 +61,6 @@ class FittedFace:
     image: np.ndarray
     tracking: Tracking
     params: FaceParams
-    frame: torch.Tensor
     source: str
 
 
@@ -72,25 +71,22 @@ def fit_face(
     tracking = tracker.track(image)
     if not tracking.face:
         return None
-    identity, frames = fitter.fit_identity([tracking])
-    params = fitter.to_params(identity, frames[0])
+    (params,) = fitter.fit_identity([tracking])
     appearance = estimate_appearance(model, params, image)
     params = params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
-    return FittedFace(image, tracking, params, frames[0], source)
+    return FittedFace(image, tracking, params, source)
 
 
 def swapped_target(
     face: FittedFace, donor: FittedFace, blend: float, with_expression: bool, turn: torch.Tensor
-) -> tuple[FaceParams, torch.Tensor]:
+) -> FaceParams:
     """``face``'s parameters with its identity moved ``blend`` of the way to ``donor``'s (and the
     donor's expression when ``with_expression``), its Euler angles moved by ``turn`` (3,) radians:
-    the FaceParams to render and their frame unknowns (E + 7,) in the image camera."""
+    the FaceParams to render, in the image camera."""
     identity = face.params.identity + blend * (donor.params.identity - face.params.identity)
     expression = donor.params.expression if with_expression else face.params.expression
     rotation = face.params.rotation + turn.to(face.params.rotation)
-    target = face.params.replace(identity=identity, expression=expression, rotation=rotation)
-    expression_count = expression.shape[1]
-    return target, torch.cat([expression[0], rotation[0], face.frame[expression_count + 3 :]])
+    return face.params.replace(identity=identity, expression=expression, rotation=rotation)
 
 
 def _turn(rng: np.random.Generator, limits: np.ndarray) -> torch.Tensor:
@@ -125,7 +121,7 @@ def build_swaps(
                 for variant in range(config.variants):
                     other = int(rng.integers(len(faces) - 1))
                     donor = faces[other + (other >= index)]
-                    target, frame = swapped_target(
+                    target = swapped_target(
                         face,
                         donor,
                         rng.uniform(config.least_blend, 1.0),
@@ -142,8 +138,7 @@ def build_swaps(
                         cached_crop(
                             rendered,
                             tracking,
-                            target.identity[0],
-                            frame,
+                            target,
                             len(samples),
                             f"{face.source}#swap{variant}",
                             config.crop_size,

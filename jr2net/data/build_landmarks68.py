@@ -57,8 +57,7 @@ def _observations(
             tracking = tracker.track(image)
             if reference is None or not tracking.face:
                 continue
-            identity, frames = fitter.fit_identity([tracking])
-            params = fitter.to_params(identity, frames[0])
+            (params,) = fitter.fit_identity([tracking])
             with torch.no_grad():
                 tri_id = render_face(model, params, *image.shape[:2], region="face_area").fragments.tri_id[0]
             points, usable = lift_to_neutral(model, params, tri_id, reference)

@@ -62,20 +62,21 @@ def test_reprojection_error_on_photos(
     fitter: LandmarkFitter, tracker: Tracker, shared_media: Path, name: str
 ) -> None:
     tracking = tracker.track(read_image(shared_media / name))
-    identity, frames = fitter.fit_identity([tracking])
-    error = fitter.reprojection_error(tracking, identity, frames[0])
+    (params,) = fitter.fit_identity([tracking])
+    error = fitter.reprojection_error(tracking, params)
     assert float(error.median()) <= 0.02
-    initial = fitter.reprojection_error(tracking, torch.zeros_like(identity), fitter.initial_frame(tracking))
+    initial = fitter.reprojection_error(tracking, fitter.initial_params(tracking))
     assert float(error.median()) < float(initial.median())
 
 
 def test_warm_start_on_a_clip(fitter: LandmarkFitter, tracker: Tracker, shared_media: Path) -> None:
     trackings = _clip_trackings(tracker, shared_media / "liveportrait/driving/d12.mp4", set(range(0, 60, 6)))
-    identity, _ = fitter.fit_identity([trackings[0], trackings[30]])
+    identity = fitter.fit_identity([trackings[0], trackings[30]])[0].identity
     previous = None
     for index in sorted(trackings):
         previous = fitter.fit_frame(trackings[index], identity, previous)
-        assert float(fitter.reprojection_error(trackings[index], identity, previous).median()) <= 0.02, index
+        assert torch.equal(previous.identity, identity)
+        assert float(fitter.reprojection_error(trackings[index], previous).median()) <= 0.02, index
 
 
 def test_jaw_open_on_an_open_mouth_frame(
@@ -85,13 +86,14 @@ def test_jaw_open_on_an_open_mouth_frame(
     trackings = _clip_trackings(tracker, shared_media / "liveportrait/driving/d18.mp4", set(range(0, 216, 8)))
     score = {i: t.blendshapes[t.blendshape_names.index("jawOpen")] for i, t in trackings.items()}
     closed, opened = min(score, key=score.get), max(score, key=score.get)
-    _, frames = fitter.fit_identity([trackings[closed], trackings[opened]])
+    closed_fit, opened_fit = fitter.fit_identity([trackings[closed], trackings[opened]])
+    assert torch.equal(closed_fit.identity, opened_fit.identity)
     jaw = fitter.model.expression_names.index("jawOpen")
-    assert float(frames[1][jaw]) > float(frames[0][jaw]) + 0.2
+    assert float(opened_fit.expression[0, jaw]) > float(closed_fit.expression[0, jaw]) + 0.2
 
 
 def _identity(fitter: LandmarkFitter, trackings: list[Tracking]) -> torch.Tensor:
-    return fitter.fit_identity(trackings)[0]
+    return fitter.fit_identity(trackings)[0].identity
 
 
 def test_same_person_identities_are_closer(
@@ -110,9 +112,23 @@ def test_same_person_identities_are_closer(
 def test_frame_without_face_cannot_be_fitted(fitter: LandmarkFitter, tracker: Tracker) -> None:
     empty = tracker.track(np.zeros((120, 160, 3), np.uint8))
     with pytest.raises(ValueError, match="without a face"):
-        fitter.initial_frame(empty)
+        fitter.initial_params(empty)
     with pytest.raises(ValueError, match="no frame with a face"):
         fitter.fit_identity([empty])
+
+
+def test_unknowns_convert_to_face_params_and_back_exactly(fitter: LandmarkFitter) -> None:
+    """A frame warm-started from FaceParams resumes from exactly the unknowns that gave them."""
+    layout = fitter.layout
+    assert layout.size == fitter.model.expression_count + 7
+    generator = torch.Generator().manual_seed(0)
+    identity = torch.randn(1, fitter.model.identity_count, generator=generator)
+    for _ in range(500):
+        unknowns = torch.randn(layout.size, generator=generator)
+        unknowns[layout.log_focal] = 2 + 14 * torch.rand(1, generator=generator)
+        params = layout.to_params(identity, unknowns)
+        assert torch.equal(params.identity, identity)
+        np.testing.assert_array_equal(layout.from_params(params), unknowns.double().numpy())
 
 
 def test_rotation_derivatives_match_the_camera() -> None:
@@ -136,7 +152,7 @@ def test_analytic_jacobians_match_finite_differences(
     generator = np.random.default_rng(0)
     identity = generator.normal(scale=0.5, size=fitter.model.identity_count)
     frame = seen.prior.copy()
-    frame[: fitter.model.expression_count] = generator.uniform(0.1, 0.9, fitter.model.expression_count)
+    frame[fitter.layout.expression] = generator.uniform(0.1, 0.9, fitter.model.expression_count)
     base = fitter._identity_points(identity)
     _, by_frame, by_identity = fitter._evaluate_frame(base, frame, seen, True, by_identity=True)
     for k in range(len(frame)):

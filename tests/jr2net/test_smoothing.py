@@ -1,11 +1,12 @@
-"""One-Euro filter and the jitter metric."""
+"""One-Euro filter, its FaceParams smoother, and the jitter metric."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from jr2net.smoothing import OneEuroConfig, OneEuroFilter, jitter
+from jr2net.params import FaceParams, ParamLayout
+from jr2net.smoothing import OneEuroConfig, OneEuroFilter, ParamsSmoother, jitter
 
 
 def test_reduces_jitter_of_a_noisy_still_signal() -> None:
@@ -31,6 +32,28 @@ def test_reset_and_time_order() -> None:
         smoother(torch.ones(2), 1.0)
     smoother.reset()
     assert torch.equal(smoother(torch.ones(2), 0.5), torch.ones(2))
+
+
+def test_face_params_smoother_filters_expression_and_pose_alone() -> None:
+    """Like one filter over expression, rotation and translation side by side, the expression then
+    kept in [0, 1]; the other fields pass through."""
+    layout = ParamLayout(identity_count=3, expression_count=4, vertex_count=10)
+    generator = torch.Generator().manual_seed(0)
+    smoother, reference = ParamsSmoother(), OneEuroFilter()
+    for step in range(10):
+        params = FaceParams.neutral(layout, focal=900.0 + step).replace(
+            expression=1.4 * torch.rand(1, 4, generator=generator) - 0.2,
+            rotation=0.2 * torch.randn(1, 3, generator=generator),
+            translation=torch.randn(1, 3, generator=generator),
+        )
+        smoothed = smoother(params, step / 30)
+        expected = reference(
+            torch.cat([params.expression, params.rotation, params.translation], 1), step / 30
+        )
+        assert torch.equal(smoothed.expression, expected[:, :4].clamp(0, 1))
+        assert torch.equal(torch.cat([smoothed.rotation, smoothed.translation], 1), expected[:, 4:])
+        assert smoothed.focal is params.focal and smoothed.identity is params.identity
+        assert smoothed.light is params.light
 
 
 def test_jitter_of_a_straight_line_is_zero() -> None:
