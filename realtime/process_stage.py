@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jr2net.realtime.frames import StagedFrame
-from jr2net.realtime.pipeline import Stage, configure_live_threads
+from jr2net.realtime.pipeline import Stage
+from jr2net.realtime.threads import configure_live_threads
 
 if TYPE_CHECKING:
     from jr2net.face_model import FaceModel

@@ -20,6 +20,7 @@ from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
 from jr2net.realtime.process_stage import StageProcess
+from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, Reenactor, SourceFace
 from jr2net.smoothing import OneEuroConfig
@@ -32,7 +33,6 @@ LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
 # distance (mean; 1.6 % max) of ten, for 6.4 instead of 9.9 ms (d3 at 320², one thread); the
 # motion they leave unconverged shows as ~5 ms more lag over the clip.
 LIVE_FITTER = FitterConfig(frame_iterations=5)
-STAGE_MODES = ("process", "thread")
 
 
 def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:

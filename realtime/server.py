@@ -28,8 +28,9 @@ from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessPool
-from jr2net.realtime.reenactment import STAGE_MODES, ReenactmentStages
+from jr2net.realtime.reenactment import ReenactmentStages
 from jr2net.realtime.rtp_framing import release_frames_on_marker
+from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.reenact import Controls, SourceFace
 from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_image

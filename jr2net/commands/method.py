@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jr2net.estimators import FrameEstimator, MethodChoice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.reenactment import STAGE_MODES
+from jr2net.realtime.stage_modes import STAGE_MODES
 
 
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
