@@ -35,6 +35,15 @@ LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
 LIVE_FITTER = FitterConfig(frame_iterations=5)
 
 
+def load_stage_model() -> FaceModel:
+    """A reenactment stage process's preload: the face model its worker is built with.
+
+    Unpickling this function in the child imports this module, so the stages' imports are paid
+    when the child starts, before any session.
+    """
+    return FaceModel.load()
+
+
 def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:
     """A video-mode reconstructor with the live pipeline's lighter smoothing and shorter per-frame
     fit; the fitter or ``estimator``."""
@@ -116,8 +125,9 @@ class ReenactmentStages:
         source: the prepared source face.
         controls: the reenactment's overrides.
         mode: ``process`` or ``thread``.
-        processes: started :class:`StageProcess` children to build the stages in (two; a warm
-            pool's), instead of starting new ones (process mode only).
+        processes: started :class:`StageProcess` children to build the stages in (two, preloaded
+            with :func:`load_stage_model`: a warm pool's), instead of starting new ones (process
+            mode only).
     """
 
     def __init__(
@@ -143,7 +153,7 @@ class ReenactmentStages:
         try:
             if mode == "process":
                 while len(self._processes) < len(factories):  # all started before any builds
-                    self._processes.append(StageProcess())
+                    self._processes.append(StageProcess(preload=load_stage_model))
                 for child, (name, factory) in zip(self._processes, factories):
                     self.stages.append(child.build(name, factory))
             else:

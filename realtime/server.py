@@ -28,7 +28,7 @@ from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessPool
-from jr2net.realtime.reenactment import ReenactmentStages
+from jr2net.realtime.reenactment import ReenactmentStages, load_stage_model
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
@@ -215,7 +215,7 @@ class ReenactmentServer:
     async def startup(self, app: web.Application) -> None:
         """Start the first session's stage processes now (they take a few seconds to import)."""
         if self.stage_mode == "process" and not self.echo:
-            self._processes = StageProcessPool(spare=2)
+            self._processes = StageProcessPool(spare=2, preload=load_stage_model)
 
     async def shutdown(self, app: web.Application) -> None:
         pool, self._processes = self._processes, None  # first: ending sessions must not refill it
