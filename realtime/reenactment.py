@@ -8,12 +8,12 @@ per frame). The frame between them carries only the driving FaceParams.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from jr2net.estimators import FrameEstimator, MethodChoice
+from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig
 from jr2net.params import FaceParams
@@ -33,6 +33,9 @@ LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
 # distance (mean; 1.6 % max) of ten, for 6.4 instead of 9.9 ms (d3 at 320², one thread); the
 # motion they leave unconverged shows as ~5 ms more lag over the clip.
 LIVE_FITTER = FitterConfig(frame_iterations=5)
+EstimatorFactory = Callable[[FaceModel], FrameEstimator | None]
+"""The reconstruction method: builds the estimator from the face model (None: the fitter). It runs
+in the reconstruct stage's process, so it must pickle (a frozen dataclass of options, say)."""
 
 
 def load_stage_model() -> FaceModel:
@@ -99,10 +102,11 @@ class ReenactWorker:
 class ReconstructFactory:
     """Builds a :class:`ReconstructWorker` (in a stage process, from this pickled value)."""
 
-    method: MethodChoice = MethodChoice()
+    method: EstimatorFactory | None = None
 
     def __call__(self, model: FaceModel) -> ReconstructWorker:
-        return ReconstructWorker(live_reconstructor(model, self.method.estimator(model)))
+        estimator = None if self.method is None else self.method(model)
+        return ReconstructWorker(live_reconstructor(model, estimator))
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class ReenactmentStages:
 
     Args:
         model: the face model (used by thread-mode workers; a stage process loads its own).
-        method: the reconstruction method.
+        method: the reconstruction method (None: the fitter).
         source: the prepared source face.
         controls: the reenactment's overrides.
         mode: ``process`` or ``thread``.
@@ -133,7 +137,7 @@ class ReenactmentStages:
     def __init__(
         self,
         model: FaceModel,
-        method: MethodChoice,
+        method: EstimatorFactory | None,
         source: SourceFace,
         controls: Controls = Controls(),
         mode: str = "process",

@@ -23,12 +23,11 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jr2net.estimators import MethodChoice
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessPool
-from jr2net.realtime.reenactment import ReenactmentStages, load_stage_model
+from jr2net.realtime.reenactment import EstimatorFactory, ReenactmentStages, load_stage_model
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
@@ -62,12 +61,13 @@ class ReenactmentServer:
         source: SourceFace,
         size: int,
         echo: bool = False,
-        method: MethodChoice = MethodChoice(),
+        method: EstimatorFactory | None = None,
         stage_mode: str = "process",
     ) -> None:
         """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
-        the latency benchmark subtracts. ``method`` picks the fitter or RecNet; ``stage_mode`` runs
-        each session's two stages in processes (two kept started for the next session) or threads."""
+        the latency benchmark subtracts. ``method`` builds the reconstruct stage's estimator (None:
+        the fitter); ``stage_mode`` runs each session's two stages in processes (two kept started
+        for the next session) or threads."""
         if stage_mode not in STAGE_MODES:
             raise ValueError(f"unknown stage mode {stage_mode!r}; choose from {STAGE_MODES}")
         self.model, self.source, self.size, self.echo = model, source, size, echo
