@@ -16,6 +16,7 @@ import numpy as np
 from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig
+from jr2net.media import DEFAULT_FPS
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
@@ -63,7 +64,7 @@ class ReconstructWorker:
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
         seconds = (
-            frame.index / 30.0
+            frame.index / DEFAULT_FPS
             if frame.pts is None or frame.time_base is None
             else float(frame.pts * frame.time_base)
         )

@@ -37,6 +37,7 @@ from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_im
 LOG = logging.getLogger("jr2net.serve")
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # room beside an uploaded image in its request (form fields, boundaries)
 SESSION_STOP_TIMEOUT_S = 10.0
 
 
@@ -76,7 +77,7 @@ class ReenactmentServer:
         self._processes: StageProcessPool | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self.offer)
         app.router.add_post("/source", self.set_source)
