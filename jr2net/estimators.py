@@ -8,8 +8,6 @@ own (the fitter's a preset) and they have no albedo; the reconstructor estimates
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -105,24 +103,3 @@ class RecNetEstimator:
 
     def frame(self, face: Face, identity: Tensor, previous: FaceParams | None) -> FaceParams:
         return self.predictor.predict([face], albedo=False).replace(identity=identity.clone())
-
-
-@dataclass(frozen=True)
-class MethodChoice:
-    """Which estimator a reconstructor uses, as a value that pickles (a stage process builds it)."""
-
-    method: str = "fit"
-    runtime: str = "torch"
-    weights: Path | None = None
-
-    def estimator(self, model: FaceModel) -> FrameEstimator | None:
-        """RecNet's estimator for ``recnet`` (with this runtime and weights); None for the fitter.
-
-        onnxruntime gets as many threads as torch has in this process (one in a live stage).
-        """
-        if self.method != "recnet":
-            return None
-        from jr2net.engines.runners import make_runner
-
-        net, runner = make_runner(self.runtime, self.weights, threads=torch.get_num_threads())
-        return RecNetEstimator(RecNetPredictor(net, runner, model))

@@ -15,6 +15,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 if TYPE_CHECKING:
     import av
 
+DEFAULT_FPS = 30
+"""Frames per second where a stream states none (and a camera's requested rate): most webcams'."""
+
 
 class MediaError(ValueError):
     """A file is missing, corrupt, or not an image or video the project can read."""
@@ -82,7 +85,7 @@ def probe_video(path: Path) -> VideoInfo:
             if not container.streams.video:
                 raise MediaError(f"{path}: no video stream")
             stream = container.streams.video[0]
-            fps = stream.average_rate or stream.guessed_rate or Fraction(30)
+            fps = stream.average_rate or stream.guessed_rate or Fraction(DEFAULT_FPS)
             first = next(container.decode(stream), None)
             if first is None:
                 raise MediaError(f"{path}: not a readable video (no frame decodes)")
@@ -111,7 +114,9 @@ def iter_video_frames(path: Path) -> Iterator[tuple[int, float, np.ndarray]]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for index, frame in enumerate(container.decode(stream)):
-                seconds = float(frame.pts * stream.time_base) if frame.pts is not None else index / 30.0
+                seconds = (
+                    float(frame.pts * stream.time_base) if frame.pts is not None else index / DEFAULT_FPS
+                )
                 yield index, seconds, upright_rgb(frame)
     except av.FFmpegError as error:
         raise MediaError(f"{path}: video decoding failed ({error})") from error

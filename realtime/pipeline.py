@@ -9,15 +9,12 @@ are dropped, so latency stays bounded under overload instead of growing with a q
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numba
 import numpy as np
-import torch
 
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.handoff import LatestSlot
@@ -25,21 +22,6 @@ from jr2net.realtime.sinks import FrameSink
 from jr2net.realtime.sources import EndOfStream, FrameSource
 
 STATS_WINDOW = 3000  # frames of latency history kept (about 100 s at 30 fps)
-LIVE_SWITCH_INTERVAL_S = 0.0005
-
-
-def configure_live_threads() -> None:
-    """Thread settings for a live process: stages overlap on the cores, each on one thread.
-
-    Every torch op releases the GIL and must win it back; at Python's default 5 ms switch
-    interval a stage thread queues behind the event loop and the other stage at every op (a
-    convoy), so the interval is shortened. Measured on 2 cores (bench/e2e_latency.py, 20 s):
-    13.7 fps at the defaults, 16.1 with the short interval, 18.6 with one torch thread too. With
-    the stages in processes, a second numba thread per kernel cost more than it gave (13 -> 21 fps).
-    """
-    sys.setswitchinterval(LIVE_SWITCH_INTERVAL_S)
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
 
 
 @dataclass(frozen=True)

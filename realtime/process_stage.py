@@ -6,9 +6,11 @@ one GIL, and each stage runs several times slower than alone. A :class:`StagePro
 stage's worker in a spawned child; the pipeline's worker thread only sends the frame down a pipe
 and waits, without the GIL.
 
-A child is started empty (imports, the face model, numba's cached kernels: about 2 s) and given
-its worker later by :meth:`StageProcess.build`, so a server can keep children warm for the next
-session whatever its source will be.
+A child is started with a ``preload`` hook only (what every worker of its kind needs, loaded before
+any is asked for: the reenactment stages' imports and face model take about 2 s) and given its
+worker later by :meth:`StageProcess.build`, so a server can keep children warm for the next
+session whatever its source will be. The host knows nothing of what it runs: the hook and the
+worker factory are any picklable callables.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from jr2net.realtime.frames import StagedFrame
-from jr2net.realtime.pipeline import Stage, configure_live_threads
-
-if TYPE_CHECKING:
-    from jr2net.face_model import FaceModel
+from jr2net.realtime.pipeline import Stage
+from jr2net.realtime.threads import configure_live_threads
 
 StageWorker = Callable[[StagedFrame], StagedFrame]
-WorkerFactory = Callable[["FaceModel"], StageWorker]
+Preload = Callable[[], Any]
+"""Runs first in a child; what it returns is handed to the worker factory."""
+WorkerFactory = Callable[[Any], StageWorker]
+"""Builds the worker in the child from what the preload returned (None without a preload)."""
 START_TIMEOUT_S = 120.0
 CLOSE_TIMEOUT_S = 10.0
 
@@ -55,16 +58,13 @@ def _receive(connection: multiprocessing.connection.Connection) -> object:
     return pickle.loads(connection.recv_bytes())
 
 
-def _build(connection: multiprocessing.connection.Connection) -> StageWorker | None:
+def _build(connection: multiprocessing.connection.Connection, preload: Preload | None) -> StageWorker | None:
     """Preload, then build the worker from the factory the parent sends; None when told to stop.
 
-    A failure to load or to build goes to the parent with its traceback.
+    A failure to preload or to build goes to the parent with its traceback.
     """
     try:
-        import jr2net.realtime.reenactment  # noqa: F401  the stages' imports, paid before the session
-        from jr2net.face_model import FaceModel
-
-        model = FaceModel.load()
+        preloaded = None if preload is None else preload()
     except Exception:
         _send(connection, _Failure(traceback.format_exc()))
         return None
@@ -73,7 +73,7 @@ def _build(connection: multiprocessing.connection.Connection) -> StageWorker | N
     if factory is None:
         return None
     try:
-        worker = factory(model)
+        worker = factory(preloaded)
     except Exception:
         _send(connection, _Failure(traceback.format_exc()))
         return None
@@ -90,7 +90,7 @@ def _answer(worker: StageWorker, frame: StagedFrame) -> bytes:
         return pickle.dumps(_Failure(traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _child(connection: multiprocessing.connection.Connection) -> None:
+def _child(connection: multiprocessing.connection.Connection, preload: Preload | None) -> None:
     """The child's loop: preload, then one worker factory, then frames until ``None``.
 
     Ctrl-C reaches the whole process group; the parent decides when the child stops.
@@ -99,7 +99,7 @@ def _child(connection: multiprocessing.connection.Connection) -> None:
     configure_live_threads()
     worker = None
     try:
-        worker = _build(connection)
+        worker = _build(connection, preload)
         while worker is not None and (frame := _receive(connection)) is not None:
             connection.send_bytes(_answer(worker, frame))
     except (EOFError, OSError):
@@ -111,20 +111,28 @@ def _child(connection: multiprocessing.connection.Connection) -> None:
 
 
 class StageProcess:
-    """One child process hosting one stage's worker (a frame in, a frame out, in order)."""
+    """One child process hosting one stage's worker (a frame in, a frame out, in order).
 
-    def __init__(self, name: str = "stage") -> None:
+    Args:
+        name: the stage's name in messages (until :meth:`build` names it).
+        preload: run in the child as it starts (it must pickle: a module-level function, say);
+            what it returns is handed to the worker factory.
+    """
+
+    def __init__(self, name: str = "stage", preload: Preload | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         self.name = name
         self._connection, child_end = context.Pipe()
-        self._process = context.Process(target=_child, args=(child_end,), name=f"jr2net-{name}", daemon=True)
+        self._process = context.Process(
+            target=_child, args=(child_end, preload), name=f"jr2net-{name}", daemon=True
+        )
         self._process.start()
         child_end.close()
         self._lock = threading.Lock()
         self._built = False
 
     def build(self, name: str, factory: WorkerFactory) -> Stage:
-        """Give the child its worker (``factory(model)`` runs there, so it must pickle); blocks until ready.
+        """Give the child its worker (``factory(preloaded)`` runs there: it must pickle); blocks until ready.
 
         Raises:
             StageProcessError: the child failed to start or to build the worker.
@@ -213,10 +221,12 @@ class StageProcessPool:
 
     Args:
         spare: how many children to keep started (a reenactment session takes two).
+        preload: every child's :class:`StageProcess` ``preload``.
     """
 
-    def __init__(self, spare: int) -> None:
+    def __init__(self, spare: int, preload: Preload | None = None) -> None:
         self.spare = spare
+        self.preload = preload
         self._ready: list[StageProcess] = []
         self.refill()
 
@@ -228,11 +238,11 @@ class StageProcessPool:
     def take(self, count: int) -> list[StageProcess]:
         """``count`` started children: the spares first, new ones for the rest."""
         taken, self._ready = self._ready[:count], self._ready[count:]
-        return taken + [StageProcess() for _ in range(count - len(taken))]
+        return taken + [StageProcess(preload=self.preload) for _ in range(count - len(taken))]
 
     def refill(self) -> None:
         """Start children until ``spare`` are waiting."""
-        self._ready += [StageProcess() for _ in range(self.spare - len(self._ready))]
+        self._ready += [StageProcess(preload=self.preload) for _ in range(self.spare - len(self._ready))]
 
     def close(self) -> None:
         """Stop the spares."""

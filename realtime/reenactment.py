@@ -8,18 +8,20 @@ per frame). The frame between them carries only the driving FaceParams.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from jr2net.estimators import FrameEstimator, MethodChoice
+from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig
+from jr2net.media import DEFAULT_FPS
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
 from jr2net.realtime.process_stage import StageProcess
+from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, Reenactor, SourceFace
 from jr2net.smoothing import OneEuroConfig
@@ -32,7 +34,18 @@ LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
 # distance (mean; 1.6 % max) of ten, for 6.4 instead of 9.9 ms (d3 at 320², one thread); the
 # motion they leave unconverged shows as ~5 ms more lag over the clip.
 LIVE_FITTER = FitterConfig(frame_iterations=5)
-STAGE_MODES = ("process", "thread")
+EstimatorFactory = Callable[[FaceModel], FrameEstimator | None]
+"""The reconstruction method: builds the estimator from the face model (None: the fitter). It runs
+in the reconstruct stage's process, so it must pickle (a frozen dataclass of options, say)."""
+
+
+def load_stage_model() -> FaceModel:
+    """A reenactment stage process's preload: the face model its worker is built with.
+
+    Unpickling this function in the child imports this module, so the stages' imports are paid
+    when the child starts, before any session.
+    """
+    return FaceModel.load()
 
 
 def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:
@@ -51,7 +64,7 @@ class ReconstructWorker:
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
         seconds = (
-            frame.index / 30.0
+            frame.index / DEFAULT_FPS
             if frame.pts is None or frame.time_base is None
             else float(frame.pts * frame.time_base)
         )
@@ -90,10 +103,11 @@ class ReenactWorker:
 class ReconstructFactory:
     """Builds a :class:`ReconstructWorker` (in a stage process, from this pickled value)."""
 
-    method: MethodChoice = MethodChoice()
+    method: EstimatorFactory | None = None
 
     def __call__(self, model: FaceModel) -> ReconstructWorker:
-        return ReconstructWorker(live_reconstructor(model, self.method.estimator(model)))
+        estimator = None if self.method is None else self.method(model)
+        return ReconstructWorker(live_reconstructor(model, estimator))
 
 
 @dataclass(frozen=True)
@@ -112,18 +126,19 @@ class ReenactmentStages:
 
     Args:
         model: the face model (used by thread-mode workers; a stage process loads its own).
-        method: the reconstruction method.
+        method: the reconstruction method (None: the fitter).
         source: the prepared source face.
         controls: the reenactment's overrides.
         mode: ``process`` or ``thread``.
-        processes: started :class:`StageProcess` children to build the stages in (two; a warm
-            pool's), instead of starting new ones (process mode only).
+        processes: started :class:`StageProcess` children to build the stages in (two, preloaded
+            with :func:`load_stage_model`: a warm pool's), instead of starting new ones (process
+            mode only).
     """
 
     def __init__(
         self,
         model: FaceModel,
-        method: MethodChoice,
+        method: EstimatorFactory | None,
         source: SourceFace,
         controls: Controls = Controls(),
         mode: str = "process",
@@ -143,7 +158,7 @@ class ReenactmentStages:
         try:
             if mode == "process":
                 while len(self._processes) < len(factories):  # all started before any builds
-                    self._processes.append(StageProcess())
+                    self._processes.append(StageProcess(preload=load_stage_model))
                 for child, (name, factory) in zip(self._processes, factories):
                     self.stages.append(child.build(name, factory))
             else:

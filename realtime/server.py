@@ -23,13 +23,13 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from jr2net.estimators import MethodChoice
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessPool
-from jr2net.realtime.reenactment import STAGE_MODES, ReenactmentStages
+from jr2net.realtime.reenactment import EstimatorFactory, ReenactmentStages, load_stage_model
 from jr2net.realtime.rtp_framing import release_frames_on_marker
+from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.reenact import Controls, SourceFace
 from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_image
@@ -37,6 +37,7 @@ from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_im
 LOG = logging.getLogger("jr2net.serve")
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # room beside an uploaded image in its request (form fields, boundaries)
 SESSION_STOP_TIMEOUT_S = 10.0
 
 
@@ -61,12 +62,13 @@ class ReenactmentServer:
         source: SourceFace,
         size: int,
         echo: bool = False,
-        method: MethodChoice = MethodChoice(),
+        method: EstimatorFactory | None = None,
         stage_mode: str = "process",
     ) -> None:
         """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
-        the latency benchmark subtracts. ``method`` picks the fitter or RecNet; ``stage_mode`` runs
-        each session's two stages in processes (two kept started for the next session) or threads."""
+        the latency benchmark subtracts. ``method`` builds the reconstruct stage's estimator (None:
+        the fitter); ``stage_mode`` runs each session's two stages in processes (two kept started
+        for the next session) or threads."""
         if stage_mode not in STAGE_MODES:
             raise ValueError(f"unknown stage mode {stage_mode!r}; choose from {STAGE_MODES}")
         self.model, self.source, self.size, self.echo = model, source, size, echo
@@ -75,7 +77,7 @@ class ReenactmentServer:
         self._processes: StageProcessPool | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 64 * 1024)
+        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self.offer)
         app.router.add_post("/source", self.set_source)
@@ -214,7 +216,7 @@ class ReenactmentServer:
     async def startup(self, app: web.Application) -> None:
         """Start the first session's stage processes now (they take a few seconds to import)."""
         if self.stage_mode == "process" and not self.echo:
-            self._processes = StageProcessPool(spare=2)
+            self._processes = StageProcessPool(spare=2, preload=load_stage_model)
 
     async def shutdown(self, app: web.Application) -> None:
         pool, self._processes = self._processes, None  # first: ending sessions must not refill it

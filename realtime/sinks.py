@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from jr2net.media import VideoWriter
+from jr2net.media import DEFAULT_FPS, VideoWriter
 from jr2net.realtime.frames import StagedFrame
 
 
@@ -31,7 +31,7 @@ class FileSink:
     """H.264 MP4 at a fixed frame rate that plays in real time: a frame is repeated until the next
     one arrives (as a dropped live frame leaves the previous one on screen)."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: Fraction = Fraction(30)) -> None:
+    def __init__(self, path: Path, width: int, height: int, fps: Fraction = Fraction(DEFAULT_FPS)) -> None:
         self._writer = VideoWriter(path, fps, width, height)
         self._fps = float(fps)
         self._started: float | None = None
@@ -68,7 +68,9 @@ class FakeVirtualCamera:
 class VirtualCameraSink:
     """A virtual webcam other programs (video-call apps) can open."""
 
-    def __init__(self, width: int, height: int, fps: float = 30.0, backend: str = "pyvirtualcam") -> None:
+    def __init__(
+        self, width: int, height: int, fps: float = float(DEFAULT_FPS), backend: str = "pyvirtualcam"
+    ) -> None:
         if backend == "fake":
             self.camera: object = FakeVirtualCamera(width, height, fps)
         elif backend == "pyvirtualcam":

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from jr2net.media import MediaError, probe_video, upright_rgb
+from jr2net.media import DEFAULT_FPS, MediaError, probe_video, upright_rgb
 from jr2net.realtime.frames import StagedFrame
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class CameraSource(_ThreadedSource):
         device: str,
         input_format: str | None = None,
         size: str = "640x480",
-        fps: int = 30,
+        fps: int = DEFAULT_FPS,
         max_frames: int | None = None,
     ) -> None:
         import av
@@ -160,7 +160,7 @@ class OpenCVCameraSource(_ThreadedSource):
     """
 
     def __init__(
-        self, camera: int | str, size: str = "640x480", fps: int = 30, max_frames: int | None = None
+        self, camera: int | str, size: str = "640x480", fps: int = DEFAULT_FPS, max_frames: int | None = None
     ) -> None:
         import cv2
 

@@ -16,11 +16,13 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from jr2net.media import DEFAULT_FPS
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import STATS_WINDOW
 from jr2net.realtime.sources import EndOfStream
 
-VIDEO_CLOCK = Fraction(1, 90000)
+VIDEO_CLOCK = Fraction(1, 90000)  # seconds per pts unit: RTP's 90 kHz video clock
+FRAME_TICKS = int(1 / (VIDEO_CLOCK * DEFAULT_FPS))  # 3000: a frame's pts step at the default rate
 
 
 class TrackSource:
@@ -92,7 +94,7 @@ class ReenactedTrack(MediaStreamTrack):
                 continue
         staged, self._latest = self._latest, None
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(staged.image), format="rgb24")
-        frame.pts = staged.pts if staged.pts is not None else staged.index * 3000
+        frame.pts = staged.pts if staged.pts is not None else staged.index * FRAME_TICKS
         frame.time_base = staged.time_base or VIDEO_CLOCK
         self.frames_sent += 1
         self.timeline.append((frame.pts, staged.captured, time.monotonic()))

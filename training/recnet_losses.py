@@ -39,6 +39,7 @@ class LossWeights:
     identity_consistency: float = 1e-2
     distillation: float = 1.0
     pose_distillation: float = 10.0
+    expression_distillation_scale: float = 10.0  # expression against identity (1) within distillation
 
 
 class RecNetLosses:
@@ -80,9 +81,9 @@ class RecNetLosses:
         terms["light_prior"] = (predicted.light.reshape(len(vertices), -1) - base_light).square().mean()
         terms["identity_consistency"] = (predicted.identity - predicted.identity[batch.pair]).square().mean()
         if self.weights.distillation:
-            terms["distillation"] = (predicted.identity - batch.identity).square().mean() + 10.0 * (
-                predicted.expression - batch.expression
-            ).square().mean()
+            identity = (predicted.identity - batch.identity).square().mean()
+            expression = (predicted.expression - batch.expression).square().mean()
+            terms["distillation"] = identity + self.weights.expression_distillation_scale * expression
         if self.weights.pose_distillation:
             terms["pose_distillation"] = self._pose_distillation(predicted, batch, crop_size)
         weighted = {name: getattr(self.weights, name) * value for name, value in terms.items()}

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -55,8 +56,10 @@ class TrainConfig:
     steps: int = 3000
     batch_size: int = 16
     learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
+    learning_rate_floor: float = 0.05  # where the cosine decay ends, as a fraction of learning_rate
+    weight_decay: float = 1e-4  # on the conv and linear weights only (:func:`parameter_groups`)
     warmup_steps: int = 100
+    gradient_clip: float = 5.0  # the largest global norm of the gradients
     render_size: int = 112
     weights: LossWeights = dataclasses.field(default_factory=LossWeights)
     seed: int = 0
@@ -124,11 +127,23 @@ def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainC
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    """Linear warm-up, then cosine decay to ``learning_rate_floor`` of the peak."""
     if step < config.warmup_steps:
         return config.learning_rate * (step + 1) / config.warmup_steps
     progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
-    return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+    floor = config.learning_rate_floor
+    return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict[str, object]]:
+    """AdamW's parameter groups: ``weight_decay`` on the conv and linear weights (the parameters of
+    two or more dimensions), none on the biases and the norm layers' scales and shifts, which
+    decay would only pull towards zero."""
+    parameters = list(net.parameters())
+    return [
+        {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
+    ]
 
 
 def _weight_average(net: RecNet, decay: float) -> AveragedModel | None:
@@ -190,7 +205,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
     validation_data = CropDataset(config.cache, "validation", config.render_size)
     net = RecNet(ParamLayout.of(model), config.architecture).to(device)
     losses = RecNetLosses(model, albedo_basis(model.neutral), config.weights, config.render_size)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.learning_rate)
     config.out.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
     step = 0
@@ -256,7 +271,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             terms = losses(net.decode(raw.float()), batch, net.base_light)
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            nn.utils.clip_grad_norm_(net.parameters(), config.gradient_clip)
             optimizer.step()
             if average is not None:
                 average.update_parameters(net)

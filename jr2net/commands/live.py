@@ -13,10 +13,11 @@ from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
-from jr2net.realtime.pipeline import Pipeline, configure_live_threads
+from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.reenactment import ReenactmentStages
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
+from jr2net.realtime.threads import configure_live_threads
 from jr2net.reenact import Controls
 from jr2net.sources import load_source
 

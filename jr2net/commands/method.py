@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
-from jr2net.estimators import FrameEstimator, MethodChoice
+import torch
+
+from jr2net.estimators import FrameEstimator, RecNetEstimator, RecNetPredictor
 from jr2net.face_model import FaceModel
-from jr2net.realtime.reenactment import STAGE_MODES
+from jr2net.realtime.stage_modes import STAGE_MODES
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """Which estimator a reconstructor uses, as a value that pickles: called with the face model
+    (in a stage process, say), it builds the estimator."""
+
+    method: str = "fit"
+    runtime: str = "torch"
+    weights: Path | None = None
+
+    def __call__(self, model: FaceModel) -> FrameEstimator | None:
+        """RecNet's estimator for ``recnet`` (with this runtime and weights); None for the fitter.
+
+        onnxruntime gets as many threads as torch has in this process (one in a live stage).
+        """
+        if self.method != "recnet":
+            return None
+        from jr2net.engines.runners import make_runner
+
+        net, runner = make_runner(self.runtime, self.weights, threads=torch.get_num_threads())
+        return RecNetEstimator(RecNetPredictor(net, runner, model))
 
 
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +67,7 @@ def add_stage_mode_argument(parser: argparse.ArgumentParser) -> None:
 
 def estimator(model: FaceModel, args: argparse.Namespace) -> FrameEstimator | None:
     """RecNet's estimator for ``--method recnet`` (weights and runtime from the arguments), else None."""
-    return method_choice(args).estimator(model)
+    return method_choice(args)(model)
 
 
 def method_choice(args: argparse.Namespace) -> MethodChoice:

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.pipeline import configure_live_threads
 from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
+from jr2net.realtime.threads import configure_live_threads
 from jr2net.sources import load_source
 
 

@@ -1,7 +1,8 @@
-"""RecNet: backbones, decoding ranges, the crop camera, and weights on disk."""
+"""RecNet: backbones, decoding, the crop camera, and weights on disk."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 
 from jr2net.camera import euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
-from jr2net.lighting import sh_basis
+from jr2net.lighting import light_preset, sh_basis
 from jr2net.mirror import FaceMirror
 from jr2net.nets.backbones import MobileNetV2, resnet18, resnet50
 from jr2net.nets.checkpoint import load_weights, save_weights
@@ -26,13 +27,16 @@ from jr2net.nets.crop_camera import (
 )
 from jr2net.nets.recnet import (
     CROP_SIZE,
+    EXPRESSION_OFFSET,
     FACE_ANCHOR,
+    TYPICAL_CENTRE,
+    TYPICAL_DEPTH_RATIO,
     CropParams,
     RecNet,
     albedo_basis,
     albedo_from_coefficients,
 )
-from jr2net.params import ParamLayout
+from jr2net.params import DEFAULT_ALBEDO, ParamLayout
 from jr2net.shapes import ShapeError
 
 
@@ -44,21 +48,46 @@ def test_backbones_pool_to_their_feature_size(make, features: int) -> None:
     assert out.shape == (2, features) == (2, net.feature_size)
 
 
-def test_decoded_parameters_have_their_shapes_and_ranges(face_model: FaceModel) -> None:
+def test_decode_maps_each_slice_of_the_output_to_its_quantity(face_model: FaceModel) -> None:
+    """The zero output (the untrained head) is the typical face: near-neutral, at the typical centre
+    and depth, frontal light; known values in each slice decode through that slice's mapping."""
+    net = RecNet(ParamLayout.of(face_model))
+    identity, expression = torch.linspace(-1, 1, 100), torch.linspace(-2, 2, 53)
+    rotation, centre, depth = torch.tensor([0.1, -0.2, 0.3]), torch.tensor([0.2, -0.4]), torch.tensor([0.7])
+    light, albedo = torch.linspace(-1, 1, 27), torch.linspace(-1, 1, 30)
+    known = torch.cat([identity, expression, rotation, centre, depth, light, albedo])
+    decoded = net.decode(torch.stack([torch.zeros(net.output_size), known]))
+    typical_centre, frontal = CROP_SIZE * torch.tensor(TYPICAL_CENTRE), light_preset("frontal")
+    assert not decoded.identity[0].any() and not decoded.rotation[0].any()
+    assert torch.allclose(decoded.expression[0], torch.sigmoid(torch.tensor(EXPRESSION_OFFSET)).expand(53))
+    assert torch.allclose(decoded.centre[0], typical_centre)
+    assert torch.isclose(decoded.depth_ratio[0], torch.tensor(TYPICAL_DEPTH_RATIO))
+    assert torch.allclose(decoded.light[0], frontal) and not decoded.albedo_coefficients[0].any()
+    assert torch.equal(decoded.identity[1], identity) and torch.equal(decoded.rotation[1], rotation)
+    assert torch.allclose(decoded.expression[1], torch.sigmoid(expression + EXPRESSION_OFFSET))
+    assert torch.allclose(decoded.centre[1], typical_centre + CROP_SIZE * centre / 2)
+    assert torch.isclose(decoded.depth_ratio[1], TYPICAL_DEPTH_RATIO * depth.exp()[0])
+    assert torch.allclose(decoded.light[1], frontal + 0.5 * light.reshape(9, 3))
+    assert torch.allclose(decoded.albedo_coefficients[1], 0.2 * albedo.reshape(10, 3))
+
+
+def test_decoded_faces_are_placed_where_the_crop_shows_them(face_model: FaceModel) -> None:
+    """In the full image, the face anchor projects to the pixel the crop map takes onto the decoded
+    crop centre; zero albedo coefficients give the default skin tone; without a basis, no albedo."""
     torch.manual_seed(0)
-    net = RecNet(ParamLayout.of(face_model)).eval()
-    raw = net(torch.rand(3, 3, CROP_SIZE, CROP_SIZE)) + 5 * torch.randn(3, net.output_size)
-    decoded = net.decode(raw)
-    assert decoded.identity.shape == (3, 100) and decoded.expression.shape == (3, 53)
-    assert decoded.expression.min() >= 0 and decoded.expression.max() <= 1
-    assert (decoded.depth_ratio > 0).all() and decoded.light.shape == (3, 9, 3)
+    net = RecNet(ParamLayout.of(face_model))
+    decoded = net.decode(torch.randn(3, net.output_size))
     matrix = torch.tensor([[[0.5, 0.0, -10.0], [0.0, 0.5, -20.0]]]).double().repeat(3, 1, 1)
-    params = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), albedo_basis(face_model.neutral))
+    size = torch.tensor([[480, 640]] * 3)
+    params = decoded.to_face_params(matrix, size, albedo_basis(face_model.neutral))
+    anchor = camera_position(params.rotation, params.translation, torch.tensor(FACE_ANCHOR))
+    pixel = project(anchor[:, None], intrinsics(params.focal, 480, 640))[:, 0, :2].double()
+    assert torch.allclose(pixel @ matrix[0, :, :2].T + matrix[0, :, 2], decoded.centre.double(), atol=1e-2)
     assert params.albedo.shape == (3, face_model.vertex_count, 3)
-    assert params.albedo.min() >= 0 and params.albedo.max() <= 1
-    face_front = camera_position(params.rotation, params.translation, torch.tensor(FACE_ANCHOR))
-    assert (face_front[:, 2] > 0).all()
-    without = decoded.to_face_params(matrix, torch.tensor([[480, 640]] * 3), None)
+    plain = dataclasses.replace(decoded, albedo_coefficients=torch.zeros(3, 10, 3))
+    tone = plain.to_face_params(matrix, size, albedo_basis(face_model.neutral)).albedo
+    assert torch.allclose(tone, torch.tensor(DEFAULT_ALBEDO).expand_as(tone))
+    without = decoded.to_face_params(matrix, size, None)
     assert without.albedo is None and torch.equal(without.translation, params.translation)
 
 

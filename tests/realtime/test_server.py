@@ -29,19 +29,22 @@ PULLS: set[asyncio.Future] = set()
 
 
 class ClipTrack(MediaStreamTrack):
-    """Sends a shared clip's frames at 25 fps, as a browser's camera would."""
+    """Sends a shared clip's frames at 25 fps, as a browser's camera would; ``handed[i]`` is when
+    frame ``i`` went to the encoder (``time.monotonic()``, the clock the server stamps with)."""
 
     kind = "video"
 
     def __init__(self, frames: list[np.ndarray]) -> None:
         super().__init__()
         self.frames, self.index, self.started = frames, 0, time.monotonic()
+        self.handed: list[float] = []
 
     async def recv(self) -> av.VideoFrame:
         await asyncio.sleep(max(0.0, self.started + self.index / 25 - time.monotonic()))
         frame = av.VideoFrame.from_ndarray(self.frames[self.index % len(self.frames)], format="rgb24")
         frame.pts, frame.time_base = self.index * 3600, Fraction(1, 90000)
         self.index += 1
+        self.handed.append(time.monotonic())
         return frame
 
 
@@ -103,10 +106,12 @@ def driving(shared_media: Path) -> list[np.ndarray]:
 
 async def _one_call(
     base: str, server: ReenactmentServer, driving: list
-) -> tuple[list[np.ndarray], dict, int]:
-    """Connect, collect 15 reenacted frames, read the stats, hang up; sessions left open after."""
+) -> tuple[list[np.ndarray], dict, int, list[float]]:
+    """Connect, collect 15 reenacted frames, read the stats, hang up; also the sessions left open
+    after and when each driving frame was handed to the client's encoder."""
     received: list[np.ndarray] = []
-    client, session = await _connect(base, ClipTrack(driving), received)
+    track = ClipTrack(driving)
+    client, session = await _connect(base, track, received)
     deadline = time.monotonic() + 40
     while len(received) < 15 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -116,17 +121,17 @@ async def _one_call(
     deadline = time.monotonic() + 15
     while session in server.sessions and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    return received, stats["sessions"].get(session, {}), len(server.sessions)
+    return received, stats["sessions"].get(session, {}), len(server.sessions), track.handed
 
 
 def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentServer, driving: list) -> None:
-    async def scenario() -> list[tuple[list[np.ndarray], dict, int]]:
+    async def scenario() -> list[tuple[list[np.ndarray], dict, int, list[float]]]:
         async for base in _serve(server):
             return [await _one_call(base, server, driving) for _ in range(2)]
         raise AssertionError("server did not start")
 
     with Tracker(mode="image") as tracker:
-        for received, stats, open_sessions in asyncio.run(scenario()):
+        for received, stats, open_sessions, handed in asyncio.run(scenario()):
             assert len(received) >= 15, f"only {len(received)} frames came back"
             assert received[-1].shape == (160, 160, 3), "the reenacted avatar, not the input"
             assert stats["frames_out"] > 0 and "end_to_end" in stats["latency"]
@@ -134,7 +139,13 @@ def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentSe
             assert timeline.shape == (stats["frames_sent"], 3) and stats["first_pts"] == timeline[0, 0]
             assert (np.diff(timeline[:, 0]) > 0).all(), "each output carries its own input's pts"
             assert (timeline[:, 0] % 3600 == 0).all(), "pts are the client's (3600 per frame at 25 fps)"
-            assert (timeline[:, 2] >= timeline[:, 1]).all()
+            pts, captured, sent = timeline.T
+            # aiortc's receiver counts pts from the first frame it got: the client's first, frame 0
+            handed_out = np.array(handed)[(pts / 3600).round().astype(int)]
+            assert (handed_out <= captured).all() and (captured <= sent).all(), (
+                "each sent frame carries its own input's capture time: after the client handed that "
+                "frame out, before the server sent its result"
+            )
             assert tracker.track(np.ascontiguousarray(received[-1])).face
             assert open_sessions == 0, "a peer that leaves frees its session (and can call again)"
 

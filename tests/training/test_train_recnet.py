@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from jr2net.camera import project
 from jr2net.face_model import FaceModel
@@ -19,7 +20,14 @@ from jr2net.params import ParamLayout
 from jr2net.training.crop_cache import split_images
 from jr2net.training.crop_dataset import CropDataset, collection, is_validation, mirrored
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
-from jr2net.training.train_recnet import TrainConfig, configure, main, train
+from jr2net.training.train_recnet import (
+    TrainConfig,
+    configure,
+    learning_rate,
+    main,
+    parameter_groups,
+    train,
+)
 from tests.training.fitter_targets import fitter_targets
 
 
@@ -147,13 +155,25 @@ def test_one_batch_overfits(tiny_cache: Path, face_model: FaceModel) -> None:
 
 
 def test_settings_are_parsed_and_checked() -> None:
-    config = configure(["steps=7", "weights.photometric=0", "resume=true", "out=/tmp/x", "swaps=a.npz,b.npz"])
+    config = configure(
+        [
+            "steps=7",
+            "weights.photometric=0",
+            "resume=true",
+            "out=/tmp/x",
+            "swaps=a.npz,b.npz",
+            "gradient_clip=1.5",
+            "weights.expression_distillation_scale=2",
+        ]
+    )
     assert (
         config.steps == 7
         and config.weights.photometric == 0.0
         and config.resume
         and config.out == Path("/tmp/x")
         and config.swaps == (Path("a.npz"), Path("b.npz"))
+        and config.gradient_clip == 1.5
+        and config.weights.expression_distillation_scale == 2.0
     )
     with pytest.raises(ValueError, match="unknown setting"):
         configure(["stepz=3"])
@@ -161,6 +181,22 @@ def test_settings_are_parsed_and_checked() -> None:
         configure(["steps"])
     with pytest.raises(ValueError, match="true or false"):
         configure(["resume=maybe"])
+
+
+def test_the_learning_rate_warms_up_then_decays_to_its_floor() -> None:
+    config = TrainConfig(steps=1000, warmup_steps=100, learning_rate=1e-3, learning_rate_floor=0.1)
+    rates = [learning_rate(config, step) for step in (0, 99, 100, 550, 1000, 5000)]
+    assert rates == pytest.approx([1e-5, 1e-3, 1e-3, 5.5e-4, 1e-4, 1e-4])
+
+
+def test_weight_decay_reaches_only_the_conv_and_linear_weights(face_model: FaceModel) -> None:
+    net = RecNet(ParamLayout.of(face_model))
+    decayed, kept = parameter_groups(net, 1e-4)
+    weights = {id(m.weight) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+    assert {id(p) for p in decayed["params"]} == weights and decayed["weight_decay"] == 1e-4
+    norms = [p for m in net.modules() if isinstance(m, nn.BatchNorm2d) for p in (m.weight, m.bias)]
+    assert {id(p) for p in kept["params"]} == {id(p) for p in [*norms, net.head.bias]}
+    assert kept["weight_decay"] == 0.0 and len(norms) > 0
 
 
 def test_training_runs_two_steps_saves_and_resumes(tiny_cache: Path, tmp_path: Path) -> None:
