@@ -1,21 +1,26 @@
-"""Reenactment quality: self-reenactment fidelity and cross-identity transfer, JSON + contact sheet.
+"""Reenactment quality on people no run trained or tuned on, every method beside the baselines.
 
-    python -m bench.quality --out out/bench_quality.json      # needs .[bench] for identity
+    python -m bench.quality --out out/bench_quality.json      # needs .[bench] (dlib, scipy)
 
-Self-reenactment: each shared driving clip reenacts its own first frame and is compared with
-itself, frame by frame: L1, PSNR and SSIM over the face region and the full frame. Cross
-reenactment: source photos driven by the clips: expression error (mean |Δ| of MediaPipe's 52
-blendshape scores, output vs driving), pose error (MediaPipe head rotation of the output against
-the driving's, both relative to their first frames, degrees), identity similarity to the source
-(cosine of dlib 128-D descriptors) beside the anchor of the same person's other picture (d19.jpg
-vs d18.mp4), and temporal jitter of the output's landmarks against the driving's. Throughput: the
+Methods (:mod:`bench.reenact_methods`, ``--methods``): ``static`` (the source itself), ``warp2d``
+(a 2D piecewise-affine landmark warp, :mod:`bench.piecewise_warp`) and ``geometric`` (the 3D path).
+
+Self-reenactment (:mod:`bench.self_reenactment`): the shared driving clips and the training
+media's validation clips, at their own size, first ``--frames`` frames; frame 0 is the source and
+the clip drives it; the frames after it are scored against the true frames: L1/PSNR/SSIM inside
+the face region found on the true frame by dlib (MediaPipe's face oval where dlib finds none) and
+over the full frame; per clip, mean over clips, worst clip. Cross-identity
+(:mod:`bench.cross_identity`): source photos driven by the shared clips: identity distance to the
+source, blendshape and head-angle correlation with the driver, expression error. Throughput: the
 geometric path end to end (tracking, fitting, reenactment) on the 256² built-in avatar.
+
+Writes the JSON report and, beside it, two PNG contact sheets (``NAME.png``: true | methods at each
+clip's middle frame, the scored face region outlined; ``NAME_cross.png``: driver | source | methods).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -23,214 +28,28 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.clips import MEDIA, read_clip, shared_clips, validation_clips
+from bench.contact_sheet import contact_sheet
+from bench.cross_identity import cross_identity
+from bench.image_metrics import fidelity, ssim
+from bench.reenact_methods import METHODS, face_model
+from bench.self_reenactment import self_reenactment
 from bench.timing import write_report
-from jr2net.assets import repository_root
 from jr2net.avatar import REGION as AVATAR_REGION
 from jr2net.avatar import model_source
-from jr2net.compositing import gaussian_blur
-from jr2net.dlib_reference import DlibModels
 from jr2net.face_model import FaceModel
-from jr2net.media import iter_video_frames, read_image
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Reenactor, prepare_source
-from jr2net.smoothing import jitter
-from jr2net.tracking import Tracker
 
-MEDIA = repository_root().parent / "shared" / "media"
-CLIPS = ("d0", "d3", "d10", "d12", "d18", "d19")
-SOURCES = (
-    "liveportrait/source/s1.jpg",
-    "liveportrait/source/s12.jpg",
-    "liveportrait/source/s42.jpg",
-    "liveportrait/driving/d19.jpg",
-)
-SAME_PERSON = ("liveportrait/driving/d19.jpg", "d18")
-WORKING_SIZE = 384
-
-
-def ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Mean SSIM (Gaussian window σ=1.5, on luma) of two RGB uint8 images, over ``mask`` if given."""
-
-    def luma(image: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(image.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))[
-            None, None
-        ]
-
-    x, y = luma(a), luma(b)
-    mean_x, mean_y = gaussian_blur(x, 1.5), gaussian_blur(y, 1.5)
-    var_x = gaussian_blur(x * x, 1.5) - mean_x**2
-    var_y = gaussian_blur(y * y, 1.5) - mean_y**2
-    covariance = gaussian_blur(x * y, 1.5) - mean_x * mean_y
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    value = ((2 * mean_x * mean_y + c1) * (2 * covariance + c2)) / (
-        (mean_x**2 + mean_y**2 + c1) * (var_x + var_y + c2)
-    )
-    value = value[0, 0].numpy()
-    return float(value[mask].mean() if mask is not None else value.mean())
-
-
-def fidelity(output: np.ndarray, truth: np.ndarray, mask: np.ndarray | None) -> dict[str, float]:
-    error = np.abs(output.astype(np.float64) - truth.astype(np.float64)) / 255.0
-    selected = error[mask] if mask is not None else error.reshape(-1, 3)
-    mse = float((selected**2).mean())
-    return {
-        "l1": float(selected.mean()),
-        "psnr": 10 * math.log10(1 / mse) if mse > 0 else 99.0,
-        "ssim": ssim(output, truth, mask),
-    }
-
-
-def _shrink(image: np.ndarray) -> np.ndarray:
-    scale = WORKING_SIZE / max(image.shape[:2])
-    if scale >= 1:
-        return image
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS)).copy()
-
-
-def _clip(name: str, limit: int) -> list[np.ndarray]:
-    path = MEDIA / "liveportrait" / "driving" / f"{name}.mp4"
-    return [_shrink(image) for index, _, image in iter_video_frames(path) if index < limit]
-
-
-def _driving_params(model: FaceModel, frames: list[np.ndarray]) -> list:
-    with Reconstructor(model, mode="video") as reconstructor:
-        return [r.params for r in reconstructor.video((i, i / 30, f) for i, f in enumerate(frames))]
-
-
-def self_reenactment(model: FaceModel, limit: int) -> dict:
-    per_clip = {}
-    for name in CLIPS:
-        frames = _clip(name, limit)
-        driving = _driving_params(model, frames)
-        with Reconstructor(model, mode="image") as reconstructor:
-            source = reconstructor.image(frames[0]).params
-        reenactor = Reenactor(model, prepare_source(model, frames[0], source))
-        face, full = [], []
-        for image, params in zip(frames, driving):
-            if params is None:
-                continue
-            result = reenactor(params)
-            mask = result.face_mask[0, 0].numpy() > 0
-            face.append(fidelity(result.image, image, mask))
-            full.append(fidelity(result.image, image, None))
-        per_clip[name] = {
-            "frames": len(face),
-            "face": {k: float(np.mean([f[k] for f in face])) for k in face[0]},
-            "full": {k: float(np.mean([f[k] for f in full])) for k in full[0]},
-        }
-    keys = ("l1", "psnr", "ssim")
-    return {
-        "clips": per_clip,
-        "mean_face": {k: float(np.mean([c["face"][k] for c in per_clip.values()])) for k in keys},
-        "mean_full": {k: float(np.mean([c["full"][k] for c in per_clip.values()])) for k in keys},
-    }
-
-
-def _rotation_angle(a: np.ndarray, b: np.ndarray) -> float:
-    cosine = (np.trace(a[:3, :3] @ b[:3, :3].T) - 1) / 2
-    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
-
-
-def _relative(matrices: list[np.ndarray]) -> list[np.ndarray]:
-    first = matrices[0][:3, :3]
-    return [m[:3, :3] @ first.T for m in matrices]
-
-
-def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
-    if a is None or b is None:
-        return None
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-
-def cross_reenactment(model: FaceModel, limit: int) -> tuple[dict, list[np.ndarray]]:
-    try:
-        identity = DlibModels.load()
-    except RuntimeError:
-        identity = None
-    rows, sheet = [], []
-    for source_name in SOURCES:
-        source_image = _shrink(read_image(MEDIA / source_name))
-        with Reconstructor(model, mode="image") as reconstructor:
-            source_params = reconstructor.image(source_image).params
-        source_descriptor = identity.descriptor(source_image) if identity else None
-        for clip in CLIPS:
-            if source_name == SAME_PERSON[0] and clip == SAME_PERSON[1]:
-                continue
-            frames = _clip(clip, limit)
-            driving = _driving_params(model, frames)
-            reenactor = Reenactor(model, prepare_source(model, source_image, source_params))
-            outputs = [reenactor(p).image for p in driving if p is not None]
-            kept = [f for f, p in zip(frames, driving) if p is not None]
-            with Tracker(mode="image") as tracker:
-                seen_out = [tracker.track(o) for o in outputs]
-                seen_in = [tracker.track(f) for f in kept]
-            pairs = [(o, i) for o, i in zip(seen_out, seen_in) if o.face and i.face]
-            expression = float(np.mean([np.abs(o.blendshapes - i.blendshapes).mean() for o, i in pairs]))
-            out_rot = _relative([o.head_matrix for o, _ in pairs])
-            in_rot = _relative([i.head_matrix for _, i in pairs])
-            pose = float(np.mean([_rotation_angle(a, b) for a, b in zip(out_rot, in_rot)]))
-            out_points = torch.tensor(
-                np.stack([o.landmarks[:, :2].reshape(-1) / o.inter_ocular for o, _ in pairs])
-            )
-            in_points = torch.tensor(
-                np.stack([i.landmarks[:, :2].reshape(-1) / i.inter_ocular for _, i in pairs])
-            )
-            similarity = None
-            if identity:
-                sims = [
-                    _cosine(source_descriptor, identity.descriptor(o))
-                    for o in outputs[:: max(1, len(outputs) // 8)]
-                ]
-                sims = [s for s in sims if s is not None]
-                similarity = float(np.mean(sims)) if sims else None
-            rows.append(
-                {
-                    "source": source_name,
-                    "driving": clip,
-                    "frames": len(pairs),
-                    "expression_error": expression,
-                    "pose_error_deg": pose,
-                    "identity_similarity": similarity,
-                    "jitter_output": jitter(out_points),
-                    "jitter_driving": jitter(in_points),
-                }
-            )
-            sheet.append(
-                np.concatenate(
-                    [_tile(kept[len(kept) // 2]), _tile(source_image), _tile(outputs[len(outputs) // 2])], 1
-                )
-            )
-    anchor = None
-    if identity:
-        person = identity.descriptor(_shrink(read_image(MEDIA / SAME_PERSON[0])))
-        clip = _clip(SAME_PERSON[1], 1)[0]
-        anchor = _cosine(person, identity.descriptor(clip))
-    return {
-        "pairs": rows,
-        "same_person_anchor_similarity": anchor,
-        "mean": {
-            k: float(np.mean([r[k] for r in rows if r[k] is not None]))
-            for k in (
-                "expression_error",
-                "pose_error_deg",
-                "identity_similarity",
-                "jitter_output",
-                "jitter_driving",
-            )
-            if any(r[k] is not None for r in rows)
-        },
-    }, sheet
-
-
-def _tile(image: np.ndarray, size: int = 160) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR))
+__all__ = ["fidelity", "main", "ssim"]  # the metrics stay importable from here
 
 
 def throughput(model: FaceModel, frames: int) -> dict:
+    """The geometric path end to end on the 256² avatar driven by d12 at 256², ms per frame."""
     image, params = model_source(model, 256)
     reenactor = Reenactor(model, prepare_source(model, image, params, region=AVATAR_REGION))
-    driving = [np.asarray(Image.fromarray(f).resize((256, 256))) for f in _clip("d12", frames)]
+    clip = MEDIA / "liveportrait" / "driving" / "d12.mp4"
+    driving = [np.asarray(Image.fromarray(f).resize((256, 256))) for _, _, f in read_clip(clip, frames)]
     times = []
     with Reconstructor(model, mode="video") as reconstructor:
         stream = reconstructor.video((i, i / 30, f) for i, f in enumerate(driving))
@@ -252,43 +71,116 @@ def throughput(model: FaceModel, frames: int) -> dict:
     }
 
 
+def _figure(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def self_summary(report: dict) -> list[str]:
+    """The self-reenactment tables as text lines: per clip and method, the mean and the worst."""
+    header = f"  {'method':<11}{'face PSNR':>10}{'SSIM':>7}{'L1':>7}{'full PSNR':>10}{'SSIM':>7}{'L1':>7}"
+    lines = ["self-reenactment: face = dlib 68-point hull on the true frame (MediaPipe oval where none)"]
+
+    def row(name: str, run: dict) -> str:
+        face, full = run["face"], run["full"]
+        held = f"  held {run['held_frames']}" if run.get("held_frames") else ""
+        return (
+            f"  {name:<11}{face['psnr']:>10.2f}{face['ssim']:>7.3f}{face['l1']:>7.3f}"
+            f"{full['psnr']:>10.2f}{full['ssim']:>7.3f}{full['l1']:>7.3f}{held}"
+        )
+
+    for clip, clip_report in report["clips"].items():
+        regions = clip_report["face_region_frames"]
+        height, width = clip_report["size"]
+        lines.append(
+            f"{clip} ({width}x{height}): {clip_report['scored_frames']} frames scored of "
+            f"{clip_report['frames']}; face region dlib {regions['dlib']}, MediaPipe "
+            f"{regions['mediapipe']}, none {regions['none']}"
+        )
+        lines += [header] + [row(name, run) for name, run in clip_report["methods"].items()]
+    lines += ["mean over clips", header] + [row(name, run) for name, run in report["mean"].items()]
+    lines += ["worst clip (by face PSNR)", header]
+    lines += [f"{row(name, run)}  {run['clip']}" for name, run in report["worst"].items()]
+    return lines
+
+
+def cross_summary(report: dict) -> list[str]:
+    """The cross-identity table as text lines: per pair and method, and the means."""
+    header = (
+        f"{'pair':<24}{'method':<11}{'id dist':>8}{'shape r':>9}{'angle r':>9}{'expr err':>10}{'held':>6}"
+    )
+    lines = ["cross-identity (id dist: to the source; r: correlation with the driver)", header]
+
+    def row(label: str, name: str, run: dict) -> str:
+        return (
+            f"{label:<24}{name:<11}{_figure(run['identity_distance'], 3):>8}"
+            f"{_figure(run['blendshape_r'], 3):>9}{_figure(run['angle_r'], 3):>9}"
+            f"{_figure(run['expression_error'], 4):>10}{run.get('held_frames', ''):>6}"
+        )
+
+    for pair in report["pairs"]:
+        label = f"{Path(pair['source']).stem} x {pair['driving']}"
+        for name, run in pair["methods"].items():
+            lines.append(row(label, name, run))
+    for name, run in report["mean"].items():
+        lines.append(row("mean over pairs", name, run))
+    anchor = report["same_person_anchor"]
+    if anchor:
+        lines.append(
+            f"same person ({anchor['photo']} vs {anchor['clip']}): {_figure(anchor['identity_distance'], 3)}"
+        )
+    lines.append(f"source vs driver, mean: {_figure(report['mean_source_to_driver_distance'], 3)}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--out", type=Path, required=True, help="JSON report path (the contact sheet goes beside it)"
+        "--out", type=Path, required=True, help="JSON report path (the contact sheets go beside it)"
     )
-    parser.add_argument("--frames", type=int, default=60, help="frames per clip")
+    parser.add_argument("--frames", type=int, default=90, help="first frames of each clip (default 90)")
+    parser.add_argument(
+        "--methods", nargs="+", choices=sorted(METHODS), default=list(METHODS), help="default: all"
+    )
+    parser.add_argument(
+        "--clips", nargs="+", metavar="STEM", help="only these clips (file stems), to develop"
+    )
     args = parser.parse_args()
-    model = FaceModel.load()
-    run = throughput(model, 90)
+    started = time.perf_counter()
+    methods = {name: METHODS[name] for name in args.methods}
+    wanted = set(args.clips) if args.clips else None
+    self_clips = [p for p in shared_clips() + validation_clips() if wanted is None or p.stem in wanted]
+    cross_clips = [p for p in shared_clips() if wanted is None or p.stem in wanted]
+    run = throughput(face_model(), 90)
     rate = f"{run['median_ms']:.1f} ms/frame median ({run['fps']:.1f} fps), p99 {run['p99_ms']:.1f}"
     print(f"geometric path 256²: {rate}")
-    self_scores = self_reenactment(model, args.frames)
-    print(
-        "self-reenactment face:",
-        {k: round(v, 4) for k, v in self_scores["mean_face"].items()},
-        "full:",
-        {k: round(v, 4) for k, v in self_scores["mean_full"].items()},
-    )
-    cross, sheet = cross_reenactment(model, args.frames)
-    print(
-        "cross-reenactment:",
-        {k: round(v, 4) for k, v in cross["mean"].items()},
-        "same-person anchor:",
-        cross["same_person_anchor_similarity"],
-    )
-    sheet_path = args.out.with_suffix(".png")
-    sheet_path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(sheet, 0)).save(sheet_path)
+    self_report, self_rows = self_reenactment(self_clips, methods, args.frames)
+    print("\n".join(self_summary(self_report)))
+    cross_report, cross_rows = cross_identity(cross_clips, methods, args.frames)
+    print("\n".join(cross_summary(cross_report)))
+    sheets = {
+        "self_reenactment": args.out.with_suffix(".png"),
+        "cross_identity": args.out.with_name(f"{args.out.stem}_cross.png"),
+    }
+    sheets["self_reenactment"].parent.mkdir(parents=True, exist_ok=True)
+    contact_sheet(["true", *methods], self_rows).save(sheets["self_reenactment"])
+    contact_sheet(["driver", "source", *methods], cross_rows).save(sheets["cross_identity"])
+    elapsed = time.perf_counter() - started
     write_report(
         args.out,
         [run],
         [torch.device("cpu")],
-        {"self_reenactment": self_scores, "cross_reenactment": cross, "contact_sheet": str(sheet_path)},
+        {
+            "frames_limit": args.frames,
+            "methods": list(methods),
+            "self_reenactment": self_report,
+            "cross_identity": cross_report,
+            "contact_sheets": {name: str(path) for name, path in sheets.items()},
+            "elapsed_s": elapsed,
+        },
     )
-    print(f"wrote {args.out} and {sheet_path}")
+    print(f"wrote {args.out} and {', '.join(str(p) for p in sheets.values())} in {elapsed / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,111 @@
+"""The reenactment methods the quality benchmark compares, by name.
+
+A method takes the source (RGB uint8 (H, W, 3)) and the driving frames ``(index, time_s, RGB
+uint8)`` (as :func:`jr2net.media.iter_video_frames` yields them) and yields one
+:class:`MethodFrame` of the source's size per driving frame, in order, also where it found no
+face in the driving frame (then it repeats its last output, or the source before any).
+
+A learned refiner is one more entry: ``"dcnet": geometric(DCNetRefiner.load)``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.piecewise_warp import PiecewiseAffineWarp, fit_similarity
+from jr2net.face_model import FaceModel
+from jr2net.reconstruct import Reconstructor
+from jr2net.reenact import GeometricRefiner, Reenactor, Refiner
+from jr2net.sources import source_from_image
+from jr2net.tracking import Tracker
+
+DrivingFrame = tuple[int, float, np.ndarray]
+
+
+@dataclass(frozen=True)
+class MethodFrame:
+    """One output frame: RGB uint8 (H, W, 3) of the source's size, and whether it was held (the
+    method saw no face in its driving frame and repeated its last output or the source)."""
+
+    image: np.ndarray
+    held: bool
+
+
+Method = Callable[[np.ndarray, Iterable[DrivingFrame]], Iterator[MethodFrame]]
+
+
+def static(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[MethodFrame]:
+    """The source itself for every driving frame: the floor any method must clear."""
+    for _ in driving:
+        yield MethodFrame(source, held=False)
+
+
+def warp2d(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[MethodFrame]:
+    """The source warped piecewise-affinely (:mod:`bench.piecewise_warp`) by MediaPipe landmarks.
+
+    Target landmarks: the source's, moved by the driving landmarks' motion since the first driving
+    frame with a face, that motion mapped into the source by the similarity (scale, rotation) fitted
+    from that first frame's landmarks onto the source's. In self-reenactment (the source is that
+    first frame, and MediaPipe gives identical landmarks for it in image and video mode) the
+    similarity is the identity and the targets are the driving frame's own landmarks.
+    """
+    with Tracker(mode="image") as tracker:
+        seen = tracker.track(source)
+    if not seen.face:
+        raise ValueError("warp2d: no face in the source")
+    landmarks = seen.landmarks[:, :2].astype(np.float64)
+    warp = PiecewiseAffineWarp(source, landmarks)
+    reference: np.ndarray | None = None
+    linear = np.eye(2)
+    last = source
+    clock_ms = -1
+    with Tracker(mode="video") as tracker:
+        for _, time_s, image in driving:
+            clock_ms = max(round(time_s * 1000), clock_ms + 1)
+            tracked = tracker.track(image, clock_ms)
+            if not tracked.face:
+                yield MethodFrame(last, held=True)
+                continue
+            points = tracked.landmarks[:, :2].astype(np.float64)
+            if reference is None:
+                reference = points
+                linear, _ = fit_similarity(reference, landmarks)
+            last = warp(landmarks + (points - reference) @ linear.T)
+            yield MethodFrame(last, held=False)
+
+
+@functools.cache
+def face_model() -> FaceModel:
+    """The ICT face model, loaded once."""
+    return FaceModel.load()
+
+
+def geometric(refiner: Callable[[], Refiner] = GeometricRefiner) -> Method:
+    """The 3D path: the source reconstructed in image mode (:func:`jr2net.sources.source_from_image`),
+    the driving in video mode, each frame reenacted (relative motion, the source's light) by a
+    :class:`jr2net.reenact.Reenactor` with the refiner ``refiner()`` makes."""
+
+    def reenact(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[MethodFrame]:
+        model = face_model()
+        reenactor = Reenactor(model, source_from_image(model, source), refiner=refiner())
+        last = source
+        with Reconstructor(model, mode="video") as reconstructor:
+            for result in reconstructor.video(driving):
+                if result.params is None:
+                    yield MethodFrame(last, held=True)
+                    continue
+                last = reenactor(result.params).image
+                yield MethodFrame(last, held=False)
+
+    return reenact
+
+
+METHODS: dict[str, Method] = {
+    "static": static,
+    "warp2d": warp2d,
+    "geometric": geometric(),
+}
