@@ -20,18 +20,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import platform
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
@@ -40,9 +37,11 @@ from jr2net.nets.checkpoint import load_weights, provenance, save_weights
 from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
+from jr2net.training import settings
 from jr2net.training.crop_augmentation import Augmentation
 from jr2net.training.crop_cache import DEFAULT_CACHE
 from jr2net.training.crop_dataset import CropDataset
+from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
 
 
@@ -79,85 +78,17 @@ class TrainConfig:
     swap_share: float = 0.5
 
 
-def _parse_bool(text: str) -> bool:
-    if text.lower() not in ("true", "false", "1", "0"):
-        raise ValueError(f"expected true or false, got {text!r}")
-    return text.lower() in ("true", "1")
-
-
-def _parse_paths(text: str) -> tuple[Path, ...]:
-    return tuple(Path(part) for part in text.split(",") if part)
-
-
-PARSERS: dict[str, Callable[[str], object]] = {  # by a TrainConfig field's annotation
-    "Path": Path,
-    "Path | None": Path,
-    "tuple[Path, ...]": _parse_paths,
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": _parse_bool,
-}
-
-
-NESTED = ("weights", "augmentation")  # TrainConfig fields that are dataclasses of floats
-
-
 def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainConfig:
     """``base`` with ``NAME=VALUE`` overrides; loss weights as ``weights.NAME=VALUE``, augmentation
     strengths as ``augmentation.NAME=VALUE``."""
-    config = dataclasses.asdict(base)
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    for item in overrides:
-        name, separator, text = item.partition("=")
-        if not separator:
-            raise ValueError(f"--set needs NAME=VALUE, got {item!r}")
-        group, dot, key = name.partition(".")
-        target = config[group] if dot and group in NESTED else config
-        key = key if target is not config else name
-        if key not in target or (target is config and key in NESTED):
-            raise ValueError(
-                f"unknown setting {name!r}; choose from {sorted(set(types) - set(NESTED))}, "
-                + " or ".join(f"{nested}.<name>" for nested in NESTED)
-            )
-        target[key] = PARSERS[str(types[key]) if target is config else "float"](text)
-    config["weights"] = LossWeights(**config["weights"])
-    config["augmentation"] = Augmentation(**config["augmentation"])
-    return TrainConfig(**config)
+    return settings.configure(base, overrides)
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
     """Linear warm-up, then cosine decay to ``learning_rate_floor`` of the peak."""
-    if step < config.warmup_steps:
-        return config.learning_rate * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
-    floor = config.learning_rate_floor
-    return config.learning_rate * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
-def parameter_groups(net: nn.Module, weight_decay: float) -> list[dict[str, object]]:
-    """AdamW's parameter groups: ``weight_decay`` on the conv and linear weights (the parameters of
-    two or more dimensions), none on the biases and the norm layers' scales and shifts, which
-    decay would only pull towards zero."""
-    parameters = list(net.parameters())
-    return [
-        {"params": [p for p in parameters if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in parameters if p.ndim < 2], "weight_decay": 0.0},
-    ]
-
-
-def _weight_average(net: RecNet, decay: float) -> AveragedModel | None:
-    """An exponential moving average of ``net``'s parameters and buffers (None for a decay of 0):
-    what it validates and saves, a steadier network than the last step's."""
-    if not 0.0 <= decay < 1.0:
-        raise ValueError(f"ema_decay must lie in [0, 1), got {decay}")
-    if not decay:
-        return None
-    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
-def _device(name: str) -> torch.device:
-    return torch.device(("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name)
+    return warmup_cosine(
+        config.learning_rate, config.learning_rate_floor, config.warmup_steps, config.steps, step
+    )
 
 
 def _to(batch: object, device: torch.device) -> object:
@@ -188,7 +119,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
     rng = np.random.default_rng(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = _device(config.device)
+    device = pick_device(config.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)  # denormal gradients once slowed a resumed CPU run six-fold
     model = FaceModel.load().to(device)
@@ -228,7 +159,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             net.load_state_dict(start.state_dict())
         if log_path.exists():
             log_path.unlink()
-    average = _weight_average(net, config.ema_decay)
+    average = weight_average(net, config.ema_decay)
     if config.resume and average is not None:
         if "average" not in saved:
             raise ValueError(f"{checkpoint_path} holds no weight average; resume it with ema_decay=0")
