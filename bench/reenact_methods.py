@@ -5,7 +5,7 @@ uint8)`` (as :func:`jr2net.media.iter_video_frames` yields them) and yields one
 :class:`MethodFrame` of the source's size per driving frame, in order, also where it found no
 face in the driving frame (then it repeats its last output, or the source before any).
 
-A learned refiner is one more entry: ``"dcnet": geometric(DCNetRefiner.load)``.
+``geometric`` and ``dcnet`` are the same 3D path with the two frame renderers (``--refiner``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.piecewise_warp import PiecewiseAffineWarp, fit_similarity
+from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import GeometricRefiner, Reenactor, Refiner
+from jr2net.reenact import FrameRenderer, GeometricRenderer, Reenactor
 from jr2net.sources import source_from_image
 from jr2net.tracking import Tracker
 
@@ -84,14 +85,14 @@ def face_model() -> FaceModel:
     return FaceModel.load()
 
 
-def geometric(refiner: Callable[[], Refiner] = GeometricRefiner) -> Method:
+def geometric(renderer: Callable[[], FrameRenderer] = GeometricRenderer) -> Method:
     """The 3D path: the source reconstructed in image mode (:func:`jr2net.sources.source_from_image`),
     the driving in video mode, each frame reenacted (relative motion, the source's light) by a
-    :class:`jr2net.reenact.Reenactor` with the refiner ``refiner()`` makes."""
+    :class:`jr2net.reenact.Reenactor` with the frame renderer ``renderer()`` makes."""
 
     def reenact(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[MethodFrame]:
         model = face_model()
-        reenactor = Reenactor(model, source_from_image(model, source), refiner=refiner())
+        reenactor = Reenactor(model, source_from_image(model, source), renderer=renderer())
         last = source
         with Reconstructor(model, mode="video") as reconstructor:
             for result in reconstructor.video(driving):
@@ -108,4 +109,9 @@ METHODS: dict[str, Method] = {
     "static": static,
     "warp2d": warp2d,
     "geometric": geometric(),
+    "dcnet": geometric(RefinerChoice("dcnet")),
 }
+REFINED = {
+    "geometric": RefinerChoice("geometric"),
+    "dcnet": RefinerChoice("dcnet"),
+}  # the 3D methods' refiners

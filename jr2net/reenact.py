@@ -7,7 +7,9 @@ texture too; for an unchanged expression it is exactly eq. 2's rigid warp), the 
 sampled there, and the co-visibility mask says where the source actually saw that point. A
 refiner turns that into the face (:class:`GeometricRefiner`: shading-ratio relighting, rendered
 albedo where the source saw nothing, a dark mouth cavity); hair, neck and background follow a
-flow extrapolated smoothly from the face, and the face is pasted back with a feathered mask.
+flow extrapolated smoothly from the face, and the face is pasted back with a feathered mask
+(:class:`GeometricRenderer`). A :class:`FrameRenderer` turns that warp into the output frame:
+the geometric one, or the learned DCNet (:mod:`jr2net.dcnet_renderer`).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class SourceFace:
         camera_points: (1, V, 3) source vertices in the camera frame.
         depth: (1, H, W) rendered source depth (face and hole caps), 0 elsewhere.
         light_map: (1, 3, H, W) source irradiance map.
+        normal_map: (1, 3, H, W) source view-frame normals, 0 off the mesh.
         region: the mesh region that is warped as face (``face_area`` for photos, whose hair the
             model does not cover; ``head_neck`` for the built-in avatar, which is all model).
     """
@@ -80,6 +83,7 @@ class SourceFace:
     camera_points: Tensor
     depth: Tensor
     light_map: Tensor
+    normal_map: Tensor
     region: str
 
 
@@ -138,6 +142,44 @@ class GeometricRefiner:
 
 
 @dataclass(frozen=True)
+class TargetWarp:
+    """One target frame's warp of the source, what a :class:`FrameRenderer` turns into pixels.
+
+    Attributes:
+        inputs: the face's warp (what a :class:`Refiner` gets).
+        source_points: (1, H, W, 2) where each target pixel samples the source image (pixel
+            positions, centres at +0.5): the face's eq. 2 points on the mesh, spread smoothly over
+            hair, neck and background and fading to the pixel itself far from the face.
+    """
+
+    inputs: RefinerInputs
+    source_points: Tensor
+
+
+class FrameRenderer(Protocol):
+    """Turns a target frame's warp into the whole output frame."""
+
+    def __call__(self, warp: TargetWarp) -> Tensor:
+        """The output frame (1, 3, H, W) in [0, 1], the source's size."""
+
+
+class GeometricRenderer:
+    """A :class:`Refiner`'s face pasted with a feathered mask over the source moved by the
+    extrapolated flow (hair, neck and background)."""
+
+    def __init__(self, refiner: Refiner | None = None) -> None:
+        self.refiner = refiner or GeometricRefiner()
+
+    def __call__(self, warp: TargetWarp) -> Tensor:
+        inputs = warp.inputs
+        face = self.refiner(inputs)
+        mask = inputs.target.mask
+        background = sample(inputs.source.image, warp.source_points)
+        alpha = feather(mask, FEATHER_FRACTION * max(mask.shape[-2:]))
+        return alpha * face + (1 - alpha) * background
+
+
+@dataclass(frozen=True)
 class ReenactedFrame:
     """One output frame: the image, the masks that made it, and the target parameters."""
 
@@ -170,6 +212,7 @@ def prepare_source(
         camera_points=geometry.camera_points,
         depth=maps.depth[:, 0],
         light_map=maps.light,
+        normal_map=maps.normal,
         region=region,
     )
 
@@ -216,7 +259,7 @@ class Reenactor:
         motion: ``relative`` (driving motion since its first frame, applied to the source) or
             ``absolute`` (the driving's expression and head rotation as they are).
         light: ``source`` keeps the source's light, ``driving`` uses the driving frame's.
-        refiner: fills and relights the face (default :class:`GeometricRefiner`).
+        renderer: turns the warp into the frame (default :class:`GeometricRenderer`).
     """
 
     def __init__(
@@ -225,14 +268,14 @@ class Reenactor:
         source: SourceFace,
         motion: str = "relative",
         light: str = "source",
-        refiner: Refiner | None = None,
+        renderer: FrameRenderer | None = None,
     ) -> None:
         if motion not in MOTIONS:
             raise ValueError(f"unknown motion {motion!r}; choose from {MOTIONS}")
         if light not in LIGHT_MODES:
             raise ValueError(f"unknown light mode {light!r}; choose from {LIGHT_MODES}")
         self.model, self.source, self.motion, self.light = model, source, motion, light
-        self.refiner = refiner or GeometricRefiner()
+        self.renderer = renderer or GeometricRenderer()
         self.triangles, self.face_triangle_count = _capped_triangles(model, source.region)
         caps = hole_caps(model)
         self.mouth_caps = caps.hole == CAPPED_HOLES.index("mouth")
@@ -258,54 +301,65 @@ class Reenactor:
 
     def render(self, target: FaceParams) -> ReenactedFrame:
         """Reenact the source with fully specified target FaceParams."""
+        with torch.no_grad():
+            warp = self.warp(target)
+            image = self.renderer(warp)
+        frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
+        inputs = warp.inputs
+        return ReenactedFrame(
+            image=frame, face_mask=inputs.target.mask, covisible=inputs.covisible, params=target
+        )
+
+    @torch.no_grad()
+    def warp(self, target: FaceParams) -> TargetWarp:
+        """The source warped to the target FaceParams: the target render, each target pixel's
+        source point, co-visibility, and the flow spread over the whole frame."""
         source = self.source
         height, width = source.image.shape[-2:]
-        with torch.no_grad():
-            same_identity = torch.equal(target.identity, source.params.identity)
-            shape = self._source_shape if same_identity else None
-            geometry = face_geometry(self.model, target, height, width, shape)
-            screen, normals = geometry.screen, geometry.view_normals
-            maps = render_maps(
-                screen, normals, source.params.albedo, target.light, self.triangles, height, width
-            )
-            fragments = maps.fragments
-            points = interpolate(source.camera_points, self.triangles, fragments.tri_id, fragments.bary)
-            matrix = intrinsics(source.params.focal, height, width)
-            source_pixels = project(points.reshape(1, -1, 3), matrix).reshape(1, height, width, 3)
-            covisible = self._covisible(source_pixels, maps.mask)
-            warped, warped_light = sample(self._image_and_light, source_pixels[..., :2]).split(3, dim=1)
-            cap = (fragments.tri_id - self.face_triangle_count).clamp(min=0)
-            mouth = ((fragments.tri_id >= self.face_triangle_count) & self.mouth_caps[cap]).float()[:, None]
-            inputs = RefinerInputs(
-                source=source,
-                warped=warped,
-                warped_light=warped_light,
-                covisible=covisible,
-                target=maps,
-                mouth=mouth,
-                stretch=area_ratio(source_pixels[..., :2]),
-            )
-            face = self.refiner(inputs)
-            image = self._composite(face, maps.mask, source_pixels[..., :2])
-        frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
-        return ReenactedFrame(image=frame, face_mask=maps.mask, covisible=covisible, params=target)
+        same_identity = torch.equal(target.identity, source.params.identity)
+        shape = self._source_shape if same_identity else None
+        geometry = face_geometry(self.model, target, height, width, shape)
+        screen, normals = geometry.screen, geometry.view_normals
+        maps = render_maps(screen, normals, source.params.albedo, target.light, self.triangles, height, width)
+        fragments = maps.fragments
+        points = interpolate(source.camera_points, self.triangles, fragments.tri_id, fragments.bary)
+        matrix = intrinsics(source.params.focal, height, width)
+        source_pixels = project(points.reshape(1, -1, 3), matrix).reshape(1, height, width, 3)
+        covisible = self._covisible(source_pixels, maps.mask)
+        warped, warped_light = sample(self._image_and_light, source_pixels[..., :2]).split(3, dim=1)
+        cap = (fragments.tri_id - self.face_triangle_count).clamp(min=0)
+        mouth = ((fragments.tri_id >= self.face_triangle_count) & self.mouth_caps[cap]).float()[:, None]
+        inputs = RefinerInputs(
+            source=source,
+            warped=warped,
+            warped_light=warped_light,
+            covisible=covisible,
+            target=maps,
+            mouth=mouth,
+            stretch=area_ratio(source_pixels[..., :2]),
+        )
+        return TargetWarp(inputs=inputs, source_points=self._spread(maps.mask, source_pixels[..., :2]))
 
     def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
         visible = depth_visible(source_pixels, self.source.depth, COVISIBILITY_TOLERANCE)
         return visible[:, None].float() * mask
 
-    def _composite(self, face: Tensor, mask: Tensor, source_pixels: Tensor) -> Tensor:
-        """Move hair, neck and background with a flow extrapolated from the face; paste the face."""
+    @staticmethod
+    def _spread(mask: Tensor, source_pixels: Tensor) -> Tensor:
+        """The face's source points (1, H, W, 2) extended over the frame by the extrapolated flow."""
         height, width = mask.shape[-2:]
-        ys = torch.arange(height, dtype=torch.float32) + 0.5
-        xs = torch.arange(width, dtype=torch.float32) + 0.5
-        centres = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]
+        centres = pixel_centres(height, width)
         flow = (source_pixels - centres).permute(0, 3, 1, 2).contiguous()  # channels first: faster blurs
         face_size = math.sqrt(float(mask.sum())) or 1.0
         spread = extrapolate_flow(flow, mask, sigma=FLOW_SPREAD_FRACTION * face_size)
-        background = sample(self.source.image, centres + spread.permute(0, 2, 3, 1))
-        alpha = feather(mask, FEATHER_FRACTION * max(height, width))
-        return alpha * face + (1 - alpha) * background
+        return centres + spread.permute(0, 2, 3, 1)
+
+
+def pixel_centres(height: int, width: int) -> Tensor:
+    """(1, H, W, 2) pixel-centre positions (x, y), at +0.5."""
+    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32) + 0.5
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]
 
 
 def area_ratio(points: Tensor) -> Tensor:
