@@ -24,28 +24,35 @@ from jr2net.nets.recnet import CROP_SIZE, RecNet
 OPSET = 17
 
 
-def export_onnx(net: RecNet, path: Path, opset: int = OPSET) -> Path:
-    """Write ``net`` (eval mode) as an ONNX model at ``path`` and check it; returns ``path``."""
+def export_module(
+    net: torch.nn.Module,
+    examples: tuple[torch.Tensor, ...],
+    names: tuple[list[str], list[str]],
+    path: Path,
+    opset: int = OPSET,
+    dynamic_axes: dict[str, dict[int, str]] | None = None,
+) -> Path:
+    """Write ``net`` (eval mode) traced on ``examples`` as an ONNX model at ``path`` (``names``:
+    the input and output names) and check it; returns ``path``."""
     import onnx
 
     if opset < 17:
-        raise ValueError(f"RecNet is exported with opset 17 or newer, got {opset}")
+        raise ValueError(f"the networks are exported with opset 17 or newer, got {opset}")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.onnx")
-    example = torch.zeros(1, 3, CROP_SIZE, CROP_SIZE)
     net = net.eval()
     # The legacy exporter warns about itself, and about the shape checks it traces as constants
-    # (the batch axis is declared dynamic below; the other sizes are fixed by design).
+    # (dynamic axes are declared; the other sizes are fixed by design).
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         warnings.simplefilter("ignore", category=DeprecationWarning)
         torch.onnx.export(
             net,
-            (example,),
+            examples,
             str(partial),
-            input_names=["images"],
-            output_names=["raw"],
-            dynamic_axes={"images": {0: "batch"}, "raw": {0: "batch"}},
+            input_names=names[0],
+            output_names=names[1],
+            dynamic_axes=dynamic_axes,
             opset_version=opset,
             dynamo=False,
         )
@@ -54,15 +61,27 @@ def export_onnx(net: RecNet, path: Path, opset: int = OPSET) -> Path:
     return path
 
 
+def export_onnx(net: RecNet, path: Path, opset: int = OPSET) -> Path:
+    """Write RecNet (eval mode) as an ONNX model at ``path`` and check it; returns ``path``."""
+    example = torch.zeros(1, 3, CROP_SIZE, CROP_SIZE)
+    axes = {"images": {0: "batch"}, "raw": {0: "batch"}}
+    return export_module(net, (example,), (["images"], ["raw"]), path, opset, axes)
+
+
 def cache_folder() -> Path:
     """Where exported engines are kept: ``$JR2NET_CACHE/engines`` or ``~/.cache/jr2net/engines``."""
     return Path(os.environ.get("JR2NET_CACHE", Path.home() / ".cache" / "jr2net")) / "engines"
 
 
+def cached_path(name: str, weights: Path, opset: int = OPSET) -> Path:
+    """Where the ONNX export of the ``name`` network of a weights file is cached (by its sha256)."""
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    return cache_folder() / f"{name}-{digest}-opset{opset}.onnx"
+
+
 def cached_onnx(net: RecNet, weights: Path, opset: int = OPSET) -> Path:
     """The ONNX export of ``net``, loaded from ``weights``: exported on first use, then reused."""
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    path = cache_folder() / f"recnet-{net.architecture}-{digest}-opset{opset}.onnx"
+    path = cached_path(f"recnet-{net.architecture}", weights, opset)
     return path if path.is_file() else export_onnx(net, path, opset)
 
 

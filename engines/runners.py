@@ -53,6 +53,22 @@ class TorchRunner(Runner):
         return self.net(images.to(self.device)).cpu()
 
 
+def onnx_session(path: Path, threads: int = 0) -> object:
+    """An onnxruntime session over an ONNX file, CUDA when onnxruntime has it, else the CPU, with
+    ``threads`` intra-op threads (0: onnxruntime's choice) that sleep between runs."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = [
+        p
+        for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+        if p in onnxruntime.get_available_providers()
+    ]
+    return onnxruntime.InferenceSession(str(path), options, providers=providers)
+
+
 class OnnxRunner(Runner):
     """onnxruntime over an ONNX file; ``threads`` intra-op threads (0: onnxruntime's choice).
 
@@ -62,17 +78,7 @@ class OnnxRunner(Runner):
     """
 
     def __init__(self, path: Path, threads: int = 0) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        providers = [
-            p
-            for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-            if p in onnxruntime.get_available_providers()
-        ]
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=providers)
+        self.session = onnx_session(path, threads)
 
     def __call__(self, images: Tensor) -> Tensor:
         feed = {"images": np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)}

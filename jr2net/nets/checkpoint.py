@@ -23,12 +23,22 @@ def default_weights() -> Path:
     return Path(os.environ.get("JR2NET_RECNET", SHIPPED_WEIGHTS))
 
 
+def half_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``net``'s state dict with its floating-point tensors in fp16 (what weights files hold)."""
+    return {
+        name: value.half() if value.is_floating_point() else value for name, value in net.state_dict().items()
+    }
+
+
+def float_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict read from a weights file with its floating-point tensors back in float32."""
+    return {name: value.float() if value.is_floating_point() else value for name, value in state.items()}
+
+
 def save_weights(net: RecNet, path: Path, provenance: dict) -> None:
     """Write ``net``'s weights in fp16 with its architecture, layout and ``provenance`` (a JSON-able dict)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        name: value.half() if value.is_floating_point() else value for name, value in net.state_dict().items()
-    }
+    state = half_state(net)
     layout = net.layout
     torch.save(
         {
@@ -65,12 +75,7 @@ def load_weights(path: Path | None = None, expected: ParamLayout | None = None) 
     if expected is not None and layout != expected:
         raise ValueError(f"{path} was trained for a face model with layout {layout}, this one has {expected}")
     net = RecNet(layout, saved["architecture"])
-    net.load_state_dict(
-        {
-            name: value.float() if value.is_floating_point() else value
-            for name, value in saved["state_dict"].items()
-        }
-    )
+    net.load_state_dict(float_state(saved["state_dict"]))
     return net.eval()
 
 

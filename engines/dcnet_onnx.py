@@ -1,0 +1,54 @@
+"""Export DCNet to ONNX for a fixed crop size (batch dynamic).
+
+    python -m jr2net.engines.dcnet_onnx --out dcnet.onnx           # the shipped weights
+
+The graph maps ``texture`` (B, 9, S, S), ``conditions`` (B, 12, S, S) and ``grid`` (B, S, S, 2)
+to ``image`` (B, 3, S, S) and ``alpha`` (B, 1, S, S) (:class:`jr2net.nets.dcnet.DCNet`); the
+feature warp is ONNX's GridSample (opset 16 and newer).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from jr2net.dense_conditions import CROP_SIZE
+from jr2net.engines.onnx_export import OPSET, cached_path, export_module
+from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS, DCNet
+from jr2net.nets.dcnet_checkpoint import load_dcnet
+
+INPUTS = ["texture", "conditions", "grid"]
+OUTPUTS = ["image", "alpha"]
+
+
+def export_dcnet(net: DCNet, path: Path, size: int = CROP_SIZE, opset: int = OPSET) -> Path:
+    """Write DCNet for S = ``size`` as an ONNX model at ``path`` and check it; returns ``path``."""
+    examples = (
+        torch.zeros(1, len(TEXTURE_CHANNELS), size, size),
+        torch.zeros(1, len(CONDITION_CHANNELS), size, size),
+        torch.zeros(1, size, size, 2),
+    )
+    axes = {name: {0: "batch"} for name in INPUTS + OUTPUTS}
+    return export_module(net, examples, (INPUTS, OUTPUTS), path, opset, axes)
+
+
+def cached_dcnet_onnx(net: DCNet, weights: Path, size: int = CROP_SIZE, opset: int = OPSET) -> Path:
+    """The ONNX export of ``net``, loaded from ``weights``: exported on first use, then reused."""
+    path = cached_path(f"dcnet-{size}", weights, opset)
+    return path if path.is_file() else export_dcnet(net, path, size, opset)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Export DCNet weights to ONNX.")
+    parser.add_argument("--weights", type=Path, default=None, help="weights file (default: the shipped ones)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--size", type=int, default=CROP_SIZE, help="the crop size S")
+    parser.add_argument("--opset", type=int, default=OPSET)
+    args = parser.parse_args()
+    print(f"wrote {export_dcnet(load_dcnet(args.weights), args.out, args.size, args.opset)}")
+
+
+if __name__ == "__main__":
+    main()

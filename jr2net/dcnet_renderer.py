@@ -1,0 +1,58 @@
+"""The learned frame renderer: DCNet generates the source's crop for each target frame.
+
+The crop window and the source texture are computed once per source (:class:`SourceCrop`); each
+frame's dense conditions go through a :class:`DCNetRunner` (torch or onnxruntime, see
+:mod:`jr2net.engines.dcnet_runners`), and the generated crop is pasted over the source frame with
+the soft mask DCNet predicts, which is 0 at the crop's border: no hard edge anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from jr2net.compositing import sample
+from jr2net.dense_conditions import CROP_SIZE, CropWindow, SourceCrop, dense_conditions
+from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
+
+
+class DCNetRunner(Protocol):
+    """Runs DCNet: ``(texture (1, 9, S, S), conditions (1, 12, S, S), grid (1, S, S, 2))`` ->
+    ``(image (1, 3, S, S), alpha (1, 1, S, S))``."""
+
+    def __call__(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+def paste(window: CropWindow, image: Tensor, alpha: Tensor, frame: Tensor) -> Tensor:
+    """The crop's ``image`` (1, 3, S, S) blended by ``alpha`` (1, 1, S, S) over ``frame``
+    (1, 3, H, W) where the window lies on it."""
+    height, width = frame.shape[-2:]
+    points = window.to_crop(pixel_centres(height, width), image.shape[-1])
+    layer = sample(torch.cat([image, alpha], dim=1), points, "zeros")
+    weight = layer[:, 3:].clamp(0, 1)
+    return weight * layer[:, :3] + (1 - weight) * frame
+
+
+class DCNetRenderer:
+    """A :class:`jr2net.reenact.FrameRenderer` that runs DCNet on the source's crop."""
+
+    def __init__(self, runner: DCNetRunner, crop_size: int = CROP_SIZE) -> None:
+        self.runner = runner
+        self.crop_size = crop_size
+        self._source: SourceFace | None = None
+        self._crop: SourceCrop | None = None
+
+    def crop_of(self, source: SourceFace) -> SourceCrop:
+        """The source's crop window and texture (computed on the first frame of a source)."""
+        if self._crop is None or self._source is not source:
+            self._source, self._crop = source, SourceCrop.of(source, self.crop_size)
+        return self._crop
+
+    def __call__(self, warp: TargetWarp) -> Tensor:
+        source = warp.inputs.source
+        crop = self.crop_of(source)
+        dense = dense_conditions(warp, crop)
+        image, alpha = self.runner(crop.texture, dense.conditions, dense.grid)
+        return paste(crop.window, image, alpha, source.image)

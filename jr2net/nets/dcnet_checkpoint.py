@@ -1,0 +1,73 @@
+"""DCNet weights on disk: a small fp16 file with the network's widths and how it was made.
+
+The shipped weights (``jr2net/data/dcnet.pt``) were trained by this project's own
+``jr2net.training.train_dcnet``; ``$JR2NET_DCNET`` points at other weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from jr2net.nets.checkpoint import float_state, half_state
+from jr2net.nets.dcnet import DCNet, DCNetConfig
+
+FORMAT = "jr2net.DCNet/1"
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "dcnet.pt"
+TRAINING_COMMAND = "python -m jr2net.training.train_dcnet"
+
+
+def default_dcnet_weights() -> Path:
+    """``$JR2NET_DCNET`` if set, else the shipped real-time weights."""
+    return Path(os.environ.get("JR2NET_DCNET", SHIPPED_WEIGHTS))
+
+
+def save_dcnet(net: DCNet, path: Path, provenance: dict) -> None:
+    """Write ``net``'s weights in fp16 with its config and ``provenance`` (a JSON-able dict)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in dataclasses.asdict(net.config).items()
+    }
+    torch.save(
+        {"format": FORMAT, "config": config, "state_dict": half_state(net), "provenance": provenance}, path
+    )
+
+
+def load_dcnet(path: Path | None = None) -> DCNet:
+    """A DCNet (float32, eval mode) from a file written by :func:`save_dcnet`.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not a DCNet weights file.
+    """
+    path = default_dcnet_weights() if path is None else path
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"DCNet weights {path} are missing; train them with {TRAINING_COMMAND} "
+            "or set JR2NET_DCNET to a weights file"
+        )
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is not a readable DCNet weights file: {error}") from error
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a DCNet weights file (format {FORMAT!r} expected)")
+    config = DCNetConfig(
+        **{
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in saved["config"].items()
+        }
+    )
+    net = DCNet(config)
+    net.load_state_dict(float_state(saved["state_dict"]))
+    return net.eval()
+
+
+def dcnet_provenance(path: Path | None = None) -> dict:
+    """How a DCNet weights file was made."""
+    path = default_dcnet_weights() if path is None else path
+    return torch.load(path, map_location="cpu", weights_only=True)["provenance"]

@@ -1,0 +1,87 @@
+"""DCNet's crop and conditions on a real reenactment, and the renderer's paste."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jr2net.dcnet_renderer import DCNetRenderer, paste
+from jr2net.dense_conditions import CropWindow, SourceCrop, dense_conditions
+from jr2net.face_model import FaceModel
+from jr2net.nets.dcnet import CONDITION_CHANNELS
+from jr2net.reconstruct import Reconstructor
+from jr2net.reenact import Reenactor, prepare_source, relative_target
+from jr2net.shapes import ShapeError
+from tests.conftest import video_frames
+
+SIZE = 128
+
+
+@pytest.fixture(scope="module")
+def reenactor(face_model: FaceModel, shared_media: Path) -> Reenactor:
+    image = video_frames(shared_media / "liveportrait/driving/d18.mp4", {0})[0]
+    with Reconstructor(face_model, mode="image") as reconstructor:
+        params = reconstructor.image(image).params
+    return Reenactor(face_model, prepare_source(face_model, image, params))
+
+
+def test_window_maps_between_frame_and_crop() -> None:
+    mask = torch.zeros(1, 1, 100, 200)
+    mask[..., 20:60, 50:90] = 1
+    window = CropWindow.around(mask, scale=2.0)
+    assert (window.centre_x, window.centre_y, window.side) == (70.0, 40.0, 80.0)
+    points = torch.tensor([[30.0, 0.0], [110.0, 80.0]])
+    torch.testing.assert_close(window.to_crop(points, 64), torch.tensor([[0.0, 0.0], [64.0, 64.0]]))
+    torch.testing.assert_close(window.to_frame(window.to_crop(points, 64), 64), points)
+    with pytest.raises(ValueError, match="empty"):
+        CropWindow.around(torch.zeros(1, 1, 8, 8))
+    with pytest.raises(ShapeError):
+        CropWindow.around(torch.zeros(8, 8))
+
+
+def test_unchanged_pose_warps_the_source_onto_itself(reenactor: Reenactor) -> None:
+    source = reenactor.source
+    crop = SourceCrop.of(source, SIZE)
+    dense = dense_conditions(reenactor.warp(source.params), crop)
+    assert dense.conditions.shape == (1, len(CONDITION_CHANNELS), SIZE, SIZE)
+    mask = dense.conditions[:, CONDITION_CHANNELS.index("mask")] > 0.5
+    assert 0.1 < float(mask.float().mean()) < 0.6
+    warped, texture = dense.conditions[:, :3], crop.texture[:, :3]
+    assert float((warped - texture).abs().mean()) < 0.01
+    centres = (torch.arange(SIZE, dtype=torch.float32) + 0.5) / SIZE * 2 - 1
+    identity = torch.stack(torch.meshgrid(centres, centres, indexing="xy"), dim=-1)[None]
+    assert float((dense.grid - identity).abs()[mask].max()) < 0.01
+
+
+def test_head_turn_moves_the_grid(reenactor: Reenactor) -> None:
+    source = reenactor.source
+    turned = source.params.replace(rotation=source.params.rotation + torch.tensor([[0.0, 0.3, 0.0]]))
+    target = relative_target(source.params, turned, source.params)
+    crop = SourceCrop.of(source, SIZE)
+    still = dense_conditions(reenactor.warp(source.params), crop)
+    moved = dense_conditions(reenactor.warp(target), crop)
+    mask = moved.conditions[:, CONDITION_CHANNELS.index("mask")] > 0.5
+    shift = (moved.grid - still.grid)[mask].abs().mean(dim=0)
+    assert float(shift[0]) > 0.02  # a yaw moves the source points sideways
+
+
+def test_renderer_with_a_transparent_crop_gives_the_source_back(reenactor: Reenactor) -> None:
+    def transparent(texture: torch.Tensor, conditions: torch.Tensor, grid: torch.Tensor) -> tuple:
+        return torch.ones_like(texture[:, :3]), torch.zeros_like(texture[:, :1])
+
+    source = reenactor.source
+    frame = DCNetRenderer(transparent, SIZE)(reenactor.warp(source.params))
+    torch.testing.assert_close(frame, source.image)
+
+
+def test_paste_lands_in_the_window_only() -> None:
+    frame = torch.zeros(1, 3, 60, 80)
+    window = CropWindow(40.0, 30.0, 20.0)
+    image, alpha = torch.ones(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
+    out = paste(window, image, alpha, frame)
+    assert float(out[..., 25:35, 35:45].min()) > 1 - 1e-5
+    assert float(out[..., :15, :].max()) == 0.0 and float(out[..., :, :25].max()) == 0.0
+    assert np.isclose(float(out.mean()), 20 * 20 / (60 * 80), atol=0.01)
