@@ -3,7 +3,8 @@
     python -m bench.quality --out out/bench_quality.json      # needs .[bench] (dlib, scipy)
 
 Methods (:mod:`bench.reenact_methods`, ``--methods``): ``static`` (the source itself), ``warp2d``
-(a 2D piecewise-affine landmark warp, :mod:`bench.piecewise_warp`) and ``geometric`` (the 3D path).
+(a 2D piecewise-affine landmark warp, :mod:`bench.piecewise_warp`), ``geometric`` (the 3D path)
+and ``dcnet`` (the 3D path with DCNet, ``$JR2NET_DCNET`` or the shipped weights).
 
 Self-reenactment (:mod:`bench.self_reenactment`): the shared driving clips and the training
 media's validation clips, at their own size, first ``--frames`` frames; frame 0 is the source and
@@ -11,8 +12,8 @@ the clip drives it; the frames after it are scored against the true frames: L1/P
 the face region found on the true frame by dlib (MediaPipe's face oval where dlib finds none) and
 over the full frame; per clip, mean over clips, worst clip. Cross-identity
 (:mod:`bench.cross_identity`): source photos driven by the shared clips: identity distance to the
-source, blendshape and head-angle correlation with the driver, expression error. Throughput: the
-geometric path end to end (tracking, fitting, reenactment) on the 256² built-in avatar.
+source, blendshape and head-angle correlation with the driver, expression error. Throughput: each
+3D path end to end (tracking, fitting, reenactment) on the 256² built-in avatar.
 
 Writes the JSON report and, beside it, two PNG contact sheets (``NAME.png``: true | methods at each
 clip's middle frame, the scored face region outlined; ``NAME_cross.png``: driver | source | methods).
@@ -32,7 +33,7 @@ from bench.clips import MEDIA, read_clip, shared_clips, validation_clips
 from bench.contact_sheet import contact_sheet
 from bench.cross_identity import cross_identity
 from bench.image_metrics import fidelity, ssim
-from bench.reenact_methods import METHODS, face_model
+from bench.reenact_methods import METHODS, REFINED, face_model
 from bench.self_reenactment import self_reenactment
 from bench.timing import write_report
 from jr2net.avatar import REGION as AVATAR_REGION
@@ -44,10 +45,11 @@ from jr2net.reenact import Reenactor, prepare_source
 __all__ = ["fidelity", "main", "ssim"]  # the metrics stay importable from here
 
 
-def throughput(model: FaceModel, frames: int) -> dict:
-    """The geometric path end to end on the 256² avatar driven by d12 at 256², ms per frame."""
+def throughput(model: FaceModel, frames: int, refiner: str) -> dict:
+    """A 3D path end to end on the 256² avatar driven by d12 at 256², ms per frame."""
     image, params = model_source(model, 256)
-    reenactor = Reenactor(model, prepare_source(model, image, params, region=AVATAR_REGION))
+    source = prepare_source(model, image, params, region=AVATAR_REGION)
+    reenactor = Reenactor(model, source, renderer=REFINED[refiner]())
     clip = MEDIA / "liveportrait" / "driving" / "d12.mp4"
     driving = [np.asarray(Image.fromarray(f).resize((256, 256))) for _, _, f in read_clip(clip, frames)]
     times = []
@@ -62,7 +64,7 @@ def throughput(model: FaceModel, frames: int) -> dict:
             start = now
     steady = times[10:]
     return {
-        "op": "geometric_path_end_to_end",
+        "op": f"{refiner}_path_end_to_end",
         "size": "256x256",
         "median_ms": float(np.median(steady)),
         "p99_ms": float(np.percentile(steady, 99)),
@@ -152,9 +154,10 @@ def main() -> None:
     wanted = set(args.clips) if args.clips else None
     self_clips = [p for p in shared_clips() + validation_clips() if wanted is None or p.stem in wanted]
     cross_clips = [p for p in shared_clips() if wanted is None or p.stem in wanted]
-    run = throughput(face_model(), 90)
-    rate = f"{run['median_ms']:.1f} ms/frame median ({run['fps']:.1f} fps), p99 {run['p99_ms']:.1f}"
-    print(f"geometric path 256²: {rate}")
+    runs = [throughput(face_model(), 90, name) for name in REFINED if name in methods]
+    for run in runs:
+        rate = f"{run['median_ms']:.1f} ms/frame median ({run['fps']:.1f} fps), p99 {run['p99_ms']:.1f}"
+        print(f"{run['op']} 256²: {rate}")
     self_report, self_rows = self_reenactment(self_clips, methods, args.frames)
     print("\n".join(self_summary(self_report)))
     cross_report, cross_rows = cross_identity(cross_clips, methods, args.frames)
@@ -169,7 +172,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     write_report(
         args.out,
-        [run],
+        runs,
         [torch.device("cpu")],
         {
             "frames_limit": args.frames,

@@ -23,7 +23,7 @@ from jr2net.realtime.pipeline import Stage
 from jr2net.realtime.process_stage import StageProcess
 from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Controls, Reenactor, SourceFace
+from jr2net.reenact import Controls, FrameRenderer, Reenactor, SourceFace
 from jr2net.smoothing import OneEuroConfig
 
 LOG = logging.getLogger("jr2net.realtime")
@@ -37,6 +37,8 @@ LIVE_FITTER = FitterConfig(frame_iterations=5)
 EstimatorFactory = Callable[[FaceModel], FrameEstimator | None]
 """The reconstruction method: builds the estimator from the face model (None: the fitter). It runs
 in the reconstruct stage's process, so it must pickle (a frozen dataclass of options, say)."""
+RendererFactory = Callable[[], FrameRenderer]
+"""Builds the reenact stage's frame renderer, in its process: it must pickle too."""
 
 
 def load_stage_model() -> FaceModel:
@@ -112,13 +114,16 @@ class ReconstructFactory:
 
 @dataclass(frozen=True)
 class ReenactFactory:
-    """Builds a :class:`ReenactWorker` for one source (in a stage process, from this pickled value)."""
+    """Builds a :class:`ReenactWorker` for one source (in a stage process, from this pickled value);
+    ``renderer`` builds its frame renderer (None: the geometric one)."""
 
     source: SourceFace
     controls: Controls = field(default_factory=Controls)
+    renderer: RendererFactory | None = None
 
     def __call__(self, model: FaceModel) -> ReenactWorker:
-        return ReenactWorker(Reenactor(model, self.source), self.controls)
+        renderer = None if self.renderer is None else self.renderer()
+        return ReenactWorker(Reenactor(model, self.source, renderer=renderer), self.controls)
 
 
 class ReenactmentStages:
@@ -133,6 +138,7 @@ class ReenactmentStages:
         processes: started :class:`StageProcess` children to build the stages in (two, preloaded
             with :func:`load_stage_model`: a warm pool's), instead of starting new ones (process
             mode only).
+        renderer: builds the reenact stage's frame renderer (None: the geometric one).
     """
 
     def __init__(
@@ -143,6 +149,7 @@ class ReenactmentStages:
         controls: Controls = Controls(),
         mode: str = "process",
         processes: Sequence[StageProcess] | None = None,
+        renderer: RendererFactory | None = None,
     ) -> None:
         if mode not in STAGE_MODES:
             raise ValueError(f"unknown stage mode {mode!r}; choose from {STAGE_MODES}")
@@ -150,7 +157,7 @@ class ReenactmentStages:
             raise ValueError("give two stage processes, and only in process mode")
         factories = (
             ("reconstruct", ReconstructFactory(method)),
-            ("reenact", ReenactFactory(source, controls)),
+            ("reenact", ReenactFactory(source, controls, renderer)),
         )
         self._processes: list[StageProcess] = list(processes or [])
         self._workers: list[ReconstructWorker | ReenactWorker] = []

@@ -1,8 +1,10 @@
 """``jr2net serve``: an aiohttp + aiortc server that reenacts a browser's camera over WebRTC.
 
-Routes: ``GET /`` the web page; ``POST /offer`` ``{"sdp", "type"}`` → ``{"sdp", "type", "session"}``;
+Routes: ``GET /`` the web page; ``POST /offer`` ``{"sdp", "type"}`` (and optionally ``"refiner"``,
+one the server offers) → ``{"sdp", "type", "session"}``;
 ``POST /source`` (multipart ``image``, or ``model`` for the built-in avatar) sets the source for
-the next sessions; ``GET /stats`` per-session frame counts, fps and latency (``?frames=1`` adds
+the next sessions; ``GET /stats`` the refiners offered and per-session refiner, frame counts, fps
+and latency (``?frames=1`` adds
 the latest sent frames' ``[pts, captured, sent]`` in monotonic seconds, and the first one's
 pts). Each peer is its own session (its own stages and pipeline); a peer that leaves frees
 everything it held.
@@ -15,6 +17,7 @@ import io
 import ipaddress
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,12 @@ from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessPool
-from jr2net.realtime.reenactment import EstimatorFactory, ReenactmentStages, load_stage_model
+from jr2net.realtime.reenactment import (
+    EstimatorFactory,
+    ReenactmentStages,
+    RendererFactory,
+    load_stage_model,
+)
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
@@ -48,6 +56,7 @@ class Session:
     id: str
     peer: RTCPeerConnection
     outgoing: ReenactedTrack
+    refiner: str
     pipeline: Pipeline | None = None
     task: asyncio.Task | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -64,13 +73,25 @@ class ReenactmentServer:
         echo: bool = False,
         method: EstimatorFactory | None = None,
         stage_mode: str = "process",
+        renderers: Mapping[str, RendererFactory] | None = None,
+        default_renderer: str = "geometric",
     ) -> None:
         """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
         the latency benchmark subtracts. ``method`` builds the reconstruct stage's estimator (None:
         the fitter); ``stage_mode`` runs each session's two stages in processes (two kept started
-        for the next session) or threads."""
+        for the next session) or threads. ``renderers``: the refiners an offer may name (its
+        ``refiner`` field), by name, each building the reenact stage's frame renderer (default:
+        only ``geometric``); ``default_renderer`` serves offers that name none."""
         if stage_mode not in STAGE_MODES:
             raise ValueError(f"unknown stage mode {stage_mode!r}; choose from {STAGE_MODES}")
+        self.renderers: dict[str, RendererFactory | None] = (
+            {"geometric": None} if renderers is None else dict(renderers)
+        )
+        if default_renderer not in self.renderers:
+            raise ValueError(
+                f"the default refiner {default_renderer!r} is not among {sorted(self.renderers)}"
+            )
+        self.default_renderer = default_renderer
         self.model, self.source, self.size, self.echo = model, source, size, echo
         self.method, self.stage_mode = method, stage_mode
         self.sessions: dict[str, Session] = {}
@@ -97,8 +118,13 @@ class ReenactmentServer:
             raise web.HTTPBadRequest(text=f"expected JSON {{'sdp', 'type'}}: {error}") from error
         if description.type != "offer":
             raise web.HTTPBadRequest(text=f"expected an offer, got {description.type!r}")
+        refiner = data.get("refiner") or self.default_renderer
+        if refiner not in self.renderers:
+            raise web.HTTPBadRequest(
+                text=f"unknown refiner {refiner!r}; this server offers {sorted(self.renderers)}"
+            )
         peer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        session = Session(str(uuid.uuid4()), peer, ReenactedTrack(asyncio.get_running_loop()))
+        session = Session(str(uuid.uuid4()), peer, ReenactedTrack(asyncio.get_running_loop()), refiner)
         self.sessions[session.id] = session
 
         @peer.on("track")
@@ -136,6 +162,7 @@ class ReenactmentServer:
                     Controls(),
                     self.stage_mode,
                     processes,
+                    self.renderers[session.refiner],
                 )
             session.pipeline = Pipeline(
                 TrackSource(track), [] if stages is None else stages.stages, [session.outgoing]
@@ -205,13 +232,20 @@ class ReenactmentServer:
             summary = session.pipeline.summary() if session.pipeline is not None else {}
             sessions[session_id] = {
                 "state": session.peer.connectionState,
+                "refiner": session.refiner,
                 "frames_sent": session.outgoing.frames_sent,
                 **summary,
             }
             if request.query.get("frames") == "1":
                 sessions[session_id]["frames"] = [list(row) for row in session.outgoing.timeline]
                 sessions[session_id]["first_pts"] = session.outgoing.first_pts
-        return web.json_response({"sessions": sessions})
+        return web.json_response(
+            {
+                "sessions": sessions,
+                "refiners": sorted(self.renderers),
+                "default_refiner": self.default_renderer,
+            }
+        )
 
     async def startup(self, app: web.Application) -> None:
         """Start the first session's stage processes now (they take a few seconds to import)."""

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
+from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
@@ -60,6 +61,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--stats", type=Path, help="write the run's latency statistics here (JSON)")
     add_method_arguments(parser)
+    add_refiner_arguments(parser)
     add_stage_mode_argument(parser)
     parser.set_defaults(run=run)
 
@@ -87,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
-    with ReenactmentStages(model, method_choice(args), source, controls, mode=args.stages) as stages:
+    stages = ReenactmentStages(
+        model, method_choice(args), source, controls, mode=args.stages, renderer=refiner_choice(args)
+    )
+    with stages:
         pipeline = Pipeline(frames, stages.stages, sinks)
         stats = asyncio.run(_run_until_interrupted(pipeline))
     summary = stats.summary()

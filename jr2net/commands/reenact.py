@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
@@ -65,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="working size: the built-in avatar's, and what larger photos are scaled down to (default 512)",
     )
     parser.add_argument("--max-frames", type=int, help="stop after this many driving frames")
+    add_refiner_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -75,6 +77,7 @@ def _fit_height(image: np.ndarray, height: int) -> np.ndarray:
 
 def run(args: argparse.Namespace) -> int:
     info = probe_video(args.driving)
+    renderer = refiner_choice(args)()
     model = FaceModel.load()
     controls = Controls(
         expression=parse_weights(args.set),
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     source = load_source(model, args.source, args.size)
     source_image = (source.image[0].permute(1, 2, 0) * 255).round().byte().numpy()
     light_mode = args.light if args.light in LIGHT_MODES else "source"
-    reenactor = Reenactor(model, source, args.motion, light_mode)
+    reenactor = Reenactor(model, source, args.motion, light_mode, renderer)
     height, width = source_image.shape[:2]
     if args.side_by_side:
         width = _fit_height(np.zeros((info.height, info.width, 3), np.uint8), height).shape[1] + 2 * width

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from aiohttp import web
 
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
+from jr2net.commands.refiner import REFINERS, RefinerChoice, add_refiner_arguments, refiner_choice
 from jr2net.face_model import FaceModel
 from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
 from jr2net.realtime.threads import configure_live_threads
@@ -24,6 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", default="model", help="default source: a photo or clip, or 'model'")
     parser.add_argument("--size", type=int, default=256, help="working size of the source (default 256)")
     add_method_arguments(parser)
+    add_refiner_arguments(parser)
     add_stage_mode_argument(parser)
     parser.add_argument(
         "--echo",
@@ -33,12 +36,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def renderers(args: argparse.Namespace) -> dict[str, RefinerChoice]:
+    """The refiners a caller may pick: the chosen one (checked: a clear error now if it cannot be
+    built), and the others that can be (DCNet only with readable weights, said when it is not)."""
+    chosen = refiner_choice(args)
+    offered = {chosen.refiner: chosen}
+    for name in REFINERS:
+        if name in offered:
+            continue
+        other = RefinerChoice(name, args.dcnet_runtime, args.dcnet_weights)
+        try:
+            other.check()
+        except (FileNotFoundError, ValueError) as error:
+            print(f"the {name} refiner is not offered: {error}", file=sys.stderr)
+            continue
+        offered[name] = other
+    return offered
+
+
 def run(args: argparse.Namespace) -> int:
     configure_live_threads()
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
     server = ReenactmentServer(
-        model, source, args.size, echo=args.echo, method=method_choice(args), stage_mode=args.stages
+        model,
+        source,
+        args.size,
+        echo=args.echo,
+        method=method_choice(args),
+        stage_mode=args.stages,
+        renderers=renderers(args),
+        default_renderer=args.refiner,
     )
     if is_loopback(args.host):
         limit_ice_to_loopback()

@@ -191,10 +191,16 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
                 offer = {"sdp": await codec_less_offer(), "type": "offer"}
                 no_common_codec = (await http.post(f"{base}/offer", json=offer)).status
                 not_multipart = (await http.post(f"{base}/source", data=b"x")).status
+                offer = {"sdp": await codec_less_offer(), "type": "offer", "refiner": "nope"}
+                unknown_refiner = await http.post(f"{base}/offer", json=offer)
+                assert "geometric" in await unknown_refiner.text()
+                stats = await (await http.get(f"{base}/stats")).json()
+            assert stats["refiners"] == ["geometric"] and stats["default_refiner"] == "geometric"
             assert set(server.sessions) == before, "a refused offer leaves no session behind"
             return [
                 bad_offer,
                 no_common_codec,
+                unknown_refiner.status,
                 not_multipart,
                 await post(base, "image", b"plain text, not an image"),
                 await post(base, "image", _png(np.full((64, 64, 3), 90, np.uint8))),
@@ -203,4 +209,4 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
             ]
         raise AssertionError("server did not start")
 
-    assert asyncio.run(scenario()) == [400, 400, 400, 415, 422, 200, 200]
+    assert asyncio.run(scenario()) == [400, 400, 400, 400, 415, 422, 200, 200]

@@ -1,0 +1,73 @@
+"""The ``--refiner`` options shared by ``reenact``, ``live`` and ``serve``: how the warp becomes
+the output frame, the geometric renderer or the learned DCNet."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
+from jr2net.reenact import FrameRenderer, GeometricRenderer
+
+REFINERS = ("dcnet", "geometric")
+DEFAULT_REFINER = "geometric"
+DCNET_RUNTIMES = ("onnx", "torch")
+
+
+@dataclass(frozen=True)
+class RefinerChoice:
+    """Which frame renderer a reenactor uses, as a value that pickles: called (in a stage
+    process, say), it builds the renderer; DCNet's onnxruntime gets as many threads as torch has."""
+
+    refiner: str = DEFAULT_REFINER
+    runtime: str = "onnx"
+    weights: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.refiner not in REFINERS:
+            raise ValueError(f"unknown refiner {self.refiner!r}; choose from {REFINERS}")
+        if self.runtime not in DCNET_RUNTIMES:
+            raise ValueError(f"unknown DCNet runtime {self.runtime!r}; choose from {DCNET_RUNTIMES}")
+
+    def check(self) -> None:
+        """Fail now, with the reason, when the refiner cannot be built (DCNet weights missing or
+        unreadable), instead of inside a stage once the call has started."""
+        if self.refiner == "dcnet":
+            load_dcnet(self.weights)
+
+    def __call__(self) -> FrameRenderer:
+        if self.refiner == "geometric":
+            return GeometricRenderer()
+        from jr2net.dcnet_renderer import DCNetRenderer
+        from jr2net.engines.dcnet_runners import make_dcnet_runner
+
+        return DCNetRenderer(make_dcnet_runner(self.runtime, self.weights, threads=torch.get_num_threads()))
+
+
+def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--refiner dcnet|geometric``, ``--dcnet-runtime onnx|torch`` and ``--dcnet-weights FILE``."""
+    parser.add_argument(
+        "--refiner",
+        choices=REFINERS,
+        default=DEFAULT_REFINER,
+        help=f"how the warped source becomes the frame: dcnet (the learned generator) or geometric "
+        f"(relighting and a feathered paste); default {DEFAULT_REFINER}",
+    )
+    parser.add_argument(
+        "--dcnet-runtime", choices=DCNET_RUNTIMES, default="onnx", help="how DCNet runs (default onnx)"
+    )
+    parser.add_argument(
+        "--dcnet-weights",
+        type=Path,
+        help=f"DCNet weights (default: $JR2NET_DCNET or {default_dcnet_weights().name}, shipped)",
+    )
+
+
+def refiner_choice(args: argparse.Namespace) -> RefinerChoice:
+    """The refiner options of parsed arguments, checked (see :meth:`RefinerChoice.check`)."""
+    choice = RefinerChoice(args.refiner, args.dcnet_runtime, args.dcnet_weights)
+    choice.check()
+    return choice
