@@ -13,6 +13,11 @@ from torch import Tensor
 from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS
 
 SPLITS = ("train", "validation")
+ABLATIONS = {  # the paper's Table 5 variants: the input channels each one blanks
+    "none": ((), ()),  # dense conditions and the warped image (the shipped network)
+    "dense": ((), tuple(range(3))),  # dense conditions only: no warped image
+    "no_light": (tuple(range(3, 6)), tuple(range(6, 9))),  # no light maps, source or target
+}
 TEXTURE_NORMAL_X = TEXTURE_CHANNELS.index("normal_x")
 CONDITION_NORMAL_X = CONDITION_CHANNELS.index("normal_x")
 MASK = CONDITION_CHANNELS.index("mask")
@@ -42,6 +47,16 @@ class PairBatch:
         return PairBatch(
             *(value.to(device) for value in (self.texture, self.conditions, self.grid, self.truth))
         )
+
+    def ablated(self, ablation: str) -> PairBatch:
+        """The batch with the inputs an :data:`ABLATIONS` variant leaves out set to zero."""
+        if ablation not in ABLATIONS:
+            raise ValueError(f"unknown ablation {ablation!r}; choose from {sorted(ABLATIONS)}")
+        texture_channels, condition_channels = ABLATIONS[ablation]
+        texture, conditions = self.texture.clone(), self.conditions.clone()
+        texture[:, list(texture_channels)] = 0
+        conditions[:, list(condition_channels)] = 0
+        return PairBatch(texture, conditions, self.grid, self.truth)
 
     def mirrored(self) -> PairBatch:
         """Every pair mirrored left to right (the normals' x and the grid's x change sign)."""

@@ -11,6 +11,8 @@ weights. The run writes ``<out>/log.jsonl`` (training terms, validation PSNR on 
 people beside the warped and the static source), sample grids ``<out>/samples/step_N.png``
 (source | warped | generated | true | mask), a resumable ``<out>/checkpoint.pt``
 (``--set resume=true``) and the fp16 EMA weights ``<out>/dcnet.pt`` that ``--refiner dcnet`` reads.
+``--set ablation=dense|no_light`` trains a Table 5 variant that leaves the warped image or the
+light maps out (:data:`jr2net.training.dcnet_data.ABLATIONS`).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from jr2net.nets.dcnet import DCNet, DCNetConfig
 from jr2net.nets.dcnet_checkpoint import save_dcnet
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
-from jr2net.training.dcnet_data import PairBatch, PairDataset
+from jr2net.training.dcnet_data import ABLATIONS, PairBatch, PairDataset
 from jr2net.training.dcnet_losses import (
     DCNetLossWeights,
     PatchDiscriminator,
@@ -67,6 +69,7 @@ class DCNetTrainConfig:
     adversarial_start: int = 1000  # steps of L1 alone before the discriminator joins
     ema_decay: float = 0.999
     vgg: Path | None = None
+    ablation: str = "none"  # a Table 5 variant (jr2net.training.dcnet_data.ABLATIONS)
     mirror: bool = True
     seed: int = 0
     log_every: int = 25
@@ -103,7 +106,7 @@ def validate(net: nn.Module, data: PairDataset, config: DCNetTrainConfig, device
     scores: dict[str, list[Tensor]] = {}
     for start in range(0, count, config.batch_size):
         batch = data.batch(np.arange(start, min(start + config.batch_size, count))).to(device)
-        output, _ = generate(net, batch)
+        output, _ = generate(net, batch.ablated(config.ablation))
         candidates = {"dcnet": output, "warped": batch.conditions[:, :3], "static": batch.source_image}
         for name, image in candidates.items():
             scores.setdefault(f"{name}_psnr", []).append(psnr(image, batch.truth))
@@ -134,6 +137,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
     device = pick_device(config.device)
     if device.type == "cpu":
         torch.set_flush_denormal(True)
+    if config.ablation not in ABLATIONS:
+        raise ValueError(f"unknown ablation {config.ablation!r}; choose from {sorted(ABLATIONS)}")
     train_data = PairDataset(config.pairs, "train")
     validation_data = PairDataset(config.pairs, "validation")
     if not len(train_data) or not len(validation_data):
@@ -168,7 +173,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
     elif log_path.exists():
         log_path.unlink()
     evaluated = net if average is None else average.module
-    sample_batch = validation_data.batch(np.arange(min(4, len(validation_data)))).to(device)
+    sample_indices = np.arange(min(4, len(validation_data)))
+    sample_batch = validation_data.batch(sample_indices).ablated(config.ablation).to(device)
 
     def save_checkpoint() -> None:
         state = {
@@ -211,7 +217,9 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
                 group["lr"] = config.learning_rate * rate
             for group in discriminator_optimizer.param_groups:
                 group["lr"] = config.discriminator_learning_rate * rate
-            batch = train_data.sample(rng, config.batch_size, config.mirror).to(device)
+            batch = (
+                train_data.sample(rng, config.batch_size, config.mirror).ablated(config.ablation).to(device)
+            )
             output, _ = generate(net, batch)
             fake = real_features = None
             terms: dict[str, Tensor] = {}

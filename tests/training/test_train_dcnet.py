@@ -41,6 +41,15 @@ def test_pairs_split_by_person(pairs: Path) -> None:
     twice = batch.mirrored().mirrored()
     for name in ("texture", "conditions", "grid", "truth"):
         torch.testing.assert_close(getattr(twice, name), getattr(batch, name))
+    no_light = batch.ablated("no_light")
+    assert (
+        float(no_light.texture[:, 3:6].abs().max()) == 0
+        and float(no_light.conditions[:, 6:9].abs().max()) == 0
+    )
+    torch.testing.assert_close(no_light.conditions[:, :6], batch.conditions[:, :6])
+    assert float(batch.ablated("dense").conditions[:, :3].abs().max()) == 0
+    with pytest.raises(ValueError, match="unknown ablation"):
+        batch.ablated("rendered")
     with pytest.raises(FileNotFoundError, match="dcnet_pairs"):
         PairDataset(pairs / "missing", "train")
 

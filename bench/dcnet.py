@@ -1,0 +1,106 @@
+"""DCNet's latency per 256² crop, and the DCNet frame renderer's whole step on a photo source.
+
+    python -m bench.dcnet --out out/bench_dcnet.json [--weights FILE] [--threads 2]
+
+Rows (median and p99 ms, CPU, ``--threads`` threads): the generator alone on onnxruntime and on
+torch eager (batch 1, the crop size of the weights' export), and the whole renderer step of one
+frame (dense conditions on the crop, the generator on onnxruntime, the paste) for a photo source
+at 640×480 and 1280×720 (a shared photo letterboxed to the webcam size), beside the geometric
+renderer's step on the same warp: their ratio is what DCNet costs the live path.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.clips import MEDIA
+from bench.timing import time_call, write_report
+from jr2net.dcnet_renderer import DCNetRenderer
+from jr2net.dense_conditions import CROP_SIZE, SourceCrop, dense_conditions
+from jr2net.engines.dcnet_runners import make_dcnet_runner
+from jr2net.face_model import FaceModel
+from jr2net.media import read_image
+from jr2net.reenact import GeometricRenderer, Reenactor
+from jr2net.sources import source_from_image
+
+WEBCAM_SIZES = ((640, 480), (1280, 720))
+PHOTO = "liveportrait/source/s12.jpg"
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The photo scaled to fit ``width``×``height`` and centred on black (RGB uint8)."""
+    from PIL import Image
+
+    scale = min(width / image.shape[1], height / image.shape[0])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - size[1]) // 2, (width - size[0]) // 2
+    canvas[top : top + size[1], left : left + size[0]] = np.asarray(Image.fromarray(image).resize(size))
+    return canvas
+
+
+def generator_rows(weights: Path | None, threads: int, repeats: int) -> list[dict]:
+    """The generator alone, onnxruntime and torch, batch 1 (random inputs: the cost does not
+    depend on the values)."""
+    rows = []
+    inputs = (
+        torch.rand(1, 9, CROP_SIZE, CROP_SIZE),
+        torch.rand(1, 12, CROP_SIZE, CROP_SIZE),
+        torch.rand(1, CROP_SIZE, CROP_SIZE, 2) * 2 - 1,
+    )
+    for runtime in ("onnx", "torch"):
+        runner = make_dcnet_runner(runtime, weights, threads=threads)
+        timing = time_call(lambda runner=runner: runner(*inputs), torch.device("cpu"), repeats, 5)
+        rows.append({"op": f"dcnet_generator_{runtime}", "size": f"{CROP_SIZE}x{CROP_SIZE}", **timing})
+    return rows
+
+
+def renderer_rows(model: FaceModel, weights: Path | None, threads: int, repeats: int) -> list[dict]:
+    """One frame's renderer step, DCNet and geometric, for a photo source at webcam sizes."""
+    rows = []
+    photo = read_image(MEDIA / PHOTO)
+    for width, height in WEBCAM_SIZES:
+        source = source_from_image(model, letterbox(photo, width, height), PHOTO)
+        reenactor = Reenactor(model, source)
+        turned = source.params.replace(rotation=source.params.rotation + torch.tensor([[0.05, 0.15, 0.0]]))
+        warp = reenactor.warp(turned)
+        dcnet = DCNetRenderer(make_dcnet_runner("onnx", weights, threads=threads))
+        crop = SourceCrop.of(source)
+        steps = {
+            "dcnet_conditions": lambda warp=warp, crop=crop: dense_conditions(warp, crop),
+            "dcnet_renderer": lambda warp=warp, dcnet=dcnet: dcnet(warp),
+            "geometric_renderer": lambda warp=warp: GeometricRenderer()(warp),
+            "warp": lambda reenactor=reenactor, turned=turned: reenactor.warp(turned),
+        }
+        for name, step in steps.items():
+            with torch.no_grad():
+                timing = time_call(step, torch.device("cpu"), repeats, 3)
+            rows.append({"op": name, "size": f"{width}x{height}", "source": PHOTO, **timing})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, required=True, help="JSON report path")
+    parser.add_argument("--weights", type=Path, help="DCNet weights (default: $JR2NET_DCNET or shipped)")
+    parser.add_argument("--threads", type=int, default=2, help="torch and onnxruntime threads (default 2)")
+    parser.add_argument("--repeats", type=int, default=50)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = generator_rows(args.weights, args.threads, args.repeats)
+    rows += renderer_rows(FaceModel.load(), args.weights, args.threads, max(args.repeats // 2, 10))
+    for row in rows:
+        timing = f"median {row['median_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
+        print(f"{row['op']:<22}{row['size']:>10}  {timing}")
+    write_report(args.out, rows, [torch.device("cpu")], {"threads": args.threads})
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
