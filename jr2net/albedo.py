@@ -74,7 +74,9 @@ def estimate_appearance(model: FaceModel, params: FaceParams, image: np.ndarray)
     colours = _bilinear(photo, screen[:, :2])
     basis = irradiance_basis(normals)
     weight = visibility.sqrt()[:, None]
-    solution = torch.linalg.lstsq(basis * weight, colours * weight).solution
+    # QR ("gels", full rank: thousands of visible vertices for nine coefficients) gives the same
+    # light on every run; the default pivoted solver varied by ~1e-5 between runs.
+    solution = torch.linalg.lstsq(basis * weight, colours * weight, driver="gels").solution
     tone = torch.tensor(DEFAULT_ALBEDO)
     light = light_from_irradiance_coefficients(solution / tone)
     shading = irradiance(normals[None], light[None])[0].clamp(min=0.05)
