@@ -19,7 +19,7 @@ run is the transport floor. Two measures (DESIGN.md, "Measuring glass-to-glass l
 
 Also reported: the server's per-stage latency and achieved fps, the first and second halves'
 medians (latency must not grow), and a histogram PNG of the per-frame times. ``--seconds``
-longer than the clip loops it.
+longer than the clip loops it; ``--refiner dcnet`` and ``--source PHOTO`` set the server's.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from PIL import Image, ImageDraw
 from bench.timing import write_report
 from jr2net.assets import repository_root
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
+from jr2net.commands.refiner import add_refiner_arguments
 from jr2net.media import iter_video_frames
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.server import limit_ice_to_loopback
@@ -250,7 +251,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=12.0, help="seconds sent (the clip loops)")
     parser.add_argument("--size", type=int, default=256, help="reenactment size")
+    parser.add_argument("--source", default="model", help="the server's source: 'model' or a photo")
     add_method_arguments(parser)
+    add_refiner_arguments(parser)
     add_stage_mode_argument(parser)
     args = parser.parse_args()
     if args.seconds < 2 * WINDOW_S:
@@ -263,9 +266,11 @@ def main() -> None:
     frames = [clip[index % len(clip)] for index in range(round(args.seconds * fps))]  # looped if short
     method = ["--method", args.method, "--runtime", args.runtime, "--stages", args.stages]
     method += [] if args.weights is None else ["--weights", str(args.weights)]
+    method += ["--refiner", args.refiner, "--dcnet-runtime", args.dcnet_runtime]
+    method += [] if args.dcnet_weights is None else ["--dcnet-weights", str(args.dcnet_weights)]
     calls = {}
     for name, extra in (("reenactment", method), ("echo", ["--echo"])):
-        with _serve(["--source", "model", "--size", str(args.size), *extra]) as base:
+        with _serve(["--source", args.source, "--size", str(args.size), *extra]) as base:
             calls[name] = asyncio.run(_call(base, frames, fps))
     report_lags = {}
     with Tracker(mode="image") as tracker:
@@ -322,6 +327,8 @@ def main() -> None:
         "method": args.method,
         "runtime": args.runtime,
         "stages": args.stages,
+        "refiner": args.refiner,
+        "source": args.source,
         "seconds": args.seconds,
     }
     write_report(args.out, runs, [torch.device("cpu")], extra)

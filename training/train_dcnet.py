@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import platform
 import sys
@@ -48,6 +47,7 @@ from jr2net.training.dcnet_losses import (
 )
 from jr2net.training.dcnet_pairs import DEFAULT_PAIRS
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
+from jr2net.training.run_files import append_record, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -189,12 +189,10 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         }
         if average is not None:
             state["average"] = average.state_dict()
-        torch.save(state, checkpoint_path.with_suffix(".partial"))
-        checkpoint_path.with_suffix(".partial").replace(checkpoint_path)
+        write_checkpoint(state, checkpoint_path)
 
     def log(record: dict) -> None:
-        with log_path.open("a") as stream:
-            stream.write(json.dumps(record, default=str) + "\n")
+        append_record(log_path, record)
 
     log(
         {

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import sys
 import time
@@ -43,6 +42,7 @@ from jr2net.training.crop_cache import DEFAULT_CACHE
 from jr2net.training.crop_dataset import CropDataset
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
+from jr2net.training.run_files import append_record, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -171,12 +171,10 @@ def train(config: TrainConfig, command: str = "") -> Path:
         if average is not None:
             state["average"] = average.state_dict()
         state |= {"rng": rng, "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(config)}
-        torch.save(state, checkpoint_path.with_suffix(".partial"))
-        checkpoint_path.with_suffix(".partial").replace(checkpoint_path)
+        write_checkpoint(state, checkpoint_path)
 
     def log(record: dict) -> None:
-        with log_path.open("a") as stream:
-            stream.write(json.dumps(record, default=str) + "\n")
+        append_record(log_path, record)
 
     log(
         {

@@ -35,6 +35,28 @@ def float_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: value.float() if value.is_floating_point() else value for name, value in state.items()}
 
 
+def read_weights_file(path: Path, network: str, file_format: str, training: str, variable: str) -> dict:
+    """The dict a weights file of ``network`` holds, checked to be of ``file_format``.
+
+    Raises:
+        FileNotFoundError: no file at ``path`` (the message says how to make one: ``training``, or
+            the environment ``variable`` that points at other weights).
+        ValueError: unreadable, or not a weights file of that format.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{network} weights {path} are missing; train them with {training} "
+            f"or set {variable} to a weights file"
+        )
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is not a readable {network} weights file: {error}") from error
+    if not isinstance(saved, dict) or saved.get("format") != file_format:
+        raise ValueError(f"{path} is not a {network} weights file (format {file_format!r} expected)")
+    return saved
+
+
 def save_weights(net: RecNet, path: Path, provenance: dict) -> None:
     """Write ``net``'s weights in fp16 with its architecture, layout and ``provenance`` (a JSON-able dict)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -60,17 +82,9 @@ def load_weights(path: Path | None = None, expected: ParamLayout | None = None) 
         ValueError: not a RecNet weights file, or made for another face model than ``expected``.
     """
     path = default_weights() if path is None else path
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"RecNet weights {path} are missing; train them with python -m jr2net.training.train_recnet "
-            "or set JR2NET_RECNET to a weights file"
-        )
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is not a readable RecNet weights file: {error}") from error
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a RecNet weights file (format {FORMAT!r} expected)")
+    saved = read_weights_file(
+        path, "RecNet", FORMAT, "python -m jr2net.training.train_recnet", "JR2NET_RECNET"
+    )
     layout = ParamLayout(*saved["layout"])
     if expected is not None and layout != expected:
         raise ValueError(f"{path} was trained for a face model with layout {layout}, this one has {expected}")

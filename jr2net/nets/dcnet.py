@@ -29,31 +29,9 @@ from torch.nn import functional
 
 from jr2net.shapes import check_tensor
 
-TEXTURE_CHANNELS = (
-    "source_r",
-    "source_g",
-    "source_b",
-    "light_r",
-    "light_g",
-    "light_b",
-    "normal_x",
-    "normal_y",
-    "normal_z",
-)
-CONDITION_CHANNELS = (
-    "warped_r",
-    "warped_g",
-    "warped_b",
-    "covisible",
-    "mask",
-    "mouth",
-    "light_r",
-    "light_g",
-    "light_b",
-    "normal_x",
-    "normal_y",
-    "normal_z",
-)
+MAP_CHANNELS = ("light_r", "light_g", "light_b", "normal_x", "normal_y", "normal_z")
+TEXTURE_CHANNELS = ("source_r", "source_g", "source_b", *MAP_CHANNELS)
+CONDITION_CHANNELS = ("warped_r", "warped_g", "warped_b", "covisible", "mask", "mouth", *MAP_CHANNELS)
 BORDER_FRACTION = 1 / 16  # the blending mask ramps from 0 at the crop's edge to 1 this far inside
 SLOPE = 0.2
 

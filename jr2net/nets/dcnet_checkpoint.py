@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from jr2net.nets.checkpoint import float_state, half_state
+from jr2net.nets.checkpoint import float_state, half_state, read_weights_file
 from jr2net.nets.dcnet import DCNet, DCNetConfig
 
 FORMAT = "jr2net.DCNet/1"
@@ -45,17 +45,7 @@ def load_dcnet(path: Path | None = None) -> DCNet:
         ValueError: not a DCNet weights file.
     """
     path = default_dcnet_weights() if path is None else path
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"DCNet weights {path} are missing; train them with {TRAINING_COMMAND} "
-            "or set JR2NET_DCNET to a weights file"
-        )
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is not a readable DCNet weights file: {error}") from error
-    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a DCNet weights file (format {FORMAT!r} expected)")
+    saved = read_weights_file(path, "DCNet", FORMAT, TRAINING_COMMAND, "JR2NET_DCNET")
     config = DCNetConfig(
         **{
             name: tuple(value) if isinstance(value, list) else value

@@ -19,6 +19,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from PIL import Image
 
+from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
 from jr2net.sources import load_source
@@ -61,7 +62,7 @@ async def _serve(server: ReenactmentServer) -> AsyncIterator[str]:
 
 
 async def _connect(
-    base: str, track: MediaStreamTrack | None, received: list[np.ndarray]
+    base: str, track: MediaStreamTrack | None, received: list[np.ndarray], refiner: str | None = None
 ) -> tuple[RTCPeerConnection, str]:
     client = RTCPeerConnection()
     if track is not None:
@@ -83,8 +84,9 @@ async def _connect(
 
     await client.setLocalDescription(await client.createOffer())
     async with aiohttp.ClientSession() as http:
+        offer = {"sdp": client.localDescription.sdp, "type": "offer"}
         response = await http.post(
-            f"{base}/offer", json={"sdp": client.localDescription.sdp, "type": "offer"}
+            f"{base}/offer", json=offer | ({} if refiner is None else {"refiner": refiner})
         )
         assert response.status == 200, await response.text()
         answer = await response.json()
@@ -105,13 +107,13 @@ def driving(shared_media: Path) -> list[np.ndarray]:
 
 
 async def _one_call(
-    base: str, server: ReenactmentServer, driving: list
+    base: str, server: ReenactmentServer, driving: list, refiner: str | None = None
 ) -> tuple[list[np.ndarray], dict, int, list[float]]:
     """Connect, collect 15 reenacted frames, read the stats, hang up; also the sessions left open
     after and when each driving frame was handed to the client's encoder."""
     received: list[np.ndarray] = []
     track = ClipTrack(driving)
-    client, session = await _connect(base, track, received)
+    client, session = await _connect(base, track, received, refiner)
     deadline = time.monotonic() + 40
     while len(received) < 15 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -148,6 +150,22 @@ def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentSe
             )
             assert tracker.track(np.ascontiguousarray(received[-1])).face
             assert open_sessions == 0, "a peer that leaves frees its session (and can call again)"
+
+
+def test_a_caller_picks_the_dcnet_refiner(face_model: FaceModel, driving: list) -> None:
+    """An offer naming ``dcnet`` gets DCNet's frames (shipped weights, stages in threads)."""
+    renderers = {"geometric": RefinerChoice("geometric"), "dcnet": RefinerChoice("dcnet")}
+    source = load_source(face_model, "model", 160)
+    server = ReenactmentServer(face_model, source, 160, stage_mode="thread", renderers=renderers)
+
+    async def scenario() -> tuple[list[np.ndarray], dict, int, list[float]]:
+        async for base in _serve(server):
+            return await _one_call(base, server, driving, refiner="dcnet")
+        raise AssertionError("server did not start")
+
+    received, stats, open_sessions, _ = asyncio.run(scenario())
+    assert len(received) >= 15 and received[-1].shape == (160, 160, 3)
+    assert stats["refiner"] == "dcnet" and open_sessions == 0
 
 
 def test_a_client_without_video_does_not_hang(server: ReenactmentServer) -> None:

@@ -1,0 +1,21 @@
+"""What a training run writes as it goes: its JSON-lines log and its resumable checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def append_record(path: Path, record: dict) -> None:
+    """Append one JSON line (values JSON cannot hold are written as their ``str``)."""
+    with path.open("a") as stream:
+        stream.write(json.dumps(record, default=str) + "\n")
+
+
+def write_checkpoint(state: dict, path: Path) -> None:
+    """``torch.save`` to a partial file, then moved over ``path``: a crash never leaves half a checkpoint."""
+    partial = path.with_suffix(".partial")
+    torch.save(state, partial)
+    partial.replace(path)
