@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jr2net.face_model import FaceModel
@@ -47,6 +48,7 @@ PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # room beside an uploaded image in its request (form fields, boundaries)
 SESSION_STOP_TIMEOUT_S = 10.0
+MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is a few KiB
 
 
 @dataclass
@@ -118,6 +120,12 @@ class ReenactmentServer:
             raise web.HTTPBadRequest(text=f"expected JSON {{'sdp', 'type'}}: {error}") from error
         if description.type != "offer":
             raise web.HTTPBadRequest(text=f"expected an offer, got {description.type!r}")
+        if len(description.sdp) > MAX_OFFER_BYTES:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_OFFER_BYTES, actual_size=len(description.sdp))
+        if not offers_video(description.sdp):
+            raise web.HTTPBadRequest(
+                text="the offer has no video to reenact (or its SDP has no media at all)"
+            )
         refiner = data.get("refiner") or self.default_renderer
         if refiner not in self.renderers:
             raise web.HTTPBadRequest(
@@ -257,6 +265,12 @@ class ReenactmentServer:
         await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
         if pool is not None:
             await asyncio.to_thread(pool.close)
+
+
+def offers_video(sdp: str) -> bool:
+    """Whether an SDP offers a video stream that is not disabled (port 0)."""
+    media = SessionDescription.parse(sdp).media
+    return any(section.kind == "video" and section.port != 0 for section in media)
 
 
 def _decode_upload(payload: bytes, size: int) -> np.ndarray:

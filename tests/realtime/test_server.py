@@ -62,13 +62,10 @@ async def _serve(server: ReenactmentServer) -> AsyncIterator[str]:
 
 
 async def _connect(
-    base: str, track: MediaStreamTrack | None, received: list[np.ndarray], refiner: str | None = None
+    base: str, track: MediaStreamTrack, received: list[np.ndarray], refiner: str | None = None
 ) -> tuple[RTCPeerConnection, str]:
     client = RTCPeerConnection()
-    if track is not None:
-        client.addTrack(track)
-    else:
-        client.createDataChannel("no-video")
+    client.addTrack(track)
 
     @client.on("track")
     def on_track(incoming: MediaStreamTrack) -> None:
@@ -168,17 +165,26 @@ def test_a_caller_picks_the_dcnet_refiner(face_model: FaceModel, driving: list) 
     assert stats["refiner"] == "dcnet" and open_sessions == 0
 
 
-def test_a_client_without_video_does_not_hang(server: ReenactmentServer) -> None:
-    async def scenario() -> int:
+def test_a_client_without_video_is_refused_at_once(server: ReenactmentServer) -> None:
+    """An offer with only a data channel has nothing to reenact: a 400 that says so, no session."""
+
+    async def scenario() -> tuple[int, str]:
         async for base in _serve(server):
-            client, _ = await _connect(base, None, [])
+            client = RTCPeerConnection()
+            client.createDataChannel("no-video")
+            await client.setLocalDescription(await client.createOffer())
+            offer = {"sdp": client.localDescription.sdp, "type": "offer"}
             async with aiohttp.ClientSession() as http:
-                status = (await http.get(f"{base}/stats")).status
+                response = await http.post(f"{base}/offer", json=offer)
+                answer = response.status, await response.text()
             await client.close()
-            return status
+            return answer
         raise AssertionError("server did not start")
 
-    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == 200
+    before = set(server.sessions)
+    status, text = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert status == 400 and "no video" in text
+    assert set(server.sessions) == before
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -201,6 +207,13 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
         await peer.close()
         return re.sub(r"a=rtpmap:(\d+) [\w-]+/90000", r"a=rtpmap:\1 NOPE/90000", peer.localDescription.sdp)
 
+    async def audio_only_offer() -> str:
+        peer = RTCPeerConnection()
+        peer.addTransceiver("audio")
+        await peer.setLocalDescription(await peer.createOffer())
+        await peer.close()
+        return peer.localDescription.sdp
+
     async def scenario() -> list[int]:
         async for base in _serve(server):
             before = set(server.sessions)
@@ -209,6 +222,13 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
                 offer = {"sdp": await codec_less_offer(), "type": "offer"}
                 no_common_codec = (await http.post(f"{base}/offer", json=offer)).status
                 not_multipart = (await http.post(f"{base}/source", data=b"x")).status
+                garbage = (
+                    await http.post(f"{base}/offer", json={"sdp": "v=0\r\nnot sdp", "type": "offer"})
+                ).status
+                offer = {"sdp": await audio_only_offer(), "type": "offer"}
+                audio_only = (await http.post(f"{base}/offer", json=offer)).status
+                offer = {"sdp": "v=0\r\n" + "a=x\r\n" * 20000, "type": "offer"}
+                huge = (await http.post(f"{base}/offer", json=offer)).status
                 offer = {"sdp": await codec_less_offer(), "type": "offer", "refiner": "nope"}
                 unknown_refiner = await http.post(f"{base}/offer", json=offer)
                 assert "geometric" in await unknown_refiner.text()
@@ -217,6 +237,9 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
             assert set(server.sessions) == before, "a refused offer leaves no session behind"
             return [
                 bad_offer,
+                garbage,
+                audio_only,
+                huge,
                 no_common_codec,
                 unknown_refiner.status,
                 not_multipart,
@@ -227,4 +250,4 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
             ]
         raise AssertionError("server did not start")
 
-    assert asyncio.run(scenario()) == [400, 400, 400, 400, 415, 422, 200, 200]
+    assert asyncio.run(scenario()) == [400, 400, 400, 413, 400, 400, 400, 415, 422, 200, 200]
