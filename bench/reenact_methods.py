@@ -20,7 +20,7 @@ from bench.piecewise_warp import PiecewiseAffineWarp, fit_similarity
 from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import FrameRenderer, GeometricRenderer, Reenactor
+from jr2net.reenact import FrameRenderer, Reenactor
 from jr2net.sources import source_from_image
 from jr2net.tracking import Tracker
 
@@ -85,7 +85,7 @@ def face_model() -> FaceModel:
     return FaceModel.load()
 
 
-def geometric(renderer: Callable[[], FrameRenderer] = GeometricRenderer) -> Method:
+def geometric(renderer: Callable[[], FrameRenderer]) -> Method:
     """The 3D path: the source reconstructed in image mode (:func:`jr2net.sources.source_from_image`),
     the driving in video mode, each frame reenacted (relative motion, the source's light) by a
     :class:`jr2net.reenact.Reenactor` with the frame renderer ``renderer()`` makes."""
@@ -105,13 +105,9 @@ def geometric(renderer: Callable[[], FrameRenderer] = GeometricRenderer) -> Meth
     return reenact
 
 
+REFINED = {name: RefinerChoice(name) for name in ("geometric", "dcnet")}  # the 3D methods' refiners
 METHODS: dict[str, Method] = {
     "static": static,
     "warp2d": warp2d,
-    "geometric": geometric(),
-    "dcnet": geometric(RefinerChoice("dcnet")),
+    **{name: geometric(choice) for name, choice in REFINED.items()},
 }
-REFINED = {
-    "geometric": RefinerChoice("geometric"),
-    "dcnet": RefinerChoice("dcnet"),
-}  # the 3D methods' refiners

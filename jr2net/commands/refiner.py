@@ -9,12 +9,13 @@ from pathlib import Path
 
 import torch
 
+from jr2net.dcnet_renderer import DCNetRenderer
+from jr2net.engines.dcnet_runners import DCNET_RUNTIMES, make_dcnet_runner
 from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
 from jr2net.reenact import FrameRenderer, GeometricRenderer
 
 REFINERS = ("dcnet", "geometric")
 DEFAULT_REFINER = "geometric"
-DCNET_RUNTIMES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,6 @@ class RefinerChoice:
     def __call__(self) -> FrameRenderer:
         if self.refiner == "geometric":
             return GeometricRenderer()
-        from jr2net.dcnet_renderer import DCNetRenderer
-        from jr2net.engines.dcnet_runners import make_dcnet_runner
-
         return DCNetRenderer(make_dcnet_runner(self.runtime, self.weights, threads=torch.get_num_threads()))
 
 
