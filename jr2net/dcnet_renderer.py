@@ -51,7 +51,7 @@ class DCNetRenderer:
         return self._crop
 
     def __call__(self, warp: TargetWarp) -> Tensor:
-        source = warp.inputs.source
+        source = warp.source
         crop = self.crop_of(source)
         dense = dense_conditions(warp, crop)
         image, alpha = self.runner(crop.texture, dense.conditions, dense.grid)

@@ -96,12 +96,12 @@ class DenseConditions:
 
 def dense_conditions(warp: TargetWarp, crop: SourceCrop) -> DenseConditions:
     """The target frame's conditions and feature-warp grid on ``crop``'s window."""
-    inputs, window, size = warp.inputs, crop.window, crop.size
+    window, size = crop.window, crop.size
     height, width = warp.source_points.shape[1:3]
     flow = (warp.source_points - pixel_centres(height, width)).permute(0, 3, 1, 2)
     points = window.frame_points(size) + window.crop(flow, size).permute(0, 2, 3, 1)  # no flow off the frame
-    warped = sample(inputs.source.image, points, "zeros")
-    target = inputs.target
-    maps = torch.cat([inputs.covisible, target.mask, inputs.mouth, target.light, target.normal], dim=1)
+    warped = sample(warp.source.image, points, "zeros")
+    target = warp.target
+    maps = torch.cat([warp.covisible, target.mask, warp.mouth, target.light, target.normal], dim=1)
     grid = window.to_crop(points, size) * (2.0 / size) - 1.0
     return DenseConditions(torch.cat([warped, window.crop(maps, size)], dim=1), grid)

@@ -14,6 +14,7 @@ the geometric one, or the learned DCNet (:mod:`jr2net.dcnet_renderer`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -86,6 +87,11 @@ class SourceFace:
     normal_map: Tensor
     region: str
 
+    @functools.cached_property
+    def image_and_light(self) -> Tensor:
+        """(1, 6, H, W) the image and the light map, sampled together by the geometric refiner."""
+        return torch.cat([self.image, self.light_map], dim=1)
+
 
 @dataclass(frozen=True)
 class RefinerInputs:
@@ -146,14 +152,36 @@ class TargetWarp:
     """One target frame's warp of the source, what a :class:`FrameRenderer` turns into pixels.
 
     Attributes:
-        inputs: the face's warp (what a :class:`Refiner` gets).
-        source_points: (1, H, W, 2) where each target pixel samples the source image (pixel
-            positions, centres at +0.5): the face's eq. 2 points on the mesh, spread smoothly over
-            hair, neck and background and fading to the pixel itself far from the face.
+        source: the source face.
+        target: the target render (mask, depth, normal, light, albedo, image).
+        face_points: (1, H, W, 2) the eq. 2 source pixel of each target pixel's surface point
+            (pixel positions, centres at +0.5; meaningful under ``target.mask``).
+        covisible: (1, 1, H, W) 1 where the source saw the target pixel's surface point.
+        mouth: (1, 1, H, W) 1 on the mouth cap (the mouth interior).
+        source_points: (1, H, W, 2) where each target pixel samples the source image: the face's
+            points, spread smoothly over hair, neck and background and fading to the pixel itself
+            far from the face.
     """
 
-    inputs: RefinerInputs
+    source: SourceFace
+    target: RenderMaps
+    face_points: Tensor
+    covisible: Tensor
+    mouth: Tensor
     source_points: Tensor
+
+    def refiner_inputs(self) -> RefinerInputs:
+        """What a :class:`Refiner` gets: the source image and light sampled at the face's points."""
+        warped, warped_light = sample(self.source.image_and_light, self.face_points).split(3, dim=1)
+        return RefinerInputs(
+            source=self.source,
+            warped=warped,
+            warped_light=warped_light,
+            covisible=self.covisible,
+            target=self.target,
+            mouth=self.mouth,
+            stretch=area_ratio(self.face_points),
+        )
 
 
 class FrameRenderer(Protocol):
@@ -171,10 +199,9 @@ class GeometricRenderer:
         self.refiner = refiner or GeometricRefiner()
 
     def __call__(self, warp: TargetWarp) -> Tensor:
-        inputs = warp.inputs
-        face = self.refiner(inputs)
-        mask = inputs.target.mask
-        background = sample(inputs.source.image, warp.source_points)
+        face = self.refiner(warp.refiner_inputs())
+        mask = warp.target.mask
+        background = sample(warp.source.image, warp.source_points)
         alpha = feather(mask, FEATHER_FRACTION * max(mask.shape[-2:]))
         return alpha * face + (1 - alpha) * background
 
@@ -281,7 +308,6 @@ class Reenactor:
         self.mouth_caps = caps.hole == CAPPED_HOLES.index("mouth")
         self.reference: FaceParams | None = None
         self._source_shape = model.identity_shape(source.params.identity)
-        self._image_and_light = torch.cat([source.image, source.light_map], dim=1)
 
     def target_params(self, driving: FaceParams, controls: Controls = Controls()) -> FaceParams:
         """The target FaceParams for one driving frame (the first one is the relative reference)."""
@@ -305,9 +331,8 @@ class Reenactor:
             warp = self.warp(target)
             image = self.renderer(warp)
         frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
-        inputs = warp.inputs
         return ReenactedFrame(
-            image=frame, face_mask=inputs.target.mask, covisible=inputs.covisible, params=target
+            image=frame, face_mask=warp.target.mask, covisible=warp.covisible, params=target
         )
 
     @torch.no_grad()
@@ -325,20 +350,17 @@ class Reenactor:
         points = interpolate(source.camera_points, self.triangles, fragments.tri_id, fragments.bary)
         matrix = intrinsics(source.params.focal, height, width)
         source_pixels = project(points.reshape(1, -1, 3), matrix).reshape(1, height, width, 3)
-        covisible = self._covisible(source_pixels, maps.mask)
-        warped, warped_light = sample(self._image_and_light, source_pixels[..., :2]).split(3, dim=1)
         cap = (fragments.tri_id - self.face_triangle_count).clamp(min=0)
         mouth = ((fragments.tri_id >= self.face_triangle_count) & self.mouth_caps[cap]).float()[:, None]
-        inputs = RefinerInputs(
+        face_points = source_pixels[..., :2]
+        return TargetWarp(
             source=source,
-            warped=warped,
-            warped_light=warped_light,
-            covisible=covisible,
             target=maps,
+            face_points=face_points,
+            covisible=self._covisible(source_pixels, maps.mask),
             mouth=mouth,
-            stretch=area_ratio(source_pixels[..., :2]),
+            source_points=self._spread(maps.mask, face_points),
         )
-        return TargetWarp(inputs=inputs, source_points=self._spread(maps.mask, source_pixels[..., :2]))
 
     def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
         visible = depth_visible(source_pixels, self.source.depth, COVISIBILITY_TOLERANCE)
