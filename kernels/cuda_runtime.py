@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -65,6 +65,20 @@ def as_cupy(tensor: Tensor) -> Any:
     return cupy.asarray(tensor.contiguous())
 
 
+class Launch(Protocol):
+    """How the ``*_cuda`` modules run a kernel: :func:`launch` (CuPy, on a GPU) or
+    :class:`jr2net.kernels.cuda_host.HostLauncher` (the host build, on the CPU)."""
+
+    def __call__(self, source: str, name: str, count: int, *args: Any) -> None:
+        """Run kernel ``name`` of ``cuda/<source>`` with one thread per item of ``count``; ``args``
+        are tensors (passed as pointers) and numpy scalars of the kernel's parameter types."""
+
+
+def grid_blocks(count: int) -> int:
+    """Blocks of :data:`THREADS` in the 1-D grid of a launch over ``count`` items."""
+    return (count + THREADS - 1) // THREADS
+
+
 def launch(source: str, name: str, count: int, *args: Any) -> None:
     """Launch ``name`` with one thread per item on torch's current stream; tensors pass zero-copy."""
     import cupy
@@ -72,6 +86,6 @@ def launch(source: str, name: str, count: int, *args: Any) -> None:
     if count == 0:
         return
     converted = tuple(as_cupy(a) if isinstance(a, Tensor) else a for a in args)
-    blocks = (count + THREADS - 1) // THREADS
+    blocks = grid_blocks(count)
     with cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream):
         kernel(source, name)((blocks,), (THREADS,), converted)

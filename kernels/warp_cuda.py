@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from jr2net.kernels.cuda_runtime import launch, require_cuda
+from jr2net.kernels.cuda_runtime import Launch, launch, require_cuda
 from jr2net.kernels.warp_torch import (
     DEFAULT_DEPTH_TOLERANCE,
     INVALID_COORDINATE,
@@ -18,6 +18,19 @@ from jr2net.kernels.warp_torch import (
 def warp_cuda(inputs: WarpInputs, depth_tolerance: float = DEFAULT_DEPTH_TOLERANCE) -> WarpResult:
     """Eq. 2 warp of CUDA tensors; same contract as :func:`warp_torch.warp_torch` (no gradients)."""
     require_cuda()
+    return launch_warp(launch, inputs, depth_tolerance)
+
+
+def launch_warp(run: Launch, inputs: WarpInputs, depth_tolerance: float) -> WarpResult:
+    """The fused warp kernel run by ``run`` on the target depth's device.
+
+    Args:
+        run: CuPy's :func:`launch` on CUDA tensors, or a host launcher on CPU tensors.
+        inputs: images (B, C, Hs, Ws), depths and cameras, as for :func:`warp_cuda`.
+
+    Returns:
+        :class:`WarpResult` with (B, H, W, 2) grid and (B, ·, H, W) maps on the target depth's device.
+    """
     source_image, source_depth, target_depth = inputs.source_image, inputs.source_depth, inputs.target_depth
     device = target_depth.device
     matrix, offset = inputs.matrices()
@@ -28,7 +41,7 @@ def warp_cuda(inputs: WarpInputs, depth_tolerance: float = DEFAULT_DEPTH_TOLERAN
     valid = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=device)
     covisible = torch.zeros((batch, 1, height, width), dtype=torch.float32, device=device)
     limit_factor = torch.tensor(1.0 + depth_tolerance, dtype=torch.float32).item()
-    launch(
+    run(
         "warp.cu",
         "warp_fused",
         batch * height * width,
