@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,26 +11,28 @@ from pathlib import Path
 import pytest
 import torch
 
-from jr2net.camera import FLIP, euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
 from jr2net.kernels import cuda_runtime
 from jr2net.kernels.dispatch import implementation, resolve_backend
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.maps_torch import shade_maps_torch
 from jr2net.kernels.rasterize_torch import rasterize_torch
-from jr2net.kernels.warp_torch import WarpInputs, warp_torch
-from jr2net.lighting import irradiance_coefficients, light_preset
+from jr2net.kernels.warp_torch import warp_torch
 from jr2net.params import FaceParams, ParamLayout
 from jr2net.render import render_face
-from jr2net.warp import relative_pose
 from tests.kernels.conftest import device_of, rasterize_on
+from tests.kernels.scenes import (
+    POSES,
+    RANDOM_HEIGHT,
+    RANDOM_WIDTH,
+    YAW_PAIRS,
+    ict_screen,
+    ict_shading_inputs,
+    random_mesh,
+    two_views,
+)
 
 FAST = [pytest.param("numba"), pytest.param("cuda", marks=pytest.mark.gpu)]
-POSES = [
-    (0.0, 0.0, {}),
-    (0.2, 35.0, {"jawOpen": 0.8}),
-    (-0.1, -60.0, {"mouthSmileLeft": 1.0, "eyeBlinkRight": 1.0}),
-]
 
 
 def assert_same_fragments(fast: Fragments, reference: Fragments) -> None:
@@ -45,37 +46,13 @@ def assert_same_fragments(fast: Fragments, reference: Fragments) -> None:
     torch.testing.assert_close(fast.depth, reference.depth, atol=1e-5, rtol=1e-6)
 
 
-def _random_mesh(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """400 random triangles over a 64x48 image: some huge, degenerate, behind the camera or off screen."""
-    generator = torch.Generator().manual_seed(seed)
-    centres = torch.rand(2, 400, 1, 3, generator=generator) * torch.tensor([80.0, 64.0, 9.0]) - torch.tensor(
-        [8.0, 8.0, -1.0]
-    )
-    spread = torch.rand(2, 400, 1, 1, generator=generator) ** 4 * 30
-    corners = centres + torch.randn(2, 400, 3, 3, generator=generator) * spread * torch.tensor(
-        [1.0, 1.0, 0.05]
-    )
-    corners[:, :20, 2, :2] = corners[:, :20, 0, :2]
-    corners[:, 20:40, 1, 2] = -1.0
-    return corners.reshape(2, 1200, 3).contiguous(), torch.arange(1200).reshape(400, 3)
-
-
-def _ict_screen(face_model: FaceModel, pitch: float, yaw: float, expression: dict, size: int) -> torch.Tensor:
-    vertices = face_model(
-        torch.zeros(1, face_model.identity_count), face_model.expression_vector(expression)[None]
-    )
-    rotation = euler_to_matrix(torch.tensor([[pitch, math.radians(yaw), 0.0]]))
-    camera = model_to_camera(vertices, rotation, torch.tensor([[0.0, 2.0, 60.0]]))
-    return project(camera, intrinsics(torch.tensor([size * 60 / 34]), size, size))
-
-
 @pytest.mark.parametrize("fast", FAST)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_rasterize_random_meshes(fast: str, seed: int) -> None:
-    screen, triangles = _random_mesh(seed)
-    reference = rasterize_torch(screen, triangles, 48, 64)
+    screen, triangles = random_mesh(seed)
+    reference = rasterize_torch(screen, triangles, RANDOM_HEIGHT, RANDOM_WIDTH)
     assert reference.mask.float().mean() > 0.3
-    assert_same_fragments(rasterize_on(fast, screen, triangles, 48, 64), reference)
+    assert_same_fragments(rasterize_on(fast, screen, triangles, RANDOM_HEIGHT, RANDOM_WIDTH), reference)
 
 
 @pytest.mark.parametrize("fast", FAST)
@@ -83,7 +60,7 @@ def test_rasterize_random_meshes(fast: str, seed: int) -> None:
 def test_rasterize_ict_head(
     face_model: FaceModel, fast: str, pitch: float, yaw: float, expression: dict
 ) -> None:
-    screen = _ict_screen(face_model, pitch, yaw, expression, 256)
+    screen = ict_screen(face_model, pitch, yaw, expression, 256)
     reference = rasterize_torch(screen, face_model.triangles, 256, 256)
     assert_same_fragments(rasterize_on(fast, screen, face_model.triangles, 256, 256), reference)
 
@@ -93,15 +70,7 @@ def test_rasterize_ict_head(
 def test_shade_maps_ict_head(
     face_model: FaceModel, fast: str, pitch: float, yaw: float, expression: dict
 ) -> None:
-    screen = _ict_screen(face_model, pitch, yaw, expression, 128)
-    fragments = rasterize_torch(screen, face_model.triangles, 128, 128)
-    vertices = face_model(
-        torch.zeros(1, face_model.identity_count), face_model.expression_vector(expression)[None]
-    )
-    normals = face_model.vertex_normals(vertices)
-    albedo = torch.rand(1, face_model.vertex_count, 3, generator=torch.Generator().manual_seed(3))
-    coefficients = irradiance_coefficients(light_preset("side")[None])
-    args = (fragments.tri_id, fragments.bary, face_model.triangles, normals, albedo, coefficients)
+    args = ict_shading_inputs(face_model, pitch, yaw, expression, 128)
     reference = shade_maps_torch(*args)
     device = device_of(fast)
     result = implementation("shade_maps", fast)(*(a.to(device) for a in args))
@@ -109,37 +78,10 @@ def test_shade_maps_ict_head(
         torch.testing.assert_close(getattr(result, name).cpu(), getattr(reference, name), atol=1e-5, rtol=0)
 
 
-def _two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> WarpInputs:
-    size = 128
-    base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=size * 50 / 30)
-    base = base.replace(translation=torch.tensor([[0.0, 2.0, 50.0]]))
-    source = base.replace(rotation=torch.tensor([[0.0, math.radians(yaw_source), 0.0]]))
-    target = base.replace(
-        rotation=torch.tensor([[0.1, math.radians(yaw_target), 0.0]]),
-        expression=face_model.expression_vector({"jawOpen": 0.6})[None],
-    )
-    with torch.no_grad():
-        source_maps = render_face(face_model, source, size, size, backend="torch")
-        target_maps = render_face(face_model, target, size, size, backend="torch")
-    placement = [FLIP @ euler_to_matrix(p.rotation) for p in (target, source)]
-    rotation, translation = relative_pose(placement[0], target.translation, placement[1], source.translation)
-    features = torch.rand(1, 5, size, size, generator=torch.Generator().manual_seed(4))
-    matrix = intrinsics(base.focal, size, size)
-    return WarpInputs(
-        source_image=torch.cat([source_maps.image, features], dim=1),
-        source_depth=source_maps.depth[:, 0],
-        target_depth=target_maps.depth[:, 0],
-        target_intrinsics=matrix,
-        source_intrinsics=matrix,
-        rotation=rotation,
-        translation=translation,
-    )
-
-
 @pytest.mark.parametrize("fast", FAST)
-@pytest.mark.parametrize("yaws", [(0.0, 0.0), (-25.0, 15.0), (40.0, -30.0)])
+@pytest.mark.parametrize("yaws", YAW_PAIRS)
 def test_warp_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, float]) -> None:
-    inputs = _two_views(face_model, *yaws)
+    inputs = two_views(face_model, *yaws)
     reference = warp_torch(inputs)
     assert reference.covisible.mean() > 0.1
     result = implementation("warp", fast)(inputs.to(device_of(fast)))
