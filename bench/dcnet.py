@@ -3,7 +3,8 @@
     python -m bench.dcnet --out out/bench_dcnet.json [--weights FILE] [--threads 2]
 
 Rows (median and p99 ms, CPU, ``--threads`` threads): the generator alone on onnxruntime and on
-torch eager (batch 1, the crop size of the weights' export), and the whole renderer step of one
+torch eager (batch 1, the crop size of the weights' export; and on torch eager on the CUDA device
+when there is one), and the whole renderer step of one
 frame (dense conditions on the crop, the generator on onnxruntime, the paste) for a photo source
 at 640×480 and 1280×720 (a shared photo letterboxed to the webcam size), beside the geometric
 renderer's step on the same warp: their ratio is what DCNet costs the live path.
@@ -43,20 +44,35 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def generator_rows(weights: Path | None, threads: int, repeats: int) -> list[dict]:
-    """The generator alone, onnxruntime and torch, batch 1 (random inputs: the cost does not
-    depend on the values)."""
-    rows = []
-    inputs = (
-        torch.rand(1, 9, CROP_SIZE, CROP_SIZE),
-        torch.rand(1, 12, CROP_SIZE, CROP_SIZE),
-        torch.rand(1, CROP_SIZE, CROP_SIZE, 2) * 2 - 1,
+def generator_inputs(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Random batch-1 generator inputs (the cost does not depend on the values): texture
+    (1, 9, S, S), conditions (1, 12, S, S) and grid (1, S, S, 2) for S = ``CROP_SIZE``."""
+    return (
+        torch.rand(1, 9, CROP_SIZE, CROP_SIZE, device=device),
+        torch.rand(1, 12, CROP_SIZE, CROP_SIZE, device=device),
+        torch.rand(1, CROP_SIZE, CROP_SIZE, 2, device=device) * 2 - 1,
     )
+
+
+def generator_rows(weights: Path | None, threads: int, repeats: int) -> list[dict]:
+    """The generator alone, onnxruntime and torch, batch 1."""
+    rows = []
+    inputs = generator_inputs(torch.device("cpu"))
     for runtime in ("onnx", "torch"):
         runner = make_dcnet_runner(runtime, weights, threads=threads)
         timing = time_call(lambda runner=runner: runner(*inputs), torch.device("cpu"), repeats, 5)
         rows.append({"op": f"dcnet_generator_{runtime}", "size": f"{CROP_SIZE}x{CROP_SIZE}", **timing})
     return rows
+
+
+def cuda_generator_row(weights: Path | None, repeats: int) -> dict:
+    """The generator alone on torch eager on the CUDA device, batch 1."""
+    cuda = torch.device("cuda")
+    runner = make_dcnet_runner("torch", weights)
+    runner.net.to(cuda)
+    inputs = generator_inputs(cuda)
+    timing = time_call(lambda: runner(*inputs), cuda, repeats, 5)
+    return {"op": "dcnet_generator_torch_cuda", "size": f"{CROP_SIZE}x{CROP_SIZE}", **timing}
 
 
 def renderer_rows(model: FaceModel, weights: Path | None, threads: int, repeats: int) -> list[dict]:
@@ -94,11 +110,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = generator_rows(args.weights, args.threads, args.repeats)
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available():
+        rows.append(cuda_generator_row(args.weights, args.repeats))
+        devices.append(torch.device("cuda"))
     rows += renderer_rows(FaceModel.load(), args.weights, args.threads, max(args.repeats // 2, 10))
     for row in rows:
         timing = f"median {row['median_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
         print(f"{row['op']:<22}{row['size']:>10}  {timing}")
-    write_report(args.out, rows, [torch.device("cpu")], {"threads": args.threads})
+    write_report(args.out, rows, devices, {"threads": args.threads})
     print(f"wrote {args.out}")
 
 

@@ -1,10 +1,11 @@
 """Kernel latency: rasterize, maps, warp (and their chains) × backend × size on the ICT head.
 
-    python -m bench.kernels --out out/bench_kernels.json
+    python -m bench.kernels --out out/bench_kernels.json [--device cpu|cuda]
 
 Each run is the median and p99 in ms after warm-up, synchronised on CUDA. Backends are torch and
-numba on the CPU, and torch and cuda on a CUDA device when there is one. Compare timings as
-ratios within one report (these machines are shared and noisy).
+numba on the CPU, and torch and cuda on a CUDA device when there is one (``--device`` keeps one
+side; ``cuda`` fails without a working CUDA device). Compare timings as ratios within one report
+(these machines are shared and noisy).
 """
 
 from __future__ import annotations
@@ -94,11 +95,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--device",
+        choices=("all", "cpu", "cuda"),
+        default="all",
+        help="the CPU backends, the CUDA ones or both",
+    )
     args = parser.parse_args()
-    model = FaceModel.load()
-    plans = [("torch", torch.device("cpu")), ("numba", torch.device("cpu"))]
-    if cuda_unavailable_reason() is None:
+    reason = cuda_unavailable_reason()
+    if args.device == "cuda" and reason is not None:
+        parser.error(f"--device cuda: {reason}")
+    plans = [("torch", torch.device("cpu")), ("numba", torch.device("cpu"))] if args.device != "cuda" else []
+    if args.device != "cpu" and reason is None:
         plans += [("torch", torch.device("cuda")), ("cuda", torch.device("cuda"))]
+    model = FaceModel.load()
     runs = []
     with torch.no_grad():
         for backend, device in plans:
