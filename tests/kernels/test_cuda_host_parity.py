@@ -26,48 +26,42 @@ from jr2net.kernels.rasterize_torch import DEFAULT_NEAR, rasterize_torch
 from jr2net.kernels.warp_cuda import launch_warp
 from jr2net.kernels.warp_numba import warp_numba
 from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpInputs, WarpResult, warp_torch
+from tests.kernels import scenes
 from tests.kernels.conftest import assert_identical
-from tests.kernels.scenes import (
-    POSES,
-    RANDOM_HEIGHT,
-    RANDOM_WIDTH,
-    YAW_PAIRS,
-    ict_screen,
-    ict_shading_inputs,
-    random_mesh,
-    random_shading_inputs,
-    random_warp_inputs,
-    tied_mesh,
-    two_views,
-)
 
 SEEDS = (0, 1, 2)
 ICT_SIZE = 256
 RasterInputs = tuple[torch.Tensor, torch.Tensor, int, int]  # screen (B, V, 3), triangles (F, 3), H, W
 
 RASTER_SCENES: dict[str, Callable[[FaceModel], RasterInputs]] = {
-    **{f"random-{s}": lambda _, s=s: (*random_mesh(s), RANDOM_HEIGHT, RANDOM_WIDTH) for s in SEEDS},
-    "tied-0": lambda _: (*tied_mesh(0), RANDOM_HEIGHT, RANDOM_WIDTH),
+    **{
+        f"random-{s}": lambda _, s=s: (*scenes.random_mesh(s), scenes.RANDOM_HEIGHT, scenes.RANDOM_WIDTH)
+        for s in SEEDS
+    },
+    "tied-0": lambda _: (*scenes.tied_mesh(0), scenes.RANDOM_HEIGHT, scenes.RANDOM_WIDTH),
     **{
         f"ict-pose{i}": lambda model, pose=pose: (
-            ict_screen(model, *pose, ICT_SIZE),
+            scenes.ict_screen(model, *pose, ICT_SIZE),
             model.triangles,
             ICT_SIZE,
             ICT_SIZE,
         )
-        for i, pose in enumerate(POSES)
+        for i, pose in enumerate(scenes.POSES)
     },
 }
 SHADING_SCENES: dict[str, Callable[[FaceModel], tuple[torch.Tensor, ...]]] = {
-    **{f"random-{s}": lambda _, s=s: random_shading_inputs(s) for s in SEEDS},
+    **{f"random-{s}": lambda _, s=s: scenes.random_shading_inputs(s) for s in SEEDS},
     **{
-        f"ict-pose{i}": lambda model, pose=pose: ict_shading_inputs(model, *pose, 128)
-        for i, pose in enumerate(POSES)
+        f"ict-pose{i}": lambda model, pose=pose: scenes.ict_shading_inputs(model, *pose, 128)
+        for i, pose in enumerate(scenes.POSES)
     },
 }
 WARP_SCENES: dict[str, Callable[[FaceModel], WarpInputs]] = {
-    **{f"random-{s}": lambda _, s=s: random_warp_inputs(s) for s in SEEDS},
-    **{f"ict-yaws{i}": lambda model, yaws=yaws: two_views(model, *yaws) for i, yaws in enumerate(YAW_PAIRS)},
+    **{f"random-{s}": lambda _, s=s: scenes.random_warp_inputs(s) for s in SEEDS},
+    **{
+        f"ict-yaws{i}": lambda model, yaws=yaws: scenes.two_views(model, *yaws)
+        for i, yaws in enumerate(scenes.YAW_PAIRS)
+    },
 }
 
 
