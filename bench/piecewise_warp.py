@@ -26,21 +26,6 @@ def border_points(height: int, width: int) -> np.ndarray:
     return np.array([(x, y) for y in ys for x in xs if (x, y) != (width / 2, height / 2)])
 
 
-def fit_similarity(points: np.ndarray, onto: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares similarity (scale, rotation, translation; Umeyama) from (N, 2) to (N, 2) points.
-
-    Returns ``(linear (2, 2), offset (2,))`` with ``onto ≈ points @ linear.T + offset``.
-    """
-    mean_points, mean_onto = points.mean(axis=0), onto.mean(axis=0)
-    centred, centred_onto = points - mean_points, onto - mean_onto
-    u, singular, vt = np.linalg.svd(centred_onto.T @ centred)
-    flip = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-    rotation = u @ flip @ vt
-    scale = float((singular * np.diag(flip)).sum() / (centred**2).sum())
-    linear = scale * rotation
-    return linear, mean_onto - mean_points @ linear.T
-
-
 class PiecewiseAffineWarp:
     """Warps one source image onto moved positions of its landmarks.
 

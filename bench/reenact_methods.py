@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.piecewise_warp import PiecewiseAffineWarp, fit_similarity
+from bench.piecewise_warp import PiecewiseAffineWarp
 from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
+from jr2net.landmark_pinning import transfer_landmarks
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import FrameRenderer, Reenactor
 from jr2net.sources import source_from_image
@@ -61,7 +62,6 @@ def warp2d(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[Meth
     landmarks = seen.landmarks[:, :2].astype(np.float64)
     warp = PiecewiseAffineWarp(source, landmarks)
     reference: np.ndarray | None = None
-    linear = np.eye(2)
     last = source
     clock_ms = -1
     with Tracker(mode="video") as tracker:
@@ -74,8 +74,7 @@ def warp2d(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[Meth
             points = tracked.landmarks[:, :2].astype(np.float64)
             if reference is None:
                 reference = points
-                linear, _ = fit_similarity(reference, landmarks)
-            last = warp(landmarks + (points - reference) @ linear.T)
+            last = warp(transfer_landmarks(landmarks, points, reference))
             yield MethodFrame(last, held=False)
 
 
@@ -99,7 +98,7 @@ def geometric(renderer: Callable[[], FrameRenderer]) -> Method:
                 if result.params is None:
                     yield MethodFrame(last, held=True)
                     continue
-                last = reenactor(result.params).image
+                last = reenactor(result.params, landmarks=result.tracking.landmarks).image
                 yield MethodFrame(last, held=False)
 
     return reenact

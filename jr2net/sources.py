@@ -36,7 +36,7 @@ def source_from_image(model: FaceModel, image: np.ndarray, name: str = "source")
         result = reconstructor.image(image)
     if result.params is None:
         raise MediaError(f"{name}: no face found in the source image")
-    return prepare_source(model, image, result.params)
+    return prepare_source(model, image, result.params, landmarks=result.tracking.landmarks)
 
 
 def source_from_clip(model: FaceModel, path: Path, size: int) -> SourceFace:
@@ -53,7 +53,7 @@ def source_from_clip(model: FaceModel, path: Path, size: int) -> SourceFace:
     image = frames[first.index][2]
     appearance = estimate_appearance(model, first.params, image)
     params = first.params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
-    return prepare_source(model, image, params)
+    return prepare_source(model, image, params, landmarks=first.tracking.landmarks)
 
 
 def load_source(model: FaceModel, source: str, size: int) -> SourceFace:

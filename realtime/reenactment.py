@@ -2,7 +2,8 @@
 
 Each stage runs in its own process by default (:mod:`jr2net.realtime.process_stage`: both are
 GIL-heavy), or in a thread of the calling process (``mode="thread"``: quicker to start, slower
-per frame). The frame between them carries only the driving FaceParams.
+per frame). The frame between them carries only the driving FaceParams and the tracker's
+landmarks (:class:`DrivingFace`), which pin the warp (:mod:`jr2net.landmark_pinning`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,17 @@ def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None
     )
 
 
+@dataclass(frozen=True)
+class DrivingFace:
+    """What the reconstruct stage hands on: the FaceParams and the (478, 3) tracked landmarks."""
+
+    params: FaceParams
+    landmarks: np.ndarray
+
+
 class ReconstructWorker:
-    """The ``reconstruct`` stage: the frame's payload becomes its FaceParams, or None without a face."""
+    """The ``reconstruct`` stage: the frame's payload becomes its :class:`DrivingFace`, or None
+    without a face."""
 
     def __init__(self, reconstructor: Reconstructor) -> None:
         self.reconstructor = reconstructor
@@ -71,18 +81,19 @@ class ReconstructWorker:
             else float(frame.pts * frame.time_base)
         )
         try:
-            params = self.reconstructor.step(frame.index, seconds, frame.image).params
+            result = self.reconstructor.step(frame.index, seconds, frame.image)
         except ValueError as error:  # one unusable frame must not end a live session
             LOG.warning("frame %d not reconstructed: %s", frame.index, error)
-            params = None
-        return replace(frame, payload=params)
+            return replace(frame, payload=None)
+        face = None if result.params is None else DrivingFace(result.params, result.tracking.landmarks)
+        return replace(frame, payload=face)
 
     def close(self) -> None:
         self.reconstructor.tracker.close()
 
 
 class ReenactWorker:
-    """The ``reenact`` stage: the source driven by the payload's FaceParams.
+    """The ``reenact`` stage: the source driven by the payload's :class:`DrivingFace`.
 
     A frame without a face shows the last reenacted image (the source before the first face).
     """
@@ -93,9 +104,11 @@ class ReenactWorker:
         self._last = (source * 255).round().byte().contiguous().numpy()
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
-        if isinstance(frame.payload, FaceParams):
+        if isinstance(frame.payload, DrivingFace):
             try:
-                self._last = self.reenactor(frame.payload, self.controls).image
+                self._last = self.reenactor(
+                    frame.payload.params, self.controls, frame.payload.landmarks
+                ).image
             except ValueError as error:
                 LOG.warning("frame %d not reenacted: %s", frame.index, error)
         return replace(frame, image=np.array(self._last), payload=None)

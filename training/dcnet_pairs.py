@@ -7,7 +7,8 @@ video mode (tracking, fitting, smoothing: what the live path does); ``--sources-
 spaced frames with a face become sources (light and albedo estimated, prepared as the reenactor
 prepares a photo); each is driven by ``--pairs-per-source`` random other frames of its clip with
 relative motion from the source frame itself (so the target is the driving frame's own pose and
-expression on the source's identity). A pair holds DCNet's inputs on the source's crop window
+expression on the source's identity), the warp pinned to the frames' landmarks as the live
+path pins it (:mod:`jr2net.landmark_pinning`). A pair holds DCNet's inputs on the source's crop window
 (:mod:`jr2net.dense_conditions`) and the true driving frame on that window.
 
 Written to ``--out`` as memory-mappable ``.npy`` arrays (S = ``--crop-size``):
@@ -37,7 +38,7 @@ from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS
 from jr2net.params import FaceParams
 from jr2net.provenance import checkout_commit
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Reenactor, prepare_source
+from jr2net.reenact import Controls, Reenactor, prepare_source
 from jr2net.training.crop_cache import TRAIN_MEDIA
 from jr2net.training.crop_dataset import is_validation
 
@@ -56,6 +57,15 @@ class PairConfig:
     crop_scale: float = CROP_SCALE
     seed: int = 0
     max_clips: int | None = None
+
+
+@dataclass(frozen=True)
+class ClipFace:
+    """One clip frame with a face: RGB uint8 (H, W, 3), its FaceParams, its (478, 3) landmarks."""
+
+    image: np.ndarray
+    params: FaceParams
+    landmarks: np.ndarray
 
 
 class PairWriter:
@@ -104,8 +114,8 @@ def _image_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
 
 
-def reconstruct_clip(model: FaceModel, path: Path, max_frames: int) -> list[tuple[np.ndarray, FaceParams]]:
-    """(frame, FaceParams) of the first ``max_frames`` frames of a clip that have a face."""
+def reconstruct_clip(model: FaceModel, path: Path, max_frames: int) -> list[ClipFace]:
+    """The first ``max_frames`` frames of a clip that have a face, reconstructed."""
     frames = []
     for index, time_s, image in iter_video_frames(path):
         if index >= max_frames:
@@ -113,7 +123,9 @@ def reconstruct_clip(model: FaceModel, path: Path, max_frames: int) -> list[tupl
         frames.append((index, time_s, image))
     with Reconstructor(model, mode="video") as reconstructor:
         results = list(reconstructor.video(frames))
-    return [(frames[r.index][2], r.params) for r in results if r.params is not None]
+    return [
+        ClipFace(frames[r.index][2], r.params, r.tracking.landmarks) for r in results if r.params is not None
+    ]
 
 
 def clip_pairs(
@@ -126,21 +138,23 @@ def clip_pairs(
     count = min(config.sources_per_clip, len(faces))
     described = []
     for position in np.linspace(0, len(faces) - 1, count).round().astype(int):
-        image, params = faces[position]
-        appearance = estimate_appearance(model, params, image)
-        source = prepare_source(
-            model, image, params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
-        )
+        face = faces[position]
+        appearance = estimate_appearance(model, face.params, face.image)
+        params = face.params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
+        source = prepare_source(model, face.image, params, landmarks=face.landmarks)
         crop = SourceCrop.of(source, config.crop_size, config.crop_scale)
         index = writer.add_source(crop)
         reenactor = Reenactor(model, source)
         reenactor.target_params(params)  # the source frame is the relative-motion reference
+        reenactor.reference_landmarks = face.landmarks[:, :2].astype(np.float64)
         choices = [k for k in range(len(faces)) if abs(k - position) >= MIN_FRAME_GAP]
         drivers = rng.choice(choices, size=min(config.pairs_per_source, len(choices)), replace=False)
         for driver in drivers:
-            truth_image, driving = faces[driver]
-            dense = dense_conditions(reenactor.warp(reenactor.target_params(driving)), crop)
-            truth = crop.window.crop(_image_tensor(truth_image), config.crop_size)
+            driving = faces[driver]
+            target = reenactor.target_params(driving.params)
+            warp = reenactor.pin(reenactor.warp(target), target, Controls(), driving.landmarks)
+            dense = dense_conditions(warp, crop)
+            truth = crop.window.crop(_image_tensor(driving.image), config.crop_size)
             writer.add_pair(index, dense.conditions, dense.grid, truth)
         described.append(
             {

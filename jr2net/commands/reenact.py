@@ -140,7 +140,7 @@ def _reenact_frames(
         ):
             driving = images.pop(result.index)
             if result.params is not None:
-                last = reenactor(result.params, controls)
+                last = reenactor(result.params, controls, result.tracking.landmarks)
             else:
                 missing += 1
             frame = source_image if last is None else last.image

@@ -8,7 +8,7 @@ import torch
 
 pytest.importorskip("scipy")
 
-from bench.piecewise_warp import PiecewiseAffineWarp, border_points, fit_similarity
+from bench.piecewise_warp import PiecewiseAffineWarp, border_points
 from jr2net.compositing import sample
 
 HEIGHT, WIDTH = 96, 120
@@ -88,13 +88,3 @@ def test_affine_landmark_motion_gives_the_affinely_moved_image_inside_the_hull()
 def test_border_points_are_corners_and_edge_midpoints() -> None:
     points = {tuple(p) for p in border_points(4, 6).tolist()}
     assert points == {(0, 0), (3, 0), (6, 0), (0, 2), (6, 2), (0, 4), (3, 4), (6, 4)}
-
-
-def test_fit_similarity_recovers_a_similarity() -> None:
-    points = _landmarks()
-    angle = np.radians(-20.0)
-    linear = 0.7 * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    offset = np.array([5.0, -3.0])
-    fitted, fitted_offset = fit_similarity(points, points @ linear.T + offset)
-    np.testing.assert_allclose(fitted, linear, atol=1e-12)
-    np.testing.assert_allclose(fitted_offset, offset, atol=1e-9)

@@ -1,0 +1,117 @@
+"""Landmark pinning: the similarity and transfer of landmarks, the spline, and the pinned warp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jr2net.compositing import sample
+from jr2net.correspondence import MediapipeCorrespondence
+from jr2net.face_model import FaceModel
+from jr2net.landmark_pinning import GRID_STEP, fit_similarity, thin_plate_field, transfer_landmarks
+from jr2net.reconstruct import FrameResult, Reconstructor
+from jr2net.reenact import Controls, Reenactor, prepare_source
+from tests.conftest import video_frames
+
+
+def _points(count: int = 60, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform([40, 30], [200, 180], size=(count, 2))
+
+
+def _rotation(degrees: float) -> np.ndarray:
+    angle = np.radians(degrees)
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def test_fit_similarity_recovers_a_similarity() -> None:
+    points = _points()
+    linear, offset = 0.7 * _rotation(-20.0), np.array([5.0, -3.0])
+    fitted, fitted_offset = fit_similarity(points, points @ linear.T + offset)
+    np.testing.assert_allclose(fitted, linear, atol=1e-12)
+    np.testing.assert_allclose(fitted_offset, offset, atol=1e-9)
+
+
+def test_transfer_moves_the_source_by_the_driving_motion_in_the_source_frame() -> None:
+    reference = _points()
+    motion = np.random.default_rng(1).normal(0, 3, size=reference.shape)
+    driving = reference + motion
+    np.testing.assert_allclose(transfer_landmarks(reference, driving, reference), driving, atol=1e-9)
+    source = reference @ (2.0 * _rotation(90.0)).T + 7.0  # twice as large, turned a quarter
+    moved = transfer_landmarks(source, driving, reference)
+    np.testing.assert_allclose(moved - source, motion @ (2.0 * _rotation(90.0)).T, atol=1e-9)
+
+
+def test_spline_is_exact_for_affine_values_and_interpolates_others() -> None:
+    points = torch.tensor(_points(), dtype=torch.float32)
+    affine = points @ torch.tensor([[0.02, -0.01], [0.03, 0.01]]) + torch.tensor([1.5, -2.0])
+    field = thin_plate_field(points, affine, 200, 240)
+    assert field.shape == (1, 2, 200, 240)
+    ys, xs = torch.meshgrid(torch.arange(200) + 0.5, torch.arange(240) + 0.5, indexing="ij")
+    expected = torch.stack([xs, ys], dim=-1) @ torch.tensor([[0.02, -0.01], [0.03, 0.01]]) + torch.tensor(
+        [1.5, -2.0]
+    )
+    inner = slice(GRID_STEP, -GRID_STEP)  # bilinear resizing holds the outermost half cells constant
+    torch.testing.assert_close(
+        field[0].permute(1, 2, 0)[inner, inner], expected[inner, inner], atol=1e-3, rtol=0
+    )
+    bumps = 3 * torch.stack([torch.sin(points[:, 0] / 30), torch.cos(points[:, 1] / 25)], dim=1)
+    at_points = sample(thin_plate_field(points, bumps, 200, 240), points[None, None])[0, :, 0].T
+    assert float((at_points - bumps).abs().mean()) < 0.1 * float(bumps.abs().mean())
+
+
+def test_spline_refuses_mismatched_inputs() -> None:
+    with pytest.raises(ValueError, match="3 points but 4 values"):
+        thin_plate_field(torch.zeros(3, 2), torch.zeros(4, 2), 10, 10)
+
+
+@pytest.fixture(scope="module")
+def d18(face_model: FaceModel, shared_media: Path) -> tuple[dict, dict[int, FrameResult]]:
+    frames = video_frames(shared_media / "liveportrait/driving/d18.mp4", {0, 80})
+    with Reconstructor(face_model, mode="image") as reconstructor:
+        return frames, {i: reconstructor.image(image) for i, image in frames.items()}
+
+
+def test_pinned_warp_reads_the_source_landmarks_at_the_driver_landmarks(
+    face_model: FaceModel, d18: tuple[dict, dict[int, FrameResult]]
+) -> None:
+    """d18 frame 0 driven by frame 80 (mouth open): each landmark's surface point, drawn where the
+    driver's landmark is, reads the source at the source's landmark; unpinned it is pixels off."""
+    frames, results = d18
+    source_landmarks = results[0].tracking.landmarks
+    source = prepare_source(face_model, frames[0], results[0].params, landmarks=source_landmarks)
+    reenactor = Reenactor(face_model, source)
+    reference = reenactor.target_params(results[0].params)
+    reenactor.pin(reenactor.warp(reference), reference, Controls(), source_landmarks)
+    target = reenactor.target_params(results[80].params)
+    plain = reenactor.warp(target)
+    pinned = reenactor.pin(plain, target, Controls(), results[80].tracking.landmarks)
+    valid = MediapipeCorrespondence.load(face_model).valid
+    driver = torch.tensor(results[80].tracking.landmarks[:, :2])[valid]
+    wanted = torch.tensor(source_landmarks[:, :2])[valid]
+
+    def read_error(points: torch.Tensor) -> float:
+        read = sample(points.permute(0, 3, 1, 2), driver[None, None])[0, :, 0].T
+        return float((read - wanted).norm(dim=1).median())
+
+    assert read_error(pinned.face_points) < 1.0
+    assert read_error(plain.face_points) > 2 * read_error(pinned.face_points)
+    assert pinned.target.mask.unique().tolist() == [0.0, 1.0]
+
+
+def test_pinning_stands_aside_when_controls_set_the_face(
+    face_model: FaceModel, d18: tuple[dict, dict[int, FrameResult]]
+) -> None:
+    frames, results = d18
+    source = prepare_source(face_model, frames[0], results[0].params, landmarks=results[0].tracking.landmarks)
+    reenactor = Reenactor(face_model, source)
+    landmarks = results[80].tracking.landmarks
+    for controls in (Controls(expression={"jawOpen": 0.3}), Controls(yaw=10.0)):
+        target = reenactor.target_params(results[80].params, controls)
+        plain = reenactor.warp(target)
+        assert reenactor.pin(plain, target, controls, landmarks) is plain
+    target = reenactor.target_params(results[80].params, Controls(light="side"))
+    plain = reenactor.warp(target)
+    assert reenactor.pin(plain, target, Controls(light="side"), landmarks) is not plain
