@@ -7,7 +7,8 @@ torch eager (batch 1, the crop size of the weights' export; and on torch eager o
 when there is one), and the whole renderer step of one
 frame (dense conditions on the crop, the generator on onnxruntime, the paste) for a photo source
 at 640×480 and 1280×720 (a shared photo letterboxed to the webcam size), beside the geometric
-renderer's step on the same warp: their ratio is what DCNet costs the live path.
+renderer's step on the same warp: their ratio is what DCNet costs the live path; and the warp
+itself and its pinning to the landmarks (:mod:`jr2net.landmark_pinning`) at those sizes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jr2net.dense_conditions import CROP_SIZE, SourceCrop, dense_conditions
 from jr2net.engines.dcnet_runners import make_dcnet_runner
 from jr2net.face_model import FaceModel
 from jr2net.media import read_image
-from jr2net.reenact import GeometricRenderer, Reenactor
+from jr2net.reenact import Controls, GeometricRenderer, Reenactor
 from jr2net.sources import source_from_image
 
 WEBCAM_SIZES = ((640, 480), (1280, 720))
@@ -86,11 +87,18 @@ def renderer_rows(model: FaceModel, weights: Path | None, threads: int, repeats:
         warp = reenactor.warp(turned)
         dcnet = DCNetRenderer(make_dcnet_runner("onnx", weights, threads=threads))
         crop = SourceCrop.of(source)
+        assert source.landmarks is not None  # a photo source has the tracker's landmarks
+        landmarks = source.landmarks.numpy()
+        reenactor.pin(warp, turned, Controls(), landmarks)  # the first landmarks are the reference
+        moved = landmarks + np.array([2.0, 1.0], np.float32)
         steps = {
             "dcnet_conditions": lambda warp=warp, crop=crop: dense_conditions(warp, crop),
             "dcnet_renderer": lambda warp=warp, dcnet=dcnet: dcnet(warp),
             "geometric_renderer": lambda warp=warp: GeometricRenderer()(warp),
             "warp": lambda reenactor=reenactor, turned=turned: reenactor.warp(turned),
+            "pin": lambda reenactor=reenactor, warp=warp, turned=turned, moved=moved: reenactor.pin(
+                warp, turned, Controls(), moved
+            ),
         }
         for name, step in steps.items():
             with torch.no_grad():

@@ -66,12 +66,13 @@ def _spline_kernel(squared_distance: Tensor) -> Tensor:
     return 0.5 * squared_distance * torch.log(squared_distance.clamp(min=1e-12))
 
 
-def thin_plate_field(points: Tensor, values: Tensor, height: int, width: int) -> Tensor:
+def thin_plate_grid(points: Tensor, values: Tensor, height: int, width: int) -> Tensor:
     """The smoothing thin-plate spline through ``values`` (N, C) at ``points`` (N, 2) (pixels),
-    evaluated at every pixel centre of an H×W image: (1, C, H, W).
+    evaluated at the centres of a grid of :data:`GRID_STEP`-pixel cells over an H×W image:
+    (1, C, ⌈H/step⌉, ⌈W/step⌉).
 
-    Coordinates are normalised by the points' spread so the smoothing is independent of the image
-    size. The spline is evaluated every :data:`GRID_STEP` pixels and resized bilinearly.
+    Coordinates are normalised by the points' spread, so the smoothing does not depend on the
+    image size; the system is solved in float64 and evaluated in float32.
     """
     check_tensor("points", points, ("N", 2))
     dims = check_tensor("values", values, ("N", "C"))
@@ -89,14 +90,19 @@ def thin_plate_field(points: Tensor, values: Tensor, height: int, width: int) ->
     system[count:, :count] = affine.T
     right = torch.zeros(count + 3, values.shape[1], dtype=torch.float64)
     right[:count] = values.double()
-    solution = torch.linalg.solve(system, right)
+    solution = torch.linalg.solve(system, right).float()
     rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
-    ys = (torch.arange(rows, dtype=torch.float64) + 0.5) * (height / rows)
-    xs = (torch.arange(columns, dtype=torch.float64) + 0.5) * (width / columns)
-    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
-    grid = (grid - centre.double()) / spread
-    basis = torch.cat([_spline_kernel(torch.cdist(grid, anchors) ** 2), torch.ones(len(grid), 1), grid], 1)
-    coarse = (basis @ solution).float().reshape(rows, columns, -1).permute(2, 0, 1)[None]
+    ys = (torch.arange(rows) + 0.5) * (height / rows)
+    xs = (torch.arange(columns) + 0.5) * (width / columns)
+    grid = (torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2) - centre) / spread
+    kernel = _spline_kernel(torch.cdist(grid, anchors.float()) ** 2)
+    basis = torch.cat([kernel, torch.ones(len(grid), 1), grid], dim=1)
+    return (basis @ solution).reshape(rows, columns, -1).permute(2, 0, 1)[None]
+
+
+def thin_plate_field(points: Tensor, values: Tensor, height: int, width: int) -> Tensor:
+    """:func:`thin_plate_grid` resized bilinearly to every pixel: (1, C, H, W)."""
+    coarse = thin_plate_grid(points, values, height, width)
     return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
 
 
@@ -127,9 +133,17 @@ def pinning_fields(
     check_tensor("face_mask", face_mask, (1, 1, "H", "W"))
     height, width = face_mask.shape[-2:]
     values = torch.cat([model_target - pinned, source_residual], dim=1)
-    fields = thin_plate_field(pinned, values, height, width)
+    coarse = thin_plate_grid(pinned, values, height, width)
+    rows, columns = coarse.shape[-2:]
+    coarse_mask = torch.nn.functional.adaptive_avg_pool2d(face_mask, (rows, columns))
     face_size = math.sqrt(float(face_mask.sum())) or 1.0
     faded = extrapolate_flow(
-        fields.reshape(2, 2, height, width), face_mask.expand(2, -1, -1, -1), FADE_FRACTION * face_size
+        coarse.reshape(2, 2, rows, columns),
+        coarse_mask.expand(2, -1, -1, -1),
+        FADE_FRACTION * face_size * rows / height,
+        downscale=1,
     )
-    return PinningFields(draw_shift=faded[:1], read_shift=faded[1:])
+    fields = torch.nn.functional.interpolate(
+        faded.reshape(1, 4, rows, columns), size=(height, width), mode="bilinear", align_corners=False
+    )
+    return PinningFields(draw_shift=fields[:, :2], read_shift=fields[:, 2:])
