@@ -101,6 +101,7 @@ class RefinerInputs:
         warped: source image sampled at each target pixel's source point.
         covisible: 1 where the source saw the target pixel's surface point.
         target: the target render (mask, depth, normal, light, albedo, image).
+        light: (1, 9, 3) the target's SH light.
         mouth: 1 on the mouth cap (the mouth interior).
         stretch: source area seen per target pixel area (1: unchanged; near 0: the source saw that
             surface squeezed, as in a closed mouth that the target opens).
@@ -110,6 +111,7 @@ class RefinerInputs:
     warped: Tensor
     covisible: Tensor
     target: RenderMaps
+    light: Tensor
     mouth: Tensor
     stretch: Tensor
 
@@ -141,16 +143,18 @@ class GeometricRefiner:
     source's own light does not. Relighting the turn too (target over the source's irradiance as
     the source saw it) lost 0.5 to 5 dB of face PSNR in self-reenactment on unseen people (d3, d10,
     tpsmm): a light fitted to one photo predicts how shading moves with the normal too poorly.
-    Light enters by its brightness (the channel mean of the irradiance): a light fitted to one
-    photo can have a channel near or below zero on normals the photo barely constrains (inside
-    the lips, say), and per-channel ratios or products then swing the colour.
+    Under the source's own light (the default) the ratio is 1 and is not computed. Light enters
+    by its brightness (the channel mean of the irradiance): a light fitted to one photo can have a
+    channel near or below zero on normals the photo barely constrains (inside the lips, say), and
+    per-channel ratios or products then swing the colour.
     """
 
     def __call__(self, inputs: RefinerInputs) -> Tensor:
         target = _brightness(inputs.target.light)
-        unchanged = _brightness(irradiance_map(inputs.target.normal, inputs.source.params.light))
-        ratio = ((target + RATIO_EPSILON) / (unchanged + RATIO_EPSILON)).clamp(*RATIO_RANGE)
-        relit = inputs.warped * ratio
+        relit = inputs.warped
+        if not torch.equal(inputs.light, inputs.source.params.light):
+            unchanged = _brightness(irradiance_map(inputs.target.normal, inputs.source.params.light))
+            relit = relit * ((target + RATIO_EPSILON) / (unchanged + RATIO_EPSILON)).clamp(*RATIO_RANGE)
         rendered = inputs.target.albedo * target
         face = inputs.covisible * relit + (1 - inputs.covisible) * rendered
         cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * target.clamp(max=1)
@@ -167,6 +171,7 @@ class TargetWarp:
     Attributes:
         source: the source face.
         target: the target render (mask, depth, normal, light, albedo, image).
+        light: (1, 9, 3) the target's SH light.
         face_points: (1, H, W, 2) the eq. 2 source pixel of each target pixel's surface point
             (pixel positions, centres at +0.5; meaningful under ``target.mask``).
         covisible: (1, 1, H, W) 1 where the source saw the target pixel's surface point.
@@ -178,6 +183,7 @@ class TargetWarp:
 
     source: SourceFace
     target: RenderMaps
+    light: Tensor
     face_points: Tensor
     covisible: Tensor
     mouth: Tensor
@@ -209,6 +215,7 @@ class TargetWarp:
         return TargetWarp(
             source=self.source,
             target=RenderMaps(mask, depth, normal, light, albedo, image, target.fragments),
+            light=self.light,
             face_points=moved_points(
                 torch.where(target.mask[:, 0, ..., None] > 0, self.face_points, self.source_points)
             ),
@@ -224,6 +231,7 @@ class TargetWarp:
             warped=sample(self.source.image, self.face_points),
             covisible=self.covisible,
             target=self.target,
+            light=self.light,
             mouth=self.mouth,
             stretch=area_ratio(self.face_points),
         )
@@ -458,6 +466,7 @@ class Reenactor:
         return TargetWarp(
             source=source,
             target=maps,
+            light=target.light,
             face_points=face_points,
             covisible=self._covisible(source_pixels, maps.mask),
             mouth=mouth,
