@@ -10,17 +10,16 @@ from torch import Tensor
 from jr2net.shapes import check_tensor
 
 
-def sample(image: Tensor, points: Tensor, padding: str = "border") -> Tensor:
-    """Bilinear samples of (B, C, H, W) at pixel positions (B, H', W', 2) (centres at +0.5)."""
+def sample(image: Tensor, points: Tensor, padding: str = "border", mode: str = "bilinear") -> Tensor:
+    """Samples (``bilinear`` or ``nearest``) of (B, C, H, W) at pixel positions (B, H', W', 2)
+    (centres at +0.5)."""
     dims = check_tensor("image", image, ("B", "C", "H", "W"))
     check_tensor("points", points, ("B", "Ho", "Wo", 2), dims)
     scale = torch.tensor(
         [2.0 / image.shape[-1], 2.0 / image.shape[-2]], dtype=points.dtype, device=points.device
     )
     grid = points * scale - 1.0
-    return torch.nn.functional.grid_sample(
-        image, grid, mode="bilinear", padding_mode=padding, align_corners=False
-    )
+    return torch.nn.functional.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:

@@ -198,10 +198,7 @@ class TargetWarp:
         shifted = pixel_centres(height, width) + fields.draw_shift.permute(0, 2, 3, 1)
 
         def moved(maps: Tensor, mode: str = "bilinear") -> Tensor:
-            scale = torch.tensor([2.0 / width, 2.0 / height])
-            return torch.nn.functional.grid_sample(
-                maps, shifted * scale - 1.0, mode=mode, padding_mode="border", align_corners=False
-            )
+            return sample(maps, shifted, "border", mode)
 
         def moved_points(points: Tensor) -> Tensor:
             return (moved(points.permute(0, 3, 1, 2)) + fields.read_shift).permute(0, 2, 3, 1)
