@@ -32,8 +32,12 @@ def model_source(model: FaceModel, size: int = 512, light: str = "studio") -> tu
     """An RGB uint8 (size, size, 3) portrait of the ICT face and the FaceParams (with albedo) it shows."""
     params = portrait_params(model, size, light)
     params = params.replace(albedo=params.albedo_or_default(model.vertex_count).clone())
+    return render_portrait(model, params, size), params
+
+
+def render_portrait(model: FaceModel, params: FaceParams, size: int) -> np.ndarray:
+    """The face of ``params`` (a batch of one) on the avatar's background: RGB uint8 (size, size, 3)."""
     with torch.no_grad():
         maps = render_face(model, params, size, size)
     background = torch.tensor(BACKGROUND).view(3, 1, 1)
-    image = maps.image[0] * maps.mask[0] + background * (1 - maps.mask[0])
-    return to_uint8(image), params
+    return to_uint8(maps.image[0] * maps.mask[0] + background * (1 - maps.mask[0]))
