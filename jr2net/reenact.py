@@ -377,6 +377,11 @@ class Reenactor:
             fitted = self._landmark_pixels(source.params, self._source_shape)
             self._source_residual = (source.landmarks - fitted)[self._correspondence.valid]
 
+    def recalibrate(self) -> None:
+        """Make the next driving frame the neutral reference of relative motion (its FaceParams and
+        landmarks), as if it were the first: for a driver whose first frame was not neutral."""
+        self.reference, self.reference_landmarks = None, None
+
     def target_params(self, driving: FaceParams, controls: Controls = Controls()) -> FaceParams:
         """The target FaceParams for one driving frame (the first one is the relative reference)."""
         source = self.source.params

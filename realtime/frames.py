@@ -14,7 +14,9 @@ class StagedFrame:
     """One video frame and what the stages made of it.
 
     Attributes:
-        image: (H, W, 3) RGB uint8 pixels (the input's, then each stage's output).
+        image: (H, W, 3) RGB uint8 pixels (the input's, then each stage's output), or None
+            between a stage that has read them and one that makes new ones (nobody copies pixels
+            that nobody reads).
         index: position in the source stream.
         pts: presentation timestamp in ``time_base`` units, carried unchanged to the output.
         time_base: seconds per ``pts`` unit.
@@ -23,7 +25,7 @@ class StagedFrame:
         payload: what a stage passes on besides pixels (reconstruction results, say).
     """
 
-    image: np.ndarray
+    image: np.ndarray | None
     index: int
     pts: int | None
     time_base: Fraction | None

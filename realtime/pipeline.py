@@ -1,8 +1,9 @@
 """The asyncio frame pipeline: source → stages → sinks, latest frame wins between stages.
 
-Each stage's CPU work runs in a worker thread (``asyncio.to_thread``: torch, numba, MediaPipe and
-PyAV release the GIL in their heavy parts), so stages overlap on the cores while the event loop
-stays free. Between stages sits a :class:`LatestSlot`: when a stage falls behind, older frames
+Each stage's CPU work runs in a worker thread of the pipeline's own executor (torch, numba,
+MediaPipe and PyAV release the GIL in their heavy parts; a stage in another process is waited for
+without it), so stages overlap on the cores while the event loop stays free, and the threads end
+with the pipeline. Between stages sits a :class:`LatestSlot`: when a stage falls behind, older frames
 are dropped, so latency stays bounded under overload instead of growing with a queue.
 """
 
@@ -12,7 +13,9 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -21,7 +24,9 @@ from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.sinks import FrameSink
 from jr2net.realtime.sources import EndOfStream, FrameSource
 
+T = TypeVar("T")
 STATS_WINDOW = 3000  # frames of latency history kept (about 100 s at 30 fps)
+LIVE_FPS_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -40,11 +45,21 @@ class PipelineStats:
     frames_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     latencies: deque[dict[str, float]] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
+    delivered: deque[float] = field(default_factory=lambda: deque(maxlen=STATS_WINDOW))
     started: float = field(default_factory=time.monotonic)
+    first_out: float | None = None
     finished: float | None = None
 
+    def live_fps(self, window_s: float = LIVE_FPS_WINDOW_S) -> float:
+        """Frames delivered per second over the last ``window_s`` seconds (or since the start)."""
+        now = self.finished or time.monotonic()
+        span = min(window_s, now - self.started)
+        recent = sum(1 for t in self.delivered if t >= now - span)
+        return recent / span if span > 0 else 0.0
+
     def summary(self) -> dict[str, object]:
-        """Median and p99 latency per stage and end to end (ms), achieved fps, drops."""
+        """Median and p99 latency per stage and end to end (ms), fps over the run and over the last
+        seconds, seconds to the first frame out, drops."""
         keys = self.latencies[0].keys() if self.latencies else ()
         latency = {
             key: {
@@ -58,6 +73,8 @@ class PipelineStats:
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "fps": self.frames_out / elapsed if elapsed > 0 else 0.0,
+            "live_fps": self.live_fps(),
+            "first_frame_s": None if self.first_out is None else self.first_out - self.started,
             "dropped": dict(self.dropped),
             "latency": latency,
         }
@@ -84,16 +101,21 @@ class Pipeline:
         """
         self._slots = [LatestSlot[StagedFrame]() for _ in range(len(self.stages) + 1)]
         slots = self._slots
-        tasks = [asyncio.create_task(self._pump(slots[0]))]
-        tasks += [
-            asyncio.create_task(self._work(stage, slots[i], slots[i + 1]))
-            for i, stage in enumerate(self.stages)
-        ]
-        tasks.append(asyncio.create_task(self._deliver(slots[-1])))
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        self.source.stop()
-        for sink in self.sinks:
-            sink.close()
+        blocking = sum(sink.blocking for sink in self.sinks)
+        self._executor = ThreadPoolExecutor(len(self.stages) + blocking + 1, "jr2net-pipeline")
+        try:
+            tasks = [asyncio.create_task(self._pump(slots[0]))]
+            tasks += [
+                asyncio.create_task(self._work(stage, slots[i], slots[i + 1]))
+                for i, stage in enumerate(self.stages)
+            ]
+            tasks.append(asyncio.create_task(self._deliver(slots[-1])))
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            self.source.stop()
+            for sink in self.sinks:
+                sink.close()
+        finally:
+            self._executor.shutdown(wait=False)
         self.stats.finished = time.monotonic()
         self.stats.dropped = self._drops()
         errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
@@ -109,6 +131,9 @@ class Pipeline:
     def _drops(self) -> dict[str, int]:
         consumers = [*(stage.name for stage in self.stages), "sinks"]
         return {f"before {name}": slot.dropped for name, slot in zip(consumers, self._slots)}
+
+    async def _in_thread(self, call: Callable[[StagedFrame], T], frame: StagedFrame) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call, frame)
 
     async def _pump(self, out: LatestSlot[StagedFrame]) -> None:
         try:
@@ -128,7 +153,7 @@ class Pipeline:
     async def _work(self, stage: Stage, inbox: LatestSlot[StagedFrame], out: LatestSlot[StagedFrame]) -> None:
         try:
             while (frame := await inbox.get()) is not None:
-                result = await asyncio.to_thread(stage.work, frame)
+                result = await self._in_thread(stage.work, frame)
                 out.put(result.stamped(stage.name))
         except Exception:
             self._stopping = True
@@ -139,11 +164,19 @@ class Pipeline:
     async def _deliver(self, inbox: LatestSlot[StagedFrame]) -> None:
         try:
             while (frame := await inbox.get()) is not None:
+                if frame.image is None:
+                    raise ValueError(f"the last stage left frame {frame.index} without pixels")
                 for sink in self.sinks:
-                    await asyncio.to_thread(sink.send, frame)
+                    if sink.blocking:
+                        await self._in_thread(sink.send, frame)
+                    else:
+                        sink.send(frame)
                 latencies = frame.stage_latencies()
-                latencies["end_to_end"] = time.monotonic() - frame.captured
+                now = time.monotonic()
+                latencies["end_to_end"] = now - frame.captured
                 self.stats.latencies.append(latencies)
+                self.stats.delivered.append(now)
+                self.stats.first_out = self.stats.first_out or now
                 self.stats.frames_out += 1
         except Exception:
             self._stopping = True

@@ -1,15 +1,17 @@
 """The reenactment stages of the live pipeline: reconstruct the driving frame, then reenact.
 
-Each stage runs in its own process by default (:mod:`jr2net.realtime.process_stage`: both are
-GIL-heavy), or in a thread of the calling process (``mode="thread"``: quicker to start, slower
-per frame). The frame between them carries only the driving FaceParams and the tracker's
+Each stage kind runs on the hosts of a :class:`WorkerPool` shared by every session, in processes
+by default (:mod:`jr2net.realtime.process_stage`: both are GIL-heavy) or in the calling process
+(``mode="thread"``: quicker to start, slower per frame); a session has its own worker on one
+host of each kind. The frame between them carries only the driving FaceParams and the tracker's
 landmarks (:class:`DrivingFace`), which pin the warp (:mod:`jr2net.landmark_pinning`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -20,14 +22,15 @@ from jr2net.fitting import FitterConfig
 from jr2net.media import DEFAULT_FPS
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
-from jr2net.realtime.pipeline import Stage
-from jr2net.realtime.process_stage import StageProcess
-from jr2net.realtime.stage_modes import STAGE_MODES
+from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, FrameRenderer, Reenactor, SourceFace
 from jr2net.smoothing import OneEuroConfig
 
 LOG = logging.getLogger("jr2net.realtime")
+STAGES = ("reconstruct", "reenact")
+TRACKING_SIZE = 480  # longest side (px) a live frame is tracked at: a webcam's frame is scaled to it once
+WARM_UP_FRAMES = 12
 # Live smoothing trades less jitter suppression for lag: a 1.5 Hz rest cut-off delays slow
 # motion by ~100 ms, 4 Hz by ~40 ms.
 LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
@@ -75,6 +78,8 @@ class ReconstructWorker:
         self.reconstructor = reconstructor
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
+        if frame.image is None:
+            raise ValueError(f"frame {frame.index} has no pixels to reconstruct")
         seconds = (
             frame.index / DEFAULT_FPS
             if frame.pts is None or frame.time_base is None
@@ -84,9 +89,9 @@ class ReconstructWorker:
             result = self.reconstructor.step(frame.index, seconds, frame.image)
         except ValueError as error:  # one unusable frame must not end a live session
             LOG.warning("frame %d not reconstructed: %s", frame.index, error)
-            return replace(frame, payload=None)
+            return replace(frame, image=None, payload=None)
         face = None if result.params is None else DrivingFace(result.params, result.tracking.landmarks)
-        return replace(frame, payload=face)
+        return replace(frame, image=None, payload=face)  # nobody reads the pixels after this
 
     def close(self) -> None:
         self.reconstructor.tracker.close()
@@ -96,6 +101,7 @@ class ReenactWorker:
     """The ``reenact`` stage: the source driven by the payload's :class:`DrivingFace`.
 
     A frame without a face shows the last reenacted image (the source before the first face).
+    ``control("recalibrate")`` makes the next driving face the neutral reference of relative motion.
     """
 
     def __init__(self, reenactor: Reenactor, controls: Controls = Controls()) -> None:
@@ -111,12 +117,17 @@ class ReenactWorker:
                 ).image
             except ValueError as error:
                 LOG.warning("frame %d not reenacted: %s", frame.index, error)
-        return replace(frame, image=np.array(self._last), payload=None)
+        return replace(frame, image=self._last, payload=None)
+
+    def control(self, command: str) -> None:
+        if command != "recalibrate":
+            raise ValueError(f"unknown command {command!r}; the reenact stage takes 'recalibrate'")
+        self.reenactor.recalibrate()
 
 
 @dataclass(frozen=True)
 class ReconstructFactory:
-    """Builds a :class:`ReconstructWorker` (in a stage process, from this pickled value)."""
+    """Builds a :class:`ReconstructWorker` (in a stage host, from this pickled value)."""
 
     method: EstimatorFactory | None = None
 
@@ -127,7 +138,7 @@ class ReconstructFactory:
 
 @dataclass(frozen=True)
 class ReenactFactory:
-    """Builds a :class:`ReenactWorker` for one source (in a stage process, from this pickled value);
+    """Builds a :class:`ReenactWorker` for one source (in a stage host, from this pickled value);
     ``renderer`` builds its frame renderer (None: the geometric one)."""
 
     source: SourceFace
@@ -139,68 +150,56 @@ class ReenactFactory:
         return ReenactWorker(Reenactor(model, self.source, renderer=renderer), self.controls)
 
 
-class ReenactmentStages:
-    """Both stages for one stream, in processes or threads; close it to free them.
+def reenactment_pool(mode: str = "process", hosts: int | None = None) -> WorkerPool:
+    """The hosts of both stages, preloaded with the face model (see :class:`WorkerPool`)."""
+    return WorkerPool(STAGES, mode, hosts, preload=load_stage_model)
 
-    Args:
-        model: the face model (used by thread-mode workers; a stage process loads its own).
-        method: the reconstruction method (None: the fitter).
-        source: the prepared source face.
-        controls: the reenactment's overrides.
-        mode: ``process`` or ``thread``.
-        processes: started :class:`StageProcess` children to build the stages in (two, preloaded
-            with :func:`load_stage_model`: a warm pool's), instead of starting new ones (process
-            mode only).
-        renderer: builds the reenact stage's frame renderer (None: the geometric one).
+
+def open_reenactment(
+    pool: WorkerPool,
+    key: str,
+    source: SourceFace,
+    method: EstimatorFactory | None = None,
+    controls: Controls = Controls(),
+    renderer: RendererFactory | None = None,
+) -> PooledSession:
+    """Session ``key``'s reconstruct and reenact workers in ``pool``: its own tracker, fit state and
+    ``source``; ``method`` the reconstruction method (None: the fitter), ``renderer`` builds the
+    reenact stage's frame renderer (None: the geometric one)."""
+    return pool.open(
+        key,
+        {"reconstruct": ReconstructFactory(method), "reenact": ReenactFactory(source, controls, renderer)},
+    )
+
+
+def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) -> dict[str, float]:
+    """Drive ``source`` with its own picture for ``frames`` frames on every host of ``pool``, so
+    the first caller pays for no first-use costs (graphs, JIT, caches); the median seconds per
+    frame of each stage kind (what admission control assumes before real frames are measured).
+
+    Raises:
+        RuntimeError: the tracker found no face in the source picture (nothing was measured).
     """
-
-    def __init__(
-        self,
-        model: FaceModel,
-        method: EstimatorFactory | None,
-        source: SourceFace,
-        controls: Controls = Controls(),
-        mode: str = "process",
-        processes: Sequence[StageProcess] | None = None,
-        renderer: RendererFactory | None = None,
-    ) -> None:
-        if mode not in STAGE_MODES:
-            raise ValueError(f"unknown stage mode {mode!r}; choose from {STAGE_MODES}")
-        if processes is not None and (mode != "process" or len(processes) != 2):
-            raise ValueError("give two stage processes, and only in process mode")
-        factories = (
-            ("reconstruct", ReconstructFactory(method)),
-            ("reenact", ReenactFactory(source, controls, renderer)),
-        )
-        self._processes: list[StageProcess] = list(processes or [])
-        self._workers: list[ReconstructWorker | ReenactWorker] = []
-        self.stages: list[Stage] = []
-        try:
-            if mode == "process":
-                while len(self._processes) < len(factories):  # all started before any builds
-                    self._processes.append(StageProcess(preload=load_stage_model))
-                for child, (name, factory) in zip(self._processes, factories):
-                    self.stages.append(child.build(name, factory))
-            else:
-                for name, factory in factories:
-                    self._workers.append(factory(model))
-                    self.stages.append(Stage(name, self._workers[-1]))
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        """Stop the stage processes, or close the thread-mode workers."""
-        for child in self._processes:
-            child.close()
-        for worker in self._workers:
-            close = getattr(worker, "close", None)
-            if close is not None:
-                close()
-        self._processes, self._workers = [], []
-
-    def __enter__(self) -> ReenactmentStages:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    picture = (source.image[0].permute(1, 2, 0) * 255).round().byte().contiguous().numpy()
+    seconds: dict[str, list[float]] = {kind: [] for kind in STAGES}
+    faces = 0
+    factories = {"reconstruct": ReconstructFactory(), "reenact": ReenactFactory(source)}
+    sessions: list[PooledSession] = []
+    try:
+        for host_index in range(max(len(hosts) for hosts in pool.hosts.values())):
+            sessions.append(pool.open(f"warm-up-{host_index}", factories))  # one per host
+        for session in sessions:
+            for index in range(frames):
+                frame = StagedFrame(picture, index, None, None, time.monotonic())
+                for kind, stage in zip(STAGES, session.stages):
+                    started = time.perf_counter()
+                    frame = stage.work(frame)
+                    if index >= frames // 2:  # the first frames pay for first use
+                        seconds[kind].append(time.perf_counter() - started)
+                    faces += kind == "reconstruct" and frame.payload is not None
+    finally:
+        for session in sessions:
+            session.close()
+    if faces == 0:
+        raise RuntimeError("warm-up: the tracker found no face in the source picture")
+    return {kind: float(np.median(values)) for kind, values in seconds.items()}

@@ -1,13 +1,22 @@
-"""``jr2net serve``: an aiohttp + aiortc server that reenacts a browser's camera over WebRTC.
+"""``jr2net serve``: an aiohttp + aiortc server that reenacts browsers' cameras over WebRTC.
 
-Routes: ``GET /`` the web page; ``POST /offer`` ``{"sdp", "type"}`` (and optionally ``"refiner"``,
-one the server offers) → ``{"sdp", "type", "session"}``;
-``POST /source`` (multipart ``image``, or ``model`` for the built-in avatar) sets the source for
-the next sessions; ``GET /stats`` the refiners offered and per-session refiner, frame counts, fps
-and latency (``?frames=1`` adds
-the latest sent frames' ``[pts, captured, sent]`` in monotonic seconds, and the first one's
-pts). Each peer is its own session (its own stages and pipeline); a peer that leaves frees
-everything it held.
+Routes:
+
+- ``GET /`` the web page.
+- ``POST /source`` (multipart ``image``, or ``model`` for the built-in avatar) → ``{"source": id}``:
+  a source kept for the one call whose offer names it (see :mod:`jr2net.realtime.source_store`).
+- ``POST /offer`` ``{"sdp", "type"}`` and optionally ``"refiner"`` (one the server offers) and
+  ``"source"`` (an upload's id; default: the server's ``--source``) → ``{"sdp", "type",
+  "session"}``; 503 with the reason when one more caller would push every caller below the fps
+  floor (:mod:`jr2net.realtime.admission`).
+- ``POST /recalibrate`` ``{"session"}``: the session's next driving frame becomes its neutral.
+- ``GET /stats``: every caller's refiner, fps (over the call and the last seconds), time to the
+  first frame, drops and latency (by a public name, never the session id), the pool's load and
+  the capacity; ``?session=ID`` adds that caller's own as ``"you"`` (and with ``&frames=1`` the
+  latest sent frames' ``[pts, captured, sent]`` in monotonic seconds, and the first one's pts).
+
+Every session shares one warm :class:`jr2net.realtime.worker_pool.WorkerPool` started with the
+server; a session has its own workers (tracker, fit state, source) there, freed when it ends.
 """
 
 from __future__ import annotations
@@ -15,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import io
 import ipaddress
+import itertools
 import logging
-import uuid
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +39,22 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
+from jr2net.realtime.admission import Capacity, ServerCpu
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.process_stage import StageProcessPool
 from jr2net.realtime.reenactment import (
+    STAGES,
+    TRACKING_SIZE,
     EstimatorFactory,
-    ReenactmentStages,
     RendererFactory,
-    load_stage_model,
+    open_reenactment,
+    reenactment_pool,
+    warm_up,
 )
 from jr2net.realtime.rtp_framing import release_frames_on_marker
+from jr2net.realtime.source_store import SourceStore, UnknownSource
 from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
+from jr2net.realtime.worker_pool import PooledSession, WorkerPool, machine_cores
 from jr2net.reenact import Controls, SourceFace
 from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_image
 
@@ -49,6 +64,8 @@ MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # room beside an uploaded image in its request (form fields, boundaries)
 SESSION_STOP_TIMEOUT_S = 10.0
 MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is a few KiB
+DEFAULT_MIN_FPS = 15.0
+SERVER_SECONDS_PER_FRAME = 0.010  # the server process's share of a frame before one is measured
 
 
 @dataclass
@@ -56,16 +73,34 @@ class Session:
     """One connected peer and what it holds."""
 
     id: str
+    name: str
     peer: RTCPeerConnection
     outgoing: ReenactedTrack
     refiner: str
+    source: SourceFace
     pipeline: Pipeline | None = None
+    workers: PooledSession | None = None
     task: asyncio.Task | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ReenactmentServer:
-    """The server's state: the model, the current source, and the live sessions."""
+    """The server's state: the model, the default source, the worker pool and the live sessions.
+
+    Args:
+        model: the face model.
+        source: the source of callers who upload none.
+        size: working size of uploaded sources.
+        echo: send every peer its own video back unprocessed: the transport floor that the latency
+            benchmark subtracts.
+        method: builds the reconstruct stage's estimator (None: the fitter).
+        stage_mode: the pool's hosts in processes or threads.
+        renderers: the refiners an offer may name (its ``refiner`` field), each building the
+            reenact stage's frame renderer (default: only ``geometric``); ``default_renderer``
+            serves offers that name none.
+        min_fps: the fps floor admission control keeps every caller above.
+        hosts: hosts per stage kind (default: sized to the machine's cores).
+    """
 
     def __init__(
         self,
@@ -77,15 +112,13 @@ class ReenactmentServer:
         stage_mode: str = "process",
         renderers: Mapping[str, RendererFactory] | None = None,
         default_renderer: str = "geometric",
+        min_fps: float = DEFAULT_MIN_FPS,
+        hosts: int | None = None,
     ) -> None:
-        """``echo=True`` sends every peer its own video back unprocessed: the transport floor that
-        the latency benchmark subtracts. ``method`` builds the reconstruct stage's estimator (None:
-        the fitter); ``stage_mode`` runs each session's two stages in processes (two kept started
-        for the next session) or threads. ``renderers``: the refiners an offer may name (its
-        ``refiner`` field), by name, each building the reenact stage's frame renderer (default:
-        only ``geometric``); ``default_renderer`` serves offers that name none."""
         if stage_mode not in STAGE_MODES:
             raise ValueError(f"unknown stage mode {stage_mode!r}; choose from {STAGE_MODES}")
+        if min_fps < 0:
+            raise ValueError(f"min_fps must not be negative, got {min_fps}")
         self.renderers: dict[str, RendererFactory | None] = (
             {"geometric": None} if renderers is None else dict(renderers)
         )
@@ -95,15 +128,21 @@ class ReenactmentServer:
             )
         self.default_renderer = default_renderer
         self.model, self.source, self.size, self.echo = model, source, size, echo
-        self.method, self.stage_mode = method, stage_mode
+        self.method, self.stage_mode, self.min_fps, self.hosts = method, stage_mode, min_fps, hosts
         self.sessions: dict[str, Session] = {}
-        self._processes: StageProcessPool | None = None
+        self.uploads = SourceStore()
+        self.pool: WorkerPool | None = None
+        self.warm_seconds: dict[str, float] = {}
+        self._server_cpu = ServerCpu(SERVER_SECONDS_PER_FRAME)
+        self._frames_of_ended_sessions = 0
+        self._names = itertools.count(1)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self.offer)
-        app.router.add_post("/source", self.set_source)
+        app.router.add_post("/source", self.upload_source)
+        app.router.add_post("/recalibrate", self.recalibrate)
         app.router.add_get("/stats", self.stats)
         app.on_startup.append(self.startup)
         app.on_shutdown.append(self.shutdown)
@@ -131,8 +170,18 @@ class ReenactmentServer:
             raise web.HTTPBadRequest(
                 text=f"unknown refiner {refiner!r}; this server offers {sorted(self.renderers)}"
             )
+        refusal = self.refusal()
+        if refusal is not None:
+            raise web.HTTPServiceUnavailable(text=refusal)
+        upload = data.get("source")
+        try:
+            source = self.source if upload is None else self.uploads.take(str(upload))
+        except UnknownSource as error:
+            raise web.HTTPNotFound(text=error.args[0]) from error
         peer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        session = Session(str(uuid.uuid4()), peer, ReenactedTrack(asyncio.get_running_loop()), refiner)
+        session = Session(
+            secrets.token_urlsafe(16), f"caller-{next(self._names)}", peer, ReenactedTrack(), refiner, source
+        )
         self.sessions[session.id] = session
 
         @peer.on("track")
@@ -152,42 +201,71 @@ class ReenactmentServer:
             await peer.setLocalDescription(await peer.createAnswer())
         except Exception as error:  # aiortc raises its own errors too (no common codec, bad state)
             await self.close_session(session.id)
+            if upload is not None:
+                self.uploads.restore(str(upload), source)  # the caller may try again with it
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         answer = peer.localDescription
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
 
+    def refusal(self) -> str | None:
+        """Why one more caller cannot be taken (every caller would drop below ``min_fps``), or None."""
+        if self.echo or self.pool is None:
+            return None
+        callers = len(self.sessions) + 1
+        expected = self.capacity().fps(callers, *self._frame_seconds())
+        if expected >= self.min_fps:
+            return None
+        who = "a caller" if callers == 1 else f"with one more caller each of the {callers}"
+        return (
+            f"the server is full: {who} would get about {expected:.1f} fps, below this server's "
+            f"floor of {self.min_fps:g} fps; try again later"
+        )
+
+    def capacity(self) -> Capacity:
+        assert self.pool is not None
+        return Capacity(machine_cores(), {kind: len(hosts) for kind, hosts in self.pool.hosts.items()})
+
+    def _frame_seconds(self) -> tuple[dict[str, float], float]:
+        """Seconds per frame of each stage kind (measured, else the warm-up's) and the server
+        process's own share (its CPU time per frame delivered, the stages' taken out when they
+        run in this process)."""
+        assert self.pool is not None
+        measured = self.pool.frame_seconds()
+        stages = {kind: measured[kind] or self.warm_seconds.get(kind, 0.0) for kind in STAGES}
+        frames = self._frames_of_ended_sessions + sum(
+            s.pipeline.stats.frames_out for s in self.sessions.values() if s.pipeline is not None
+        )
+        server = self._server_cpu.sample(frames)
+        if self.stage_mode == "thread":
+            server = max(0.0, server - sum(stages.values()))
+        return stages, server
+
     async def _run(self, session: Session, track: object) -> None:
-        """Run the session's pipeline; this task owns its stages and ends the session when done."""
-        stages: ReenactmentStages | None = None
+        """Run the session's pipeline; this task owns its workers and ends the session when done."""
         try:
-            if not self.echo:
-                processes = None if self._processes is None else self._processes.take(2)
-                stages = await asyncio.to_thread(
-                    ReenactmentStages,
-                    self.model,
+            if self.echo or self.pool is None:
+                session.pipeline = Pipeline(TrackSource(track), [], [session.outgoing])
+            else:
+                session.workers = await asyncio.to_thread(
+                    open_reenactment,
+                    self.pool,
+                    session.id,
+                    session.source,
                     self.method,
-                    self.source,
                     Controls(),
-                    self.stage_mode,
-                    processes,
                     self.renderers[session.refiner],
                 )
-            session.pipeline = Pipeline(
-                TrackSource(track), [] if stages is None else stages.stages, [session.outgoing]
-            )
+                session.pipeline = Pipeline(
+                    TrackSource(track, TRACKING_SIZE), session.workers.stages, [session.outgoing]
+                )
             await session.pipeline.run()
         except Exception:
-            LOG.exception("session %s failed", session.id)
+            LOG.exception("session %s failed", session.name)
         finally:
-            if stages is not None:
-                await asyncio.to_thread(stages.close)
-            busy = any(
-                other.task is not None and not other.task.done()
-                for other in self.sessions.values()
-                if other is not session
-            )
-            if self._processes is not None and not busy:
-                self._processes.refill()  # idle now: the next session's children start
+            if session.workers is not None:
+                await asyncio.to_thread(session.workers.close)
+            if session.pipeline is not None:
+                self._frames_of_ended_sessions += session.pipeline.stats.frames_out
             if session.id in self.sessions:
                 asyncio.get_running_loop().create_task(self.close_session(session.id))
 
@@ -195,8 +273,8 @@ class ReenactmentServer:
         """Stop a session's pipeline and peer connection and forget it.
 
         The pipeline is let finish (closing the peer ends its input track), never cancelled: a
-        cancelled stage would leave its worker thread inside MediaPipe. The session's task closes
-        the stages once its pipeline has returned.
+        cancelled stage would leave its worker thread inside MediaPipe. The session's task frees
+        its workers once its pipeline has returned.
         """
         session = self.sessions.pop(session_id, None)
         if session is None:
@@ -209,7 +287,7 @@ class ReenactmentServer:
             await asyncio.wait({session.task}, timeout=SESSION_STOP_TIMEOUT_S)
         session.closed.set()
 
-    async def set_source(self, request: web.Request) -> web.Response:
+    async def upload_source(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
             raise web.HTTPBadRequest(
                 text="POST /source takes multipart form data with a field 'image' (or 'model')"
@@ -219,8 +297,8 @@ class ReenactmentServer:
         if part is None or part.name not in ("image", "model"):
             raise web.HTTPBadRequest(text="expected a form field 'image' (a face photo) or 'model'")
         if part.name == "model":
-            self.source = await asyncio.to_thread(load_source, self.model, MODEL_SOURCE, self.size)
-            return web.json_response({"source": "model"})
+            source = await asyncio.to_thread(load_source, self.model, MODEL_SOURCE, self.size)
+            return web.json_response({"source": self.uploads.put(source), "kind": "model"})
         payload = await part.read(decode=False)
         if len(payload) > MAX_UPLOAD_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(payload))
@@ -229,40 +307,77 @@ class ReenactmentServer:
         except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
             raise web.HTTPUnsupportedMediaType(text=f"not a readable image: {error}") from error
         try:
-            self.source = await asyncio.to_thread(source_from_image, self.model, pixels, "upload")
+            source = await asyncio.to_thread(source_from_image, self.model, pixels, "upload")
         except (MediaError, ValueError) as error:
             raise web.HTTPUnprocessableEntity(text=str(error)) from error
-        return web.json_response({"source": "upload", "size": list(pixels.shape[:2])})
-
-    async def stats(self, request: web.Request) -> web.Response:
-        sessions = {}
-        for session_id, session in self.sessions.items():
-            summary = session.pipeline.summary() if session.pipeline is not None else {}
-            sessions[session_id] = {
-                "state": session.peer.connectionState,
-                "refiner": session.refiner,
-                "frames_sent": session.outgoing.frames_sent,
-                **summary,
-            }
-            if request.query.get("frames") == "1":
-                sessions[session_id]["frames"] = [list(row) for row in session.outgoing.timeline]
-                sessions[session_id]["first_pts"] = session.outgoing.first_pts
         return web.json_response(
-            {
-                "sessions": sessions,
-                "refiners": sorted(self.renderers),
-                "default_refiner": self.default_renderer,
-            }
+            {"source": self.uploads.put(source), "kind": "upload", "size": list(pixels.shape[:2])}
         )
 
+    async def recalibrate(self, request: web.Request) -> web.Response:
+        try:
+            session = self.sessions[str((await request.json())["session"])]
+        except (ValueError, KeyError, TypeError) as error:
+            raise web.HTTPNotFound(text="expected JSON {'session'} naming a live call") from error
+        if session.workers is None:
+            raise web.HTTPConflict(text="this call has no reenactment running (yet)")
+        await asyncio.to_thread(session.workers.control, "recalibrate")
+        return web.json_response({"recalibrated": True})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        sessions = {session.name: self._session_stats(session) for session in self.sessions.values()}
+        report: dict[str, object] = {
+            "sessions": sessions,
+            "refiners": sorted(self.renderers),
+            "default_refiner": self.default_renderer,
+        }
+        if self.pool is not None:
+            stage_seconds, server_seconds = self._frame_seconds()
+            callers = len(self.sessions)
+            report["pool"] = self.pool.load()
+            report["capacity"] = {
+                "min_fps": self.min_fps,
+                "callers": callers,
+                "stage_ms": {kind: seconds * 1e3 for kind, seconds in stage_seconds.items()},
+                "server_ms": server_seconds * 1e3,
+                "expected_fps": self.capacity().fps(max(1, callers), stage_seconds, server_seconds),
+                "expected_fps_with_one_more": self.capacity().fps(callers + 1, stage_seconds, server_seconds),
+            }
+        own = self.sessions.get(request.query.get("session", ""))
+        if own is not None:
+            report["you"] = sessions[own.name] | {"name": own.name}
+            if request.query.get("frames") == "1":
+                report["you"]["frames"] = [list(row) for row in own.outgoing.timeline]
+                report["you"]["first_pts"] = own.outgoing.first_pts
+        return web.json_response(report)
+
+    @staticmethod
+    def _session_stats(session: Session) -> dict[str, object]:
+        summary = session.pipeline.summary() if session.pipeline is not None else {}
+        dropped = dict(summary.pop("dropped", {}))
+        dropped["before the encoder"] = session.outgoing.dropped
+        return {
+            "state": session.peer.connectionState,
+            "refiner": session.refiner,
+            "frames_sent": session.outgoing.frames_sent,
+            "dropped": dropped,
+            **summary,
+        }
+
     async def startup(self, app: web.Application) -> None:
-        """Start the first session's stage processes now (they take a few seconds to import)."""
-        if self.stage_mode == "process" and not self.echo:
-            self._processes = StageProcessPool(spare=2, preload=load_stage_model)
+        """Start the worker pool and warm it up on the default source (a few seconds), so the
+        first caller waits for no imports or first-use costs."""
+        if self.echo:
+            return
+        self.pool = await asyncio.to_thread(reenactment_pool, self.stage_mode, self.hosts)
+        self.warm_seconds = await asyncio.to_thread(warm_up, self.pool, self.source)
+        LOG.info(
+            "pool warm: %s", ", ".join(f"{k} {v * 1e3:.1f} ms/frame" for k, v in self.warm_seconds.items())
+        )
 
     async def shutdown(self, app: web.Application) -> None:
-        pool, self._processes = self._processes, None  # first: ending sessions must not refill it
         await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
+        pool, self.pool = self.pool, None
         if pool is not None:
             await asyncio.to_thread(pool.close)
 

@@ -18,7 +18,10 @@ from jr2net.realtime.frames import StagedFrame
 
 
 class FrameSink(Protocol):
-    """Anything the pipeline can deliver frames to."""
+    """Anything the pipeline can deliver frames to; ``blocking`` says whether ``send`` may wait
+    (encoding, device I/O: it runs in a worker thread) or returns at once (it runs on the event loop)."""
+
+    blocking: bool
 
     def send(self, frame: StagedFrame) -> None:
         """Deliver one frame (its ``image`` is RGB uint8)."""
@@ -30,6 +33,8 @@ class FrameSink(Protocol):
 class FileSink:
     """H.264 MP4 at a fixed frame rate that plays in real time: a frame is repeated until the next
     one arrives (as a dropped live frame leaves the previous one on screen)."""
+
+    blocking = True
 
     def __init__(self, path: Path, width: int, height: int, fps: Fraction = Fraction(DEFAULT_FPS)) -> None:
         self._writer = VideoWriter(path, fps, width, height)
@@ -67,6 +72,8 @@ class FakeVirtualCamera:
 
 class VirtualCameraSink:
     """A virtual webcam other programs (video-call apps) can open."""
+
+    blocking = True
 
     def __init__(
         self, width: int, height: int, fps: float = float(DEFAULT_FPS), backend: str = "pyvirtualcam"

@@ -6,7 +6,6 @@ latency), so a client can match each reenacted frame to the frame it sent.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from fractions import Fraction
@@ -18,6 +17,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from jr2net.media import DEFAULT_FPS
 from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.pipeline import STATS_WINDOW
 from jr2net.realtime.sources import EndOfStream
 
@@ -25,11 +25,27 @@ VIDEO_CLOCK = Fraction(1, 90000)  # seconds per pts unit: RTP's 90 kHz video clo
 FRAME_TICKS = int(1 / (VIDEO_CLOCK * DEFAULT_FPS))  # 3000: a frame's pts step at the default rate
 
 
-class TrackSource:
-    """Frames of a remote aiortc video track, as a pipeline source."""
+def working_size(width: int, height: int, longest: int | None) -> tuple[int, int]:
+    """``(width, height)`` scaled down so the longer side is at most ``longest`` (None: as is),
+    both even (the encoder's chroma planes are half size)."""
+    if longest is None or max(width, height) <= longest:
+        return width, height
+    scale = longest / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
-    def __init__(self, track: MediaStreamTrack) -> None:
-        self.track = track
+
+class TrackSource:
+    """Frames of a remote aiortc video track, as a pipeline source.
+
+    Args:
+        track: the received track.
+        longest: scale each frame (in the decoder's conversion to RGB, once) so its longer side
+            is at most this many pixels: the tracker's working size, so no larger frame crosses
+            a process boundary. None keeps the size.
+    """
+
+    def __init__(self, track: MediaStreamTrack, longest: int | None = None) -> None:
+        self.track, self.longest = track, longest
         self._index = 0
 
     async def recv(self) -> StagedFrame:
@@ -37,8 +53,9 @@ class TrackSource:
             frame = await self.track.recv()
         except MediaStreamError as error:
             raise EndOfStream from error
+        width, height = working_size(frame.width, frame.height, self.longest)
         staged = StagedFrame(
-            image=frame.to_ndarray(format="rgb24"),
+            image=frame.to_ndarray(width=width, height=height, format="rgb24"),
             index=self._index,
             pts=frame.pts,
             time_base=frame.time_base,
@@ -52,7 +69,8 @@ class TrackSource:
 
 
 class ReenactedTrack(MediaStreamTrack):
-    """The outgoing video: the newest pipeline output, a frame at a time (also a pipeline sink).
+    """The outgoing video: the newest pipeline output, a frame at a time (also a pipeline sink,
+    called on the event loop: ``send`` only hands the frame over).
 
     ``timeline`` keeps, for the latest frames handed to the encoder, ``(pts, captured, sent)``: its
     pts, when the input frame was received and when the encoder took the output
@@ -61,38 +79,37 @@ class ReenactedTrack(MediaStreamTrack):
     """
 
     kind = "video"
+    blocking = False
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self._loop = loop
-        self._latest: StagedFrame | None = None
-        self._fresh = asyncio.Event()
+        self._latest = LatestSlot[StagedFrame]()
         self.frames_sent = 0
         self.timeline: deque[tuple[int, float, float]] = deque(maxlen=STATS_WINDOW)
         self.first_pts: int | None = None
 
-    def send(self, frame: StagedFrame) -> None:
-        """Offer a frame (called from the pipeline's worker threads)."""
-        self._loop.call_soon_threadsafe(self._offer, frame)
+    @property
+    def dropped(self) -> int:
+        """Frames replaced by a newer one before the encoder took them."""
+        return self._latest.dropped
 
-    def _offer(self, frame: StagedFrame) -> None:
-        self._latest = frame
-        self._fresh.set()
+    def send(self, frame: StagedFrame) -> None:
+        """Offer a frame; one the encoder has not taken yet is dropped."""
+        if self.readyState == "live":
+            self._latest.put(frame)
 
     def close(self) -> None:
         """The pipeline has ended: end the track."""
-        self._loop.call_soon_threadsafe(self.stop)
+        self.stop()
+
+    def stop(self) -> None:
+        super().stop()
+        self._latest.close()
 
     async def recv(self) -> av.VideoFrame:
-        while self._latest is None:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._fresh.clear()
-            try:
-                await asyncio.wait_for(self._fresh.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                continue
-        staged, self._latest = self._latest, None
+        staged = await self._latest.get()
+        if staged is None or staged.image is None:
+            raise MediaStreamError
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(staged.image), format="rgb24")
         frame.pts = staged.pts if staged.pts is not None else staged.index * FRAME_TICKS
         frame.time_base = staged.time_base or VIDEO_CLOCK

@@ -14,11 +14,12 @@ from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
-from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.reenactment import ReenactmentStages
+from jr2net.realtime.pipeline import Pipeline, PipelineStats
+from jr2net.realtime.reenactment import open_reenactment, reenactment_pool
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
 from jr2net.realtime.threads import configure_live_threads
+from jr2net.realtime.worker_pool import PooledSession
 from jr2net.reenact import Controls
 from jr2net.sources import load_source
 
@@ -89,12 +90,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
-    stages = ReenactmentStages(
-        model, method_choice(args), source, controls, mode=args.stages, renderer=refiner_choice(args)
-    )
-    with stages:
-        pipeline = Pipeline(frames, stages.stages, sinks)
-        stats = asyncio.run(_run_until_interrupted(pipeline))
+    with reenactment_pool(args.stages, hosts=1) as pool:
+        session = open_reenactment(
+            pool, "live", source, method_choice(args), controls, renderer=refiner_choice(args)
+        )
+        pipeline = Pipeline(frames, session.stages, sinks)
+        stats = asyncio.run(_run_until_interrupted(pipeline, session))
     summary = stats.summary()
     print(json.dumps(summary, indent=1))
     if args.stats is not None:
@@ -105,8 +106,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_until_interrupted(pipeline: Pipeline) -> object:
+async def _run_until_interrupted(pipeline: Pipeline, session: PooledSession) -> PipelineStats:
+    """Run until the feed ends or Ctrl-C; on a terminal, ``r`` + Enter recalibrates."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, pipeline.stop)
-    return await pipeline.run()
+    if sys.stdin.isatty():
+        print("press r and Enter to take the current frame as the neutral reference", file=sys.stderr)
+        loop.add_reader(sys.stdin, lambda: key_command(sys.stdin.readline(), session))
+    try:
+        return await pipeline.run()
+    finally:
+        if sys.stdin.isatty():
+            loop.remove_reader(sys.stdin)
+
+
+def key_command(line: str, session: PooledSession) -> None:
+    """Carry out a key typed on the terminal: ``r`` recalibrates (the next driving frame becomes
+    the neutral reference of relative motion); anything else is named and ignored."""
+    key = line.strip().lower()
+    if key == "r":
+        session.control("recalibrate")  # waits for the frame in flight: one frame's time
+        print("recalibrating: the next frame is the new neutral", file=sys.stderr)
+    elif key:
+        print(f"unknown key {key!r}: r recalibrates, Ctrl-C stops", file=sys.stderr)

@@ -10,7 +10,7 @@ from aiohttp import web
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
 from jr2net.commands.refiner import REFINERS, RefinerChoice, add_refiner_arguments, refiner_choice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.server import ReenactmentServer, is_loopback, limit_ice_to_loopback
+from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer, is_loopback, limit_ice_to_loopback
 from jr2net.realtime.threads import configure_live_threads
 from jr2net.sources import load_source
 
@@ -28,6 +28,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_method_arguments(parser)
     add_refiner_arguments(parser)
     add_stage_mode_argument(parser)
+    parser.add_argument(
+        "--min-fps",
+        type=float,
+        default=DEFAULT_MIN_FPS,
+        help=(
+            "refuse a caller (503, with the reason on the page) when taking them would bring every "
+            f"caller below this many fps (default {DEFAULT_MIN_FPS:g}; 0 takes everyone)"
+        ),
+    )
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        help="processes per stage in the shared worker pool (default: sized to the machine's cores)",
+    )
     parser.add_argument(
         "--echo",
         action="store_true",
@@ -67,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         stage_mode=args.stages,
         renderers=renderers(args),
         default_renderer=args.refiner,
+        min_fps=args.min_fps,
+        hosts=args.hosts,
     )
     if is_loopback(args.host):
         limit_ice_to_loopback()

@@ -62,6 +62,8 @@ class _SyntheticSource:
 
 
 class _ListSink:
+    blocking = False  # called on the event loop
+
     def __init__(self) -> None:
         self.indices: list[int] = []
 

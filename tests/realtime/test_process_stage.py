@@ -1,5 +1,5 @@
-"""Stages in child processes: frames round-trip, the preload reaches the factory, failures surface
-with their cause, children end."""
+"""A stage host in a child process: frames round-trip, each session keeps its own worker, the
+preload reaches the factories, failures surface with their cause, children end."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from jr2net.realtime.frames import StagedFrame
-from jr2net.realtime.process_stage import StageProcess, StageProcessError, StageProcessPool
+from jr2net.realtime.process_stage import StageProcess, StageProcessError
 
 
 class _Invert:
@@ -29,6 +29,25 @@ class _Invert:
 
 def _invert(preloaded: object) -> _Invert:
     return _Invert(preloaded)
+
+
+class _Counter:
+    """A worker with state: how many frames it has seen (``reset`` starts over)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        self.count += 1
+        return replace(frame, payload=self.count)
+
+    def control(self, command: str) -> None:
+        assert command == "reset"
+        self.count = 0
+
+
+def _counter(preloaded: object) -> _Counter:
+    return _Counter()
 
 
 def _broken(preloaded: object) -> _Invert:
@@ -53,9 +72,9 @@ def _frame(index: int) -> StagedFrame:
 
 
 def test_frames_round_trip_through_the_child() -> None:
-    child = StageProcess(preload=_preload)
+    child = StageProcess("invert", preload=_preload)
     with child:
-        stage = child.build("invert", _invert)
+        stage = child.open("a", _invert)
         assert stage.name == "invert"
         for index in range(3):
             result = stage.work(_frame(index))
@@ -63,25 +82,43 @@ def test_frames_round_trip_through_the_child() -> None:
             np.testing.assert_array_equal(result.image, 255 - _frame(index).image)
             pid, preloaded = result.payload
             assert pid != os.getpid() and preloaded == ("preloaded in", pid)
+        assert child.costs.median() is not None and len(child.costs.seconds) == 3
     assert not child._process.is_alive()
 
 
+def test_sessions_have_their_own_workers_in_one_child() -> None:
+    with StageProcess("count") as child:
+        first, second = child.open("a", _counter), child.open("b", _counter)
+        counts = [stage.work(_frame(0)).payload for stage in (first, first, second, first)]
+        assert counts == [1, 2, 1, 3], "each session's worker keeps its own state"
+        assert child.control("b", "reset") is True
+        assert second.work(_frame(0)).payload == 1 and first.work(_frame(0)).payload == 4
+        child.close_worker("b")
+        assert child.sessions == {"a"}
+        with pytest.raises(StageProcessError, match="no worker for session b"):
+            second.work(_frame(0))
+        with pytest.raises(StageProcessError, match="already has a worker"):
+            child.open("a", _counter)
+        assert first.work(_frame(0)).payload == 5, "a refused open leaves the session's worker as it was"
+
+
 def test_without_a_preload_the_factory_gets_none() -> None:
-    with StageProcess() as child:
-        assert child.build("invert", _invert).work(_frame(0)).payload[1] is None
+    with StageProcess("invert") as child:
+        assert child.open("a", _invert).work(_frame(0)).payload[1] is None
+        assert child.control("a", "reset") is False, "a worker without commands ignores them"
 
 
 def test_a_failing_preload_is_a_clear_error() -> None:
     with (
-        StageProcess(preload=_failing_preload) as child,
+        StageProcess("invert", preload=_failing_preload) as child,
         pytest.raises(StageProcessError, match="(?s)could not start.*nothing to preload"),
     ):
-        child.build("invert", _invert)
+        child.wait_started()
 
 
 def test_a_failing_frame_raises_with_its_traceback_and_the_child_goes_on() -> None:
-    with StageProcess() as child:
-        stage = child.build("invert", _invert)
+    with StageProcess("invert") as child:
+        stage = child.open("a", _invert)
         with pytest.raises(StageProcessError, match="(?s)invert stage failed.*negative index"):
             stage.work(_frame(-1))
         assert stage.work(_frame(1)).index == 1
@@ -91,34 +128,17 @@ def test_a_failing_frame_raises_with_its_traceback_and_the_child_goes_on() -> No
     ("factory", "cause"), [(_broken, "no worker today"), (_missing_file, "weights.pt is not there")]
 )
 def test_a_factory_that_fails_is_a_clear_error(factory: object, cause: str) -> None:
-    with StageProcess() as child, pytest.raises(StageProcessError, match=f"(?s)could not build.*{cause}"):
-        child.build("broken", factory)
+    with StageProcess("broken") as child:
+        with pytest.raises(StageProcessError, match=f"(?s)could not build.*{cause}"):
+            child.open("a", factory)
+        assert child.sessions == set()
+        assert child.open("b", _invert).work(_frame(0)).index == 0, "the child serves other sessions on"
 
 
 def test_a_dead_child_is_a_clear_error() -> None:
-    with StageProcess() as child:
-        stage = child.build("invert", _invert)
+    with StageProcess("invert") as child:
+        stage = child.open("a", _invert)
         pid = stage.work(_frame(0)).payload[0]
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(StageProcessError, match="process exited"):
             stage.work(_frame(1))
-
-
-def test_pool_hands_out_started_children_and_keeps_spares() -> None:
-    pool = StageProcessPool(spare=1, preload=_preload)
-    try:
-        first, second = pool.take(2)
-        assert pool.ready == 0, "a session's start must not pay for the next one's children"
-        pool.refill()
-        assert pool.ready == 1
-        with first, second:
-            payloads = [
-                child.build(name, _invert).work(_frame(0)).payload
-                for child, name in ((first, "a"), (second, "b"))
-            ]
-            assert payloads[0][0] != payloads[1][0]
-            assert all(preloaded == ("preloaded in", pid) for pid, preloaded in payloads), (
-                "the spare and the new child are preloaded alike"
-            )
-    finally:
-        pool.close()

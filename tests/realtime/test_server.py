@@ -22,7 +22,7 @@ from PIL import Image
 from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
-from jr2net.sources import load_source
+from jr2net.sources import limit_size, load_source
 from jr2net.tracking import Tracker
 from tests.conftest import video_frames
 
@@ -62,7 +62,11 @@ async def _serve(server: ReenactmentServer) -> AsyncIterator[str]:
 
 
 async def _connect(
-    base: str, track: MediaStreamTrack, received: list[np.ndarray], refiner: str | None = None
+    base: str,
+    track: MediaStreamTrack,
+    received: list[np.ndarray],
+    refiner: str | None = None,
+    source: str | None = None,
 ) -> tuple[RTCPeerConnection, str]:
     client = RTCPeerConnection()
     client.addTrack(track)
@@ -82,9 +86,9 @@ async def _connect(
     await client.setLocalDescription(await client.createOffer())
     async with aiohttp.ClientSession() as http:
         offer = {"sdp": client.localDescription.sdp, "type": "offer"}
-        response = await http.post(
-            f"{base}/offer", json=offer | ({} if refiner is None else {"refiner": refiner})
-        )
+        offer |= {} if refiner is None else {"refiner": refiner}
+        offer |= {} if source is None else {"source": source}
+        response = await http.post(f"{base}/offer", json=offer)
         assert response.status == 200, await response.text()
         answer = await response.json()
     await client.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
@@ -94,7 +98,8 @@ async def _connect(
 @pytest.fixture(scope="module")
 def server(face_model: FaceModel) -> ReenactmentServer:
     limit_ice_to_loopback()
-    return ReenactmentServer(face_model, load_source(face_model, "model", 160), 160)
+    # the client shares the server's process here, so admission control (tested on its own) is off
+    return ReenactmentServer(face_model, load_source(face_model, "model", 160), 160, min_fps=0)
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +120,13 @@ async def _one_call(
     while len(received) < 15 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     async with aiohttp.ClientSession() as http:
-        stats = await (await http.get(f"{base}/stats?frames=1")).json()
+        stats = await (await http.get(f"{base}/stats?frames=1&session={session}")).json()
     await client.close()
     deadline = time.monotonic() + 15
     while session in server.sessions and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    return received, stats["sessions"].get(session, {}), len(server.sessions), track.handed
+    assert session not in str({k: v for k, v in stats.items() if k != "you"}), "ids stay private"
+    return received, stats.get("you", {}), len(server.sessions), track.handed
 
 
 def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentServer, driving: list) -> None:
@@ -251,3 +257,80 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
         raise AssertionError("server did not start")
 
     assert asyncio.run(scenario()) == [400, 400, 400, 413, 400, 400, 400, 415, 422, 200, 200]
+
+
+def _photo(path: Path, size: int) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.array(limit_size(np.asarray(image.convert("RGB")), size))
+
+
+def test_two_callers_each_get_their_own_photo(
+    server: ReenactmentServer, driving: list, shared_media: Path
+) -> None:
+    """Each caller uploads a photo and names it in the offer: each gets their own face back, the
+    upload serves that one call only, and recalibrating is per call."""
+    photos = [shared_media / "liveportrait/source" / name for name in ("s12.jpg", "s5.jpg")]
+
+    async def call(base: str, photo: Path) -> tuple[list[np.ndarray], int, int, int]:
+        async with aiohttp.ClientSession() as http:
+            form = aiohttp.FormData()
+            form.add_field("image", photo.read_bytes(), filename=photo.name)
+            uploaded = await (await http.post(f"{base}/source", data=form)).json()
+        received: list[np.ndarray] = []
+        client, session = await _connect(base, ClipTrack(driving), received, source=uploaded["source"])
+        deadline = time.monotonic() + 40
+        while len(received) < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        async with aiohttp.ClientSession() as http:
+            recalibrated = (await http.post(f"{base}/recalibrate", json={"session": session})).status
+            stranger = (await http.post(f"{base}/recalibrate", json={"session": "guess"})).status
+            second, _ = await _offer_status(http, base, {"source": uploaded["source"]})
+        await client.close()
+        return received, recalibrated, stranger, second
+
+    async def scenario() -> list[tuple[list[np.ndarray], int, int, int]]:
+        async for base in _serve(server):
+            return list(await asyncio.gather(*(call(base, photo) for photo in photos)))
+        raise AssertionError("server did not start")
+
+    results = asyncio.run(scenario())
+    own = [_photo(photo, 160) for photo in photos]
+    for k, (received, recalibrated, stranger, second) in enumerate(results):
+        assert len(received) >= 10, f"caller {k} got {len(received)} frames"
+        last = received[-1].astype(float)
+        assert last.shape == own[k].shape, "the caller's own photo's size, not the other's"
+        other = np.asarray(Image.fromarray(own[1 - k]).resize(last.shape[1::-1])).astype(float)
+        assert np.abs(last - own[k]).mean() < np.abs(last - other).mean(), "their own face"
+        assert (recalibrated, stranger, second) == (200, 404, 404), "per call; an upload serves one call"
+
+
+async def _offer_status(http: aiohttp.ClientSession, base: str, extra: dict) -> tuple[int, str]:
+    """The status and text of an otherwise valid video offer with ``extra`` fields."""
+    peer = RTCPeerConnection()
+    peer.addTransceiver("video")
+    await peer.setLocalDescription(await peer.createOffer())
+    offer = {"sdp": peer.localDescription.sdp, "type": "offer"} | extra
+    response = await http.post(f"{base}/offer", json=offer)
+    await peer.close()
+    return response.status, await response.text()
+
+
+def test_a_caller_beyond_capacity_gets_a_503_with_the_reason(face_model: FaceModel) -> None:
+    source = load_source(face_model, "model", 160)
+    server = ReenactmentServer(face_model, source, 160, stage_mode="thread", min_fps=1000.0)
+
+    async def scenario() -> tuple[tuple[int, str], dict]:
+        async for base in _serve(server):
+            async with aiohttp.ClientSession() as http:
+                refused = await _offer_status(http, base, {})
+                stats = await (await http.get(f"{base}/stats")).json()
+            return refused, stats
+        raise AssertionError("server did not start")
+
+    (status, reason), stats = asyncio.run(scenario())
+    assert status == 503 and "below this server's floor of 1000 fps" in reason
+    assert server.sessions == {}
+    capacity = stats["capacity"]
+    assert capacity["min_fps"] == 1000 and 1 < capacity["expected_fps_with_one_more"] < 1000
+    assert all(ms > 0 for ms in capacity["stage_ms"].values()), "the warm-up measured both stages"
+    assert [len(hosts) for hosts in stats["pool"].values()] == [1, 1]

@@ -1,0 +1,172 @@
+"""Hosts of one pipeline stage shared by many sessions: each session has its own worker there.
+
+A host runs the workers of one stage kind (``reconstruct``, say) for every session placed on it,
+keyed by the session's id, so per-session state (a tracker, a warm-started fit, a source) stays
+with its session while the stage's process, its imports and its model are paid for once. Callers
+take turns on a :class:`FairLock`; every call is a message of :data:`Message` handled by a
+:class:`WorkerTable`, here (:class:`ThreadStageHost`) or in a child process
+(:class:`jr2net.realtime.process_stage.StageProcess`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from jr2net.realtime.fair_lock import FairLock
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.pipeline import Stage
+
+StageWorker = Callable[[StagedFrame], StagedFrame]
+Preload = Callable[[], Any]
+"""Runs once per host, first; what it returns is handed to every worker factory there."""
+WorkerFactory = Callable[[Any], StageWorker]
+"""Builds a session's worker from what the host's preload returned (None without a preload)."""
+Message = tuple
+"""``("open", key, factory)``, ``("frame", key, StagedFrame)``, ``("control", key, command)`` or
+``("close", key)``; a ``control`` for a worker that takes no commands answers ``"ignored"``."""
+COST_WINDOW = 300  # frames of per-frame cost kept per host
+
+
+class WorkerTable:
+    """The workers of one host by session key, and what each message does to them."""
+
+    def __init__(self, preloaded: object) -> None:
+        self.preloaded = preloaded
+        self.workers: dict[str, StageWorker] = {}
+
+    def handle(self, message: Message) -> object:
+        """Carry out one message; its answer (the frame's result, or ``"ok"``)."""
+        kind, key, *rest = message
+        if kind == "open":
+            if key in self.workers:
+                raise ValueError(f"session {key} already has a worker here")
+            self.workers[key] = rest[0](self.preloaded)
+            return "ok"
+        if kind == "frame":
+            return self._worker(key)(rest[0])
+        if kind == "control":
+            control = getattr(self._worker(key), "control", None)
+            if control is None:
+                return "ignored"
+            control(rest[0])
+            return "ok"
+        if kind == "close":
+            _close(self.workers.pop(key, None))
+            return "ok"
+        raise ValueError(f"unknown message {kind!r}")
+
+    def close(self) -> None:
+        """Close every worker."""
+        for key in list(self.workers):
+            _close(self.workers.pop(key))
+
+    def _worker(self, key: str) -> StageWorker:
+        try:
+            return self.workers[key]
+        except KeyError:
+            raise KeyError(f"no worker for session {key} here (closed, or never opened)") from None
+
+
+def _close(worker: object) -> None:
+    close = getattr(worker, "close", None)
+    if close is not None:
+        close()
+
+
+class FrameCosts:
+    """The seconds a host spent on its latest frames (its turn on the lock, not the wait for it)."""
+
+    def __init__(self) -> None:
+        self.seconds: deque[float] = deque(maxlen=COST_WINDOW)
+        self.finished: deque[float] = deque(maxlen=COST_WINDOW)
+
+    def add(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+        self.finished.append(time.monotonic())
+
+    def median(self) -> float | None:
+        """Median seconds per frame, None before any."""
+        return float(np.median(self.seconds)) if self.seconds else None
+
+    def busy(self, window_s: float = 5.0) -> float:
+        """Fraction of the last ``window_s`` seconds spent on frames."""
+        since = time.monotonic() - window_s
+        return min(1.0, sum(s for s, t in zip(self.seconds, self.finished) if t >= since) / window_s)
+
+
+class StageHost:
+    """One stage kind's host: sessions open their worker here, send frames, close it.
+
+    Args:
+        name: the stage's name (``reconstruct``, ``reenact``): its pipeline stage name too.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sessions: set[str] = set()
+        self.costs = FrameCosts()
+        self._lock = FairLock()
+
+    def open(self, key: str, factory: WorkerFactory) -> Stage:
+        """Build session ``key``'s worker here (``factory(preloaded)``); the session's pipeline stage."""
+        with self._lock:
+            self._call(("open", key, factory), f"build the {self.name} stage")
+        self.sessions.add(key)
+        return Stage(self.name, lambda frame: self.work(key, frame))
+
+    def work(self, key: str, frame: StagedFrame) -> StagedFrame:
+        """Session ``key``'s worker on ``frame``, in turn with the other sessions."""
+        with self._lock:
+            started = time.perf_counter()
+            result = self._call(("frame", key, frame), None)
+            self.costs.add(time.perf_counter() - started)
+        return result
+
+    def control(self, key: str, command: str) -> bool:
+        """Hand session ``key``'s worker a command (its ``control(command)``), between two frames;
+        whether the worker takes commands."""
+        with self._lock:
+            return self._call(("control", key, command), None) == "ok"
+
+    def close_worker(self, key: str) -> None:
+        """Close and forget session ``key``'s worker; nothing if it has none."""
+        if key not in self.sessions:
+            return
+        self.sessions.discard(key)
+        with self._lock:
+            self._call(("close", key), None)
+
+    def close(self) -> None:
+        """Stop the host and every worker on it."""
+        raise NotImplementedError
+
+    def _call(self, message: Message, doing: str | None) -> object:
+        """Carry out ``message`` (the lock is held); ``doing`` names a build for error messages."""
+        raise NotImplementedError
+
+    def __enter__(self) -> StageHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ThreadStageHost(StageHost):
+    """A host in this process: the calling thread runs the worker (quick to start, shares the GIL)."""
+
+    def __init__(self, name: str, preload: Preload | None = None) -> None:
+        super().__init__(name)
+        self._table = WorkerTable(None if preload is None else preload())
+
+    def _call(self, message: Message, doing: str | None) -> object:
+        return self._table.handle(message)
+
+    def close(self) -> None:
+        with self._lock:
+            self._table.close()
+        self.sessions.clear()

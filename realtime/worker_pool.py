@@ -1,0 +1,146 @@
+"""One pool of stage hosts per server, shared by every session, started warm.
+
+For each stage kind (``reconstruct`` then ``reenact``) the pool runs a few hosts, sized to the
+machine's cores; a new session gets a worker on the least-loaded host of each kind and keeps it
+(its tracker and fit state live there) until it ends. Sessions on one host take turns frame by
+frame (:class:`jr2net.realtime.fair_lock.FairLock`), each with at most one frame in flight per
+stage, so none starves and a session's own frames never reorder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from jr2net.realtime.pipeline import Stage
+from jr2net.realtime.process_stage import StageProcess
+from jr2net.realtime.stage_host import Preload, StageHost, ThreadStageHost, WorkerFactory
+from jr2net.realtime.stage_modes import STAGE_MODES
+
+
+def hosts_per_stage(cores: int) -> int:
+    """Hosts of each stage kind for a machine with ``cores`` cores: the two kinds run side by side
+    and the event loop (codecs, RTP) needs a share too, so one each on up to 4 cores, then one
+    more per two cores beyond the first."""
+    return max(1, (cores - 1) // 2)
+
+
+def machine_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@dataclass
+class PooledSession:
+    """A session's workers in the pool: its pipeline stages, in order."""
+
+    key: str
+    hosts: list[StageHost]
+    stages: list[Stage]
+
+    def control(self, command: str) -> None:
+        """Send ``command`` to every stage's worker that takes commands (between two frames).
+
+        Raises:
+            ValueError: no stage of the session takes commands.
+        """
+        taken = [host.control(self.key, command) for host in self.hosts]
+        if not any(taken):
+            raise ValueError(f"no stage of session {self.key} takes commands (got {command!r})")
+
+    def close(self) -> None:
+        """Free the session's workers; idempotent."""
+        hosts, self.hosts = self.hosts, []
+        for host in hosts:
+            host.close_worker(self.key)
+
+
+class WorkerPool:
+    """The hosts of every stage kind; close it to stop them.
+
+    Args:
+        kinds: the stage kinds, in pipeline order.
+        mode: ``process`` (a child process per host) or ``thread`` (hosts in this process).
+        hosts: hosts per kind (default: :func:`hosts_per_stage` of the machine's cores).
+        preload: each host's preload (it must pickle in process mode).
+    """
+
+    def __init__(
+        self,
+        kinds: Sequence[str],
+        mode: str = "process",
+        hosts: int | None = None,
+        preload: Preload | None = None,
+    ) -> None:
+        if mode not in STAGE_MODES:
+            raise ValueError(f"unknown stage mode {mode!r}; choose from {STAGE_MODES}")
+        count = hosts_per_stage(machine_cores()) if hosts is None else hosts
+        if count < 1:
+            raise ValueError(f"a pool needs at least one host per stage, got {count}")
+        self.kinds, self.mode = list(kinds), mode
+        self.hosts: dict[str, list[StageHost]] = {kind: [] for kind in self.kinds}
+        try:
+            for _ in range(count):  # every child starts before any is waited for
+                for kind in self.kinds:
+                    host = (
+                        StageProcess(kind, preload) if mode == "process" else ThreadStageHost(kind, preload)
+                    )
+                    self.hosts[kind].append(host)
+            for host in self._all():
+                if isinstance(host, StageProcess):
+                    host.wait_started()
+        except BaseException:
+            self.close()
+            raise
+
+    def open(self, key: str, factories: Mapping[str, WorkerFactory]) -> PooledSession:
+        """Session ``key``'s workers, one per kind on that kind's least-loaded host."""
+        if set(factories) != set(self.kinds):
+            raise ValueError(f"give a worker factory for each of {self.kinds}, got {sorted(factories)}")
+        session = PooledSession(key, [], [])
+        try:
+            for kind in self.kinds:
+                host = min(self.hosts[kind], key=lambda h: len(h.sessions))
+                session.stages.append(host.open(key, factories[kind]))
+                session.hosts.append(host)
+        except BaseException:
+            session.close()
+            raise
+        return session
+
+    def load(self) -> dict[str, list[dict[str, object]]]:
+        """Per kind, per host: its sessions, median ms per frame and busy fraction (last 5 s)."""
+        return {
+            kind: [
+                {
+                    "sessions": len(host.sessions),
+                    "frame_ms": None if host.costs.median() is None else host.costs.median() * 1e3,
+                    "busy": host.costs.busy(),
+                }
+                for host in hosts
+            ]
+            for kind, hosts in self.hosts.items()
+        }
+
+    def frame_seconds(self) -> dict[str, float | None]:
+        """Per kind, the median seconds per frame over its hosts' recent frames (None before any)."""
+        costs = {}
+        for kind, hosts in self.hosts.items():
+            seconds = [s for host in hosts for s in host.costs.seconds]
+            costs[kind] = sorted(seconds)[len(seconds) // 2] if seconds else None
+        return costs
+
+    def close(self) -> None:
+        """Stop every host (and the workers on them)."""
+        for host in self._all():
+            host.close()
+
+    def _all(self) -> list[StageHost]:
+        return [host for hosts in self.hosts.values() for host in hosts]
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

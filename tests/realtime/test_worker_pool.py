@@ -1,0 +1,140 @@
+"""The shared worker pool: fair turns, sessions placed on the least-loaded host, its own state per
+session; the admission model; the per-caller source store."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from jr2net.realtime.admission import Capacity, ServerCpu
+from jr2net.realtime.fair_lock import FairLock
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.source_store import SourceStore, UnknownSource
+from jr2net.realtime.worker_pool import WorkerPool, hosts_per_stage
+
+
+def _frame(index: int) -> StagedFrame:
+    return StagedFrame(np.zeros((2, 2, 3), np.uint8), index, None, None, time.monotonic())
+
+
+class _Slow:
+    """Takes ``seconds`` per frame and stamps the frame with the host's sessions' worker id."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        self.name, self.seconds, self.frames = name, seconds, 0
+
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        time.sleep(self.seconds)
+        self.frames += 1
+        return replace(frame, payload=(self.name, self.frames))
+
+
+def test_the_fair_lock_serves_waiters_in_arrival_order() -> None:
+    lock, order = FairLock(), []
+    lock.acquire()
+    threads = []
+    for name in "abcd":
+        thread = threading.Thread(target=lambda n=name: (lock.acquire(), order.append(n), lock.release()))
+        thread.start()
+        threads.append(thread)
+        time.sleep(0.05)  # each is waiting before the next comes
+    assert lock.acquire(timeout=0.05) is False, "a timed-out waiter gives up its turn"
+    lock.release()
+    for thread in threads:
+        thread.join(5)
+    assert order == list("abcd")
+    with pytest.raises(RuntimeError, match="unheld"):
+        lock.release()
+
+
+def test_sessions_spread_over_hosts_and_take_turns() -> None:
+    with WorkerPool(["first", "second"], mode="thread", hosts=2) as pool:
+        sessions = [
+            pool.open(
+                f"s{k}", {"first": lambda _, k=k: _Slow(f"s{k}", 0.002), "second": lambda _: _Slow("x", 0.0)}
+            )
+            for k in range(3)
+        ]
+        assert sorted(len(h.sessions) for h in pool.hosts["first"]) == [1, 2], "least-loaded host first"
+        shared = next(h for h in pool.hosts["first"] if len(h.sessions) == 2)
+        sharing = [s for s in sessions if shared in s.hosts]
+        served: dict[str, list[int]] = {s.key: [] for s in sharing}
+        stop = time.monotonic() + 1.0
+
+        def drive(session: object) -> None:
+            while time.monotonic() < stop:
+                name, count = session.stages[0].work(_frame(0)).payload
+                served[name].append(count)
+
+        threads = [threading.Thread(target=drive, args=(s,)) for s in sharing]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        counts = [len(values) for values in served.values()]
+        assert min(counts) > 50 and max(counts) - min(counts) <= 2, f"turns are fair: {counts}"
+        assert all(values == sorted(values) for values in served.values()), "a session's frames keep order"
+        assert pool.load()["first"][0]["frame_ms"] is not None
+        sessions[0].close()
+        assert sum(len(h.sessions) for h in pool.hosts["first"]) == 2
+
+
+def test_a_pool_refuses_missing_factories_and_frees_a_half_open_session() -> None:
+    def broken(_: object) -> None:
+        raise RuntimeError("cannot build")
+
+    with WorkerPool(["first", "second"], mode="thread", hosts=1) as pool:
+        with pytest.raises(ValueError, match="a worker factory for each"):
+            pool.open("a", {"first": lambda _: _Slow("a", 0.0)})
+        with pytest.raises(RuntimeError, match="cannot build"):
+            pool.open("a", {"first": lambda _: _Slow("a", 0.0), "second": broken})
+        assert all(not host.sessions for hosts in pool.hosts.values() for host in hosts)
+
+
+def test_hosts_per_stage_grow_with_cores() -> None:
+    assert [hosts_per_stage(c) for c in (1, 2, 4, 5, 8, 16)] == [1, 1, 1, 2, 3, 7]
+
+
+def test_capacity_divides_each_host_among_its_sessions_and_the_cores_among_all() -> None:
+    two_cores = Capacity(cores=2, hosts={"reconstruct": 1, "reenact": 1})
+    stages = {"reconstruct": 0.020, "reenact": 0.030}
+    assert two_cores.fps(1, stages, 0.010) == pytest.approx(2 / 0.060)  # the cores bind first
+    assert two_cores.fps(3, stages, 0.0) == pytest.approx(1 / 0.090)  # the reenact host binds
+    assert two_cores.fps(4, stages, 0.020) < 8.0 < two_cores.fps(3, stages, 0.020)
+    sixteen = Capacity(cores=16, hosts={"reconstruct": 7, "reenact": 7})
+    assert sixteen.fps(7, stages, 0.010) == pytest.approx(1 / 0.030)
+    with pytest.raises(ValueError):
+        two_cores.fps(0, stages, 0.0)
+
+
+def test_server_cpu_per_frame_needs_frames_before_it_counts() -> None:
+    meter = ServerCpu(default=0.01, min_frames=30)
+    assert meter.sample(0) == 0.01
+    end = time.process_time() + 0.05
+    while time.process_time() < end:
+        pass
+    assert meter.sample(10) == 0.01, "too few frames: the default"
+    assert 0.0005 < meter.sample(100) < 0.01
+
+
+def test_an_uploaded_source_serves_one_call_and_expires() -> None:
+    store = SourceStore(ttl_s=0.2, max_pending=2)
+    first, second = object(), object()
+    key = store.put(first)
+    assert len(key) >= 20 and store.take(key) is first
+    with pytest.raises(UnknownSource, match="already in a call"):
+        store.take(key)
+    store.restore(key, first)
+    assert store.take(key) is first
+    old, newer, newest = store.put(first), store.put(second), store.put(first)
+    assert len(store) == 2, "the oldest waiting upload goes first"
+    with pytest.raises(UnknownSource):
+        store.take(old)
+    time.sleep(0.25)
+    with pytest.raises(UnknownSource):
+        store.take(newer)
+    assert len(store) == 0 and newest not in (old, newer)
