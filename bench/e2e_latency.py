@@ -1,25 +1,28 @@
-"""Glass-to-glass latency of ``jr2net serve`` over WebRTC on loopback, beside an echo server.
+"""Live figures of ``jr2net serve`` over WebRTC on loopback: several callers at webcam sizes, a soak.
 
-    python -m bench.e2e_latency --out out/bench_e2e.json
+    python -m bench.e2e_latency --out out/bench_e2e.json                     # 640x480, 1-3 callers, 60 s soak
+    python -m bench.e2e_latency --out out/bench_e2e_720.json --frame 1280x720 --callers 1 --soak 0
 
-An aiortc client sends a shared talking clip (d3: head turns, blinks, an open mouth) at its frame
-rate and records when each frame left and when each reenacted frame arrived. The server runs as
-its own process (``jr2net serve`` on a free loopback port), as it does beside a browser; the same
-client against an echo server (``jr2net serve --echo``: the video sent straight back) in the same
-run is the transport floor. Two measures (DESIGN.md, "Measuring glass-to-glass latency"):
+aiortc clients send a shared talking clip (d3: head turns, blinks, an open mouth), pillarboxed to a
+webcam's frame size, at 30 fps, and record when each frame left and when each reenacted frame
+arrived; the server (``jr2net serve`` in its own process, a photo as its source) drives the photo.
+The same clients against an echo server (``jr2net serve --echo``: the video sent straight back) in
+the same run are the transport floor. For each number of callers at once (``--callers``), every
+caller's:
 
-- glass to glass per frame (the headline ``median_ms`` / ``p99_ms``): each output carries its
-  input's pts through the server, so every received frame is matched to the frame it came from;
-  its legs (to the server, in it, back to the client) come from the server's frame timeline
-  (``GET /stats?frames=1``, the machine's shared monotonic clock).
-- motion lag (``motion_lag``): the driver's motion (MediaPipe jawOpen, blinks, head yaw/pitch of
-  each sent frame) reappears in the output; the lag that best aligns the two signals, in sliding
-  windows of a few seconds, adds the method's own lag (smoothing, fitting) to the pixels' delay,
-  and its peak correlation is a motion-transfer fidelity figure.
+- glass to glass per frame by pts (``median_ms`` / ``p99_ms``): each output carries its input's pts
+  through the server, so every received frame is matched to the frame it came from; its legs (to
+  the server, in it, back) come from the server's frame timeline (``GET /stats?session=&frames=1``,
+  the machine's shared monotonic clock);
+- motion lag: the driver's motion (MediaPipe jawOpen, blinks, head yaw/pitch) reappears in the
+  output; the lag that best aligns the two signals in sliding windows of a few seconds adds the
+  method's own lag (smoothing, fitting) to the pixels' delay;
+- fps received, and the time from the answer to the first frame.
 
-Also reported: the server's per-stage latency and achieved fps, the first and second halves'
-medians (latency must not grow), and a histogram PNG of the per-frame times. ``--seconds``
-longer than the clip loops it; ``--refiner dcnet`` and ``--source PHOTO`` set the server's.
+With the most callers, one more caller is offered mid-run (``--extra-caller``): its status and
+reason (a 503 when it would push everyone below ``--min-fps``) are reported, and the others' fps.
+Then a soak (``--soak`` s, one caller): per-10 s medians of both measures and the server's
+resident memory (its process and the pool's children) every second.
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,7 +47,7 @@ import numpy as np
 import torch
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from bench.timing import write_report
 from jr2net.assets import repository_root
@@ -53,12 +58,16 @@ from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.server import limit_ice_to_loopback
 from jr2net.tracking import Tracker
 
-CLIP = repository_root().parent / "shared" / "media" / "liveportrait" / "driving" / "d3.mp4"
+MEDIA = repository_root().parent / "shared" / "media" / "liveportrait"
+CLIP = MEDIA / "driving" / "d3.mp4"
+PHOTO = MEDIA / "source" / "s12.jpg"
 SIGNALS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")
+FPS = 30.0
 STEP_S = 0.005
 WINDOW_S = 4.0
 MAX_LAG_S = 0.6
-SERVER_START_S = 120.0
+SERVER_START_S = 180.0
+EXTRA_CALLER_AFTER_S = 4.0
 
 
 class _ClipTrack(MediaStreamTrack):
@@ -81,23 +90,45 @@ class _ClipTrack(MediaStreamTrack):
         return frame
 
 
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory (MB) of a process and all its descendants, from /proc."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return total / 1024
+
+
+@dataclass
+class _Server:
+    base: str
+    process: subprocess.Popen
+
+
 @contextlib.contextmanager
-def _serve(arguments: list[str]) -> Iterator[str]:
+def _serve(arguments: list[str]) -> Iterator[_Server]:
     """Run ``jr2net serve`` in its own process on a free loopback port, as a browser's server would
-    be (its own interpreter and GIL); yields its base URL once it answers."""
+    be (its own interpreter and GIL); yields it once it answers (its pool warm)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "jr2net.cli", "serve", "--port", str(port), *arguments]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.extend(server.stderr), daemon=True)
+    reader.start()
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:
             if server.poll() is not None:
-                raise RuntimeError(
-                    f"jr2net serve exited with {server.returncode}: {server.stderr.read()[-2000:]}"
-                )
+                reader.join(5)
+                raise RuntimeError(f"jr2net serve exited with {server.returncode}: {''.join(errors)[-2000:]}")
             try:
                 urllib.request.urlopen(f"{base}/stats", timeout=1).close()
                 break
@@ -105,13 +136,14 @@ def _serve(arguments: list[str]) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"jr2net serve did not answer within {SERVER_START_S} s") from None
                 time.sleep(0.5)
-        yield base
+        yield _Server(base, server)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
 async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
+    """One caller: send ``frames`` at ``fps``, keep what comes back; its offer's status too."""
     sent: list[float] = []
     received: list[tuple[float, int, np.ndarray]] = []
     client = RTCPeerConnection()
@@ -127,25 +159,53 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
                     frame = await track.recv()
                 except MediaStreamError:
                     return
-                arrived = time.monotonic()
-                received.append((arrived, frame.pts, frame.to_ndarray(format="rgb24")))
+                received.append((time.monotonic(), frame.pts, frame.to_ndarray(format="rgb24")))
 
         pulls.append(asyncio.ensure_future(pull()))
 
     await client.setLocalDescription(await client.createOffer())
     async with aiohttp.ClientSession() as http:
-        answer = await (
-            await http.post(f"{base}/offer", json={"sdp": client.localDescription.sdp, "type": "offer"})
-        ).json()
+        offer = {"sdp": client.localDescription.sdp, "type": "offer"}
+        response = await http.post(f"{base}/offer", json=offer)
+        if response.status != 200:
+            await client.close()
+            return {"status": response.status, "reason": await response.text()}
+        answer = await response.json()
+        answered = time.monotonic()
         await client.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
-        while len(sent) < len(frames):
+        while len(sent) < len(frames) and client.connectionState not in ("failed", "closed"):
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
-        stats = (await (await http.get(f"{base}/stats?frames=1")).json())["sessions"].get(
-            answer["session"], {}
-        )
+        url = f"{base}/stats?frames=1&session={answer['session']}"
+        stats = await (await http.get(url)).json()
     await client.close()
-    return {"sent": sent, "received": received, "server": stats}
+    return {
+        "status": 200,
+        "sent": sent,
+        "received": received,
+        "answered": answered,
+        "server": stats.get("you", {}),
+        "capacity": stats.get("capacity"),
+    }
+
+
+async def _callers(
+    base: str, frames: list[np.ndarray], count: int, extra: bool
+) -> tuple[list[dict], dict | None]:
+    """``count`` callers at once (each starting a fifth of a second after the previous); with
+    ``extra``, one more offered a few seconds in, while they run."""
+
+    async def staggered(k: int) -> dict:
+        await asyncio.sleep(0.2 * k)
+        return await _call(base, frames, FPS)
+
+    async def late() -> dict:
+        await asyncio.sleep(EXTRA_CALLER_AFTER_S)
+        return await _call(base, frames[: round(3 * FPS)], FPS)
+
+    jobs = [staggered(k) for k in range(count)] + ([late()] if extra else [])
+    results = await asyncio.gather(*jobs)
+    return list(results[:count]), (results[count] if extra else None)
 
 
 def _frame_legs(call: dict, fps: float) -> dict[str, np.ndarray]:
@@ -158,7 +218,7 @@ def _frame_legs(call: dict, fps: float) -> dict[str, np.ndarray]:
     """
     timeline = {round(pts): (captured, sent) for pts, captured, sent in call["server"].get("frames", [])}
     if not timeline or call["server"].get("first_pts") is None:
-        raise RuntimeError("the server reported no frame timeline (GET /stats?frames=1)")
+        raise RuntimeError("the server reported no frame timeline (GET /stats?session=&frames=1)")
     first = round(call["server"]["first_pts"])
     interval = 90000 / fps
     rows = []
@@ -227,112 +287,201 @@ def _lags(
     return results
 
 
-def _histogram(path: Path, reenact: np.ndarray, echo: np.ndarray) -> None:
-    """Per-frame glass-to-glass times (ms) of the reenactment and the echo, as bars."""
-    width, height, bins = 640, 320, np.arange(0, MAX_LAG_S * 1e3 + 10, 10)
-    image = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(image)
-    for values, colour, offset in ((reenact, (200, 60, 60), 0), (echo, (60, 60, 200), 4)):
-        counts, _ = np.histogram(values, bins=bins)
-        scale = (height - 40) / max(1, counts.max())
-        for k, count in enumerate(counts):
-            x = 20 + k * (width - 40) / len(counts) + offset
-            draw.rectangle([x, height - 20 - count * scale, x + 4, height - 20], fill=colour)
-    draw.text((20, 5), "glass to glass per frame (ms): red reenactment, blue echo; 0-600 ms", fill="black")
-    image.save(path)
+def _pillarbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to ``height`` (or ``width``) and centred on black: a webcam-sized frame."""
+    scale = min(width / image.shape[1], height / image.shape[0])
+    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - size[1]) // 2, (width - size[0]) // 2
+    canvas[top : top + size[1], left : left + size[0]] = np.asarray(Image.fromarray(image).resize(size))
+    return canvas
+
+
+def _describe(tracker: Tracker, call: dict, sent_values: np.ndarray) -> dict[str, object]:
+    """One caller's figures: fps, first frame, glass to glass by pts and by motion lag (ms)."""
+    received = call["received"]
+    if len(received) < 2:
+        return {"frames_sent": len(call["sent"]), "frames_received": len(received), "fps": 0.0}
+    arrivals = np.array([t for t, _, _ in received])
+    legs = _frame_legs(call, FPS)
+    glass, sent_at = legs.pop("glass_to_glass"), legs.pop("sent_at")
+    sent_times = np.array(call["sent"]) - call["sent"][0]
+    got_values = _signals(tracker, [image for _, _, image in received])
+    lags = _lags(sent_times, sent_values[: len(sent_times)], arrivals - call["sent"][0], got_values)
+    delays = np.array([lag for lag, _ in lags]) * 1e3
+    return {
+        "frames_sent": len(call["sent"]),
+        "frames_received": len(received),
+        "fps": (len(received) - 1) / (arrivals[-1] - arrivals[0]),
+        "first_frame_s": float(arrivals[0] - call["answered"]),
+        "median_ms": float(np.median(glass)),
+        "p99_ms": float(np.percentile(glass, 99)),
+        "median_ms_per_10s": _medians_by_window(sent_at, glass),
+        "legs_ms": {
+            leg: {"median": float(np.median(values)), "p99": float(np.percentile(values, 99))}
+            for leg, values in legs.items()
+        },
+        "motion_lag": {
+            "median_ms": float(np.median(delays)) if len(delays) else None,
+            "p99_ms": float(np.percentile(delays, 99)) if len(delays) else None,
+            "windows": len(lags),
+            "median_ms_per_window": [float(d) for d in delays],
+            "peak_correlation_median": float(np.median([c for _, c in lags])) if lags else None,
+        },
+        "server": {key: value for key, value in call["server"].items() if key != "frames"},
+    }
+
+
+def _print(label: str, caller: dict) -> None:
+    if "median_ms" not in caller:
+        print(f"{label:28s} {caller['frames_received']}/{caller['frames_sent']} frames back")
+        return
+    motion = caller["motion_lag"]
+    lag = "n/a" if motion["median_ms"] is None else f"{motion['median_ms']:.0f}/{motion['p99_ms']:.0f}"
+    print(
+        f"{label:28s} {caller['fps']:5.1f} fps, first frame {caller['first_frame_s']:.2f} s, "
+        f"glass to glass {caller['median_ms']:.0f}/{caller['p99_ms']:.0f} ms (p50/p99), "
+        f"motion lag {lag} ms, frames {caller['frames_received']}/{caller['frames_sent']}"
+    )
+
+
+def _soak(arguments: list[str], frames: list[np.ndarray]) -> tuple[dict, list[float]]:
+    """One caller for the frames' length; the server's RSS (MB) every second meanwhile."""
+    rss: list[float] = []
+    with _serve(arguments) as server:
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(1.0):
+                rss.append(_tree_rss_mb(server.process.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        call = asyncio.run(_call(server.base, frames, FPS))
+        done.set()
+        sampler.join()
+    return call, rss
+
+
+def _frame_size(text: str) -> tuple[int, int]:
+    width, height = (int(v) for v in text.lower().split("x"))
+    return width, height
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--out", type=Path, required=True, help="JSON report path")
     parser.add_argument(
-        "--out", type=Path, required=True, help="JSON report path (the histogram goes beside it)"
+        "--frame", type=_frame_size, default=(640, 480), help="sent frame size (default 640x480)"
     )
-    parser.add_argument("--seconds", type=float, default=12.0, help="seconds sent (the clip loops)")
-    parser.add_argument("--size", type=int, default=256, help="reenactment size")
-    parser.add_argument("--source", default="model", help="the server's source: 'model' or a photo")
+    parser.add_argument("--callers", default="1,2,3", help="numbers of callers at once (default 1,2,3)")
+    parser.add_argument(
+        "--seconds", type=float, default=12.0, help="seconds each caller sends (the clip loops)"
+    )
+    parser.add_argument("--soak", type=float, default=60.0, help="soak seconds, one caller (0: none)")
+    parser.add_argument(
+        "--extra-caller",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="offer one more caller during the largest group (default on)",
+    )
+    parser.add_argument("--min-fps", type=float, default=8.0, help="the server's --min-fps (default 8)")
+    parser.add_argument("--size", type=int, default=256, help="the server's --size")
+    parser.add_argument("--source", default=str(PHOTO), help="the server's source (default: a shared photo)")
     add_method_arguments(parser)
     add_refiner_arguments(parser)
     add_stage_mode_argument(parser)
     args = parser.parse_args()
     if args.seconds < 2 * WINDOW_S:
         parser.error(
-            f"--seconds must be at least {2 * WINDOW_S:g}: latency is measured in {WINDOW_S:g} s windows"
+            f"--seconds must be at least {2 * WINDOW_S:g}: motion lag is measured in {WINDOW_S:g} s windows"
         )
+    counts = sorted({int(c) for c in args.callers.split(",")})
     limit_ice_to_loopback()
-    fps = 30.0
-    clip = [np.asarray(Image.fromarray(image).resize((320, 320))) for _, _, image in iter_video_frames(CLIP)]
-    frames = [clip[index % len(clip)] for index in range(round(args.seconds * fps))]  # looped if short
+    width, height = args.frame
+    clip = [_pillarbox(image, width, height) for _, _, image in iter_video_frames(CLIP)]
+    frames = [clip[index % len(clip)] for index in range(round(args.seconds * FPS))]
     method = ["--method", args.method, "--runtime", args.runtime, "--stages", args.stages]
     method += [] if args.weights is None else ["--weights", str(args.weights)]
     method += ["--refiner", args.refiner, "--dcnet-runtime", args.dcnet_runtime]
     method += [] if args.dcnet_weights is None else ["--dcnet-weights", str(args.dcnet_weights)]
-    calls = {}
-    for name, extra in (("reenactment", method), ("echo", ["--echo"])):
-        with _serve(["--source", args.source, "--size", str(args.size), *extra]) as base:
-            calls[name] = asyncio.run(_call(base, frames, fps))
-    report_lags = {}
+    common = ["--source", args.source, "--size", str(args.size)]
+    servers = {
+        "reenactment": [*common, *method, "--min-fps", str(args.min_fps)],
+        "echo": [*common, "--echo"],
+    }
+    groups: dict[str, dict[int, list[dict]]] = {name: {} for name in servers}
+    extras: dict[str, dict | None] = {}
+    for name, arguments in servers.items():
+        with _serve(arguments) as server:
+            for count in counts:
+                extra = args.extra_caller and name == "reenactment" and count == counts[-1]
+                calls, extras_call = asyncio.run(_callers(server.base, frames, count, extra))
+                groups[name][count] = calls
+                extras[name] = extras_call if extra else extras.get(name)
+    soak_call, rss = (None, [])
+    if args.soak > 0:
+        soak_frames = [clip[index % len(clip)] for index in range(round(args.soak * FPS))]
+        soak_call, rss = _soak(servers["reenactment"], soak_frames)
+    report: dict[str, object] = {}
+    runs = []
     with Tracker(mode="image") as tracker:
         sent_values = _signals(tracker, frames)
-        for name, call in calls.items():
-            sent_times = np.array(call["sent"]) - call["sent"][0]
-            got_times = np.array([t for t, _, _ in call["received"]]) - call["sent"][0]
-            got_values = _signals(tracker, [image for _, _, image in call["received"]])
-            report_lags[name] = _lags(sent_times, sent_values[: len(sent_times)], got_times, got_values)
-    runs, per_frame = [], {}
-    for name, lags in report_lags.items():
-        legs = _frame_legs(calls[name], fps)
-        per_frame[name] = glass = legs.pop("glass_to_glass")
-        sent_at = legs.pop("sent_at")
-        delays = np.array([lag for lag, _ in lags]) * 1e3
-        runs.append(
-            {
-                "op": f"glass_to_glass_{name}",
-                "median_ms": float(np.median(glass)),
-                "p99_ms": float(np.percentile(glass, 99)),
-                "first_half_median_ms": float(np.median(glass[: len(glass) // 2])),
-                "second_half_median_ms": float(np.median(glass[len(glass) // 2 :])),
-                "median_ms_per_10s": _medians_by_window(sent_at, glass),
-                "legs_ms": {
-                    leg: {"median": float(np.median(values)), "p99": float(np.percentile(values, 99))}
-                    for leg, values in legs.items()
-                },
-                "motion_lag": {
-                    "median_ms": float(np.median(delays)),
-                    "p99_ms": float(np.percentile(delays, 99)),
-                    "windows": len(lags),
-                    "first_half_median_ms": float(np.median(delays[: len(delays) // 2])),
-                    "second_half_median_ms": float(np.median(delays[len(delays) // 2 :])),
-                    "peak_correlation_median": float(np.median([c for _, c in lags])),
-                },
-                "frames_sent": len(calls[name]["sent"]),
-                "frames_received": len(calls[name]["received"]),
-                "server": {key: value for key, value in calls[name]["server"].items() if key != "frames"},
-            }
-        )
-        run, motion = runs[-1], runs[-1]["motion_lag"]
-        leg_text = ", ".join(f"{leg} {v['median']:.0f}" for leg, v in run["legs_ms"].items())
-        print(
-            f"{name:12s} glass to glass median {run['median_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms "
-            f"({leg_text}); motion lag median {motion['median_ms']:.0f} ms, p99 {motion['p99_ms']:.0f} ms, "
-            f"correlation {motion['peak_correlation_median']:.2f}; "
-            f"frames {run['frames_received']}/{run['frames_sent']}"
-        )
-    histogram = args.out.with_suffix(".png")
+        for name, by_count in groups.items():
+            for count, calls in by_count.items():
+                described = []
+                for k, call in enumerate(calls):
+                    if call["status"] != 200:
+                        described.append({"status": call["status"], "reason": call["reason"]})
+                        refusal = f"refused {call['status']}: {call['reason']}"
+                        print(f"{name} {count} callers, #{k + 1}: {refusal}")
+                        continue
+                    described.append(_describe(tracker, call, sent_values))
+                    _print(f"{name} {count} callers, #{k + 1}", described[-1])
+                runs.append({"op": f"{name}_{count}_callers", "callers": described})
+        if extras.get("reenactment") is not None:
+            extra = extras["reenactment"]
+            report["extra_caller"] = (
+                {"status": extra["status"], "reason": extra.get("reason")}
+                if extra["status"] != 200
+                else {"status": 200, "frames_received": len(extra["received"])}
+            )
+            print(f"one more caller beside {counts[-1]}: {report['extra_caller']}")
+        if soak_call is not None:
+            soak_values = _signals(tracker, soak_frames)
+            soak = _describe(tracker, soak_call, soak_values)
+            lag = soak["motion_lag"]["median_ms_per_window"]
+            soak["motion_lag_median_ms_per_10s"] = [
+                float(np.median(lag[k : k + 5])) for k in range(0, len(lag), 5)
+            ]  # windows start every 2 s
+            soak["rss_mb"] = rss
+            soak["rss_growth_mb"] = float(rss[-1] - rss[min(5, len(rss) - 1)]) if rss else None
+            runs.append({"op": "soak", **soak})
+            _print("soak", soak)
+            print(
+                f"soak per 10 s medians: glass {[round(v) for v in soak['median_ms_per_10s']]} ms, "
+                f"motion lag {[round(v) for v in soak['motion_lag_median_ms_per_10s']]} ms; "
+                f"RSS {rss[0]:.0f} -> {rss[-1]:.0f} MB"
+                if rss
+                else ""
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    _histogram(histogram, per_frame["reenactment"], per_frame["echo"])
-    extra = {
-        "histogram": str(histogram),
+    report |= {
+        "frame": f"{width}x{height}",
+        "callers": counts,
+        "min_fps": args.min_fps,
         "method": args.method,
         "runtime": args.runtime,
         "stages": args.stages,
         "refiner": args.refiner,
         "source": args.source,
         "seconds": args.seconds,
+        "soak_s": args.soak,
     }
-    write_report(args.out, runs, [torch.device("cpu")], extra)
-    print(f"wrote {args.out} and {histogram}")
+    write_report(args.out, runs, [torch.device("cpu")], report)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -179,6 +179,8 @@ class TargetWarp:
         source_points: (1, H, W, 2) where each target pixel samples the source image: the face's
             points, spread smoothly over hair, neck and background and fading to the pixel itself
             far from the face.
+        screen: (1, V, 3) the target FaceParams' vertices on the image (pixels and depth), as
+            rendered (before any pinning).
     """
 
     source: SourceFace
@@ -188,6 +190,7 @@ class TargetWarp:
     covisible: Tensor
     mouth: Tensor
     source_points: Tensor
+    screen: Tensor
 
     def pinned(self, fields: PinningFields) -> TargetWarp:
         """This warp with its target drawn at ``p + draw_shift(p)`` and every source point moved by
@@ -219,6 +222,7 @@ class TargetWarp:
             covisible=covisible,
             mouth=mouth,
             source_points=moved_points(self.source_points),
+            screen=self.screen,
         )
 
     def refiner_inputs(self) -> RefinerInputs:
@@ -435,12 +439,11 @@ class Reenactor:
         source = self.source.landmarks.double().numpy()
         pinned = torch.from_numpy(transfer_landmarks(source, driving, self.reference_landmarks)).float()
         valid = self._correspondence.valid
-        same_identity = torch.equal(target.identity, self.source.params.identity)
-        model_target = self._landmark_pixels(target, self._source_shape if same_identity else None)
+        model_target = self._correspondence.landmark_points(warp.screen)[0, :, :2]
         fields = pinning_fields(pinned[valid], model_target[valid], self._source_residual, warp.target.mask)
         return warp.pinned(fields)
 
-    def _landmark_pixels(self, params: FaceParams, shape: Tensor | None) -> Tensor:
+    def _landmark_pixels(self, params: FaceParams, shape: Tensor) -> Tensor:
         """(478, 2) where ``params`` put MediaPipe's landmarks on the source image (pixels)."""
         assert self._correspondence is not None
         height, width = self.source.image.shape[-2:]
@@ -473,6 +476,7 @@ class Reenactor:
             covisible=self._covisible(source_pixels, maps.mask),
             mouth=mouth,
             source_points=self._spread(maps.mask, face_points),
+            screen=screen,
         )
 
     def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
