@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from jr2net import __version__
 from jr2net.assets import AssetError
-from jr2net.commands import assets, live, reconstruct, reenact, render, serve
+from jr2net.commands import assets, demo, live, reconstruct, reenact, render, serve
 
-COMMANDS = (assets, render, reconstruct, reenact, live, serve)
+COMMANDS = (assets, render, reconstruct, reenact, live, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

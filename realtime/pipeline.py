@@ -3,8 +3,12 @@
 Each stage's CPU work runs in a worker thread of the pipeline's own executor (torch, numba,
 MediaPipe and PyAV release the GIL in their heavy parts; a stage in another process is waited for
 without it), so stages overlap on the cores while the event loop stays free, and the threads end
-with the pipeline. Between stages sits a :class:`LatestSlot`: when a stage falls behind, older frames
-are dropped, so latency stays bounded under overload instead of growing with a queue.
+with the pipeline. Between stages sits a :class:`LatestSlot`: when a stage falls behind, older
+frames are dropped, so latency stays bounded under overload instead of growing with a queue. A
+stage starts on a frame only once the next stage has taken its previous result, so no work is done
+that the next stage would drop (the CPU goes to frames that come out); and it starts late enough to
+finish about when the next stage is ready for it (from both stages' recent service times, turns on
+a shared host included), so the frame it takes is as fresh as can be.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from jr2net.realtime.sources import EndOfStream, FrameSource
 T = TypeVar("T")
 STATS_WINDOW = 3000  # frames of latency history kept (about 100 s at 30 fps)
 LIVE_FPS_WINDOW_S = 5.0
+SERVICE_WINDOW = 15  # frames of service time kept per stage, to time the stage before it
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self._stopping = False
         self._slots: list[LatestSlot[StagedFrame]] = []
+        self._service = {stage.name: deque[float](maxlen=SERVICE_WINDOW) for stage in self.stages}
 
     def stop(self) -> None:
         """Finish after the frames already in flight."""
@@ -151,15 +157,32 @@ class Pipeline:
             out.close()
 
     async def _work(self, stage: Stage, inbox: LatestSlot[StagedFrame], out: LatestSlot[StagedFrame]) -> None:
+        after = self.stages[self.stages.index(stage) + 1] if stage is not self.stages[-1] else None
         try:
-            while (frame := await inbox.get()) is not None:
+            while True:
+                await out.wait_taken()  # no work the next stage would drop
+                if after is not None:
+                    await asyncio.sleep(self._lead(stage, after) - (time.monotonic() - out.taken_at))
+                if out.abandoned or (frame := await inbox.get()) is None:
+                    break
+                started = time.monotonic()
                 result = await self._in_thread(stage.work, frame)
+                self._service[stage.name].append(time.monotonic() - started)
                 out.put(result.stamped(stage.name))
         except Exception:
             self._stopping = True
             raise
         finally:
+            inbox.abandon()
             out.close()
+
+    def _lead(self, stage: Stage, after: Stage) -> float:
+        """How long after ``after`` took a frame ``stage`` should start on the next one to finish
+        as ``after`` gets free: the difference of their median service times (0 before any)."""
+        own, next_ = self._service[stage.name], self._service[after.name]
+        if not own or not next_:
+            return 0.0
+        return float(np.median(next_) - np.median(own))
 
     async def _deliver(self, inbox: LatestSlot[StagedFrame]) -> None:
         try:
@@ -181,3 +204,5 @@ class Pipeline:
         except Exception:
             self._stopping = True
             raise
+        finally:
+            inbox.abandon()

@@ -106,6 +106,10 @@ def test_browser_sees_the_reenacted_stream(served: str, shared_media: Path, tmp_
     try:
         driver.set_script_timeout(60)
         driver.get(served)
+        photo = shared_media / "liveportrait/source/s12.jpg"
+        driver.find_element("css selector", "#upload input[type=file]").send_keys(str(photo))
+        driver.find_element("css selector", "#upload button").click()
+        _wait_for_text(driver, "message", "source ready")
         driver.find_element("id", "start").click()
         played = driver.execute_async_script(
             """
@@ -115,7 +119,7 @@ def test_browser_sees_the_reenacted_stream(served: str, shared_media: Path, tmp_
             (function poll() {
               const quality = remote.getVideoPlaybackQuality();
               if (quality.totalVideoFrames >= 10 && remote.videoWidth > 0) {
-                done({frames: quality.totalVideoFrames, width: remote.videoWidth,
+                done({frames: quality.totalVideoFrames, width: remote.videoWidth, height: remote.videoHeight,
                       localWidth: local.videoWidth, stats: document.getElementById('stats').textContent});
               } else if (Date.now() - started > 50000) {
                 done({frames: quality.totalVideoFrames, width: remote.videoWidth, error: 'timeout',
@@ -124,10 +128,27 @@ def test_browser_sees_the_reenacted_stream(served: str, shared_media: Path, tmp_
             })();
             """
         )
+        if "error" not in played:
+            driver.find_element("id", "recalibrate").click()
+            recalibrated = _wait_for_text(driver, "message", "recalibrated")
+            stats = _wait_for_text(driver, "stats", "caller-1")
     finally:
         driver.quit()
     assert "error" not in played, played
     assert played["frames"] >= 10
-    assert played["width"] == 160 and played["localWidth"] == 256, (
-        "the remote video is the avatar, not the input"
+    assert (played["width"], played["height"]) == (120, 160) and played["localWidth"] == 256, (
+        "the remote video is the uploaded photo (375x500 at 160), not the input or the avatar"
     )
+    assert "fps" in stats and "server: 1 caller(s)" in stats, stats
+    assert "your current face is the neutral one" in recalibrated
+
+
+def _wait_for_text(driver: object, element: str, expected: str, timeout_s: float = 30.0) -> str:
+    """The page element's text once it contains ``expected``; fails with what it says otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = driver.find_element("id", element).text
+        if expected in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"#{element} said {text!r}, not {expected!r}")

@@ -91,6 +91,35 @@ def test_a_slow_stage_drops_frames_and_latency_stays_bounded() -> None:
     assert np.mean(end_to_end[-5:]) < 2 * np.mean(end_to_end[:5]) + 0.05
 
 
+def test_a_stage_does_no_work_the_next_one_would_drop() -> None:
+    """A quick stage before a slow one waits for the slow one to take its result, then starts on
+    the newest frame: what it makes comes out, and the slow stage gets the freshest frame."""
+    calls: list[int] = []
+
+    def quick(frame: StagedFrame) -> StagedFrame:
+        calls.append(frame.index)
+        time.sleep(0.01)
+        return frame
+
+    sink = _ListSink()
+    stages = [Stage("quick", quick), Stage("slow", _slow)]
+    stats = asyncio.run(Pipeline(_SyntheticSource(90, fps=60), stages, [sink]).run())
+    assert stats.frames_out >= len(calls) - 1, f"{len(calls)} quick calls for {stats.frames_out} frames out"
+    assert stats.summary()["dropped"]["before slow"] == 0 and stats.summary()["dropped"]["before quick"] > 20
+    in_slow = [x["slow"] for x in stats.latencies]
+    assert np.median(in_slow) < 0.05 + 0.02, "the slow stage starts at once on what the quick one made"
+
+
+def test_a_failing_sink_ends_the_run_with_its_error() -> None:
+    class _Failing(_ListSink):
+        def send(self, frame: StagedFrame) -> None:
+            raise OSError("disk full")
+
+    stages = [Stage("quick", lambda frame: frame), Stage("slow", _slow)]
+    with pytest.raises(OSError, match="disk full"):
+        asyncio.run(asyncio.wait_for(Pipeline(_SyntheticSource(300, fps=60), stages, [_Failing()]).run(), 10))
+
+
 def test_file_source_to_file_and_fake_virtual_camera(shared_media: Path, tmp_path: Path) -> None:
     source = FileSource(shared_media / "liveportrait/driving/d0.mp4", paced=False, max_frames=10)
     output = tmp_path / "out.mp4"
