@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install JR2Net with everything it needs, check the assets, and run the main job on its
-# built-in default (a shaded render of the ICT face model with its normal/depth/light maps).
+# built-in default: a shaded render of the ICT face model with its maps, then the live pipeline
+# end to end on a driving clip rendered from the face model, onto the built-in avatar
+# (out/demo.mp4: driving | result, with fps and per-stage latency printed).
 set -euo pipefail
 cd "$(dirname "$0")"
 # Headless Chromium and its driver (Debian packages) for the browser test of `jr2net serve`.
@@ -14,3 +16,4 @@ fi
 python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 jr2net assets
 jr2net render --expression jawOpen=0.6 --expression mouthSmile_L=0.4,mouthSmile_R=0.4 --yaw 20 --maps -o out/face.png
+jr2net demo -o out/demo.mp4

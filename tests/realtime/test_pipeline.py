@@ -14,13 +14,16 @@ import numpy as np
 import pytest
 
 from jr2net.cli import main
+from jr2net.commands.live import key_command
 from jr2net.media import iter_video_frames, probe_video
 from jr2net.realtime import sinks
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.pipeline import Pipeline, Stage
+from jr2net.realtime.reenactment import open_reenactment, reenactment_pool
 from jr2net.realtime.sinks import FileSink, VirtualCameraSink
 from jr2net.realtime.sources import EndOfStream, FileSource
+from jr2net.sources import load_source
 
 
 def test_latest_slot_keeps_only_the_newest() -> None:
@@ -191,3 +194,23 @@ def test_live_command_with_a_file_as_camera(shared_media: Path, tmp_path: Path) 
 def test_live_needs_somewhere_to_send(capsys: pytest.CaptureFixture[str], shared_media: Path) -> None:
     assert main(["live", "--input", str(shared_media / "liveportrait/driving/d0.mp4")]) == 1
     assert "nowhere to send" in capsys.readouterr().err
+
+
+def test_the_r_key_makes_the_next_frame_the_neutral_reference(
+    face_model: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``live``'s key: ``r`` resets the session's reenactor (relative motion restarts from the next
+    frame); other keys are named and ignored."""
+    source = load_source(face_model, "model", 96)
+    with reenactment_pool("thread", hosts=1) as pool:
+        session = open_reenactment(pool, "live", source)
+        reenactor = pool.hosts["reenact"][0]._table.workers["live"].reenactor
+        picture = (source.image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+        frame = StagedFrame(picture, 0, None, None, time.monotonic())
+        for stage in session.stages:
+            frame = stage.work(frame)
+        assert reenactor.reference is not None
+        key_command("x\n", session)
+        assert reenactor.reference is not None and "unknown key 'x'" in capsys.readouterr().err
+        key_command("r\n", session)
+        assert reenactor.reference is None and reenactor.reference_landmarks is None
