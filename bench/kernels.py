@@ -1,4 +1,4 @@
-"""Kernel latency: rasterize, maps, warp (and their chains) × backend × size on the ICT head.
+"""Kernel latency: rasterize, maps, warp, correspond (and chains) × backend × size on the ICT head.
 
     python -m bench.kernels --out out/bench_kernels.json [--device cpu|cuda]
 
@@ -20,14 +20,14 @@ import torch
 from bench.timing import time_call, write_report
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics
 from jr2net.face_model import FaceModel
-from jr2net.geometry import place_vertices
+from jr2net.geometry import COVISIBILITY_TOLERANCE, place_vertices
 from jr2net.kernels.cuda_runtime import cuda_unavailable_reason
 from jr2net.kernels.dispatch import implementation
 from jr2net.kernels.warp_torch import WarpInputs
 from jr2net.lighting import irradiance_coefficients, light_preset
 from jr2net.warp import relative_pose
 
-OPS = ("rasterize", "maps", "warp", "rasterize+maps", "rasterize+maps+warp")
+OPS = ("rasterize", "maps", "warp", "correspond", "rasterize+maps", "rasterize+maps+warp")
 
 
 def _scene(model: FaceModel, size: int, yaw: float, device: torch.device) -> dict[str, torch.Tensor]:
@@ -39,6 +39,7 @@ def _scene(model: FaceModel, size: int, yaw: float, device: torch.device) -> dic
     geometry = place_vertices(model, vertices, rotation, translation, matrix)
     return {
         "screen": geometry.screen.to(device),
+        "camera_points": geometry.camera_points.to(device),
         "normals": geometry.view_normals.contiguous().to(device),
         "placement": FLIP @ rotation,
         "translation": translation,
@@ -50,6 +51,7 @@ def _ops(model: FaceModel, backend: str, size: int, device: torch.device) -> dic
     rasterize = implementation("rasterize", backend)
     shade = implementation("shade_maps", backend)
     warp = implementation("warp", backend)
+    correspond = implementation("correspond", backend)
     triangles = model.triangles.to(device)
     albedo = torch.full((1, model.vertex_count, 3), 0.6, device=device)
     coefficients = irradiance_coefficients(light_preset("studio")[None]).to(device)
@@ -82,6 +84,15 @@ def _ops(model: FaceModel, backend: str, size: int, device: torch.device) -> dic
         "rasterize": lambda: rasterize(target["screen"], triangles, size, size),
         "maps": lambda: maps(fragments),
         "warp": lambda: warp_from(fragments),
+        "correspond": lambda: correspond(
+            fragments.tri_id,
+            fragments.bary,
+            triangles,
+            source["camera_points"],
+            matrix,
+            source_fragments.depth,
+            COVISIBILITY_TOLERANCE,
+        ),
         "rasterize+maps": lambda: chain(False),
         "rasterize+maps+warp": lambda: chain(True),
     }

@@ -23,16 +23,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler, project
+from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
 from jr2net.compositing import extrapolate_flow, feather, sample
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
-from jr2net.geometry import COVISIBILITY_TOLERANCE, depth_visible, face_geometry
+from jr2net.geometry import COVISIBILITY_TOLERANCE, face_geometry
 from jr2net.landmark_pinning import PinningFields, pinning_fields, transfer_landmarks
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
-from jr2net.render import RenderMaps, interpolate, render_maps
+from jr2net.render import RenderMaps, render_maps
+from jr2net.warp import mesh_correspondence
 
 MOTIONS = ("relative", "absolute")
 LIGHT_MODES = ("source", "driving")
@@ -462,26 +463,23 @@ class Reenactor:
         screen, normals = geometry.screen, geometry.view_normals
         maps = render_maps(screen, normals, source.params.albedo, target.light, self.triangles, height, width)
         fragments = maps.fragments
-        points = interpolate(source.camera_points, self.triangles, fragments.tri_id, fragments.bary)
-        matrix = intrinsics(source.params.focal, height, width)
-        source_pixels = project(points.reshape(1, -1, 3), matrix).reshape(1, height, width, 3)
+        camera = intrinsics(source.params.focal, height, width)
+        found = mesh_correspondence(
+            fragments, self.triangles, source.camera_points, camera, source.depth, COVISIBILITY_TOLERANCE
+        )
         cap = (fragments.tri_id - self.face_triangle_count).clamp(min=0)
         mouth = ((fragments.tri_id >= self.face_triangle_count) & self.mouth_caps[cap]).float()[:, None]
-        face_points = source_pixels[..., :2]
+        face_points = found.points[..., :2]
         return TargetWarp(
             source=source,
             target=maps,
             light=target.light,
             face_points=face_points,
-            covisible=self._covisible(source_pixels, maps.mask),
+            covisible=found.covisible,
             mouth=mouth,
             source_points=self._spread(maps.mask, face_points),
             screen=screen,
         )
-
-    def _covisible(self, source_pixels: Tensor, mask: Tensor) -> Tensor:
-        visible = depth_visible(source_pixels, self.source.depth, COVISIBILITY_TOLERANCE)
-        return visible[:, None].float() * mask
 
     @staticmethod
     def _spread(mask: Tensor, source_pixels: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""Warp facade: the eq. 2 view-synthesis warp and co-visibility mask (kernels behind it).
+"""Warp facade: the eq. 2 view-synthesis warp and co-visibility mask, and the mesh's dense
+correspondence of a target render with the source (kernels behind both).
 
 ``backend`` as in :mod:`jr2net.render`; the numba and CUDA kernels carry no gradients, so when a
 gradient is wanted (source image or target depth require it) the torch reference runs.
@@ -9,10 +10,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from jr2net.kernels.correspond_torch import Correspondence
 from jr2net.kernels.dispatch import implementation, resolve_backend
+from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpInputs, WarpResult
 
-__all__ = ["WarpInputs", "WarpResult", "relative_pose", "warp"]
+__all__ = ["Correspondence", "WarpInputs", "WarpResult", "mesh_correspondence", "relative_pose", "warp"]
 
 
 def relative_pose(
@@ -36,3 +39,31 @@ def warp(
     if torch.is_grad_enabled() and (inputs.source_image.requires_grad or inputs.target_depth.requires_grad):
         name = "torch"
     return implementation("warp", name)(inputs, depth_tolerance)
+
+
+def mesh_correspondence(
+    fragments: Fragments,
+    triangles: Tensor,
+    source_points: Tensor,
+    camera: Tensor,
+    source_depth: Tensor,
+    tolerance: float,
+    backend: str = "auto",
+) -> Correspondence:
+    """Each pixel of a target render's source point and co-visibility, through the shared mesh (see
+    :mod:`jr2net.kernels.correspond_torch`).
+
+    Args:
+        fragments: the target render's (B, H, W) triangle ids and (B, H, W, 3) barycentrics.
+        triangles: (F, 3) the mesh's triangles.
+        source_points: (B, V, 3) the source's vertices in its camera frame.
+        camera: (B, 3, 3) the source intrinsics.
+        source_depth: (B, Hs, Ws) the source's rendered depth.
+        tolerance: relative depth slack of the co-visibility test.
+    """
+    name = resolve_backend(backend, fragments.tri_id.device)
+    if torch.is_grad_enabled() and (source_points.requires_grad or fragments.bary.requires_grad):
+        name = "torch"
+    return implementation("correspond", name)(
+        fragments.tri_id, fragments.bary, triangles, source_points, camera, source_depth, tolerance
+    )

@@ -20,8 +20,8 @@ from jr2net.kernels.cuda_runtime import cuda_unavailable_reason
 
 LOG = logging.getLogger("jr2net.kernels")
 BACKENDS = ("auto", "cuda", "numba", "torch")
-OPS = ("rasterize", "shade_maps", "warp")
-_MODULES = {"rasterize": "rasterize", "shade_maps": "maps", "warp": "warp"}
+OPS = ("rasterize", "shade_maps", "warp", "correspond")
+_MODULES = {"rasterize": "rasterize", "shade_maps": "maps", "warp": "warp", "correspond": "correspond"}
 
 
 @functools.cache
@@ -61,7 +61,7 @@ _REQUIREMENTS: dict[str, tuple[str, str, Callable[[], str | None]]] = {
 
 
 def implementation(op: str, backend: str) -> Callable[..., Any]:
-    """The function implementing ``op`` (rasterize, shade_maps, warp) on a concrete backend."""
+    """The function implementing ``op`` (rasterize, shade_maps, warp, correspond) on a concrete backend."""
     if op not in OPS:
         raise ValueError(f"unknown kernel op {op!r}; choose from {OPS}")
     if backend not in BACKENDS[1:]:

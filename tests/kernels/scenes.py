@@ -8,6 +8,7 @@ import torch
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
+from jr2net.geometry import COVISIBILITY_TOLERANCE, face_geometry
 from jr2net.kernels.rasterize_torch import rasterize_torch
 from jr2net.kernels.warp_torch import WarpInputs
 from jr2net.lighting import irradiance_coefficients, light_preset
@@ -134,4 +135,62 @@ def random_warp_inputs(seed: int) -> WarpInputs:
         source_intrinsics=matrix,
         rotation=euler_to_matrix(torch.randn(2, 3, generator=generator) * 0.2),
         translation=torch.randn(2, 3, generator=generator),
+    )
+
+
+CorrespondInputs = tuple[
+    torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float
+]
+"""The correspondence kernel's arguments: tri_id, bary, triangles, source points, camera, source
+depth, tolerance."""
+
+
+def random_correspond_inputs(seed: int) -> CorrespondInputs:
+    """Correspondence on :func:`random_mesh`'s fragments (2, 48, 64): random source points (some
+    behind the camera, some projecting outside the image), and the mesh's depth flipped as the
+    source depth, so points are seen, occluded and off the source's surface."""
+    screen, triangles = random_mesh(seed)
+    fragments = rasterize_torch(screen, triangles, RANDOM_HEIGHT, RANDOM_WIDTH)
+    generator = torch.Generator().manual_seed(seed + 300)
+    points = torch.randn(2, 1200, 3, generator=generator) * torch.tensor([2.0, 2.0, 1.5])
+    points[..., 2] += 5.0
+    points[:, :30, 2] = -2.0  # behind the camera
+    camera = intrinsics(torch.tensor([60.0, 45.0]), RANDOM_HEIGHT, RANDOM_WIDTH)
+    return (
+        fragments.tri_id,
+        fragments.bary,
+        triangles,
+        points,
+        camera,
+        fragments.depth.flip(0).contiguous(),
+        COVISIBILITY_TOLERANCE,
+    )
+
+
+def ict_correspondence(face_model: FaceModel, yaw_source: float, yaw_target: float) -> CorrespondInputs:
+    """Correspondence between two renders of the ICT head (the target's jaw open), 128², as the
+    reenactor computes it: the target's fragments, the source's camera-frame vertices and depth."""
+    size = 128
+    base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=size * 50 / 30)
+    base = base.replace(translation=torch.tensor([[0.0, 2.0, 50.0]]))
+    source = base.replace(rotation=torch.tensor([[0.0, math.radians(yaw_source), 0.0]]))
+    target = base.replace(
+        rotation=torch.tensor([[0.1, math.radians(yaw_target), 0.0]]),
+        expression=face_model.expression_vector({"jawOpen": 0.6})[None],
+    )
+    with torch.no_grad():
+        source_maps = render_face(face_model, source, size, size, backend="torch")
+        target_maps = render_face(face_model, target, size, size, backend="torch")
+        points = face_geometry(face_model, source, size, size).camera_points
+    fragments = target_maps.fragments
+    camera = intrinsics(base.focal, size, size)
+    depth = source_maps.depth[:, 0].contiguous()
+    return (
+        fragments.tri_id,
+        fragments.bary,
+        face_model.triangles,
+        points,
+        camera,
+        depth,
+        COVISIBILITY_TOLERANCE,
     )

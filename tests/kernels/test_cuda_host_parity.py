@@ -15,6 +15,9 @@ import pytest
 import torch
 
 from jr2net.face_model import FaceModel
+from jr2net.kernels.correspond_cuda import launch_correspond
+from jr2net.kernels.correspond_numba import correspond_numba
+from jr2net.kernels.correspond_torch import Correspondence, correspond_torch
 from jr2net.kernels.cuda_host import HostLauncher
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.maps_cuda import launch_shade_maps
@@ -64,6 +67,14 @@ WARP_SCENES: dict[str, Callable[[FaceModel], WarpInputs]] = {
     },
 }
 
+CORRESPOND_SCENES: dict[str, Callable[[FaceModel], scenes.CorrespondInputs]] = {
+    **{f"random-{s}": lambda _, s=s: scenes.random_correspond_inputs(s) for s in SEEDS},
+    **{
+        f"ict-yaws{i}": lambda model, yaws=yaws: scenes.ict_correspondence(model, *yaws)
+        for i, yaws in enumerate(scenes.YAW_PAIRS)
+    },
+}
+
 
 class Case(NamedTuple):
     """One scene's inputs (the op's positional arguments) and the numba twin's result."""
@@ -88,6 +99,12 @@ def shading_case(face_model: FaceModel, request: pytest.FixtureRequest) -> Case:
 def warp_case(face_model: FaceModel, request: pytest.FixtureRequest) -> Case:
     inputs = (WARP_SCENES[request.param](face_model),)
     return Case(inputs, warp_numba(*inputs))
+
+
+@pytest.fixture(scope="module", params=list(CORRESPOND_SCENES))
+def correspond_case(face_model: FaceModel, request: pytest.FixtureRequest) -> Case:
+    inputs = CORRESPOND_SCENES[request.param](face_model)
+    return Case(inputs, correspond_numba(*inputs))
 
 
 def test_numba_rasterizer_is_the_torch_reference_bit_for_bit(raster_case: Case) -> None:
@@ -122,3 +139,17 @@ def test_numba_warp_is_the_torch_reference_bit_for_bit(warp_case: Case) -> None:
 
 def test_host_cuda_warp_is_numba_bit_for_bit(warp_case: Case, host_launcher: HostLauncher) -> None:
     assert_identical(launch_warp(host_launcher, *warp_case.inputs, DEFAULT_DEPTH_TOLERANCE), warp_case.numba)
+
+
+def test_numba_correspondence_is_the_torch_reference_bit_for_bit(correspond_case: Case) -> None:
+    reference: Correspondence = correspond_torch(*correspond_case.inputs)
+    on_mesh = (correspond_case.inputs[0] >= 0).float().mean()
+    seen = reference.covisible.mean()
+    assert 0.02 < seen < on_mesh, "some pixels seen by the source, some not"
+    assert_identical(correspond_case.numba, reference)
+
+
+def test_host_cuda_correspondence_is_numba_bit_for_bit(
+    correspond_case: Case, host_launcher: HostLauncher
+) -> None:
+    assert_identical(launch_correspond(host_launcher, *correspond_case.inputs), correspond_case.numba)

@@ -11,21 +11,26 @@ from pathlib import Path
 import pytest
 import torch
 
+from jr2net.camera import project
 from jr2net.face_model import FaceModel
+from jr2net.geometry import depth_visible
 from jr2net.kernels import cuda_runtime
+from jr2net.kernels.correspond_torch import correspond_torch
 from jr2net.kernels.dispatch import implementation, resolve_backend
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.maps_torch import shade_maps_torch
 from jr2net.kernels.rasterize_torch import rasterize_torch
 from jr2net.kernels.warp_torch import warp_torch
 from jr2net.params import FaceParams, ParamLayout
-from jr2net.render import render_face
+from jr2net.render import interpolate, render_face
+from jr2net.warp import mesh_correspondence
 from tests.kernels.conftest import device_of, rasterize_on
 from tests.kernels.scenes import (
     POSES,
     RANDOM_HEIGHT,
     RANDOM_WIDTH,
     YAW_PAIRS,
+    ict_correspondence,
     ict_screen,
     ict_shading_inputs,
     random_mesh,
@@ -89,6 +94,36 @@ def test_warp_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, floa
     assert torch.equal(result.covisible.cpu(), reference.covisible)
     torch.testing.assert_close(result.grid.cpu(), reference.grid, atol=1e-5, rtol=0)
     torch.testing.assert_close(result.image.cpu(), reference.image, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("fast", FAST)
+@pytest.mark.parametrize("yaws", YAW_PAIRS)
+def test_mesh_correspondence_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, float]) -> None:
+    """Through the facade, on the backend's device: the reference's points and co-visibility, and
+    the reenactor's former torch path (interpolate, project, depth test) to float32 rounding."""
+    tri_id, bary, triangles, points, camera, depth, tolerance = ict_correspondence(face_model, *yaws)
+    device = device_of(fast)
+    fragments = Fragments(tri_id.to(device), bary.to(device), torch.zeros_like(bary[..., 0]).to(device))
+    found = mesh_correspondence(
+        fragments,
+        triangles.to(device),
+        points.to(device),
+        camera.to(device),
+        depth.to(device),
+        tolerance,
+        fast,
+    )
+    reference = correspond_torch(tri_id, bary, triangles, points, camera, depth, tolerance)
+    assert torch.equal(found.points.cpu(), reference.points) and torch.equal(
+        found.covisible.cpu(), reference.covisible
+    )
+    on_mesh = tri_id >= 0
+    former = project(interpolate(points, triangles, tri_id, bary).reshape(1, -1, 3), camera).reshape(
+        found.points.shape
+    )
+    torch.testing.assert_close(reference.points[on_mesh], former[on_mesh], atol=1e-3, rtol=1e-5)
+    visible = depth_visible(former, depth, tolerance) & on_mesh
+    assert (reference.covisible[:, 0].bool() != visible).float().mean() < 1e-3
 
 
 @pytest.mark.parametrize("backend", ["torch", *FAST])
