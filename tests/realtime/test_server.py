@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
+import threading
 import time
 from collections.abc import AsyncIterator
 from fractions import Fraction
@@ -130,13 +132,22 @@ async def _one_call(
 
 
 def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentServer, driving: list) -> None:
+    left_behind: list[tuple[int, int]] = []  # (threads, open files) after each call has ended
+
     async def scenario() -> list[tuple[list[np.ndarray], dict, int, list[float]]]:
         async for base in _serve(server):
-            return [await _one_call(base, server, driving) for _ in range(2)]
+            calls = []
+            for _ in range(3):
+                calls.append(await _one_call(base, server, driving))
+                await asyncio.sleep(1.0)  # aiortc's and the pipeline's threads wind down
+                left_behind.append((threading.active_count(), len(os.listdir("/proc/self/fd"))))
+            return calls
         raise AssertionError("server did not start")
 
+    calls = asyncio.run(scenario())
+    assert left_behind[1] == left_behind[2], f"threads and files return to where they were: {left_behind}"
     with Tracker(mode="image") as tracker:
-        for received, stats, open_sessions, handed in asyncio.run(scenario()):
+        for received, stats, open_sessions, handed in calls:
             assert len(received) >= 15, f"only {len(received)} frames came back"
             assert received[-1].shape == (160, 160, 3), "the reenacted avatar, not the input"
             assert stats["frames_out"] > 0 and "end_to_end" in stats["latency"]
