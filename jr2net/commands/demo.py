@@ -26,7 +26,7 @@ from jr2net.face_model import FaceModel
 from jr2net.media import iter_video_frames
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.reenactment import open_reenactment, reenactment_pool
+from jr2net.realtime.reenactment import open_reenactment, reenactment_pool, warm_up
 from jr2net.realtime.sinks import FileSink
 from jr2net.realtime.sources import FileSource
 from jr2net.sources import MODEL_SOURCE, load_source
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         sink = SideBySideSink(args.output, driving, width, height)
         print(f"live pipeline: {len(driving)} driving frames onto the built-in avatar", file=sys.stderr)
         with reenactment_pool(args.stages, hosts=1) as pool:
+            warm_up(pool, source)  # first-use costs (graphs, JIT) paid before the clip, as `serve` does
             session = open_reenactment(pool, "demo", source)
             stats = asyncio.run(Pipeline(FileSource(clip, paced=True), session.stages, [sink]).run())
     summary = stats.summary()
