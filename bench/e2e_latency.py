@@ -47,8 +47,8 @@ import numpy as np
 import torch
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from PIL import Image
 
+from bench.dcnet import letterbox
 from bench.timing import write_report
 from jr2net.assets import repository_root
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
@@ -287,16 +287,6 @@ def _lags(
     return results
 
 
-def _pillarbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """``image`` scaled to ``height`` (or ``width``) and centred on black: a webcam-sized frame."""
-    scale = min(width / image.shape[1], height / image.shape[0])
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    canvas = np.zeros((height, width, 3), np.uint8)
-    top, left = (height - size[1]) // 2, (width - size[0]) // 2
-    canvas[top : top + size[1], left : left + size[0]] = np.asarray(Image.fromarray(image).resize(size))
-    return canvas
-
-
 def _describe(tracker: Tracker, call: dict, sent_values: np.ndarray) -> dict[str, object]:
     """One caller's figures: fps, first frame, glass to glass by pts and by motion lag (ms)."""
     received = call["received"]
@@ -401,7 +391,7 @@ def main() -> None:
     counts = sorted({int(c) for c in args.callers.split(",")})
     limit_ice_to_loopback()
     width, height = args.frame
-    clip = [_pillarbox(image, width, height) for _, _, image in iter_video_frames(CLIP)]
+    clip = [letterbox(image, width, height) for _, _, image in iter_video_frames(CLIP)]
     frames = [clip[index % len(clip)] for index in range(round(args.seconds * FPS))]
     method = ["--method", args.method, "--runtime", args.runtime, "--stages", args.stages]
     method += [] if args.weights is None else ["--weights", str(args.weights)]

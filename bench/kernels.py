@@ -21,6 +21,7 @@ from bench.timing import time_call, write_report
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics
 from jr2net.face_model import FaceModel
 from jr2net.geometry import COVISIBILITY_TOLERANCE, place_vertices
+from jr2net.kernels.correspond_torch import CorrespondInputs
 from jr2net.kernels.cuda_runtime import cuda_unavailable_reason
 from jr2net.kernels.dispatch import implementation
 from jr2net.kernels.warp_torch import WarpInputs
@@ -85,12 +86,14 @@ def _ops(model: FaceModel, backend: str, size: int, device: torch.device) -> dic
         "maps": lambda: maps(fragments),
         "warp": lambda: warp_from(fragments),
         "correspond": lambda: correspond(
-            fragments.tri_id,
-            fragments.bary,
-            triangles,
-            source["camera_points"],
-            matrix,
-            source_fragments.depth,
+            CorrespondInputs(
+                fragments.tri_id,
+                fragments.bary,
+                triangles,
+                source["camera_points"],
+                matrix,
+                source_fragments.depth,
+            ),
             COVISIBILITY_TOLERANCE,
         ),
         "rasterize+maps": lambda: chain(False),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from jr2net.kernels.correspond_torch import Correspondence
+from jr2net.kernels.correspond_torch import Correspondence, CorrespondInputs
 from jr2net.kernels.dispatch import implementation, resolve_backend
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.warp_torch import DEFAULT_DEPTH_TOLERANCE, WarpInputs, WarpResult
@@ -64,6 +64,7 @@ def mesh_correspondence(
     name = resolve_backend(backend, fragments.tri_id.device)
     if torch.is_grad_enabled() and (source_points.requires_grad or fragments.bary.requires_grad):
         name = "torch"
-    return implementation("correspond", name)(
-        fragments.tri_id, fragments.bary, triangles, source_points, camera, source_depth, tolerance
+    inputs = CorrespondInputs(
+        fragments.tri_id, fragments.bary, triangles, source_points, camera, source_depth
     )
+    return implementation("correspond", name)(inputs, tolerance)

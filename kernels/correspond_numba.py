@@ -7,9 +7,8 @@ import math
 import numba
 import numpy as np
 import torch
-from torch import Tensor
 
-from jr2net.kernels.correspond_torch import Correspondence, check_correspond_inputs, limit_factor
+from jr2net.kernels.correspond_torch import Correspondence, CorrespondInputs, limit_factor
 
 _ZERO = np.float32(0.0)
 _ONE = np.float32(1.0)
@@ -49,23 +48,12 @@ def _correspond(
                     covisible[b, 0, y, x] = _ONE
 
 
-def correspond_numba(
-    tri_id: Tensor,
-    bary: Tensor,
-    triangles: Tensor,
-    source_points: Tensor,
-    camera: Tensor,
-    source_depth: Tensor,
-    tolerance: float,
-) -> Correspondence:
-    """Dense correspondence on the CPU with numba; same contract as :func:`correspond_torch.correspond_torch`
-    (no gradients)."""
-    check_correspond_inputs(tri_id, bary, triangles, source_points, camera, source_depth)
-    batch, height, width = tri_id.shape
+def correspond_numba(inputs: CorrespondInputs, tolerance: float) -> Correspondence:
+    """Dense correspondence on the CPU with numba; same contract as
+    :func:`correspond_torch.correspond_torch` (no gradients)."""
+    batch, height, width = inputs.tri_id.shape
     points = np.zeros((batch, height, width, 3), np.float32)
     covisible = np.zeros((batch, 1, height, width), np.float32)
-    arrays = [t.detach().contiguous().numpy() for t in (tri_id, bary)]
-    arrays.append(triangles.to(torch.int64).contiguous().numpy())
-    arrays += [t.detach().contiguous().numpy() for t in (source_points, camera, source_depth)]
+    arrays = [t.numpy() for t in inputs.tensors()]
     _correspond(*arrays, np.float32(limit_factor(tolerance)), points, covisible)
     return Correspondence(points=torch.from_numpy(points), covisible=torch.from_numpy(covisible))

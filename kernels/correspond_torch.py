@@ -36,21 +36,47 @@ class Correspondence:
     covisible: Tensor
 
 
-def check_correspond_inputs(
-    tri_id: Tensor,
-    bary: Tensor,
-    triangles: Tensor,
-    source_points: Tensor,
-    camera: Tensor,
-    source_depth: Tensor,
-) -> None:
-    """Shapes and dtypes every backend needs; a clear error otherwise."""
-    dims = check_tensor("tri_id", tri_id, ("B", "H", "W"), dtype=torch.int64)
-    check_tensor("bary", bary, ("B", "H", "W", 3), dims, dtype=torch.float32)
-    check_tensor("triangles", triangles, ("F", 3))
-    check_tensor("source_points", source_points, ("B", "V", 3), dims, dtype=torch.float32)
-    check_tensor("camera", camera, ("B", 3, 3), dims, dtype=torch.float32)
-    check_tensor("source_depth", source_depth, ("B", "Hs", "Ws"), dims, dtype=torch.float32)
+@dataclass(frozen=True)
+class CorrespondInputs:
+    """What the correspondence needs (checked on construction; a clear error otherwise).
+
+    Attributes:
+        tri_id: (B, H, W) int64 the target's triangle per pixel, -1 off the mesh.
+        bary: (B, H, W, 3) float32 its barycentrics.
+        triangles: (F, 3) vertex indices.
+        source_points: (B, V, 3) float32 the source's vertices in its camera frame.
+        camera: (B, 3, 3) float32 the source intrinsics.
+        source_depth: (B, Hs, Ws) float32 the source's rendered depth, 0 off its surface.
+    """
+
+    tri_id: Tensor
+    bary: Tensor
+    triangles: Tensor
+    source_points: Tensor
+    camera: Tensor
+    source_depth: Tensor
+
+    def __post_init__(self) -> None:
+        dims = check_tensor("tri_id", self.tri_id, ("B", "H", "W"), dtype=torch.int64)
+        check_tensor("bary", self.bary, ("B", "H", "W", 3), dims, dtype=torch.float32)
+        check_tensor("triangles", self.triangles, ("F", 3))
+        check_tensor("source_points", self.source_points, ("B", "V", 3), dims, dtype=torch.float32)
+        check_tensor("camera", self.camera, ("B", 3, 3), dims, dtype=torch.float32)
+        check_tensor("source_depth", self.source_depth, ("B", "Hs", "Ws"), dims, dtype=torch.float32)
+
+    def tensors(self) -> list[Tensor]:
+        """The inputs in kernel argument order, detached and contiguous, triangles as int64."""
+        return [
+            t.detach().contiguous()
+            for t in (
+                self.tri_id,
+                self.bary,
+                self.triangles.to(device=self.tri_id.device, dtype=torch.int64),
+                self.source_points,
+                self.camera,
+                self.source_depth,
+            )
+        ]
 
 
 def limit_factor(tolerance: float) -> float:
@@ -58,32 +84,15 @@ def limit_factor(tolerance: float) -> float:
     return torch.tensor(1.0 + tolerance, dtype=torch.float32).item()
 
 
-def correspond_torch(
-    tri_id: Tensor,
-    bary: Tensor,
-    triangles: Tensor,
-    source_points: Tensor,
-    camera: Tensor,
-    source_depth: Tensor,
-    tolerance: float,
-) -> Correspondence:
-    """Each target pixel's source point and co-visibility (see the module docstring).
-
-    Args:
-        tri_id: (B, H, W) int64 the target's triangle per pixel, -1 off the mesh.
-        bary: (B, H, W, 3) float32 its barycentrics.
-        triangles: (F, 3) vertex indices.
-        source_points: (B, V, 3) float32 the source's vertices in its camera frame.
-        camera: (B, 3, 3) float32 the source intrinsics.
-        source_depth: (B, Hs, Ws) float32 the source's rendered depth, 0 off its surface.
-        tolerance: relative depth slack of the co-visibility test.
-    """
-    check_correspond_inputs(tri_id, bary, triangles, source_points, camera, source_depth)
-    corners = gather_corners(source_points, triangles, tri_id)  # (B, H, W, 3, 3)
+def correspond_torch(inputs: CorrespondInputs, tolerance: float) -> Correspondence:
+    """Each target pixel's source point and co-visibility (see the module docstring); ``tolerance``
+    is the relative depth slack of the co-visibility test."""
+    tri_id, bary, source_depth = inputs.tri_id, inputs.bary, inputs.source_depth
+    corners = gather_corners(inputs.source_points, inputs.triangles, tri_id)  # (B, H, W, 3, 3)
     point = corners[..., 0, :] * bary[..., 0:1] + corners[..., 1, :] * bary[..., 1:2]
     point = point + corners[..., 2, :] * bary[..., 2:3]
     x, y, z = point.unbind(-1)
-    k = camera[:, None, None]  # (B, 1, 1, 3, 3)
+    k = inputs.camera[:, None, None]  # (B, 1, 1, 3, 3)
     on_mesh = tri_id >= 0
     safe_z = torch.where(on_mesh, z, torch.ones_like(z))
     px = (x * k[..., 0, 0] + y * k[..., 0, 1] + z * k[..., 0, 2]) / safe_z
@@ -93,7 +102,7 @@ def correspond_torch(
     inside = on_mesh & (px >= 0) & (px < width) & (py >= 0) & (py < height)
     column = px.floor().long().clamp(0, width - 1)
     row = py.floor().long().clamp(0, height - 1)
-    batch = torch.arange(tri_id.shape[0])[:, None, None]
+    batch = torch.arange(tri_id.shape[0], device=tri_id.device)[:, None, None]
     seen = source_depth[batch, row, column]
     covisible = inside & (seen > 0) & (z <= seen * limit_factor(tolerance))
     return Correspondence(points=points, covisible=covisible[:, None].float())

@@ -8,7 +8,8 @@ import torch
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, model_to_camera, project
 from jr2net.face_model import FaceModel
-from jr2net.geometry import COVISIBILITY_TOLERANCE, face_geometry
+from jr2net.geometry import face_geometry
+from jr2net.kernels.correspond_torch import CorrespondInputs
 from jr2net.kernels.rasterize_torch import rasterize_torch
 from jr2net.kernels.warp_torch import WarpInputs
 from jr2net.lighting import irradiance_coefficients, light_preset
@@ -23,6 +24,7 @@ POSES = [
 ]
 YAW_PAIRS = [(0.0, 0.0), (-25.0, 15.0), (40.0, -30.0)]  # (source, target) yaws of the two views
 RANDOM_HEIGHT, RANDOM_WIDTH = 48, 64  # the random meshes' image
+TWO_VIEW_SIZE = 128  # the two ICT views' image
 
 
 def random_mesh(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,10 +74,10 @@ def ict_shading_inputs(
     return fragments.tri_id, fragments.bary, face_model.triangles, normals, albedo, coefficients
 
 
-def two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> WarpInputs:
-    """Warp inputs between two renders of the ICT head (target with an open jaw), 128², 8 channels."""
-    size = 128
-    base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=size * 50 / 30)
+def _two_renders(face_model: FaceModel, yaw_source: float, yaw_target: float) -> tuple[FaceParams, ...]:
+    """Source and target FaceParams (the target's jaw open) of the ICT head at two yaws, 128², and
+    their torch renders: (source, target, source maps, target maps)."""
+    base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=TWO_VIEW_SIZE * 50 / 30)
     base = base.replace(translation=torch.tensor([[0.0, 2.0, 50.0]]))
     source = base.replace(rotation=torch.tensor([[0.0, math.radians(yaw_source), 0.0]]))
     target = base.replace(
@@ -83,12 +85,21 @@ def two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> Wa
         expression=face_model.expression_vector({"jawOpen": 0.6})[None],
     )
     with torch.no_grad():
-        source_maps = render_face(face_model, source, size, size, backend="torch")
-        target_maps = render_face(face_model, target, size, size, backend="torch")
+        maps = [
+            render_face(face_model, p, TWO_VIEW_SIZE, TWO_VIEW_SIZE, backend="torch")
+            for p in (source, target)
+        ]
+    return source, target, *maps
+
+
+def two_views(face_model: FaceModel, yaw_source: float, yaw_target: float) -> WarpInputs:
+    """Warp inputs between two renders of the ICT head (target with an open jaw), 128², 8 channels."""
+    size = TWO_VIEW_SIZE
+    source, target, source_maps, target_maps = _two_renders(face_model, yaw_source, yaw_target)
     placement = [FLIP @ euler_to_matrix(p.rotation) for p in (target, source)]
     rotation, translation = relative_pose(placement[0], target.translation, placement[1], source.translation)
     features = torch.rand(1, 5, size, size, generator=torch.Generator().manual_seed(4))
-    matrix = intrinsics(base.focal, size, size)
+    matrix = intrinsics(source.focal, size, size)
     return WarpInputs(
         source_image=torch.cat([source_maps.image, features], dim=1),
         source_depth=source_maps.depth[:, 0],
@@ -138,12 +149,6 @@ def random_warp_inputs(seed: int) -> WarpInputs:
     )
 
 
-CorrespondInputs = tuple[
-    torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float
-]
-"""The correspondence kernel's arguments: tri_id, bary, triangles, source points, camera, source
-depth, tolerance."""
-
 
 def random_correspond_inputs(seed: int) -> CorrespondInputs:
     """Correspondence on :func:`random_mesh`'s fragments (2, 48, 64): random source points (some
@@ -156,41 +161,22 @@ def random_correspond_inputs(seed: int) -> CorrespondInputs:
     points[..., 2] += 5.0
     points[:, :30, 2] = -2.0  # behind the camera
     camera = intrinsics(torch.tensor([60.0, 45.0]), RANDOM_HEIGHT, RANDOM_WIDTH)
-    return (
-        fragments.tri_id,
-        fragments.bary,
-        triangles,
-        points,
-        camera,
-        fragments.depth.flip(0).contiguous(),
-        COVISIBILITY_TOLERANCE,
+    return CorrespondInputs(
+        fragments.tri_id, fragments.bary, triangles, points, camera, fragments.depth.flip(0).contiguous()
     )
 
 
 def ict_correspondence(face_model: FaceModel, yaw_source: float, yaw_target: float) -> CorrespondInputs:
     """Correspondence between two renders of the ICT head (the target's jaw open), 128², as the
     reenactor computes it: the target's fragments, the source's camera-frame vertices and depth."""
-    size = 128
-    base = FaceParams.neutral(ParamLayout.of(face_model), distance=50.0, focal=size * 50 / 30)
-    base = base.replace(translation=torch.tensor([[0.0, 2.0, 50.0]]))
-    source = base.replace(rotation=torch.tensor([[0.0, math.radians(yaw_source), 0.0]]))
-    target = base.replace(
-        rotation=torch.tensor([[0.1, math.radians(yaw_target), 0.0]]),
-        expression=face_model.expression_vector({"jawOpen": 0.6})[None],
-    )
+    source, _, source_maps, target_maps = _two_renders(face_model, yaw_source, yaw_target)
     with torch.no_grad():
-        source_maps = render_face(face_model, source, size, size, backend="torch")
-        target_maps = render_face(face_model, target, size, size, backend="torch")
-        points = face_geometry(face_model, source, size, size).camera_points
-    fragments = target_maps.fragments
-    camera = intrinsics(base.focal, size, size)
-    depth = source_maps.depth[:, 0].contiguous()
-    return (
-        fragments.tri_id,
-        fragments.bary,
+        points = face_geometry(face_model, source, TWO_VIEW_SIZE, TWO_VIEW_SIZE).camera_points
+    return CorrespondInputs(
+        target_maps.fragments.tri_id,
+        target_maps.fragments.bary,
         face_model.triangles,
         points,
-        camera,
-        depth,
-        COVISIBILITY_TOLERANCE,
+        intrinsics(source.focal, TWO_VIEW_SIZE, TWO_VIEW_SIZE),
+        source_maps.depth[:, 0].contiguous(),
     )

@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from jr2net.face_model import FaceModel
+from jr2net.geometry import COVISIBILITY_TOLERANCE
 from jr2net.kernels.correspond_cuda import launch_correspond
 from jr2net.kernels.correspond_numba import correspond_numba
-from jr2net.kernels.correspond_torch import Correspondence, correspond_torch
+from jr2net.kernels.correspond_torch import Correspondence, CorrespondInputs, correspond_torch
 from jr2net.kernels.cuda_host import HostLauncher
 from jr2net.kernels.fragments import Fragments
 from jr2net.kernels.maps_cuda import launch_shade_maps
@@ -67,7 +68,7 @@ WARP_SCENES: dict[str, Callable[[FaceModel], WarpInputs]] = {
     },
 }
 
-CORRESPOND_SCENES: dict[str, Callable[[FaceModel], scenes.CorrespondInputs]] = {
+CORRESPOND_SCENES: dict[str, Callable[[FaceModel], CorrespondInputs]] = {
     **{f"random-{s}": lambda _, s=s: scenes.random_correspond_inputs(s) for s in SEEDS},
     **{
         f"ict-yaws{i}": lambda model, yaws=yaws: scenes.ict_correspondence(model, *yaws)
@@ -103,7 +104,7 @@ def warp_case(face_model: FaceModel, request: pytest.FixtureRequest) -> Case:
 
 @pytest.fixture(scope="module", params=list(CORRESPOND_SCENES))
 def correspond_case(face_model: FaceModel, request: pytest.FixtureRequest) -> Case:
-    inputs = CORRESPOND_SCENES[request.param](face_model)
+    inputs = (CORRESPOND_SCENES[request.param](face_model), COVISIBILITY_TOLERANCE)
     return Case(inputs, correspond_numba(*inputs))
 
 
@@ -143,7 +144,7 @@ def test_host_cuda_warp_is_numba_bit_for_bit(warp_case: Case, host_launcher: Hos
 
 def test_numba_correspondence_is_the_torch_reference_bit_for_bit(correspond_case: Case) -> None:
     reference: Correspondence = correspond_torch(*correspond_case.inputs)
-    on_mesh = (correspond_case.inputs[0] >= 0).float().mean()
+    on_mesh = (correspond_case.inputs[0].tri_id >= 0).float().mean()
     seen = reference.covisible.mean()
     assert 0.02 < seen < on_mesh, "some pixels seen by the source, some not"
     assert_identical(correspond_case.numba, reference)

@@ -13,7 +13,7 @@ import torch
 
 from jr2net.camera import project
 from jr2net.face_model import FaceModel
-from jr2net.geometry import depth_visible
+from jr2net.geometry import COVISIBILITY_TOLERANCE, depth_visible
 from jr2net.kernels import cuda_runtime
 from jr2net.kernels.correspond_torch import correspond_torch
 from jr2net.kernels.dispatch import implementation, resolve_backend
@@ -101,28 +101,22 @@ def test_warp_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, floa
 def test_mesh_correspondence_ict_head(face_model: FaceModel, fast: str, yaws: tuple[float, float]) -> None:
     """Through the facade, on the backend's device: the reference's points and co-visibility, and
     the reenactor's former torch path (interpolate, project, depth test) to float32 rounding."""
-    tri_id, bary, triangles, points, camera, depth, tolerance = ict_correspondence(face_model, *yaws)
+    inputs, tolerance = ict_correspondence(face_model, *yaws), COVISIBILITY_TOLERANCE
     device = device_of(fast)
+    tri_id, bary = inputs.tri_id, inputs.bary
     fragments = Fragments(tri_id.to(device), bary.to(device), torch.zeros_like(bary[..., 0]).to(device))
-    found = mesh_correspondence(
-        fragments,
-        triangles.to(device),
-        points.to(device),
-        camera.to(device),
-        depth.to(device),
-        tolerance,
-        fast,
+    moved = (
+        t.to(device) for t in (inputs.triangles, inputs.source_points, inputs.camera, inputs.source_depth)
     )
-    reference = correspond_torch(tri_id, bary, triangles, points, camera, depth, tolerance)
-    assert torch.equal(found.points.cpu(), reference.points) and torch.equal(
-        found.covisible.cpu(), reference.covisible
-    )
+    found = mesh_correspondence(fragments, *moved, tolerance, fast)
+    reference = correspond_torch(inputs, tolerance)
+    assert torch.equal(found.points.cpu(), reference.points)
+    assert torch.equal(found.covisible.cpu(), reference.covisible)
     on_mesh = tri_id >= 0
-    former = project(interpolate(points, triangles, tri_id, bary).reshape(1, -1, 3), camera).reshape(
-        found.points.shape
-    )
+    interpolated = interpolate(inputs.source_points, inputs.triangles, tri_id, bary)
+    former = project(interpolated.reshape(1, -1, 3), inputs.camera).reshape(found.points.shape)
     torch.testing.assert_close(reference.points[on_mesh], former[on_mesh], atol=1e-3, rtol=1e-5)
-    visible = depth_visible(former, depth, tolerance) & on_mesh
+    visible = depth_visible(former, inputs.source_depth, tolerance) & on_mesh
     assert (reference.covisible[:, 0].bool() != visible).float().mean() < 1e-3
 
 
