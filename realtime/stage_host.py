@@ -79,24 +79,32 @@ def _close(worker: object) -> None:
 
 
 class FrameCosts:
-    """The seconds a host spent on its latest frames (its turn on the lock, not the wait for it)."""
+    """The seconds a host spent on its latest frames (its turn on the lock, not the wait for it).
+
+    Written by the threads that call the host, read by the event loop: every read works on a
+    snapshot (``list`` of a deque copies it without letting another thread in).
+    """
 
     def __init__(self) -> None:
-        self.seconds: deque[float] = deque(maxlen=COST_WINDOW)
-        self.finished: deque[float] = deque(maxlen=COST_WINDOW)
+        self._frames: deque[tuple[float, float]] = deque(maxlen=COST_WINDOW)  # (seconds, finished at)
 
     def add(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-        self.finished.append(time.monotonic())
+        self._frames.append((seconds, time.monotonic()))
+
+    @property
+    def seconds(self) -> list[float]:
+        """Seconds per frame of the kept frames, oldest first."""
+        return [seconds for seconds, _ in list(self._frames)]
 
     def median(self) -> float | None:
         """Median seconds per frame, None before any."""
-        return float(np.median(self.seconds)) if self.seconds else None
+        seconds = self.seconds
+        return float(np.median(seconds)) if seconds else None
 
     def busy(self, window_s: float = 5.0) -> float:
         """Fraction of the last ``window_s`` seconds spent on frames."""
         since = time.monotonic() - window_s
-        return min(1.0, sum(s for s, t in zip(self.seconds, self.finished) if t >= since) / window_s)
+        return min(1.0, sum(s for s, finished in list(self._frames) if finished >= since) / window_s)
 
 
 class StageHost:

@@ -115,7 +115,7 @@ class WorkerPool:
             kind: [
                 {
                     "sessions": len(host.sessions),
-                    "frame_ms": None if host.costs.median() is None else host.costs.median() * 1e3,
+                    "frame_ms": None if (median := host.costs.median()) is None else median * 1e3,
                     "busy": host.costs.busy(),
                 }
                 for host in hosts
