@@ -89,6 +89,10 @@ def resnet18() -> ResNet:
     return ResNet(BasicBlock, (2, 2, 2, 2))
 
 
+def resnet34() -> ResNet:
+    return ResNet(BasicBlock, (3, 4, 6, 3))
+
+
 def resnet50() -> ResNet:
     return ResNet(Bottleneck, (3, 4, 6, 3))
 

@@ -1,0 +1,241 @@
+"""Train ETNet on the synthesised expression pairs.
+
+    python -m jr2net.training.synth_expressions --out out/cache/expression_pairs                 # once
+    python -m jr2net.training.synth_expressions --split validation --out out/cache/expression_pairs_val
+    python -m jr2net.training.train_etnet --set steps=3000                                      # then train
+
+Settings are :class:`ETNetTrainConfig` fields, changed with ``--set NAME=VALUE``. Each step draws a
+batch of training pairs, mirrors half of them left to right (the expression's left and right
+weights swapped: :class:`jr2net.mirror.FaceMirror`), jitters brightness and contrast, and takes an
+AdamW step on the activation loss (:func:`jr2net.nets.etnet.activation_loss`). The run writes
+``<out>/log.jsonl`` (the loss; on the validation people's pairs, the mean absolute expression
+error over all, large and ordinary expressions), a resumable ``<out>/checkpoint.pt``
+(``--set resume=true``) and the fp16 EMA weights ``<out>/etnet.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from jr2net.face_model import FaceModel
+from jr2net.mirror import FaceMirror
+from jr2net.nets.checkpoint import half_state
+from jr2net.nets.etnet import ETNet, activation_loss
+from jr2net.nets.recnet import crop_images
+from jr2net.provenance import checkout_commit
+from jr2net.training import settings
+from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
+from jr2net.training.run_files import append_record, write_checkpoint
+from jr2net.training.synth_expressions import DEFAULT_OUT
+
+WEIGHTS_FORMAT = "jr2net-etnet-1"
+
+
+@dataclass(frozen=True)
+class ETNetTrainConfig:
+    """Everything an ETNet training run depends on."""
+
+    pairs: Path = DEFAULT_OUT
+    validation_pairs: Path = Path(f"{DEFAULT_OUT}_val")
+    out: Path = Path("out/train_etnet")
+    architecture: str = "small"
+    input_size: int = 160  # crops are resized to this (the pairs are stored at 224)
+    steps: int = 3000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    learning_rate_floor: float = 0.05
+    warmup_steps: int = 100
+    weight_decay: float = 1e-4
+    ema_decay: float = 0.995
+    brightness: float = 0.15
+    contrast: float = 0.15
+    seed: int = 0
+    log_every: int = 25
+    validate_every: int = 250
+    device: str = "auto"
+    threads: int = 0
+    resume: bool = False
+
+
+class PairSet:
+    """A written pair set (crops, betas, which are large), read from its memory-mapped arrays."""
+
+    def __init__(self, folder: Path) -> None:
+        if not (folder / "crops.npy").is_file():
+            raise FileNotFoundError(
+                f"no expression pairs in {folder}: make them with python -m jr2net.training.synth_expressions"
+            )
+        self.crops = np.load(folder / "crops.npy", mmap_mode="r")
+        self.betas = np.load(folder / "betas.npy")
+        meta = json.loads((folder / "meta.json").read_text())
+        self.large = np.array([pair["large"] for pair in meta["per_pair"]], dtype=bool)
+        if not len(self.crops) == len(self.betas) == len(self.large):
+            raise ValueError(f"{folder}: crops, betas and meta.json disagree on the number of pairs")
+
+    def __len__(self) -> int:
+        return len(self.betas)
+
+    def batch(self, indices: np.ndarray, size: int) -> tuple[Tensor, Tensor]:
+        """(B, 3, size, size) images in [0, 1] and (B, E) betas of the pairs at ``indices``."""
+        images = crop_images(self.crops[np.sort(indices)])
+        if images.shape[-1] != size:
+            images = torch.nn.functional.interpolate(
+                images, size=(size, size), mode="bilinear", antialias=True
+            )
+        return images, torch.from_numpy(self.betas[np.sort(indices)])
+
+
+def augment(
+    images: Tensor, betas: Tensor, mirror: FaceMirror, config: ETNetTrainConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Half the batch mirrored (left and right expressions swapped), brightness and contrast jittered."""
+    flip = torch.rand(len(images), generator=generator) < 0.5
+    images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+    betas = torch.where(flip[:, None], mirror.mirror_expression(betas), betas)
+    gain = 1 + config.contrast * (2 * torch.rand(len(images), 1, 1, 1, generator=generator) - 1)
+    shift = config.brightness * (2 * torch.rand(len(images), 1, 1, 1, generator=generator) - 1)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    return ((images - mean) * gain + mean + shift).clamp(0, 1), betas
+
+
+@torch.no_grad()
+def expression_errors(
+    net: torch.nn.Module, pairs: PairSet, size: int, device: torch.device, batch_size: int = 64
+) -> dict[str, float]:
+    """Mean absolute expression error (over the E weights) on every pair: all, large and ordinary."""
+    net.eval()
+    errors = []
+    for start in range(0, len(pairs), batch_size):
+        images, betas = pairs.batch(np.arange(start, min(start + batch_size, len(pairs))), size)
+        errors.append((net(images.to(device)).cpu() - betas).abs().mean(dim=1))
+    net.train()
+    error = torch.cat(errors).numpy()
+    return {
+        "expression_mae": float(error.mean()),
+        "expression_mae_large": float(error[pairs.large].mean()) if pairs.large.any() else float("nan"),
+        "expression_mae_ordinary": float(error[~pairs.large].mean())
+        if (~pairs.large).any()
+        else float("nan"),
+    }
+
+
+def save_etnet(net: ETNet, path: Path, provenance: dict) -> None:
+    """The fp16 weights with the architecture and how they were made."""
+    torch.save(
+        {
+            "format": WEIGHTS_FORMAT,
+            "architecture": net.architecture,
+            "expression_count": net.expression_count,
+            "state": half_state(net),
+            "provenance": provenance,
+        },
+        path,
+    )
+
+
+def train(config: ETNetTrainConfig, command: str = "") -> Path:
+    """Run training; returns the path of the fp16 weights."""
+    commit = checkout_commit()
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    model = FaceModel.load()
+    mirror = FaceMirror.of(model)
+    train_pairs, validation_pairs = PairSet(config.pairs), PairSet(config.validation_pairs)
+    net = ETNet(model.expression_count, config.architecture).to(device)
+    optimiser = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.learning_rate)
+    average = weight_average(net, config.ema_decay)
+    config.out.mkdir(parents=True, exist_ok=True)
+    checkpoint, log = config.out / "checkpoint.pt", config.out / "log.jsonl"
+    first = 0
+    if config.resume and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        net.load_state_dict(state["net"])
+        optimiser.load_state_dict(state["optimiser"])
+        if average is not None:
+            average.load_state_dict(state["average"])
+        rng.bit_generator.state, first = state["rng"], state["step"]
+        generator.set_state(state["generator"])
+    evaluated = average.module if average is not None else net
+    started = time.monotonic()
+    for step in tqdm(range(first, config.steps), initial=first, total=config.steps, desc="ETNet"):
+        for group in optimiser.param_groups:
+            group["lr"] = warmup_cosine(
+                config.learning_rate, config.learning_rate_floor, config.warmup_steps, config.steps, step
+            )
+        images, betas = train_pairs.batch(
+            rng.choice(len(train_pairs), config.batch_size, replace=False), config.input_size
+        )
+        images, betas = augment(images, betas, mirror, config, generator)
+        loss = activation_loss(net(images.to(device)), betas.to(device))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        if average is not None:
+            average.update_parameters(net)
+        last = step + 1 == config.steps
+        if step % config.log_every == 0 or last:
+            record = {
+                "step": step,
+                "loss": loss.item(),
+                "lr": optimiser.param_groups[0]["lr"],
+                "seconds": time.monotonic() - started,
+            }
+            if step % config.validate_every == 0 or last:
+                record |= expression_errors(evaluated, validation_pairs, config.input_size, device)
+            append_record(log, record)
+        if (step + 1) % config.validate_every == 0 or last:
+            state = {
+                "net": net.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "rng": rng.bit_generator.state,
+                "generator": generator.get_state(),
+                "step": step + 1,
+            }
+            if average is not None:
+                state["average"] = average.state_dict()
+            write_checkpoint(state, checkpoint)
+    weights = config.out / "etnet.pt"
+    provenance = {
+        "command": command,
+        "commit": commit,
+        "config": {k: str(v) for k, v in dataclasses.asdict(config).items()},
+        "train_pairs": len(train_pairs),
+        "validation_pairs": len(validation_pairs),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "seconds": time.monotonic() - started,
+        "validation": expression_errors(evaluated, validation_pairs, config.input_size, device),
+    }
+    save_etnet(evaluated, weights, provenance)
+    return weights
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="change a setting")
+    args = parser.parse_args()
+    config = settings.configure(ETNetTrainConfig(), args.set)
+    weights = train(config, " ".join(sys.argv))
+    print(f"wrote {weights}")
+
+
+if __name__ == "__main__":
+    main()
