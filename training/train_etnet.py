@@ -31,16 +31,13 @@ from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
-from jr2net.nets.checkpoint import half_state
-from jr2net.nets.etnet import ETNet, activation_loss
+from jr2net.nets.etnet import ETNet, activation_loss, save_etnet
 from jr2net.nets.recnet import crop_images
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.run_files import append_record, write_checkpoint
 from jr2net.training.synth_expressions import DEFAULT_OUT
-
-WEIGHTS_FORMAT = "jr2net-etnet-1"
 
 
 @dataclass(frozen=True)
@@ -129,20 +126,6 @@ def expression_errors(
         if (~pairs.large).any()
         else float("nan"),
     }
-
-
-def save_etnet(net: ETNet, path: Path, provenance: dict) -> None:
-    """The fp16 weights with the architecture and how they were made."""
-    torch.save(
-        {
-            "format": WEIGHTS_FORMAT,
-            "architecture": net.architecture,
-            "expression_count": net.expression_count,
-            "state": half_state(net),
-            "provenance": provenance,
-        },
-        path,
-    )
 
 
 def train(config: ETNetTrainConfig, command: str = "") -> Path:

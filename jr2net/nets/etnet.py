@@ -13,14 +13,17 @@ real-time variant).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from jr2net.nets.backbones import MobileNetV2, resnet34
+from jr2net.nets.checkpoint import float_state, half_state
 from jr2net.nets.recnet import EXPRESSION_OFFSET, IMAGE_MEAN, IMAGE_STD
 from jr2net.shapes import check_tensor
 
+WEIGHTS_FORMAT = "jr2net-etnet-1"
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "small": lambda: MobileNetV2(width=0.5),
     "resnet34": resnet34,
@@ -66,3 +69,37 @@ def activation_loss(predicted: Tensor, target: Tensor) -> Tensor:
     dims = check_tensor("predicted", predicted, ("B", "E"))
     check_tensor("target", target, ("B", "E"), dims)
     return (torch.maximum(predicted, target) * (predicted - target).abs()).sum(dim=1).mean()
+
+
+def save_etnet(net: ETNet, path: Path, provenance: dict) -> None:
+    """``net``'s fp16 weights with its architecture and how they were made (``provenance``; its
+    ``input_size`` is the crop size the network was trained at)."""
+    torch.save(
+        {
+            "format": WEIGHTS_FORMAT,
+            "architecture": net.architecture,
+            "expression_count": net.expression_count,
+            "state": half_state(net),
+            "provenance": provenance,
+        },
+        path,
+    )
+
+
+def load_etnet(path: Path) -> tuple[ETNet, dict]:
+    """An ETNet (float32, eval mode) and its provenance from a file written by :func:`save_etnet`.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not ETNet weights.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no ETNet weights at {path}: train them with python -m jr2net.training.train_etnet"
+        )
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(f"{path} is not an ETNet weights file ({WEIGHTS_FORMAT})")
+    net = ETNet(saved["expression_count"], saved["architecture"])
+    net.load_state_dict(float_state(saved["state"]))
+    return net.eval(), saved["provenance"]

@@ -11,9 +11,10 @@ import torch
 
 from jr2net.face_model import FaceModel
 from jr2net.media import read_image
+from jr2net.nets.etnet import WEIGHTS_FORMAT, load_etnet
 from jr2net.training.expression_bank import large_expressions
 from jr2net.training.synth_expressions import SynthConfig, build_expression_pairs
-from jr2net.training.train_etnet import WEIGHTS_FORMAT, ETNetTrainConfig, train
+from jr2net.training.train_etnet import ETNetTrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,10 @@ def test_training_logs_resumes_and_writes_weights(pairs: Path, tmp_path: Path) -
     assert saved["format"] == WEIGHTS_FORMAT and saved["architecture"] == "small"
     assert all(v.dtype == torch.float16 for v in saved["state"].values() if v.is_floating_point())
     assert saved["provenance"]["train_pairs"] == 8
+    net, provenance = load_etnet(resumed)
+    assert net.architecture == "small" and provenance["config"]["input_size"] == "64"
+    with pytest.raises(ValueError, match="not an ETNet"):
+        load_etnet(tmp_path / "checkpoint.pt")
 
 
 def test_missing_pairs_say_how_to_make_them(tmp_path: Path) -> None:
