@@ -1,4 +1,5 @@
-"""Expression accuracy on the held-out people's synthesised pairs: the fitter, RecNet and ETNet.
+"""Expression accuracy of the fitter, RecNet and ETNet: on the held-out people's synthesised pairs,
+and on real clips of people no run saw.
 
     python -m bench.expressions --pairs out/cache/expression_pairs_val --etnet out/train_etnet/etnet.pt \\
         --out out/bench_expressions.json
@@ -10,6 +11,14 @@ shipped weights, on the crop) and ETNet (``--etnet``). Reported per method, over
 over the large and the ordinary ones (:mod:`jr2net.training.expression_bank`): the mean absolute
 error over the 53 weights, the same over the weights active in the truth (β_gt ≥ 0.3: what a large
 expression is made of), and the pairs it found no face in.
+
+Real faces (AED-style, no β_gt there): ``--frames-per-clip`` frames of each real clip (the training
+media's validation people and the shared driving clips) are reconstructed by the fitter (identity,
+pose, light, albedo); the face is rendered with the fitter's own expression, RecNet's and ETNet's
+(each read from the frame's aligned crop, put on the fitter's face), and MediaPipe's 51 expression
+blendshapes of each render are compared with those of the frame itself: the mean absolute
+difference over all frames and over the frames with a large expression (a blendshape other than
+gaze at 0.5 or more).
 """
 
 from __future__ import annotations
@@ -23,14 +32,25 @@ import torch
 from tqdm import tqdm
 
 from bench.timing import write_report
+from jr2net.alignment import align_face
+from jr2net.assets import repository_root
 from jr2net.face_model import FaceModel
+from jr2net.media import iter_video_frames, probe_video
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import load_etnet
 from jr2net.nets.recnet import crop_images
 from jr2net.reconstruct import Reconstructor
+from jr2net.render import render_face
+from jr2net.tracking import Tracker
+from jr2net.training.crop_cache import TRAIN_MEDIA
+from jr2net.training.crop_dataset import is_validation
 from jr2net.training.train_etnet import PairSet
 
 ACTIVE = 0.3  # a weight of the truth counts as active from here
+LARGE_BLENDSHAPE = 0.5  # a real frame's expression is large when a blendshape other than gaze reaches this
+SHARED_CLIPS = repository_root().parent / "shared" / "media" / "liveportrait" / "driving"
+BACKGROUND = 0.5
+CROP = 224
 
 
 def _errors(predicted: np.ndarray, truth: np.ndarray, large: np.ndarray) -> dict[str, float | int]:
@@ -73,6 +93,83 @@ def _network(
     return read
 
 
+def real_clips() -> list[Path]:
+    """The training media's validation people's clips and the shared driving clips."""
+    held_out = [p for p in sorted((TRAIN_MEDIA / "videos").glob("*.mp4")) if is_validation(p.name)]
+    return held_out + sorted(SHARED_CLIPS.glob("*.mp4"))
+
+
+def _evenly(path: Path, count: int) -> list[np.ndarray]:
+    total = probe_video(path).frame_count or count
+    keep = set(np.linspace(0, total - 1, count).round().astype(int).tolist())
+    return [image for index, _, image in iter_video_frames(path) if index in keep]
+
+
+def _expression_blendshapes(tracker: Tracker, image: np.ndarray) -> dict[str, float] | None:
+    """MediaPipe's blendshapes of an image but ``_neutral`` (51, by name), or None without a face."""
+    seen = tracker.track(np.ascontiguousarray(image))
+    if not seen.face:
+        return None
+    return {n: float(v) for n, v in zip(seen.blendshape_names, seen.blendshapes) if n != "_neutral"}
+
+
+def _is_large(scores: dict[str, float]) -> bool:
+    return any(v >= LARGE_BLENDSHAPE for n, v in scores.items() if not n.startswith("eyeLook"))
+
+
+def _difference(scores: dict[str, float], truth: dict[str, float]) -> float:
+    return float(np.mean([abs(scores[name] - value) for name, value in truth.items()]))
+
+
+def real_face_errors(
+    model: FaceModel, clips: list[Path], per_clip: int, readers: dict[str, Callable[[np.ndarray], np.ndarray]]
+) -> list[dict[str, object]]:
+    """Per method (``fitter`` and each crop reader), the blendshape error of renders of real frames."""
+    differences: dict[str, list[float]] = {"fitter": [], **{name: [] for name in readers}}
+    large: list[bool] = []
+    with Reconstructor(model, mode="image") as reconstructor, Tracker(mode="image") as tracker:
+        for path in tqdm(clips, desc="real clips", unit="clip"):
+            for frame in _evenly(path, per_clip):
+                result = reconstructor.image(frame)
+                truth = _expression_blendshapes(tracker, frame)
+                if result.params is None or truth is None:
+                    continue
+                crop = align_face(frame, result.tracking.landmarks[:, :2], CROP).image
+                expressions = {"fitter": result.params.expression}
+                expressions |= {name: torch.from_numpy(read(crop))[None] for name, read in readers.items()}
+                rendered = {}
+                for name, expression in expressions.items():
+                    with torch.no_grad():
+                        maps = render_face(
+                            model, result.params.replace(expression=expression), *frame.shape[:2]
+                        )
+                    image = maps.image[0] * maps.mask[0] + BACKGROUND * (1 - maps.mask[0])
+                    rendered[name] = _expression_blendshapes(
+                        tracker, (image.permute(1, 2, 0) * 255).byte().numpy()
+                    )
+                if any(scores is None for scores in rendered.values()):
+                    continue
+                large.append(_is_large(truth))
+                for name, scores in rendered.items():
+                    differences[name].append(_difference(scores, truth))
+    chosen = np.array(large, dtype=bool)
+    rows = []
+    for name, values in differences.items():
+        values_array = np.array(values)
+        rows.append(
+            {
+                "op": f"real_{name}",
+                "frames": len(values),
+                "large_frames": int(chosen.sum()),
+                "blendshape_error_all": float(values_array.mean()) if len(values) else float("nan"),
+                "blendshape_error_large": float(values_array[chosen].mean())
+                if chosen.any()
+                else float("nan"),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -80,6 +177,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, required=True, help="the validation split's pair set")
     parser.add_argument("--etnet", type=Path, help="ETNet weights (left out without)")
     parser.add_argument("--out", type=Path, required=True, help="JSON report path")
+    parser.add_argument("--frames-per-clip", type=int, default=8, help="real frames per clip (0: none)")
     args = parser.parse_args()
     model = FaceModel.load()
     pairs = PairSet(args.pairs)
@@ -102,6 +200,15 @@ def main() -> None:
             f"on active weights all {row['mae_active_all']:.4f} large {row['mae_active_large']:.4f}; "
             f"no face {row['no_face']}/{row['pairs']}"
         )
+    if args.frames_per_clip:
+        readers = {name: read for name, read in methods.items() if name != "fitter"}
+        for row in real_face_errors(model, real_clips(), args.frames_per_clip, readers):
+            runs.append(row)
+            print(
+                f"{row['op']:12s} blendshape error of the render against the frame: "
+                f"all {row['blendshape_error_all']:.4f}, large {row['blendshape_error_large']:.4f} "
+                f"({row['frames']} frames, {row['large_frames']} large)"
+            )
     write_report(args.out, runs, [torch.device("cpu")], {"pairs": str(args.pairs), "etnet": str(args.etnet)})
     print(f"wrote {args.out}")
 
