@@ -4,7 +4,7 @@ Two kinds (issue 23, the paper's synthesised large-expression data):
 
 - **captured**: the MediaPipe blendshape tracks of the training clips, frame by frame, mapped to
   ICT's 53 expressions (:class:`jr2net.correspondence.MediapipeCorrespondence`): what people do
-  while talking;
+  while talking (with the frames themselves: real faces labelled by that map);
 - **large**: expressions the trackers handle worst, sampled from presets (:data:`LARGE_PRESETS`:
   puckers, cheek puffs, a wide jaw, one-sided smiles and sneers, closed and squinting eyes, raised
   and lowered brows), each at a random strength from its range, one or two presets at once.
@@ -14,7 +14,7 @@ Each expression keeps where it came from (``clip.mp4#frame`` or ``large:preset+p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,16 +93,19 @@ def large_expressions(model: FaceModel, count: int, seed: int) -> list[Expressio
     return expressions
 
 
-def captured_expressions(
-    model: FaceModel, clips: Iterable[Path], every: int, tracker: Tracker | None = None
-) -> list[Expression]:
-    """Every ``every``-th frame's tracked blendshapes of each clip as ICT weights (frames without a
-    face are skipped); ``tracker`` an image-mode tracker to reuse (one is made otherwise)."""
+@dataclass(frozen=True)
+class CapturedFrame:
+    """A clip frame with a face: its (H, W, 3) RGB pixels, (478, 3) tracked landmarks and expression."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    expression: Expression
+
+
+def captured_frames(model: FaceModel, clips: Iterable[Path], every: int) -> Iterator[CapturedFrame]:
+    """Every ``every``-th frame with a face of each clip, its tracked blendshapes mapped to ICT weights."""
     correspondence = MediapipeCorrespondence.load(model)
-    own = tracker is None
-    tracker = Tracker(mode="image") if tracker is None else tracker
-    expressions = []
-    try:
+    with Tracker(mode="image") as tracker:
         for path in clips:
             for index, _, image in iter_video_frames(path):
                 if index % every:
@@ -113,8 +116,10 @@ def captured_expressions(
                 scores = dict(zip(seen.blendshape_names, seen.blendshapes))
                 ordered = torch.tensor([[scores.get(n, 0.0) for n in correspondence.blendshape_names]])
                 weights = correspondence.expression_from_blendshapes(ordered)[0].clamp(0, 1)
-                expressions.append(expression(model, weights.numpy(), f"{path.name}#{index}"))
-    finally:
-        if own:
-            tracker.close()
-    return expressions
+                captured = expression(model, weights.numpy(), f"{path.name}#{index}")
+                yield CapturedFrame(image, seen.landmarks, captured)
+
+
+def captured_expressions(model: FaceModel, clips: Iterable[Path], every: int) -> list[Expression]:
+    """The expressions of :func:`captured_frames`."""
+    return [frame.expression for frame in captured_frames(model, clips, every)]

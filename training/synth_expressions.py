@@ -14,7 +14,7 @@ reenactor renders the pairs; DCNet's generator is to remake them once it holds u
 
 Written to ``--out``: ``crops.npy`` (N, S, S, 3) uint8, ``betas.npy`` (N, 53) float32 (the ICT
 expression each crop was rendered with), ``meta.json`` (per pair its source and expression origin
-and whether it is large; the counts, the split, the command and the commit) and
+and whether it is large or real; the counts, the split, the command and the commit) and
 ``contact_sheet.png`` (sources and some of their pairs, to look at).
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ from jr2net.sources import limit_size
 from jr2net.tracking import Tracker
 from jr2net.training.crop_cache import TRAIN_MEDIA, split_images
 from jr2net.training.crop_dataset import is_validation
-from jr2net.training.expression_bank import Expression, captured_expressions, large_expressions
+from jr2net.training.expression_bank import CapturedFrame, Expression, captured_frames, large_expressions
 
 DEFAULT_OUT = Path("out/cache/expression_pairs")
 SOURCE_SIZE = 512  # longest side a source is rendered at
@@ -58,6 +59,7 @@ class SynthConfig:
     crop_size: int = 224
     seed: int = 0
     max_sources: int | None = None
+    real_pairs: bool = False  # also the captured clip frames themselves, labelled by the blendshape map
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class ExpressionPair:
     crop: np.ndarray
     expression: Expression
     source: str
+    real: bool = False  # a real clip frame with its blendshape-mapped expression, not a rendering
 
 
 def expressions_for(
@@ -129,12 +132,23 @@ def contact_sheet(path: Path, rows: list[tuple[np.ndarray, list[ExpressionPair]]
     sheet.save(path)
 
 
+def real_pairs(frames: list[CapturedFrame], crop_size: int) -> list[ExpressionPair]:
+    """Real clip frames as pairs: each aligned crop with the expression its blendshapes map to."""
+    return [
+        ExpressionPair(
+            align_face(f.image, f.landmarks[:, :2], crop_size).image, f.expression, f.expression.origin, True
+        )
+        for f in frames
+    ]
+
+
 def build_expression_pairs(
     model: FaceModel,
     images: list[tuple[str, np.ndarray]],
     bank: list[Expression],
     out: Path,
     config: SynthConfig,
+    real: Sequence[ExpressionPair] = (),
 ) -> dict[str, object]:
     """Render the pairs of ``images`` (named sources) into ``out``; the counts (as in meta.json)."""
     generator = np.random.default_rng(config.seed)
@@ -157,6 +171,7 @@ def build_expression_pairs(
                 sheet_rows.append((own, made))
     if not pairs:
         raise ValueError("no pair was made: no face found in the sources or in their renderings")
+    pairs += real
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "crops.npy", np.stack([p.crop for p in pairs]))
     np.save(out / "betas.npy", np.stack([p.expression.weights for p in pairs]))
@@ -168,6 +183,7 @@ def build_expression_pairs(
         "sources_without_face": faceless_sources,
         "renderings_without_face": faceless_renders,
         "captured_expressions": len(bank),
+        "real_pairs": len(real),
     }
     meta = {
         **counts,
@@ -175,7 +191,12 @@ def build_expression_pairs(
         "renderer": "geometric",
         "expression_names": list(model.expression_names),
         "per_pair": [
-            {"source": p.source, "expression": p.expression.origin, "large": p.expression.large}
+            {
+                "source": p.source,
+                "expression": p.expression.origin,
+                "large": p.expression.large,
+                "real": p.real,
+            }
             for p in pairs
         ],
         "command": " ".join(sys.argv),
@@ -204,6 +225,11 @@ def main() -> None:
     parser.add_argument("--crop-size", type=int, default=SynthConfig.crop_size)
     parser.add_argument("--max-sources", type=int, help="stop after this many source images (a quick look)")
     parser.add_argument("--seed", type=int, default=SynthConfig.seed)
+    parser.add_argument(
+        "--real-pairs",
+        action="store_true",
+        help="also store the captured clip frames themselves, labelled by the blendshape map",
+    )
     args = parser.parse_args()
     config = SynthConfig(
         args.split,
@@ -213,6 +239,7 @@ def main() -> None:
         args.crop_size,
         args.seed,
         args.max_sources,
+        args.real_pairs,
     )
     model = FaceModel.load()
     images = split_images(args.train_media, config.frames_per_clip, config.split)[: config.max_sources]
@@ -222,8 +249,9 @@ def main() -> None:
         if is_validation(p.name) == (config.split == "validation")
     ]
     print(f"{len(images)} source images, blendshape tracks of {len(clips)} clips", file=sys.stderr)
-    bank = captured_expressions(model, clips, config.capture_every)
-    counts = build_expression_pairs(model, images, bank, args.out, config)
+    frames = list(captured_frames(model, clips, config.capture_every))
+    real = real_pairs(frames, config.crop_size) if config.real_pairs else []
+    counts = build_expression_pairs(model, images, [f.expression for f in frames], args.out, config, real)
     print(json.dumps(counts))
 
 

@@ -15,6 +15,7 @@ from jr2net.tracking import Tracker
 from jr2net.training.expression_bank import (
     LARGE_PRESETS,
     captured_expressions,
+    captured_frames,
     expression,
     large_expressions,
 )
@@ -22,6 +23,7 @@ from jr2net.training.synth_expressions import (
     SynthConfig,
     build_expression_pairs,
     expressions_for,
+    real_pairs,
     source_pairs,
 )
 
@@ -91,7 +93,18 @@ def test_the_pair_set_is_written_with_its_provenance(
     assert sum(p["expression"].startswith("d0.mp4#") for p in meta["per_pair"]) == 4, "half captured"
     assert meta["large_pairs"] == sum(p["large"] for p in meta["per_pair"]) >= 4
     assert (tmp_path / "contact_sheet.png").stat().st_size > 10_000
+    assert counts["real_pairs"] == 0 and not any(p["real"] for p in meta["per_pair"])
     with pytest.raises(ValueError, match="no pair was made"):
         build_expression_pairs(
             face_model, [("blank", np.full((64, 64, 3), 90, np.uint8))], bank, tmp_path, config
         )
+
+
+def test_real_pairs_are_the_captured_frames_with_their_expressions(
+    face_model: FaceModel, shared_media: Path
+) -> None:
+    frames = list(captured_frames(face_model, [shared_media / "liveportrait/driving/d3.mp4"], every=40))
+    pairs = real_pairs(frames, 64)
+    assert len(pairs) == len(frames) >= 3 and all(p.real for p in pairs)
+    assert all(p.crop.shape == (64, 64, 3) and p.source == p.expression.origin for p in pairs)
+    assert np.array_equal(pairs[0].expression.weights, frames[0].expression.weights)
