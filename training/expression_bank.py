@@ -72,9 +72,8 @@ def expression(model: FaceModel, weights: np.ndarray, origin: str) -> Expression
     return Expression(weights.astype(np.float32), origin, large)
 
 
-def large_expressions(model: FaceModel, count: int, seed: int) -> list[Expression]:
-    """``count`` sampled large expressions: one preset, or two that touch different weights."""
-    generator = np.random.default_rng(seed)
+def large_expressions(model: FaceModel, count: int, generator: np.random.Generator) -> list[Expression]:
+    """``count`` freshly sampled large expressions: one preset, or two that touch different weights."""
     names = sorted(LARGE_PRESETS)
     expressions = []
     while len(expressions) < count:

@@ -44,6 +44,7 @@ from jr2net.training.crop_dataset import is_validation
 from jr2net.training.expression_bank import CapturedFrame, Expression, captured_frames, large_expressions
 
 DEFAULT_OUT = Path("out/cache/expression_pairs")
+SPLITS = ("train", "validation")
 SOURCE_SIZE = 512  # longest side a source is rendered at
 SHEET_ROWS, SHEET_COLUMNS, SHEET_TILE = 8, 7, 112
 
@@ -72,19 +73,23 @@ class ExpressionPair:
     real: bool = False  # a real clip frame with its blendshape-mapped expression, not a rendering
 
 
+def split_seed(config: SynthConfig) -> int:
+    """The random seed of a split: the splits never share a sampled expression."""
+    return config.seed * len(SPLITS) + SPLITS.index(config.split)
+
+
 def expressions_for(
-    bank: list[Expression], large: list[Expression], count: int, generator: np.random.Generator
+    model: FaceModel, bank: list[Expression], count: int, generator: np.random.Generator
 ) -> list[Expression]:
-    """``count`` expressions for one source: half drawn from the captured ``bank``, the rest from
-    ``large`` (all large when the bank is empty)."""
+    """``count`` expressions for one source: half drawn from the captured ``bank``, the rest large
+    ones sampled afresh (all large when the bank is empty)."""
     captured = count // 2 if bank else 0
     picks = (
         [bank[i] for i in generator.choice(len(bank), size=captured, replace=len(bank) < captured)]
         if captured
         else []
     )
-    rest = count - captured
-    return picks + [large[i] for i in generator.choice(len(large), size=rest, replace=len(large) < rest)]
+    return picks + large_expressions(model, count - captured, generator)
 
 
 def source_pairs(
@@ -151,14 +156,13 @@ def build_expression_pairs(
     real: Sequence[ExpressionPair] = (),
 ) -> dict[str, object]:
     """Render the pairs of ``images`` (named sources) into ``out``; the counts (as in meta.json)."""
-    generator = np.random.default_rng(config.seed)
-    large = large_expressions(model, max(64, config.per_source * 8), config.seed)
+    generator = np.random.default_rng(split_seed(config))
     pairs: list[ExpressionPair] = []
     sheet_rows: list[tuple[np.ndarray, list[ExpressionPair]]] = []
     faceless_sources = faceless_renders = 0
     with Reconstructor(model, mode="image") as reconstructor, Tracker(mode="image") as tracker:
         for name, image in tqdm(images, desc="expression pairs", unit="source"):
-            chosen = expressions_for(bank, large, config.per_source, generator)
+            chosen = expressions_for(model, bank, config.per_source, generator)
             own, made, faceless = source_pairs(
                 model, name, image, chosen, reconstructor, tracker, config.crop_size
             )
@@ -214,9 +218,7 @@ def main() -> None:
         "--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})"
     )
     parser.add_argument("--train-media", type=Path, default=TRAIN_MEDIA, help="the training media's folder")
-    parser.add_argument(
-        "--split", choices=("train", "validation"), default="train", help="whose faces (by person)"
-    )
+    parser.add_argument("--split", choices=SPLITS, default="train", help="whose faces (by person)")
     parser.add_argument(
         "--per-source", type=int, default=SynthConfig.per_source, help="pairs per source image"
     )

@@ -20,23 +20,25 @@ from jr2net.training.expression_bank import (
     large_expressions,
 )
 from jr2net.training.synth_expressions import (
+    SPLITS,
     SynthConfig,
     build_expression_pairs,
     expressions_for,
     real_pairs,
     source_pairs,
+    split_seed,
 )
 
 
 def test_large_expressions_come_from_the_presets_and_are_large(face_model: FaceModel) -> None:
-    sampled = large_expressions(face_model, 40, seed=3)
+    sampled = large_expressions(face_model, 40, np.random.default_rng(3))
     assert len(sampled) == 40 and all(e.large for e in sampled)
     assert {e.origin for e in sampled} <= {
         "large:" + "+".join(pair)
         for pair in [(a,) for a in LARGE_PRESETS] + [(a, b) for a in LARGE_PRESETS for b in LARGE_PRESETS]
     }
     assert all(e.weights.min() >= 0 and e.weights.max() <= 1 for e in sampled)
-    assert large_expressions(face_model, 5, seed=3)[0].origin == sampled[0].origin, "seeded"
+    assert large_expressions(face_model, 5, np.random.default_rng(3))[0].origin == sampled[0].origin, "seeded"
     gaze = face_model.expression_vector({"eyeLookIn_L": 1.0, "eyeLookOut_R": 1.0}).numpy()
     assert not expression(face_model, gaze, "gaze").large, "gaze alone does not make an expression large"
 
@@ -50,10 +52,21 @@ def test_captured_expressions_follow_the_clip(face_model: FaceModel, shared_medi
 
 def test_half_captured_half_large(face_model: FaceModel) -> None:
     bank = [expression(face_model, np.zeros(53, np.float32), f"clip.mp4#{k}") for k in range(3)]
-    large = large_expressions(face_model, 8, seed=0)
-    chosen = expressions_for(bank, large, 7, np.random.default_rng(0))
+    chosen = expressions_for(face_model, bank, 7, np.random.default_rng(0))
     assert sum(e.origin.startswith("clip") for e in chosen) == 3 and len(chosen) == 7
-    assert all(e.origin.startswith("large") for e in expressions_for([], large, 4, np.random.default_rng(0)))
+    assert all(
+        e.origin.startswith("large") for e in expressions_for(face_model, [], 4, np.random.default_rng(0))
+    )
+
+
+def test_the_splits_never_share_a_sampled_expression(face_model: FaceModel) -> None:
+    """Train and validation sample their large expressions from different seeds: no validation
+    label is one the network was trained on."""
+    weights = {}
+    for split in SPLITS:
+        generator = np.random.default_rng(split_seed(SynthConfig(split=split)))
+        weights[split] = {e.weights.tobytes() for e in large_expressions(face_model, 200, generator)}
+    assert not weights["train"] & weights["validation"]
 
 
 def test_a_rendered_expression_is_what_mediapipe_sees(face_model: FaceModel, shared_media: Path) -> None:
