@@ -1,7 +1,8 @@
 """Admission control: whether one more caller would push every caller below the fps floor.
 
 The model is the pool's: each stage kind's hosts serve their sessions in turns, so a host with
-``n`` sessions gives each ``1 / (n * seconds per frame)`` fps; and all the work (both stages plus
+``n`` sessions gives each ``1 / (n * seconds per frame)`` fps (counted host by host, as the pool
+placed them); and all the work (both stages plus
 the server process's own per-frame share: decoding, encoding, RTP) shares the machine's cores.
 The seconds come from what the pool and the server measured on recent frames (a warm-up pass
 before the first caller), so the model follows the machine it runs on.
@@ -12,37 +13,29 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-SAMPLE_WINDOW = 10  # samples of the server process's CPU time kept (one per admission check or stats call)
+SAMPLE_WINDOW = 10  # samples of the server process's CPU time kept (one a second)
 
 
-@dataclass(frozen=True)
-class Capacity:
-    """The machine's shape: cores and hosts per stage kind."""
+def expected_fps(
+    cores: int, loads: Mapping[str, Sequence[int]], stage_seconds: Mapping[str, float], server_seconds: float
+) -> float:
+    """Frames per second every caller can expect (the most loaded host's callers get the fewest).
 
-    cores: int
-    hosts: Mapping[str, int]
-
-    def fps(self, sessions: int, stage_seconds: Mapping[str, float], server_seconds: float) -> float:
-        """Frames per second each of ``sessions`` callers can expect.
-
-        Args:
-            sessions: callers at once (at least 1).
-            stage_seconds: seconds per frame of each stage kind on its host.
-            server_seconds: the server process's own CPU seconds per frame.
-        """
-        if sessions < 1:
-            raise ValueError(f"sessions must be at least 1, got {sessions}")
-        per_host = [
-            1.0 / (math.ceil(sessions / self.hosts[kind]) * seconds)
-            for kind, seconds in stage_seconds.items()
-            if seconds > 0
-        ]
-        work = sum(stage_seconds.values()) + server_seconds
-        machine = self.cores / (sessions * work) if work > 0 else math.inf
-        return min([machine, *per_host])
+    Args:
+        cores: the machine's cores.
+        loads: per stage kind, the callers on each of its hosts.
+        stage_seconds: per stage kind, seconds per frame on a host.
+        server_seconds: the server process's own CPU seconds per frame.
+    """
+    callers = max((sum(counts) for counts in loads.values()), default=0)
+    if callers < 1:
+        raise ValueError("expected fps of no callers")
+    per_host = [1.0 / (max(loads[kind]) * seconds) for kind, seconds in stage_seconds.items() if seconds > 0]
+    work = sum(stage_seconds.values()) + server_seconds
+    machine = cores / (callers * work) if work > 0 else math.inf
+    return min([machine, *per_host])
 
 
 class ServerCpu:

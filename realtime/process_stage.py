@@ -104,6 +104,10 @@ class StageProcess(StageHost):
     def pid(self) -> int | None:
         return self._process.pid
 
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
     def wait_started(self) -> None:
         """Block until the child has preloaded.
 
@@ -121,6 +125,8 @@ class StageProcess(StageHost):
         reply = self._reply("before it started")
         if isinstance(reply, _Failure):
             raise StageProcessError(f"the {self.name} stage's process could not start:\n{reply.traceback}")
+        if reply != "started":
+            raise StageProcessError(f"the {self.name} stage's process answered {reply!r} as it started")
         self._started = True
 
     def _call(self, message: Message, doing: str | None) -> object:

@@ -27,9 +27,10 @@ import ipaddress
 import itertools
 import logging
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from aiohttp import web
@@ -39,8 +40,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from jr2net.face_model import FaceModel
 from jr2net.media import MediaError
-from jr2net.realtime.admission import Capacity, ServerCpu
+from jr2net.realtime.admission import ServerCpu, expected_fps
 from jr2net.realtime.pipeline import Pipeline
+from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.reenactment import (
     STAGES,
     TRACKING_SIZE,
@@ -66,6 +68,8 @@ SESSION_STOP_TIMEOUT_S = 10.0
 MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is a few KiB
 DEFAULT_MIN_FPS = 15.0
 SERVER_SECONDS_PER_FRAME = 0.010  # the server process's share of a frame before one is measured
+CPU_SAMPLE_PERIOD_S = 1.0
+TRACK_TIMEOUT_S = 30.0  # an answered offer whose video has not started by then is closed
 
 
 @dataclass
@@ -81,7 +85,6 @@ class Session:
     pipeline: Pipeline | None = None
     workers: PooledSession | None = None
     task: asyncio.Task | None = None
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ReenactmentServer:
@@ -134,7 +137,9 @@ class ReenactmentServer:
         self.pool: WorkerPool | None = None
         self.warm_seconds: dict[str, float] = {}
         self._server_cpu = ServerCpu(SERVER_SECONDS_PER_FRAME)
+        self._server_per_frame = SERVER_SECONDS_PER_FRAME
         self._frames_of_ended_sessions = 0
+        self._background: set[asyncio.Task] = set()
         self._names = itertools.count(1)
 
     def app(self) -> web.Application:
@@ -166,7 +171,7 @@ class ReenactmentServer:
                 text="the offer has no video to reenact (or its SDP has no media at all)"
             )
         refiner = data.get("refiner") or self.default_renderer
-        if refiner not in self.renderers:
+        if not isinstance(refiner, str) or refiner not in self.renderers:
             raise web.HTTPBadRequest(
                 text=f"unknown refiner {refiner!r}; this server offers {sorted(self.renderers)}"
             )
@@ -204,15 +209,29 @@ class ReenactmentServer:
             if upload is not None:
                 self.uploads.restore(str(upload), source)  # the caller may try again with it
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
+        self._spawn(self._close_unless_started(session))
         answer = peer.localDescription
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
+
+    async def _close_unless_started(self, session: Session) -> None:
+        """Close an answered session whose video never started: it holds a caller's place."""
+        await asyncio.sleep(TRACK_TIMEOUT_S)
+        if session.task is None and session.id in self.sessions:
+            LOG.warning("%s sent no video within %g s; closing it", session.name, TRACK_TIMEOUT_S)
+            await self.close_session(session.id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping its task until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def refusal(self) -> str | None:
         """Why one more caller cannot be taken (every caller would drop below ``min_fps``), or None."""
         if self.echo or self.pool is None:
             return None
         callers = len(self.sessions) + 1
-        expected = self.capacity().fps(callers, *self._frame_seconds())
+        expected = self.expected_fps(extra=1)
         if expected >= self.min_fps:
             return None
         who = "a caller" if callers == 1 else f"with one more caller each of the {callers}"
@@ -221,24 +240,37 @@ class ReenactmentServer:
             f"floor of {self.min_fps:g} fps; try again later"
         )
 
-    def capacity(self) -> Capacity:
+    def expected_fps(self, extra: int) -> float:
+        """The fps every caller can expect with ``extra`` more callers placed in the pool (and the
+        callers still connecting counted as placed)."""
         assert self.pool is not None
-        return Capacity(machine_cores(), {kind: len(hosts) for kind, hosts in self.pool.hosts.items()})
+        connecting = sum(session.workers is None for session in self.sessions.values())
+        loads = self.pool.loads(extra=extra + connecting)
+        stages = self.stage_seconds()
+        return expected_fps(machine_cores(), loads, stages, self.server_seconds(stages))
 
-    def _frame_seconds(self) -> tuple[dict[str, float], float]:
-        """Seconds per frame of each stage kind (measured, else the warm-up's) and the server
-        process's own share (its CPU time per frame delivered, the stages' taken out when they
-        run in this process)."""
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds per frame of each stage kind: measured on recent frames, else the warm-up's."""
         assert self.pool is not None
         measured = self.pool.frame_seconds()
-        stages = {kind: measured[kind] or self.warm_seconds.get(kind, 0.0) for kind in STAGES}
-        frames = self._frames_of_ended_sessions + sum(
-            s.pipeline.stats.frames_out for s in self.sessions.values() if s.pipeline is not None
-        )
-        server = self._server_cpu.sample(frames)
+        return {kind: measured[kind] or self.warm_seconds.get(kind, 0.0) for kind in STAGES}
+
+    def server_seconds(self, stages: dict[str, float]) -> float:
+        """The server process's own CPU seconds per frame sent (the stages' taken out when they run
+        in this process), as last sampled."""
         if self.stage_mode == "thread":
-            server = max(0.0, server - sum(stages.values()))
-        return stages, server
+            return max(0.0, self._server_per_frame - sum(stages.values()))
+        return self._server_per_frame
+
+    def frames_sent(self) -> int:
+        """Frames sent to every caller since the server started (only ever grows)."""
+        return self._frames_of_ended_sessions + sum(s.outgoing.frames_sent for s in self.sessions.values())
+
+    async def _sample_cpu(self) -> None:
+        """Sample the server process's CPU time per frame sent once a second, while it runs."""
+        while True:
+            self._server_per_frame = self._server_cpu.sample(self.frames_sent())
+            await asyncio.sleep(CPU_SAMPLE_PERIOD_S)
 
     async def _run(self, session: Session, track: object) -> None:
         """Run the session's pipeline; this task owns its workers and ends the session when done."""
@@ -263,11 +295,9 @@ class ReenactmentServer:
             LOG.exception("session %s failed", session.name)
         finally:
             if session.workers is not None:
-                await asyncio.to_thread(session.workers.close)
-            if session.pipeline is not None:
-                self._frames_of_ended_sessions += session.pipeline.stats.frames_out
+                await asyncio.to_thread(session.workers.close)  # logs what it cannot close, never raises
             if session.id in self.sessions:
-                asyncio.get_running_loop().create_task(self.close_session(session.id))
+                self._spawn(self.close_session(session.id))
 
     async def close_session(self, session_id: str) -> None:
         """Stop a session's pipeline and peer connection and forget it.
@@ -279,13 +309,13 @@ class ReenactmentServer:
         session = self.sessions.pop(session_id, None)
         if session is None:
             return
+        self._frames_of_ended_sessions += session.outgoing.frames_sent  # with the pop: counted once
         if session.pipeline is not None:
             session.pipeline.stop()
         session.outgoing.stop()
         await session.peer.close()
         if session.task is not None and session.task is not asyncio.current_task():
             await asyncio.wait({session.task}, timeout=SESSION_STOP_TIMEOUT_S)
-        session.closed.set()
 
     async def upload_source(self, request: web.Request) -> web.Response:
         if not request.content_type.startswith("multipart/"):
@@ -316,12 +346,18 @@ class ReenactmentServer:
 
     async def recalibrate(self, request: web.Request) -> web.Response:
         try:
-            session = self.sessions[str((await request.json())["session"])]
+            session_id = str((await request.json())["session"])
         except (ValueError, KeyError, TypeError) as error:
-            raise web.HTTPNotFound(text="expected JSON {'session'} naming a live call") from error
+            raise web.HTTPBadRequest(text=f"expected JSON {{'session'}}: {error}") from error
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise web.HTTPNotFound(text="no live call has this session id")
         if session.workers is None:
             raise web.HTTPConflict(text="this call has no reenactment running (yet)")
-        await asyncio.to_thread(session.workers.control, "recalibrate")
+        try:
+            await asyncio.to_thread(session.workers.control, "recalibrate")
+        except (StageProcessError, KeyError) as error:  # the call ended or its worker died meanwhile
+            raise web.HTTPConflict(text=f"this call's reenactment is gone: {error}") from error
         return web.json_response({"recalibrated": True})
 
     async def stats(self, request: web.Request) -> web.Response:
@@ -332,16 +368,16 @@ class ReenactmentServer:
             "default_refiner": self.default_renderer,
         }
         if self.pool is not None:
-            stage_seconds, server_seconds = self._frame_seconds()
+            stages = self.stage_seconds()
             callers = len(self.sessions)
             report["pool"] = self.pool.load()
             report["capacity"] = {
                 "min_fps": self.min_fps,
                 "callers": callers,
-                "stage_ms": {kind: seconds * 1e3 for kind, seconds in stage_seconds.items()},
-                "server_ms": server_seconds * 1e3,
-                "expected_fps": self.capacity().fps(max(1, callers), stage_seconds, server_seconds),
-                "expected_fps_with_one_more": self.capacity().fps(callers + 1, stage_seconds, server_seconds),
+                "stage_ms": {kind: seconds * 1e3 for kind, seconds in stages.items()},
+                "server_ms": self.server_seconds(stages) * 1e3,
+                "expected_fps": self.expected_fps(extra=0 if callers else 1),
+                "expected_fps_with_one_more": self.expected_fps(extra=1),
             }
         own = self.sessions.get(request.query.get("session", ""))
         if own is not None:
@@ -371,12 +407,15 @@ class ReenactmentServer:
             return
         self.pool = await asyncio.to_thread(reenactment_pool, self.stage_mode, self.hosts)
         self.warm_seconds = await asyncio.to_thread(warm_up, self.pool, self.source)
+        self._spawn(self._sample_cpu())
         LOG.info(
             "pool warm: %s", ", ".join(f"{k} {v * 1e3:.1f} ms/frame" for k, v in self.warm_seconds.items())
         )
 
     async def shutdown(self, app: web.Application) -> None:
         await asyncio.gather(*(self.close_session(s) for s in list(self.sessions)))
+        for task in list(self._background):
+            task.cancel()
         pool, self.pool = self.pool, None
         if pool is not None:
             await asyncio.to_thread(pool.close)

@@ -30,6 +30,7 @@ Message = tuple
 """``("open", key, factory)``, ``("frame", key, StagedFrame)``, ``("control", key, command)`` or
 ``("close", key)``; a ``control`` for a worker that takes no commands answers ``"ignored"``."""
 COST_WINDOW = 300  # frames of per-frame cost kept per host
+COST_MAX_AGE_S = 30.0  # a cost older than this says nothing about the load now
 
 
 class WorkerTable:
@@ -93,11 +94,12 @@ class FrameCosts:
 
     @property
     def seconds(self) -> list[float]:
-        """Seconds per frame of the kept frames, oldest first."""
-        return [seconds for seconds, _ in list(self._frames)]
+        """Seconds per frame of the kept frames of the last :data:`COST_MAX_AGE_S`, oldest first."""
+        since = time.monotonic() - COST_MAX_AGE_S
+        return [seconds for seconds, finished in list(self._frames) if finished >= since]
 
     def median(self) -> float | None:
-        """Median seconds per frame, None before any."""
+        """Median seconds per frame of the recent frames, None without any."""
         seconds = self.seconds
         return float(np.median(seconds)) if seconds else None
 
@@ -120,11 +122,24 @@ class StageHost:
         self.costs = FrameCosts()
         self._lock = FairLock()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the host can serve (a host process that died cannot)."""
+        return True
+
     def open(self, key: str, factory: WorkerFactory) -> Stage:
-        """Build session ``key``'s worker here (``factory(preloaded)``); the session's pipeline stage."""
-        with self._lock:
-            self._call(("open", key, factory), f"build the {self.name} stage")
+        """Build session ``key``'s worker here (``factory(preloaded)``); the session's pipeline stage.
+
+        The session counts as this host's from the start (a pool placing sessions concurrently sees
+        it), and no longer if the build fails.
+        """
         self.sessions.add(key)
+        try:
+            with self._lock:
+                self._call(("open", key, factory), f"build the {self.name} stage")
+        except BaseException:
+            self.sessions.discard(key)
+            raise
         return Stage(self.name, lambda frame: self.work(key, frame))
 
     def work(self, key: str, frame: StagedFrame) -> StagedFrame:
@@ -142,12 +157,13 @@ class StageHost:
             return self._call(("control", key, command), None) == "ok"
 
     def close_worker(self, key: str) -> None:
-        """Close and forget session ``key``'s worker; nothing if it has none."""
+        """Close and forget session ``key``'s worker; nothing if it has none or the host is gone."""
         if key not in self.sessions:
             return
         self.sessions.discard(key)
-        with self._lock:
-            self._call(("close", key), None)
+        if self.alive:
+            with self._lock:
+                self._call(("close", key), None)
 
     def close(self) -> None:
         """Stop the host and every worker on it."""

@@ -9,7 +9,9 @@ stage, so none starves and a session's own frames never reorder.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,8 @@ from jr2net.realtime.pipeline import Stage
 from jr2net.realtime.process_stage import StageProcess
 from jr2net.realtime.stage_host import Preload, StageHost, ThreadStageHost, WorkerFactory
 from jr2net.realtime.stage_modes import STAGE_MODES
+
+LOG = logging.getLogger("jr2net.realtime")
 
 
 def hosts_per_stage(cores: int) -> int:
@@ -50,10 +54,13 @@ class PooledSession:
             raise ValueError(f"no stage of session {self.key} takes commands (got {command!r})")
 
     def close(self) -> None:
-        """Free the session's workers; idempotent."""
+        """Free the session's workers on every host, whatever happens on one; idempotent."""
         hosts, self.hosts = self.hosts, []
         for host in hosts:
-            host.close_worker(self.key)
+            try:
+                host.close_worker(self.key)
+            except Exception:
+                LOG.exception("could not close session %s's %s worker", self.key, host.name)
 
 
 class WorkerPool:
@@ -78,8 +85,9 @@ class WorkerPool:
         count = hosts_per_stage(machine_cores()) if hosts is None else hosts
         if count < 1:
             raise ValueError(f"a pool needs at least one host per stage, got {count}")
-        self.kinds, self.mode = list(kinds), mode
+        self.kinds, self.mode, self.preload = list(kinds), mode, preload
         self.hosts: dict[str, list[StageHost]] = {kind: [] for kind in self.kinds}
+        self._placing = threading.Lock()
         try:
             for _ in range(count):  # every child starts before any is waited for
                 for kind in self.kinds:
@@ -94,26 +102,60 @@ class WorkerPool:
             self.close()
             raise
 
+    def _host(self, kind: str) -> StageHost:
+        return (
+            StageProcess(kind, self.preload)
+            if self.mode == "process"
+            else ThreadStageHost(kind, self.preload)
+        )
+
     def open(self, key: str, factories: Mapping[str, WorkerFactory]) -> PooledSession:
-        """Session ``key``'s workers, one per kind on that kind's least-loaded host."""
+        """Session ``key``'s workers, one per kind on that kind's least-loaded host (a host whose
+        process died is replaced by a new one first)."""
         if set(factories) != set(self.kinds):
             raise ValueError(f"give a worker factory for each of {self.kinds}, got {sorted(factories)}")
+        self._replace_dead()
         session = PooledSession(key, [], [])
         try:
             for kind in self.kinds:
-                host = min(self.hosts[kind], key=lambda h: len(h.sessions))
-                session.stages.append(host.open(key, factories[kind]))
+                with self._placing:  # chosen and counted at once: concurrent opens spread out
+                    host = min(self.hosts[kind], key=lambda h: len(h.sessions))
+                    host.sessions.add(key)
                 session.hosts.append(host)
+                session.stages.append(host.open(key, factories[kind]))
         except BaseException:
             session.close()
             raise
         return session
+
+    def loads(self, extra: int = 0) -> dict[str, list[int]]:
+        """Per kind, the sessions on each host, with ``extra`` more placed as :meth:`open` would."""
+        loads = {}
+        for kind, hosts in self.hosts.items():
+            counts = [len(host.sessions) for host in hosts]
+            for _ in range(extra):
+                counts[counts.index(min(counts))] += 1
+            loads[kind] = counts
+        return loads
+
+    def _replace_dead(self) -> None:
+        """Start a new host in place of each one whose process died (its sessions ended with it)."""
+        with self._placing:
+            for kind, hosts in self.hosts.items():
+                for index, host in enumerate(hosts):
+                    if not host.alive:
+                        LOG.warning("the %s host died; starting a new one", kind)
+                        host.close()
+                        hosts[index] = self._host(kind)
+                        if isinstance(hosts[index], StageProcess):
+                            hosts[index].wait_started()
 
     def load(self) -> dict[str, list[dict[str, object]]]:
         """Per kind, per host: its sessions, median ms per frame and busy fraction (last 5 s)."""
         return {
             kind: [
                 {
+                    "alive": host.alive,
                     "sessions": len(host.sessions),
                     "frame_ms": None if (median := host.costs.median()) is None else median * 1e3,
                     "busy": host.costs.busy(),

@@ -3,6 +3,8 @@ session; the admission model; the per-caller source store."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from dataclasses import replace
@@ -10,9 +12,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from jr2net.realtime.admission import Capacity, ServerCpu
+from jr2net.realtime.admission import ServerCpu, expected_fps
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.source_store import SourceStore, UnknownSource
 from jr2net.realtime.worker_pool import WorkerPool, hosts_per_stage
 
@@ -31,6 +34,15 @@ class _Slow:
         time.sleep(self.seconds)
         self.frames += 1
         return replace(frame, payload=(self.name, self.frames))
+
+
+def _invert_worker(preloaded: object) -> object:
+    return _Invert()
+
+
+class _Invert:
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        return replace(frame, image=255 - frame.image)
 
 
 def test_the_fair_lock_serves_waiters_in_arrival_order() -> None:
@@ -99,16 +111,58 @@ def test_hosts_per_stage_grow_with_cores() -> None:
     assert [hosts_per_stage(c) for c in (1, 2, 4, 5, 8, 16)] == [1, 1, 1, 2, 3, 7]
 
 
-def test_capacity_divides_each_host_among_its_sessions_and_the_cores_among_all() -> None:
-    two_cores = Capacity(cores=2, hosts={"reconstruct": 1, "reenact": 1})
+def test_expected_fps_divides_each_host_among_its_callers_and_the_cores_among_all() -> None:
     stages = {"reconstruct": 0.020, "reenact": 0.030}
-    assert two_cores.fps(1, stages, 0.010) == pytest.approx(2 / 0.060)  # the cores bind first
-    assert two_cores.fps(3, stages, 0.0) == pytest.approx(1 / 0.090)  # the reenact host binds
-    assert two_cores.fps(4, stages, 0.020) < 8.0 < two_cores.fps(3, stages, 0.020)
-    sixteen = Capacity(cores=16, hosts={"reconstruct": 7, "reenact": 7})
-    assert sixteen.fps(7, stages, 0.010) == pytest.approx(1 / 0.030)
+    one = {"reconstruct": [1], "reenact": [1]}
+    assert expected_fps(2, one, stages, 0.010) == pytest.approx(2 / 0.060)  # the cores bind first
+    three = {"reconstruct": [3], "reenact": [3]}
+    assert expected_fps(2, three, stages, 0.0) == pytest.approx(1 / 0.090)  # the reenact host binds
+    four = {"reconstruct": [4], "reenact": [4]}
+    assert expected_fps(2, four, stages, 0.020) < 8.0 < expected_fps(2, three, stages, 0.020)
+    uneven = {"reconstruct": [2, 0], "reenact": [1, 1]}
+    assert expected_fps(16, uneven, stages, 0.0) == pytest.approx(1 / 0.040), "the busiest host counts"
     with pytest.raises(ValueError):
-        two_cores.fps(0, stages, 0.0)
+        expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, 0.0)
+
+
+def test_loads_place_extra_callers_as_open_would() -> None:
+    with WorkerPool(["first"], mode="thread", hosts=3) as pool:
+        pool.open("a", {"first": lambda _: _Slow("a", 0.0)})
+        assert pool.loads() == {"first": [1, 0, 0]}
+        assert pool.loads(extra=3) == {"first": [2, 1, 1]}
+
+
+def test_concurrent_opens_spread_over_the_hosts() -> None:
+    """Two sessions opening at once, each build slow, land on different hosts."""
+
+    def slow_build(_: object) -> _Slow:
+        time.sleep(0.3)
+        return _Slow("s", 0.0)
+
+    with WorkerPool(["first"], mode="thread", hosts=2) as pool:
+        threads = [threading.Thread(target=pool.open, args=(k, {"first": slow_build})) for k in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(len(h.sessions) for h in pool.hosts["first"]) == [1, 1]
+
+
+def test_a_dead_host_is_replaced_and_its_sessions_close_cleanly() -> None:
+    with WorkerPool(["first", "second"], mode="process", hosts=1) as pool:
+        doomed = pool.open("a", {"first": _invert_worker, "second": _invert_worker})
+        doomed.stages[0].work(_frame(0))
+        dead = pool.hosts["first"][0]
+        os.kill(dead.pid, signal.SIGKILL)
+        dead._process.join(5)
+        with pytest.raises(StageProcessError):
+            doomed.stages[0].work(_frame(1))
+        doomed.close()  # the dead host is skipped, the live one frees its worker
+        assert pool.hosts["second"][0].sessions == set()
+        fresh = pool.open("b", {"first": _invert_worker, "second": _invert_worker})
+        assert pool.hosts["first"][0] is not dead and pool.hosts["first"][0].alive
+        assert fresh.stages[0].work(_frame(2)).index == 2
+        assert pool.load()["first"][0]["alive"]
 
 
 def test_server_cpu_per_frame_needs_frames_before_it_counts() -> None:
