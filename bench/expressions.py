@@ -10,7 +10,8 @@ the crop as it would a live frame: the fitter (MediaPipe landmarks, one photo), 
 shipped weights, on the crop) and ETNet (``--etnet``). Reported per method, over all pairs and
 over the large and the ordinary ones (:mod:`jr2net.training.expression_bank`): the mean absolute
 error over the 53 weights, the same over the weights active in the truth (β_gt ≥ 0.3: what a large
-expression is made of), and the pairs it found no face in.
+expression is made of), and the pairs it found no face in; every method is scored on the pairs all
+of them found a face in.
 
 Real faces (AED-style, no β_gt there): ``--frames-per-clip`` frames of each real clip (the training
 media's validation people and the shared driving clips) are reconstructed by the fitter (identity,
@@ -53,12 +54,15 @@ BACKGROUND = 0.5
 CROP = 224
 
 
-def _errors(predicted: np.ndarray, truth: np.ndarray, large: np.ndarray) -> dict[str, float | int]:
-    """MAE over all weights and over the truth's active ones, for all, large and ordinary pairs."""
-    found = ~np.isnan(predicted).any(axis=1)
+def _errors(
+    predicted: np.ndarray, truth: np.ndarray, large: np.ndarray, scored: np.ndarray
+) -> dict[str, float | int]:
+    """MAE over all weights and over the truth's active ones, for all, large and ordinary pairs,
+    over the ``scored`` pairs (those every method found a face in); ``no_face`` counts this one's misses."""
+    found = scored & ~np.isnan(predicted).any(axis=1)
     difference = np.abs(predicted - truth)
     active = truth >= ACTIVE
-    row: dict[str, float | int] = {"pairs": len(truth), "no_face": int((~found).sum())}
+    row: dict[str, float | int] = {"pairs": len(truth), "no_face": int(np.isnan(predicted).any(axis=1).sum())}
     for name, subset in (("all", found), ("large", found & large), ("ordinary", found & ~large)):
         row[f"mae_{name}"] = float(difference[subset].mean()) if subset.any() else float("nan")
         chosen = active & subset[:, None]
@@ -189,10 +193,16 @@ def main() -> None:
     if args.etnet is not None:
         etnet, provenance = load_etnet(args.etnet)
         methods["etnet"] = _network(etnet, int(provenance["config"]["input_size"]), etnet)
+    predictions = {
+        name: np.stack([read(np.asarray(crop)) for crop in tqdm(pairs.crops, desc=name, unit="pair")])
+        for name, read in methods.items()
+    }
+    found = np.all(
+        [~np.isnan(p).any(axis=1) for p in predictions.values()], axis=0
+    )  # every method: same pairs
     runs = []
-    for name, read in methods.items():
-        predicted = np.stack([read(np.asarray(crop)) for crop in tqdm(pairs.crops, desc=name, unit="pair")])
-        runs.append({"op": name, **_errors(predicted, pairs.betas, pairs.large)})
+    for name, predicted in predictions.items():
+        runs.append({"op": name, **_errors(predicted, pairs.betas, pairs.large, found)})
         row = runs[-1]
         print(
             f"{name:8s} MAE all {row['mae_all']:.4f} large {row['mae_large']:.4f} "

@@ -62,7 +62,7 @@ def mesh_correspondence(
         tolerance: relative depth slack of the co-visibility test.
     """
     name = resolve_backend(backend, fragments.tri_id.device)
-    if torch.is_grad_enabled() and (source_points.requires_grad or fragments.bary.requires_grad):
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (source_points, fragments.bary, camera)):
         name = "torch"
     inputs = CorrespondInputs(
         fragments.tri_id, fragments.bary, triangles, source_points, camera, source_depth

@@ -19,3 +19,17 @@ def write_checkpoint(state: dict, path: Path) -> None:
     partial = path.with_suffix(".partial")
     torch.save(state, partial)
     partial.replace(path)
+
+
+def resume_or_start(checkpoint: Path, log: Path, resume: bool, device: torch.device) -> dict | None:
+    """A resumed run's saved state, or None for a new run (whose old log is removed).
+
+    Raises:
+        FileNotFoundError: ``resume`` without a checkpoint to resume.
+    """
+    if not resume:
+        log.unlink(missing_ok=True)
+        return None
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"resume=true but there is no checkpoint at {checkpoint}")
+    return torch.load(checkpoint, map_location=device, weights_only=False)

@@ -47,7 +47,7 @@ from jr2net.training.dcnet_losses import (
 )
 from jr2net.training.dcnet_pairs import DEFAULT_PAIRS
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
-from jr2net.training.run_files import append_record, write_checkpoint
+from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -158,10 +158,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
     average = weight_average(net, config.ema_decay)
     step = 0
-    if config.resume:
-        if not checkpoint_path.is_file():
-            raise FileNotFoundError(f"resume=true but there is no checkpoint at {checkpoint_path}")
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    saved = resume_or_start(checkpoint_path, log_path, config.resume, device)
+    if saved is not None:
         net.load_state_dict(saved["net"])
         discriminator.load_state_dict(saved["discriminator"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -170,8 +168,6 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             average.load_state_dict(saved["average"])
         step, rng = saved["step"], saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
-    elif log_path.exists():
-        log_path.unlink()
     evaluated = net if average is None else average.module
     sample_indices = np.arange(min(4, len(validation_data)))
     sample_batch = validation_data.batch(sample_indices).ablated(config.ablation).to(device)

@@ -36,7 +36,7 @@ from jr2net.nets.recnet import crop_images
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
-from jr2net.training.run_files import append_record, write_checkpoint
+from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
 from jr2net.training.synth_expressions import DEFAULT_OUT
 
 
@@ -146,14 +146,15 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
     config.out.mkdir(parents=True, exist_ok=True)
     checkpoint, log = config.out / "checkpoint.pt", config.out / "log.jsonl"
     first = 0
-    if config.resume and checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        net.load_state_dict(state["net"])
-        optimiser.load_state_dict(state["optimiser"])
+    saved = resume_or_start(checkpoint, log, config.resume, device)
+    if saved is not None:
+        net.load_state_dict(saved["net"])
+        optimiser.load_state_dict(saved["optimiser"])
         if average is not None:
-            average.load_state_dict(state["average"])
-        rng.bit_generator.state, first = state["rng"], state["step"]
-        generator.set_state(state["generator"])
+            average.load_state_dict(saved["average"])
+        rng.bit_generator.state, first = saved["rng"], saved["step"]
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
     evaluated = average.module if average is not None else net
     started = time.monotonic()
     for step in tqdm(range(first, config.steps), initial=first, total=config.steps, desc="ETNet"):
@@ -188,6 +189,7 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
                 "optimiser": optimiser.state_dict(),
                 "rng": rng.bit_generator.state,
                 "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
                 "step": step + 1,
             }
             if average is not None:

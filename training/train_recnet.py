@@ -42,7 +42,7 @@ from jr2net.training.crop_cache import DEFAULT_CACHE
 from jr2net.training.crop_dataset import CropDataset
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
-from jr2net.training.run_files import append_record, write_checkpoint
+from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -140,25 +140,20 @@ def train(config: TrainConfig, command: str = "") -> Path:
     config.out.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
     step = 0
-    if config.resume:
-        if not checkpoint_path.is_file():
-            raise FileNotFoundError(f"resume=true but there is no checkpoint at {checkpoint_path}")
-        saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    saved = resume_or_start(checkpoint_path, log_path, config.resume, device)
+    if saved is not None:
         net.load_state_dict(saved["net"])
         optimizer.load_state_dict(saved["optimizer"])
         step, rng = saved["step"], saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
-    else:
-        if config.init is not None:
-            start = load_weights(config.init, ParamLayout.of(model))
-            if start.architecture != config.architecture:
-                raise ValueError(
-                    f"init={config.init} holds a {start.architecture} RecNet; this run trains "
-                    f"{config.architecture}"
-                )
-            net.load_state_dict(start.state_dict())
-        if log_path.exists():
-            log_path.unlink()
+    elif config.init is not None:
+        start = load_weights(config.init, ParamLayout.of(model))
+        if start.architecture != config.architecture:
+            raise ValueError(
+                f"init={config.init} holds a {start.architecture} RecNet; "
+                f"this run trains {config.architecture}"
+            )
+        net.load_state_dict(start.state_dict())
     average = weight_average(net, config.ema_decay)
     if config.resume and average is not None:
         if "average" not in saved:

@@ -83,11 +83,11 @@ def run(args: argparse.Namespace) -> int:
         clip = render_driving_clip(model, Path(folder) / "driving.mp4", CLIP_SIZE, args.seconds)
         driving = [image for _, _, image in iter_video_frames(clip)]
         height, width = source.image.shape[-2:]
-        sink = SideBySideSink(args.output, driving, width, height)
         print(f"live pipeline: {len(driving)} driving frames onto the built-in avatar", file=sys.stderr)
         with reenactment_pool(args.stages, hosts=1) as pool:
             warm_up(pool, source)  # first-use costs (graphs, JIT) paid before the clip, as `serve` does
             session = open_reenactment(pool, "demo", source)
+            sink = SideBySideSink(args.output, driving, width, height)  # the pipeline closes it
             stats = asyncio.run(Pipeline(FileSource(clip, paced=True), session.stages, [sink]).run())
     summary = stats.summary()
     if args.stats is not None:

@@ -121,12 +121,21 @@ async def _run_until_interrupted(pipeline: Pipeline, session: PooledSession) -> 
             loop.remove_reader(sys.stdin)
 
 
+def _report_recalibration(done: asyncio.Future) -> None:
+    error = done.exception()
+    if error is None:
+        print("recalibrated: the next frame is the new neutral", file=sys.stderr)
+    else:
+        print(f"could not recalibrate: {error}", file=sys.stderr)
+
+
 def key_command(line: str, session: PooledSession) -> None:
     """Carry out a key typed on the terminal: ``r`` recalibrates (the next driving frame becomes
-    the neutral reference of relative motion); anything else is named and ignored."""
+    the neutral reference of relative motion; in a worker thread, the event loop never waits for
+    the stages); anything else is named and ignored. Needs a running event loop."""
     key = line.strip().lower()
     if key == "r":
-        session.control("recalibrate")  # waits for the frame in flight: one frame's time
-        print("recalibrating: the next frame is the new neutral", file=sys.stderr)
+        done = asyncio.get_running_loop().run_in_executor(None, session.control, "recalibrate")
+        done.add_done_callback(_report_recalibration)
     elif key:
         print(f"unknown key {key!r}: r recalibrates, Ctrl-C stops", file=sys.stderr)

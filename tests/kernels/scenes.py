@@ -149,7 +149,6 @@ def random_warp_inputs(seed: int) -> WarpInputs:
     )
 
 
-
 def random_correspond_inputs(seed: int) -> CorrespondInputs:
     """Correspondence on :func:`random_mesh`'s fragments (2, 48, 64): random source points (some
     behind the camera, some projecting outside the image), and the mesh's depth flipped as the

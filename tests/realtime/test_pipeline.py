@@ -210,7 +210,13 @@ def test_the_r_key_makes_the_next_frame_the_neutral_reference(
         for stage in session.stages:
             frame = stage.work(frame)
         assert reenactor.reference is not None
-        key_command("x\n", session)
+
+        async def press(line: str) -> None:
+            key_command(line, session)
+            await asyncio.sleep(0.5)  # the recalibration runs in a worker thread
+
+        asyncio.run(press("x\n"))
         assert reenactor.reference is not None and "unknown key 'x'" in capsys.readouterr().err
-        key_command("r\n", session)
+        asyncio.run(press("r\n"))
         assert reenactor.reference is None and reenactor.reference_landmarks is None
+        assert "recalibrated" in capsys.readouterr().err

@@ -57,6 +57,11 @@ def test_training_logs_resumes_and_writes_weights(pairs: Path, tmp_path: Path) -
         load_etnet(tmp_path / "checkpoint.pt")
 
 
+def test_resume_needs_a_checkpoint(pairs: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(ETNetTrainConfig(pairs=pairs, validation_pairs=pairs, out=tmp_path, resume=True, device="cpu"))
+
+
 def test_missing_pairs_say_how_to_make_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="synth_expressions"):
         train(
