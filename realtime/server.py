@@ -207,7 +207,7 @@ class ReenactmentServer:
         except Exception as error:  # aiortc raises its own errors too (no common codec, bad state)
             await self.close_session(session.id)
             if upload is not None:
-                self.uploads.restore(str(upload), source)  # the caller may try again with it
+                self.uploads.restore(str(upload), source, client(request))  # the caller may try again
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         self._spawn(self._close_unless_started(session))
         answer = peer.localDescription
@@ -328,7 +328,7 @@ class ReenactmentServer:
             raise web.HTTPBadRequest(text="expected a form field 'image' (a face photo) or 'model'")
         if part.name == "model":
             source = await asyncio.to_thread(load_source, self.model, MODEL_SOURCE, self.size)
-            return web.json_response({"source": self.uploads.put(source), "kind": "model"})
+            return web.json_response({"source": self.uploads.put(source, client(request)), "kind": "model"})
         payload = await part.read(decode=False)
         if len(payload) > MAX_UPLOAD_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(payload))
@@ -341,7 +341,11 @@ class ReenactmentServer:
         except (MediaError, ValueError) as error:
             raise web.HTTPUnprocessableEntity(text=str(error)) from error
         return web.json_response(
-            {"source": self.uploads.put(source), "kind": "upload", "size": list(pixels.shape[:2])}
+            {
+                "source": self.uploads.put(source, client(request)),
+                "kind": "upload",
+                "size": list(pixels.shape[:2]),
+            }
         )
 
     async def recalibrate(self, request: web.Request) -> web.Response:
@@ -419,6 +423,11 @@ class ReenactmentServer:
         pool, self.pool = self.pool, None
         if pool is not None:
             await asyncio.to_thread(pool.close)
+
+
+def client(request: web.Request) -> str:
+    """Who sent a request, for per-client limits: its address."""
+    return request.remote or "unknown"
 
 
 def offers_video(sdp: str) -> bool:

@@ -178,13 +178,13 @@ def test_server_cpu_per_frame_needs_frames_before_it_counts() -> None:
 def test_an_uploaded_source_serves_one_call_and_expires() -> None:
     store = SourceStore(ttl_s=0.2, max_pending=2)
     first, second = object(), object()
-    key = store.put(first)
+    key = store.put(first, "a")
     assert len(key) >= 20 and store.take(key) is first
     with pytest.raises(UnknownSource, match="already in a call"):
         store.take(key)
-    store.restore(key, first)
+    store.restore(key, first, "a")
     assert store.take(key) is first
-    old, newer, newest = store.put(first), store.put(second), store.put(first)
+    old, newer, newest = store.put(first, "a"), store.put(second, "b"), store.put(first, "c")
     assert len(store) == 2, "the oldest waiting upload goes first"
     with pytest.raises(UnknownSource):
         store.take(old)
@@ -192,3 +192,14 @@ def test_an_uploaded_source_serves_one_call_and_expires() -> None:
     with pytest.raises(UnknownSource):
         store.take(newer)
     assert len(store) == 0 and newest not in (old, newer)
+
+
+def test_one_client_cannot_push_out_another_clients_upload() -> None:
+    store = SourceStore(max_pending=10, max_per_client=2)
+    theirs = store.put(object(), "10.0.0.2")
+    mine = [store.put(object(), "10.0.0.1") for _ in range(5)]
+    with pytest.raises(UnknownSource):
+        store.take(mine[0])
+    assert len(store) == 3, "two of mine, and theirs"
+    store.take(theirs)
+    store.take(mine[-1])
