@@ -19,6 +19,7 @@ import numpy as np
 from jr2net.estimators import FrameEstimator
 from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig
+from jr2net.image_io import to_uint8
 from jr2net.media import DEFAULT_FPS
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
@@ -106,8 +107,7 @@ class ReenactWorker:
 
     def __init__(self, reenactor: Reenactor, controls: Controls = Controls()) -> None:
         self.reenactor, self.controls = reenactor, controls
-        source = reenactor.source.image[0].permute(1, 2, 0)
-        self._last = (source * 255).round().byte().contiguous().numpy()
+        self._last = to_uint8(reenactor.source.image[0])
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
         if isinstance(frame.payload, DrivingFace):
@@ -180,7 +180,7 @@ def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) 
     Raises:
         RuntimeError: the tracker found no face in the source picture (nothing was measured).
     """
-    picture = (source.image[0].permute(1, 2, 0) * 255).round().byte().contiguous().numpy()
+    picture = to_uint8(source.image[0])
     seconds: dict[str, list[float]] = {kind: [] for kind in STAGES}
     faces = 0
     factories = {"reconstruct": ReconstructFactory(), "reenact": ReenactFactory(source)}

@@ -127,6 +127,9 @@ class StageHost:
         """Whether the host can serve (a host process that died cannot)."""
         return True
 
+    def wait_started(self) -> None:
+        """Block until the host can take its first message (a host in this process can at once)."""
+
     def open(self, key: str, factory: WorkerFactory) -> Stage:
         """Build session ``key``'s worker here (``factory(preloaded)``); the session's pipeline stage.
 

@@ -91,13 +91,9 @@ class WorkerPool:
         try:
             for _ in range(count):  # every child starts before any is waited for
                 for kind in self.kinds:
-                    host = (
-                        StageProcess(kind, preload) if mode == "process" else ThreadStageHost(kind, preload)
-                    )
-                    self.hosts[kind].append(host)
+                    self.hosts[kind].append(self._host(kind))
             for host in self._all():
-                if isinstance(host, StageProcess):
-                    host.wait_started()
+                host.wait_started()
         except BaseException:
             self.close()
             raise
@@ -147,8 +143,7 @@ class WorkerPool:
                         LOG.warning("the %s host died; starting a new one", kind)
                         host.close()
                         hosts[index] = self._host(kind)
-                        if isinstance(hosts[index], StageProcess):
-                            hosts[index].wait_started()
+                        hosts[index].wait_started()
 
     def load(self) -> dict[str, list[dict[str, object]]]:
         """Per kind, per host: its sessions, median ms per frame and busy fraction (last 5 s)."""
