@@ -36,14 +36,13 @@ from bench.timing import write_report
 from jr2net.alignment import align_face
 from jr2net.assets import repository_root
 from jr2net.face_model import FaceModel
-from jr2net.media import iter_video_frames, probe_video
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import load_etnet
 from jr2net.nets.recnet import crop_images
 from jr2net.reconstruct import Reconstructor
 from jr2net.render import render_face
-from jr2net.tracking import Tracker
-from jr2net.training.crop_cache import TRAIN_MEDIA
+from jr2net.tracking import Tracking
+from jr2net.training.crop_cache import TRAIN_MEDIA, clip_frames
 from jr2net.training.crop_dataset import is_validation
 from jr2net.training.train_etnet import PairSet
 
@@ -103,15 +102,8 @@ def real_clips() -> list[Path]:
     return held_out + sorted(SHARED_CLIPS.glob("*.mp4"))
 
 
-def _evenly(path: Path, count: int) -> list[np.ndarray]:
-    total = probe_video(path).frame_count or count
-    keep = set(np.linspace(0, total - 1, count).round().astype(int).tolist())
-    return [image for index, _, image in iter_video_frames(path) if index in keep]
-
-
-def _expression_blendshapes(tracker: Tracker, image: np.ndarray) -> dict[str, float] | None:
-    """MediaPipe's blendshapes of an image but ``_neutral`` (51, by name), or None without a face."""
-    seen = tracker.track(np.ascontiguousarray(image))
+def _expression_blendshapes(seen: Tracking) -> dict[str, float] | None:
+    """A tracked image's blendshapes but ``_neutral`` (51, by name), or None without a face."""
     if not seen.face:
         return None
     return {n: float(v) for n, v in zip(seen.blendshape_names, seen.blendshapes) if n != "_neutral"}
@@ -131,11 +123,12 @@ def real_face_errors(
     """Per method (``fitter`` and each crop reader), the blendshape error of renders of real frames."""
     differences: dict[str, list[float]] = {"fitter": [], **{name: [] for name in readers}}
     large: list[bool] = []
-    with Reconstructor(model, mode="image") as reconstructor, Tracker(mode="image") as tracker:
+    with Reconstructor(model, mode="image") as reconstructor:
+        tracker = reconstructor.tracker  # image mode: renders are tracked as the frame was
         for path in tqdm(clips, desc="real clips", unit="clip"):
-            for frame in _evenly(path, per_clip):
+            for frame in clip_frames(path, per_clip):
                 result = reconstructor.image(frame)
-                truth = _expression_blendshapes(tracker, frame)
+                truth = _expression_blendshapes(result.tracking)
                 if result.params is None or truth is None:
                     continue
                 crop = align_face(frame, result.tracking.landmarks[:, :2], CROP).image
@@ -148,9 +141,8 @@ def real_face_errors(
                             model, result.params.replace(expression=expression), *frame.shape[:2]
                         )
                     image = maps.image[0] * maps.mask[0] + BACKGROUND * (1 - maps.mask[0])
-                    rendered[name] = _expression_blendshapes(
-                        tracker, (image.permute(1, 2, 0) * 255).byte().numpy()
-                    )
+                    pixels = (image.permute(1, 2, 0) * 255).byte().numpy()
+                    rendered[name] = _expression_blendshapes(tracker.track(np.ascontiguousarray(pixels)))
                 if any(scores is None for scores in rendered.values()):
                     continue
                 large.append(_is_large(truth))
