@@ -2,8 +2,10 @@
 
 The crop window and the source texture are computed once per source (:class:`SourceCrop`); each
 frame's dense conditions go through a :class:`DCNetRunner` (torch or onnxruntime, see
-:mod:`jr2net.engines.dcnet_runners`), and the generated crop is pasted over the source frame with
-the soft mask DCNet predicts, which is 0 at the crop's border: no hard edge anywhere.
+:mod:`jr2net.engines.dcnet_runners`). DCNet's correction of the warped crop (its image minus the
+warped source it was given) is applied to the warped source at the frame's own resolution, so the
+crop's size does not blur the face, and the result is blended over the source frame with the soft
+mask DCNet predicts, which is 0 at the crop's border: no hard edge anywhere.
 """
 
 from __future__ import annotations
@@ -25,14 +27,15 @@ class DCNetRunner(Protocol):
     def __call__(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]: ...
 
 
-def paste(window: CropWindow, image: Tensor, alpha: Tensor, frame: Tensor) -> Tensor:
-    """The crop's ``image`` (1, 3, S, S) blended by ``alpha`` (1, 1, S, S) over ``frame``
-    (1, 3, H, W) where the window lies on it."""
+def paste(window: CropWindow, correction: Tensor, alpha: Tensor, warped: Tensor, frame: Tensor) -> Tensor:
+    """The crop's ``correction`` (1, 3, S, S) added to ``warped`` (1, 3, H, W), the warped source at
+    the frame's resolution, and blended by ``alpha`` (1, 1, S, S) over ``frame`` (1, 3, H, W) where
+    the window lies on it."""
     height, width = frame.shape[-2:]
-    points = window.to_crop(pixel_centres(height, width), image.shape[-1])
-    layer = sample(torch.cat([image, alpha], dim=1), points, "zeros")
+    points = window.to_crop(pixel_centres(height, width), correction.shape[-1])
+    layer = sample(torch.cat([correction, alpha], dim=1), points, "zeros")
     weight = layer[:, 3:].clamp(0, 1)
-    return weight * layer[:, :3] + (1 - weight) * frame
+    return weight * (warped + layer[:, :3]).clamp(0, 1) + (1 - weight) * frame
 
 
 class DCNetRenderer:
@@ -55,4 +58,5 @@ class DCNetRenderer:
         crop = self.crop_of(source)
         dense = dense_conditions(warp, crop)
         image, alpha = self.runner(crop.texture, dense.conditions, dense.grid)
-        return paste(crop.window, image, alpha, source.image)
+        warped = sample(source.image, warp.source_points)
+        return paste(crop.window, image - dense.conditions[:, :3], alpha, warped, source.image)

@@ -19,7 +19,7 @@ from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
 from jr2net.shapes import check_tensor
 
 CROP_SIZE = 256
-CROP_SCALE = 1.8  # the crop's side over the larger side of the source face's bounding box
+CROP_SCALE = 1.25  # the crop's side over the larger side of the rendered head's bounding box
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,11 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         torch.set_flush_denormal(True)
     if config.ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {config.ablation!r}; choose from {sorted(ABLATIONS)}")
+    if config.ablation == "dense" and config.network.keep_source_detail:
+        raise ValueError(
+            "the 'dense' ablation has no warped image whose detail could be kept: "
+            "add --set network.keep_source_detail=false"
+        )
     train_data = PairDataset(config.pairs, "train")
     validation_data = PairDataset(config.pairs, "validation")
     if not len(train_data) or not len(validation_data):

@@ -17,10 +17,18 @@ conditions (SPADE), and a last convolution at S over its upsampled features and 
 gives the whole crop: an RGB correction of the warped source and a soft blending mask, which a
 ramp at the crop's border brings to zero so the crop melts into the frame it is pasted on. The
 work sits at S/4 and S/2 so that a 256² crop costs about half a GMAC.
+
+Where the source saw the target (co-visible, outside the mouth) the correction is kept to its low
+frequencies (``keep_source_detail``): light and colour change there, but the warped source's own
+detail passes through untouched, which a small network trained on imperfectly aligned pairs would
+otherwise learn to blur. Where the source saw nothing (the mouth, what the head turned towards,
+hair and background) the correction is whole. The correction starts at zero: an untrained DCNet
+gives back the warped source.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +53,8 @@ class DCNetConfig:
     generator_widths: tuple[int, int] = (48, 24)  # at S/4, S/2
     modulation_width: int = 16  # hidden width of each SPADE modulation
     condition_channels: int = len(CONDITION_CHANNELS)
+    keep_source_detail: bool = True  # only a low-frequency correction where the source saw the target
+    detail_cell: int = 8  # the low frequencies: the correction averaged over cells of this many pixels
 
 
 def _conv(inputs: int, outputs: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -112,6 +122,22 @@ class SpadeBlock(nn.Module):
         return self.skip(x) + self.conv(_activate(modulated))
 
 
+def low_pass(image: Tensor, cell: int) -> Tensor:
+    """(B, C, S, S) averaged over ``cell``-pixel cells and resized back bilinearly."""
+    coarse = functional.avg_pool2d(image, cell)
+    return functional.interpolate(coarse, scale_factor=float(cell), mode="bilinear", align_corners=False)
+
+
+def detail_preserving(correction: Tensor, conditions: Tensor, cell: int) -> Tensor:
+    """The correction (B, 3, S, S) kept to its low frequencies where the source saw the target
+    (co-visible and not the mouth, from ``conditions`` (B, C, S, S)), whole elsewhere."""
+    covisible = conditions[:, CONDITION_CHANNELS.index("covisible")][:, None]
+    mouth = conditions[:, CONDITION_CHANNELS.index("mouth")][:, None]
+    seen = covisible * (1 - mouth)
+    low = low_pass(correction, cell)
+    return low + (1 - seen) * (correction - low)
+
+
 def border_ramp(size: int, fraction: float = BORDER_FRACTION) -> Tensor:
     """(1, 1, S, S): 0 at the crop's edge, rising linearly to 1 ``fraction`` of S inside."""
     centres = torch.arange(size, dtype=torch.float32) + 0.5
@@ -154,6 +180,9 @@ class DCNet(nn.Module):
         self.half_entry = nn.Conv2d(generator[0] + texture[0], generator[1], 1)
         self.half_block = SpadeBlock(generator[1], generator[1], channels, hidden)
         self.out = _conv(generator[1] + 3, 4)
+        with torch.no_grad():  # no correction before training: the warped source itself
+            self.out.weight[:3].zero_()
+            self.out.bias[:3].zero_()
 
     def forward(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]:
         """``(image (B, 3, S, S), alpha (B, 1, S, S))`` for the inputs of the module docstring."""
@@ -169,7 +198,10 @@ class DCNet(nn.Module):
         x = self.half_block(x, half_conditions)
         x = functional.interpolate(_activate(x), scale_factor=2.0, mode="bilinear", align_corners=False)
         out = self.out(torch.cat([x, conditions[:, :3]], dim=1))
-        image = (conditions[:, :3] + out[:, :3]).clamp(0, 1)
+        correction = out[:, :3]
+        if self.config.keep_source_detail:
+            correction = detail_preserving(correction, conditions, self.config.detail_cell)
+        image = (conditions[:, :3] + correction).clamp(0, 1)
         alpha = torch.sigmoid(out[:, 3:]) * border_ramp(size).to(out)
         return image, alpha
 
@@ -178,6 +210,7 @@ class DCNet(nn.Module):
         dims = check_tensor("texture", texture, ("B", len(TEXTURE_CHANNELS), "S", "S"))
         check_tensor("conditions", conditions, ("B", self.config.condition_channels, "S", "S"), dims)
         check_tensor("grid", grid, ("B", "S", "S", 2), dims)
-        if dims["S"] % 8:
-            raise ValueError(f"DCNet needs a crop size divisible by 8, got {dims['S']}")
+        multiple = math.lcm(8, self.config.detail_cell)
+        if dims["S"] % multiple:
+            raise ValueError(f"DCNet needs a crop size divisible by {multiple}, got {dims['S']}")
         return DCNetOutput(*self(texture, conditions, grid))

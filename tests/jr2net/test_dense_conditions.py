@@ -79,9 +79,19 @@ def test_renderer_with_a_transparent_crop_gives_the_source_back(reenactor: Reena
 
 def test_paste_lands_in_the_window_only() -> None:
     frame = torch.zeros(1, 3, 60, 80)
+    warped = torch.full((1, 3, 60, 80), 0.25)
     window = CropWindow(40.0, 30.0, 20.0)
-    image, alpha = torch.ones(1, 3, 16, 16), torch.ones(1, 1, 16, 16)
-    out = paste(window, image, alpha, frame)
+    correction, alpha = torch.full((1, 3, 16, 16), 0.75), torch.ones(1, 1, 16, 16)
+    out = paste(window, correction, alpha, warped, frame)
     assert float(out[..., 25:35, 35:45].min()) > 1 - 1e-5
     assert float(out[..., :15, :].max()) == 0.0 and float(out[..., :, :25].max()) == 0.0
     assert np.isclose(float(out.mean()), 20 * 20 / (60 * 80), atol=0.01)
+
+
+def test_paste_keeps_the_warped_frames_detail_under_a_flat_correction() -> None:
+    rng = torch.Generator().manual_seed(0)
+    warped = torch.rand(1, 3, 64, 64, generator=rng) * 0.5
+    window = CropWindow(32.0, 32.0, 64.0)
+    correction, alpha = torch.full((1, 3, 8, 8), 0.1), torch.ones(1, 1, 8, 8)
+    out = paste(window, correction, alpha, warped, torch.zeros_like(warped))
+    torch.testing.assert_close(out[..., 8:56, 8:56], warped[..., 8:56, 8:56] + 0.1)
