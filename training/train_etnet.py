@@ -202,7 +202,7 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
         "config": {k: str(v) for k, v in dataclasses.asdict(config).items()},
         "train_pairs": len(train_pairs),
         "validation_pairs": len(validation_pairs),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "machine": platform.machine(),
         "seconds": time.monotonic() - started,
         "validation": expression_errors(evaluated, validation_pairs, config.input_size, device),

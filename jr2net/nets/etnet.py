@@ -3,8 +3,11 @@
 The network sees a (B, 3, S, S) crop (RGB in [0, 1], :mod:`jr2net.alignment`, the crops RecNet
 sees) and gives (B, E) expression weights in [0, 1]. It is trained on synthesised pairs of the
 training people's faces with captured and large expressions (:mod:`jr2net.training.synth_expressions`)
-with the paper's activation loss (:func:`activation_loss`), and is to become RecNet's expression
-head (RecAugNet).
+with the paper's activation loss (:func:`activation_loss`), and is RecNet's expression head in
+RecAugNet (:mod:`jr2net.nets.recaugnet`).
+
+The shipped weights (``jr2net/data/etnet.pt``, the small variant at 160²) were trained by this
+project's own ``jr2net.training.train_etnet``; ``$JR2NET_ETNET`` points at other weights.
 
 Architectures: ``resnet34`` (the paper's ETNet) and ``small`` (a MobileNetV2 at half width, the
 real-time variant).
@@ -12,18 +15,22 @@ real-time variant).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.torch_version import TorchVersion
 
 from jr2net.nets.backbones import MobileNetV2, resnet34
-from jr2net.nets.checkpoint import float_state, half_state
+from jr2net.nets.checkpoint import float_state, half_state, read_weights_file
 from jr2net.nets.recnet import EXPRESSION_OFFSET, IMAGE_MEAN, IMAGE_STD
 from jr2net.shapes import check_tensor
 
 WEIGHTS_FORMAT = "jr2net-etnet-1"
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "etnet.pt"
+TRAINING_COMMAND = "python -m jr2net.training.train_etnet"
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "small": lambda: MobileNetV2(width=0.5),
     "resnet34": resnet34,
@@ -50,11 +57,15 @@ class ETNet(nn.Module):
         nn.init.normal_(self.head.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
 
+    def raw(self, images: Tensor) -> Tensor:
+        """(B, 3, S, S) RGB crops in [0, 1] -> the head's (B, E) output, before the offset and the
+        sigmoid: what RecNet's expression slice of its raw output holds (its ``decode`` applies both)."""
+        check_tensor("images", images, ("B", 3, "S", "S"))
+        return self.head(self.backbone((images - IMAGE_MEAN) / IMAGE_STD))
+
     def forward(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) RGB crops in [0, 1] -> (B, E) weights in [0, 1] (near 0.05 before training)."""
-        check_tensor("images", images, ("B", 3, "S", "S"))
-        raw = self.head(self.backbone((images - IMAGE_MEAN) / IMAGE_STD))
-        return torch.sigmoid(raw + EXPRESSION_OFFSET)
+        return torch.sigmoid(self.raw(images) + EXPRESSION_OFFSET)
 
 
 def activation_loss(predicted: Tensor, target: Tensor) -> Tensor:
@@ -86,20 +97,32 @@ def save_etnet(net: ETNet, path: Path, provenance: dict) -> None:
     )
 
 
-def load_etnet(path: Path) -> tuple[ETNet, dict]:
-    """An ETNet (float32, eval mode) and its provenance from a file written by :func:`save_etnet`.
+def default_etnet_weights() -> Path:
+    """``$JR2NET_ETNET`` if set, else the shipped small-variant weights."""
+    return Path(os.environ.get("JR2NET_ETNET", SHIPPED_WEIGHTS))
+
+
+def load_etnet(path: Path | None = None) -> tuple[ETNet, dict]:
+    """An ETNet (float32, eval mode) and its provenance from a file written by :func:`save_etnet`
+    (default: :func:`default_etnet_weights`).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: not ETNet weights.
+        ValueError: unreadable, or not ETNet weights.
     """
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no ETNet weights at {path}: train them with python -m jr2net.training.train_etnet"
-        )
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(saved, dict) or saved.get("format") != WEIGHTS_FORMAT:
-        raise ValueError(f"{path} is not an ETNet weights file ({WEIGHTS_FORMAT})")
+    path = default_etnet_weights() if path is None else path
+    # Files written before the trainer stored torch's version as a plain str hold a TorchVersion
+    # (a str subclass); it is allowed here so that they load without unpickling arbitrary objects.
+    with torch.serialization.safe_globals([TorchVersion]):
+        saved = read_weights_file(path, "ETNet", WEIGHTS_FORMAT, TRAINING_COMMAND, "JR2NET_ETNET")
     net = ETNet(saved["expression_count"], saved["architecture"])
     net.load_state_dict(float_state(saved["state"]))
     return net.eval(), saved["provenance"]
+
+
+def input_size(provenance: dict) -> int:
+    """The crop size (pixels) an ETNet was trained at, from the provenance :func:`load_etnet` gives."""
+    try:
+        return int(provenance["config"]["input_size"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"ETNet weights without the crop size they were trained at: {error}") from error

@@ -1,11 +1,12 @@
-"""ETNet: shapes and range, the activation loss, unknown architectures."""
+"""ETNet: shapes and range, its raw output, the activation loss, unknown architectures."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from jr2net.nets.etnet import ETNet, activation_loss
+from jr2net.nets.etnet import ETNet, activation_loss, load_etnet
+from jr2net.nets.recnet import EXPRESSION_OFFSET
 
 
 @pytest.mark.parametrize("architecture", ["small", "resnet34"])
@@ -16,6 +17,15 @@ def test_weights_in_range_for_any_crop_size(architecture: str) -> None:
     assert weights.shape == (2, 53) and (weights > 0).all() and (weights < 0.1).all(), (
         "near-neutral untrained"
     )
+
+
+def test_the_weights_are_the_raw_output_decoded_as_recnets_expression() -> None:
+    net, _ = load_etnet()  # trained: an untrained head's output is near zero everywhere
+    images = torch.rand(2, 3, 160, 160, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        raw, weights = net.raw(images), net(images)
+    assert raw.shape == (2, 53) and raw.std() > 0.1
+    assert torch.allclose(weights, torch.sigmoid(raw + EXPRESSION_OFFSET))
 
 
 def test_the_activation_loss_weighs_active_blendshapes_more_than_idle_ones() -> None:
