@@ -1,11 +1,11 @@
-"""Export RecNet to ONNX, and the engine cache of exported models.
+"""Export RecNet (or RecAugNet) to ONNX, and the engine cache of exported models.
 
     python -m jr2net.engines.onnx_export --out recnet.onnx           # the shipped weights
 
 The graph maps ``images`` (B, 3, S, S) float32 RGB in [0, 1] to ``raw`` (B, D), batch dynamic;
 decoding into parameters stays in torch (:meth:`jr2net.nets.recnet.RecNet.decode`), shared by
-every runtime. Cached exports are keyed by the weights' sha256 and the opset, under
-``$JR2NET_CACHE`` (default ``~/.cache/jr2net``)``/engines``.
+every runtime. Cached exports are keyed by the sha256 of the weights files (both of RecAugNet's)
+and the opset, under ``$JR2NET_CACHE`` (default ``~/.cache/jr2net``)``/engines``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from jr2net.nets.checkpoint import load_weights
+from jr2net.nets.recaugnet import RecAugNet
 from jr2net.nets.recnet import CROP_SIZE, RecNet
 
 OPSET = 17
@@ -61,8 +62,8 @@ def export_module(
     return path
 
 
-def export_onnx(net: RecNet, path: Path, opset: int = OPSET) -> Path:
-    """Write RecNet (eval mode) as an ONNX model at ``path`` and check it; returns ``path``."""
+def export_onnx(net: RecNet | RecAugNet, path: Path, opset: int = OPSET) -> Path:
+    """Write RecNet or RecAugNet (eval mode) as an ONNX model at ``path`` and check it; returns ``path``."""
     example = torch.zeros(1, 3, CROP_SIZE, CROP_SIZE)
     axes = {"images": {0: "batch"}, "raw": {0: "batch"}}
     return export_module(net, (example,), (["images"], ["raw"]), path, opset, axes)
@@ -73,15 +74,19 @@ def cache_folder() -> Path:
     return Path(os.environ.get("JR2NET_CACHE", Path.home() / ".cache" / "jr2net")) / "engines"
 
 
-def cached_path(name: str, weights: Path, opset: int = OPSET) -> Path:
-    """Where the ONNX export of the ``name`` network of a weights file is cached (by its sha256)."""
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    return cache_folder() / f"{name}-{digest}-opset{opset}.onnx"
+def cached_path(name: str, weights: Path | tuple[Path, ...], opset: int = OPSET) -> Path:
+    """Where the ONNX export of the ``name`` network of a weights file (or of several, in order)
+    is cached: by the sha256 of the file's bytes (of the files' bytes, one after the other)."""
+    digest = hashlib.sha256()
+    for path in (weights,) if isinstance(weights, Path) else weights:
+        digest.update(path.read_bytes())
+    return cache_folder() / f"{name}-{digest.hexdigest()[:16]}-opset{opset}.onnx"
 
 
-def cached_onnx(net: RecNet, weights: Path, opset: int = OPSET) -> Path:
-    """The ONNX export of ``net``, loaded from ``weights``: exported on first use, then reused."""
-    path = cached_path(f"recnet-{net.architecture}", weights, opset)
+def cached_onnx(net: RecNet | RecAugNet, weights: Path | tuple[Path, ...], opset: int = OPSET) -> Path:
+    """The ONNX export of ``net``, loaded from ``weights`` (RecAugNet: its RecNet's and its
+    ETNet's): exported on first use, then reused."""
+    path = cached_path(f"{type(net).__name__.lower()}-{net.architecture}", weights, opset)
     return path if path.is_file() else export_onnx(net, path, opset)
 
 

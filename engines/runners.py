@@ -1,4 +1,4 @@
-"""Runners: RecNet crops in, raw outputs out, on one runtime.
+"""Runners: RecNet (or RecAugNet) crops in, raw outputs out, on one runtime.
 
 Every runner is a context manager and a callable ``(B, 3, S, S) float32 tensor -> (B, D) tensor``
 (:meth:`jr2net.nets.recnet.RecNet.decode` turns the output into parameters). ``torch`` runs the
@@ -18,6 +18,8 @@ from torch import Tensor
 
 from jr2net.engines.onnx_export import cached_onnx
 from jr2net.nets.checkpoint import default_weights, load_weights
+from jr2net.nets.etnet import default_etnet_weights
+from jr2net.nets.recaugnet import RecAugNet, load_recaugnet
 from jr2net.nets.recnet import RecNet
 
 RUNTIMES = ("torch", "onnx", "tensorrt")
@@ -44,7 +46,7 @@ class Runner:
 class TorchRunner(Runner):
     """Eager torch, on the network's device."""
 
-    def __init__(self, net: RecNet) -> None:
+    def __init__(self, net: RecNet | RecAugNet) -> None:
         self.net = net.eval()
         self.device = next(net.parameters()).device
 
@@ -88,17 +90,38 @@ class OnnxRunner(Runner):
         self.session = None
 
 
-def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> tuple[RecNet, Runner]:
-    """The network (for decoding) and a runner of ``runtime`` for a weights file (default: shipped)."""
+def _check_runtime(runtime: str) -> None:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose from {RUNTIMES}")
-    weights = default_weights() if weights is None else weights
-    net = load_weights(weights)
+
+
+def _runner(runtime: str, net: RecNet | RecAugNet, weights: tuple[Path, ...], threads: int) -> Runner:
+    """A runner of ``runtime`` for ``net``, loaded from the ``weights`` files (the export's cache key)."""
     if runtime == "torch":
-        return net, TorchRunner(net)
+        return TorchRunner(net)
     if runtime == "tensorrt":
         from jr2net.engines.tensorrt_engine import TensorRTRunner, build_engine, require_tensorrt
 
         require_tensorrt()
-        return net, TensorRTRunner(build_engine(cached_onnx(net, weights)))
-    return net, OnnxRunner(cached_onnx(net, weights), threads)
+        return TensorRTRunner(build_engine(cached_onnx(net, weights)))
+    return OnnxRunner(cached_onnx(net, weights), threads)
+
+
+def make_runner(runtime: str, weights: Path | None = None, threads: int = 0) -> tuple[RecNet, Runner]:
+    """The network (for decoding) and a runner of ``runtime`` for a weights file (default: shipped)."""
+    _check_runtime(runtime)
+    weights = default_weights() if weights is None else weights
+    net = load_weights(weights)
+    return net, _runner(runtime, net, (weights,), threads)
+
+
+def make_recaugnet_runner(
+    runtime: str, weights: Path | None = None, etnet_weights: Path | None = None, threads: int = 0
+) -> tuple[RecAugNet, Runner]:
+    """RecAugNet (for decoding) and a runner of ``runtime`` for a RecNet and an ETNet weights file
+    (default: each one's environment variable or shipped weights); exports are cached by both."""
+    _check_runtime(runtime)
+    weights = default_weights() if weights is None else weights
+    etnet_weights = default_etnet_weights() if etnet_weights is None else etnet_weights
+    net = load_recaugnet(weights, etnet_weights)
+    return net, _runner(runtime, net, (weights, etnet_weights), threads)

@@ -1,4 +1,5 @@
-"""Per-frame estimators behind :class:`jr2net.reconstruct.Reconstructor`: the fitter, or RecNet.
+"""Per-frame estimators behind :class:`jr2net.reconstruct.Reconstructor`: the fitter, or RecNet
+(or RecAugNet, read the same way).
 
 An estimator gives FaceParams (batch of one): of the first of a few tracked faces with the
 identity (1, I) they share, then of each frame with that identity. Their light is the method's
@@ -18,6 +19,7 @@ from jr2net.alignment import align_face
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.mirror import FaceMirror
+from jr2net.nets.recaugnet import RecAugNet
 from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet, albedo_basis, crop_images
 from jr2net.params import FaceParams
 from jr2net.tracking import Tracking
@@ -52,10 +54,10 @@ class FitterEstimator:
 
 
 class RecNetPredictor:
-    """RecNet on aligned crops of tracked faces, placed back into their images.
+    """RecNet (or RecAugNet) on aligned crops of tracked faces, placed back into their images.
 
     Args:
-        net: the network (its :meth:`~jr2net.nets.recnet.RecNet.decode` and layout are used).
+        net: the network (its :meth:`~jr2net.nets.recnet.RecNet.decode` is used).
         run: the runner, (B, 3, S, S) crops -> (B, D) raw output (:mod:`jr2net.engines.runners`).
         model: the face model.
         flip_average: also run each crop flipped left to right and average the two estimates
@@ -63,7 +65,11 @@ class RecNetPredictor:
     """
 
     def __init__(
-        self, net: RecNet, run: Callable[[Tensor], Tensor], model: FaceModel, flip_average: bool = True
+        self,
+        net: RecNet | RecAugNet,
+        run: Callable[[Tensor], Tensor],
+        model: FaceModel,
+        flip_average: bool = True,
     ) -> None:
         self.net = net
         self.run = run

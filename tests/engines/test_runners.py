@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import onnx
 import pytest
 import torch
 
-from jr2net.engines.onnx_export import cached_onnx, export_onnx
+from jr2net.engines.onnx_export import OPSET, cached_onnx, export_onnx
 from jr2net.engines.runners import OnnxRunner, TorchRunner, make_runner
 from jr2net.face_model import FaceModel
 from jr2net.nets.checkpoint import SHIPPED_WEIGHTS, load_weights, save_weights
@@ -51,6 +52,8 @@ def test_cached_export_is_made_once(
     stamp = first.stat().st_mtime_ns
     assert cached_onnx(net, weights) == first and first.stat().st_mtime_ns == stamp
     assert first.parent == tmp_path / "cache" / "engines"
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
+    assert first.name == f"recnet-small-{digest}-opset{OPSET}.onnx", "the key of exports already cached"
 
 
 def test_runner_factory(face_model: FaceModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
