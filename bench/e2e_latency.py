@@ -395,6 +395,7 @@ def main() -> None:
     frames = [clip[index % len(clip)] for index in range(round(args.seconds * FPS))]
     method = ["--method", args.method, "--runtime", args.runtime, "--stages", args.stages]
     method += [] if args.weights is None else ["--weights", str(args.weights)]
+    method += [] if args.etnet_weights is None else ["--etnet-weights", str(args.etnet_weights)]
     method += ["--refiner", args.refiner, "--dcnet-runtime", args.dcnet_runtime]
     method += [] if args.dcnet_weights is None else ["--dcnet-weights", str(args.dcnet_weights)]
     common = ["--source", args.source, "--size", str(args.size)]
