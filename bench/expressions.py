@@ -1,5 +1,5 @@
-"""Expression accuracy of the fitter, RecNet and ETNet: on the held-out people's synthesised pairs,
-and on real clips of people no run saw.
+"""Expression accuracy of the fitter, RecNet, ETNet and RecAugNet: on the held-out people's
+synthesised pairs, and on real clips of people no run saw.
 
     python -m bench.expressions --pairs out/cache/expression_pairs_val --etnet out/train_etnet/etnet.pt \\
         --out out/bench_expressions.json
@@ -7,15 +7,17 @@ and on real clips of people no run saw.
 Every pair of the validation split (:mod:`jr2net.training.synth_expressions --split validation`:
 people no run trains on) is a crop rendered with a known ICT expression β_gt. Each method reads
 the crop as it would a live frame: the fitter (MediaPipe landmarks, one photo), RecNet (the
-shipped weights, on the crop) and ETNet (``--etnet``). Reported per method, over all pairs and
-over the large and the ordinary ones (:mod:`jr2net.training.expression_bank`): the mean absolute
-error over the 53 weights, the same over the weights active in the truth (β_gt ≥ 0.3: what a large
-expression is made of), and the pairs it found no face in; every method is scored on the pairs all
-of them found a face in.
+shipped weights, on the crop), ETNet (``--etnet``, default ``$JR2NET_ETNET`` or the shipped
+weights, on the crop resized to its input size) and RecAugNet (that RecNet with that ETNet as its
+expression head, on the crop as the commands run it: its figures are ETNet's up to rounding, a
+check of that path). Reported per method, over all pairs and over the large and the ordinary ones
+(:mod:`jr2net.training.expression_bank`): the mean absolute error over the 53 weights, the same
+over the weights active in the truth (β_gt ≥ 0.3: what a large expression is made of), and the
+pairs it found no face in; every method is scored on the pairs all of them found a face in.
 
 Real faces (AED-style, no β_gt there): ``--frames-per-clip`` frames of each real clip (the training
 media's validation people and the shared driving clips) are reconstructed by the fitter (identity,
-pose, light, albedo); the face is rendered with the fitter's own expression, RecNet's and ETNet's
+pose, light, albedo); the face is rendered with the fitter's own expression and each network's
 (each read from the frame's aligned crop, put on the fitter's face), and MediaPipe's 51 expression
 blendshapes of each render are compared with those of the frame itself: the mean absolute
 difference over all frames and over the frames with a large expression (a blendshape other than
@@ -37,7 +39,8 @@ from jr2net.alignment import align_face
 from jr2net.assets import repository_root
 from jr2net.face_model import FaceModel
 from jr2net.nets.checkpoint import load_weights
-from jr2net.nets.etnet import load_etnet
+from jr2net.nets.etnet import default_etnet_weights, input_size, load_etnet
+from jr2net.nets.recaugnet import RecAugNet
 from jr2net.nets.recnet import crop_images
 from jr2net.reconstruct import Reconstructor
 from jr2net.render import render_face
@@ -171,7 +174,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pairs", type=Path, required=True, help="the validation split's pair set")
-    parser.add_argument("--etnet", type=Path, help="ETNet weights (left out without)")
+    parser.add_argument(
+        "--etnet", type=Path, default=None, help="ETNet weights (default: $JR2NET_ETNET or the shipped ones)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="JSON report path")
     parser.add_argument("--frames-per-clip", type=int, default=8, help="real frames per clip (0: none)")
     args = parser.parse_args()
@@ -182,9 +187,13 @@ def main() -> None:
         "fitter": _fitter(model),
         "recnet": _network(recnet, pairs.crops.shape[1], lambda x: recnet.decode(recnet(x)).expression),
     }
-    if args.etnet is not None:
-        etnet, provenance = load_etnet(args.etnet)
-        methods["etnet"] = _network(etnet, int(provenance["config"]["input_size"]), etnet)
+    etnet_weights = default_etnet_weights() if args.etnet is None else args.etnet
+    etnet, provenance = load_etnet(etnet_weights)
+    methods["etnet"] = _network(etnet, input_size(provenance), etnet)
+    recaugnet = RecAugNet(recnet, etnet, input_size(provenance)).eval()
+    methods["recaugnet"] = _network(
+        recaugnet, pairs.crops.shape[1], lambda x: recaugnet.decode(recaugnet(x)).expression
+    )
     predictions = {
         name: np.stack([read(np.asarray(crop)) for crop in tqdm(pairs.crops, desc=name, unit="pair")])
         for name, read in methods.items()
@@ -197,7 +206,7 @@ def main() -> None:
         runs.append({"op": name, **_errors(predicted, pairs.betas, pairs.large, found)})
         row = runs[-1]
         print(
-            f"{name:8s} MAE all {row['mae_all']:.4f} large {row['mae_large']:.4f} "
+            f"{name:9s} MAE all {row['mae_all']:.4f} large {row['mae_large']:.4f} "
             f"ordinary {row['mae_ordinary']:.4f}; "
             f"on active weights all {row['mae_active_all']:.4f} large {row['mae_active_large']:.4f}; "
             f"no face {row['no_face']}/{row['pairs']}"
@@ -211,7 +220,8 @@ def main() -> None:
                 f"all {row['blendshape_error_all']:.4f}, large {row['blendshape_error_large']:.4f} "
                 f"({row['frames']} frames, {row['large_frames']} large)"
             )
-    write_report(args.out, runs, [torch.device("cpu")], {"pairs": str(args.pairs), "etnet": str(args.etnet)})
+    extra = {"pairs": str(args.pairs), "etnet": str(etnet_weights)}
+    write_report(args.out, runs, [torch.device("cpu")], extra)
     print(f"wrote {args.out}")
 
 

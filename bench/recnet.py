@@ -4,8 +4,10 @@
 
 Latency, per aligned 224² crop of a shared photo: RecNet torch eager (batch 1) and onnxruntime
 (batch 1, and 2: a crop and its flip) on the CPU, RecNet end to end (align, run, decode, place in
-the image) with and without the flip average, and beside them, measured
-in the same run, the fitter on one photo (identity + frame) and warm (one frame). On a CUDA
+the image) with and without the flip average, RecAugNet (RecNet with ETNet's expression,
+``--etnet-weights``) on onnxruntime (a crop and its flip) and end to end with the flip average,
+all with as many onnxruntime threads as torch has, and beside them, measured in the same run, the
+fitter on one photo (identity + frame) and warm (one frame). On a CUDA
 device also torch eager, ``torch.compile`` and a CUDA graph at batch 1 and 8. Accuracy: the NME
 of the 68 landmarks against dlib on the shared photos (``bench.tracking``'s protocol), of the
 fitter and of RecNet (with and without the flip average), with MediaPipe's nearest points as the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from bench.timing import time_call, write_report
@@ -31,8 +34,10 @@ from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
 from jr2net.media import read_image
 from jr2net.nets.checkpoint import default_weights, load_weights, provenance
+from jr2net.nets.etnet import default_etnet_weights
+from jr2net.nets.recaugnet import RecAugNet, load_recaugnet
 from jr2net.nets.recnet import CROP_SIZE, RecNet, crop_images
-from jr2net.tracking import Tracker
+from jr2net.tracking import Tracker, Tracking
 from jr2net.training.crop_cache import TRAIN_MEDIA, split_images
 
 
@@ -40,10 +45,15 @@ def _row(op: str, runtime: str, batch: int, timing: dict) -> dict:
     return {"op": op, "runtime": runtime, "batch": batch, **timing}
 
 
-def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> list[dict]:
+def _shared_face() -> tuple[np.ndarray, Tracking]:
+    """The first shared photo (RGB) and its tracking."""
     photo = read_image(sorted(MEDIA.glob(PHOTO_GLOBS[0]))[0])
     with Tracker(mode="image") as tracker:
-        tracking = tracker.track(photo)
+        return photo, tracker.track(photo)
+
+
+def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> list[dict]:
+    photo, tracking = _shared_face()
     crop = crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None])
     cpu = torch.device("cpu")
     fitter = LandmarkFitter(model)
@@ -92,6 +102,27 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
     return rows
 
 
+def recaugnet_latency(
+    model: FaceModel, net: RecAugNet, weights: tuple[Path, Path], repeats: int
+) -> list[dict]:
+    """RecAugNet on onnxruntime on the CPU: a crop and its flip, and end to end with the flip average."""
+    photo, tracking = _shared_face()
+    crop = crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None])
+    pair = torch.cat([crop, crop.flip(-1)])
+    cpu = torch.device("cpu")
+    with OnnxRunner(cached_onnx(net, weights), threads=torch.get_num_threads()) as ort:
+        predictor = RecNetPredictor(net, ort, model, flip_average=True)
+        return [
+            _row("recaugnet_small", "onnxruntime_cpu", 2, time_call(lambda: ort(pair), cpu, repeats, 10)),
+            _row(
+                "recaugnet_small_end_to_end",
+                "onnxruntime_cpu",
+                1,
+                time_call(lambda: predictor.predict([(tracking, photo)]), cpu, repeats, 5),
+            ),
+        ]
+
+
 def _cuda_rows(net: RecNet, compiled: torch.nn.Module, batch: int, repeats: int) -> list[dict]:
     device = torch.device("cuda")
     images = torch.rand(batch, 3, CROP_SIZE, CROP_SIZE, device=device)
@@ -132,6 +163,12 @@ def main() -> None:
     parser.add_argument(
         "--weights", type=Path, default=None, help="RecNet weights (default: the shipped ones)"
     )
+    parser.add_argument(
+        "--etnet-weights",
+        type=Path,
+        default=None,
+        help="RecAugNet's ETNet weights (default: $JR2NET_ETNET or the shipped ones)",
+    )
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--skip-accuracy", action="store_true", help="latency only (no dlib needed)")
     parser.add_argument(
@@ -147,15 +184,23 @@ def main() -> None:
     model = FaceModel.load()
     weights = args.weights or default_weights()
     net = load_weights(weights)
+    etnet_weights = args.etnet_weights or default_etnet_weights()
     runs = cpu_latency(model, net, weights, args.repeats)
+    runs += recaugnet_latency(
+        model, load_recaugnet(weights, etnet_weights), (weights, etnet_weights), args.repeats
+    )
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         runs += cuda_latency(load_weights(weights), args.repeats)
         devices.append(torch.device("cuda"))
     for run in runs:
         timing = f"median {run['median_ms']:8.3f} ms  p99 {run['p99_ms']:8.3f} ms"
-        print(f"{run['op']:24s} {run['runtime']:20s} b{run['batch']}  {timing}")
-    extra = {"weights": str(weights), "weights_provenance": provenance(weights)}
+        print(f"{run['op']:27s} {run['runtime']:20s} b{run['batch']}  {timing}")
+    extra = {
+        "weights": str(weights),
+        "weights_provenance": provenance(weights),
+        "etnet_weights": str(etnet_weights),
+    }
     if not args.skip_accuracy:
         images = (
             list(shared_photos())
