@@ -139,10 +139,10 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         torch.set_flush_denormal(True)
     if config.ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {config.ablation!r}; choose from {sorted(ABLATIONS)}")
-    if config.ablation == "dense" and config.network.keep_source_detail:
+    if config.ablation == "dense" and config.network.keep_seen_source:
         raise ValueError(
-            "the 'dense' ablation has no warped image whose detail could be kept: "
-            "add --set network.keep_source_detail=false"
+            "the 'dense' ablation has no warped image to keep where the source saw the target: "
+            "add --set network.keep_seen_source=false"
         )
     train_data = PairDataset(config.pairs, "train")
     validation_data = PairDataset(config.pairs, "validation")

@@ -18,17 +18,16 @@ gives the whole crop: an RGB correction of the warped source and a soft blending
 ramp at the crop's border brings to zero so the crop melts into the frame it is pasted on. The
 work sits at S/4 and S/2 so that a 256² crop costs about half a GMAC.
 
-Where the source saw the target (co-visible, outside the mouth) the correction is kept to its low
-frequencies (``keep_source_detail``): light and colour change there, but the warped source's own
-detail passes through untouched, which a small network trained on imperfectly aligned pairs would
-otherwise learn to blur. Where the source saw nothing (the mouth, what the head turned towards,
-hair and background) the correction is whole. The correction starts at zero: an untrained DCNet
-gives back the warped source.
+Where the source saw the target (co-visible, outside the mouth) the warped source is kept as it
+is (``keep_seen_source``): a correction there, even one kept to low frequencies, added nothing on
+the held-out pairs (face PSNR 23.405 with it, 23.408 without) and cost 0.1 to 0.4 dB on unseen
+clips. The generator makes what the source never showed (the mouth, what the head turned
+towards, hair, neck and background) and the blending mask. The correction starts at zero: an
+untrained DCNet gives back the warped source.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -53,8 +52,7 @@ class DCNetConfig:
     generator_widths: tuple[int, int] = (48, 24)  # at S/4, S/2
     modulation_width: int = 16  # hidden width of each SPADE modulation
     condition_channels: int = len(CONDITION_CHANNELS)
-    keep_source_detail: bool = True  # only a low-frequency correction where the source saw the target
-    detail_cell: int = 8  # the low frequencies: the correction averaged over cells of this many pixels
+    keep_seen_source: bool = True  # no correction where the source saw the target
 
 
 def _conv(inputs: int, outputs: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -122,20 +120,12 @@ class SpadeBlock(nn.Module):
         return self.skip(x) + self.conv(_activate(modulated))
 
 
-def low_pass(image: Tensor, cell: int) -> Tensor:
-    """(B, C, S, S) averaged over ``cell``-pixel cells and resized back bilinearly."""
-    coarse = functional.avg_pool2d(image, cell)
-    return functional.interpolate(coarse, scale_factor=float(cell), mode="bilinear", align_corners=False)
-
-
-def detail_preserving(correction: Tensor, conditions: Tensor, cell: int) -> Tensor:
-    """The correction (B, 3, S, S) kept to its low frequencies where the source saw the target
-    (co-visible and not the mouth, from ``conditions`` (B, C, S, S)), whole elsewhere."""
+def unseen_only(correction: Tensor, conditions: Tensor) -> Tensor:
+    """The correction (B, 3, S, S) where the source did not see the target, 0 where it did
+    (co-visible and not the mouth, from ``conditions`` (B, C, S, S))."""
     covisible = conditions[:, CONDITION_CHANNELS.index("covisible")][:, None]
     mouth = conditions[:, CONDITION_CHANNELS.index("mouth")][:, None]
-    seen = covisible * (1 - mouth)
-    low = low_pass(correction, cell)
-    return low + (1 - seen) * (correction - low)
+    return (1 - covisible * (1 - mouth)) * correction
 
 
 def border_ramp(size: int, fraction: float = BORDER_FRACTION) -> Tensor:
@@ -199,8 +189,8 @@ class DCNet(nn.Module):
         x = functional.interpolate(_activate(x), scale_factor=2.0, mode="bilinear", align_corners=False)
         out = self.out(torch.cat([x, conditions[:, :3]], dim=1))
         correction = out[:, :3]
-        if self.config.keep_source_detail:
-            correction = detail_preserving(correction, conditions, self.config.detail_cell)
+        if self.config.keep_seen_source:
+            correction = unseen_only(correction, conditions)
         image = (conditions[:, :3] + correction).clamp(0, 1)
         alpha = torch.sigmoid(out[:, 3:]) * border_ramp(size).to(out)
         return image, alpha
@@ -210,7 +200,6 @@ class DCNet(nn.Module):
         dims = check_tensor("texture", texture, ("B", len(TEXTURE_CHANNELS), "S", "S"))
         check_tensor("conditions", conditions, ("B", self.config.condition_channels, "S", "S"), dims)
         check_tensor("grid", grid, ("B", "S", "S", 2), dims)
-        multiple = math.lcm(8, self.config.detail_cell)
-        if dims["S"] % multiple:
-            raise ValueError(f"DCNet needs a crop size divisible by {multiple}, got {dims['S']}")
+        if dims["S"] % 8:
+            raise ValueError(f"DCNet needs a crop size divisible by 8, got {dims['S']}")
         return DCNetOutput(*self(texture, conditions, grid))
