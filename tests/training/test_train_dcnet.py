@@ -88,3 +88,10 @@ def test_settings_name_fields_and_nested_fields() -> None:
             configure(DCNetTrainConfig(), bad)
     with pytest.raises(SystemExit):
         main(["--set", "learning_rate=-1"])
+
+
+def test_the_dense_ablation_asks_for_the_seen_source_to_be_given_up(tmp_path: Path) -> None:
+    config = DCNetTrainConfig(pairs=tmp_path / "no_pairs", out=tmp_path / "run", ablation="dense")
+    with pytest.raises(ValueError, match="keep_seen_source=false"):
+        train(config)
+    assert not (tmp_path / "run").exists(), "refused before anything was written"
