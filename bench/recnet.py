@@ -28,7 +28,7 @@ from bench.timing import time_call, write_report
 from bench.tracking import MEDIA, PHOTO_GLOBS, accuracy, shared_photos
 from jr2net.alignment import align_face
 from jr2net.engines.onnx_export import cached_onnx
-from jr2net.engines.runners import OnnxRunner, TorchRunner
+from jr2net.engines.runners import OnnxRunner, TorchRunner, make_recaugnet_runner
 from jr2net.estimators import RecNetEstimator, RecNetPredictor
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
@@ -214,20 +214,29 @@ def main() -> None:
                 )
                 for flip in (True, False)
             )
+        augmented, augmented_runner = make_recaugnet_runner("onnx", weights, etnet_weights)
+        with augmented_runner:
+            recaugnet = accuracy(
+                model, RecNetEstimator(RecNetPredictor(augmented, augmented_runner, model)), images
+            )
         fitter = accuracy(model, images=images)
         fitted, anchor = fitter["mean"]["nme_fitted"], fitter["mean"]["nme_mediapipe_nearest"]
         ratio = recnet["mean"]["nme_fitted"] / fitted
+        augmented_ratio = recaugnet["mean"]["nme_fitted"] / fitted
         extra["landmark_nme_vs_dlib"] = {
             "photos": args.photos,
             "fitter": fitter,
             "recnet": recnet,
             "recnet_no_flip": single,
             "recnet_over_fitter": ratio,
+            "recaugnet": recaugnet,
+            "recaugnet_over_fitter": augmented_ratio,
         }
         print(
             f"NME vs dlib ({args.photos}, {len(fitter['photos'])} faces): fitter {100 * fitted:.2f} %, "
             f"RecNet {100 * recnet['mean']['nme_fitted']:.2f} % "
             f"({ratio:.2f}×; without the flip {100 * single['mean']['nme_fitted']:.2f} %), "
+            f"RecAugNet {100 * recaugnet['mean']['nme_fitted']:.2f} % ({augmented_ratio:.2f}×), "
             f"MediaPipe nearest {100 * anchor:.2f} %"
         )
     write_report(args.out, runs, devices, extra)
