@@ -19,6 +19,7 @@ the benchmark's own photos.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from bench.timing import time_call, write_report
 from bench.tracking import MEDIA, PHOTO_GLOBS, accuracy, shared_photos
 from jr2net.alignment import align_face
 from jr2net.engines.onnx_export import cached_onnx
-from jr2net.engines.runners import OnnxRunner, TorchRunner, make_recaugnet_runner
+from jr2net.engines.runners import OnnxRunner, TorchRunner
 from jr2net.estimators import RecNetEstimator, RecNetPredictor
 from jr2net.face_model import FaceModel
 from jr2net.fitting import LandmarkFitter
@@ -45,16 +46,24 @@ def _row(op: str, runtime: str, batch: int, timing: dict) -> dict:
     return {"op": op, "runtime": runtime, "batch": batch, **timing}
 
 
-def _shared_face() -> tuple[np.ndarray, Tracking]:
-    """The first shared photo (RGB) and its tracking."""
-    photo = read_image(sorted(MEDIA.glob(PHOTO_GLOBS[0]))[0])
-    with Tracker(mode="image") as tracker:
-        return photo, tracker.track(photo)
+@dataclass(frozen=True)
+class SharedFace:
+    """The first shared photo (RGB uint8 (H, W, 3)), its tracking and its aligned crop (1, 3, S, S)."""
+
+    photo: np.ndarray
+    tracking: Tracking
+    crop: torch.Tensor
+
+    @classmethod
+    def load(cls) -> SharedFace:
+        photo = read_image(sorted(MEDIA.glob(PHOTO_GLOBS[0]))[0])
+        with Tracker(mode="image") as tracker:
+            tracking = tracker.track(photo)
+        return cls(photo, tracking, crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None]))
 
 
-def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> list[dict]:
-    photo, tracking = _shared_face()
-    crop = crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None])
+def cpu_latency(model: FaceModel, net: RecNet, weights: Path, face: SharedFace, repeats: int) -> list[dict]:
+    photo, tracking, crop = face.photo, face.tracking, face.crop
     cpu = torch.device("cpu")
     fitter = LandmarkFitter(model)
     (fitted,) = fitter.fit_identity([tracking])
@@ -103,11 +112,10 @@ def cpu_latency(model: FaceModel, net: RecNet, weights: Path, repeats: int) -> l
 
 
 def recaugnet_latency(
-    model: FaceModel, net: RecAugNet, weights: tuple[Path, Path], repeats: int
+    model: FaceModel, net: RecAugNet, weights: tuple[Path, Path], face: SharedFace, repeats: int
 ) -> list[dict]:
     """RecAugNet on onnxruntime on the CPU: a crop and its flip, and end to end with the flip average."""
-    photo, tracking = _shared_face()
-    crop = crop_images(align_face(photo, tracking.landmarks, CROP_SIZE).image[None])
+    photo, tracking, crop = face.photo, face.tracking, face.crop
     pair = torch.cat([crop, crop.flip(-1)])
     cpu = torch.device("cpu")
     with OnnxRunner(cached_onnx(net, weights), threads=torch.get_num_threads()) as ort:
@@ -185,10 +193,10 @@ def main() -> None:
     weights = args.weights or default_weights()
     net = load_weights(weights)
     etnet_weights = args.etnet_weights or default_etnet_weights()
-    runs = cpu_latency(model, net, weights, args.repeats)
-    runs += recaugnet_latency(
-        model, load_recaugnet(weights, etnet_weights), (weights, etnet_weights), args.repeats
-    )
+    augmented = load_recaugnet(weights, etnet_weights)
+    face = SharedFace.load()
+    runs = cpu_latency(model, net, weights, face, args.repeats)
+    runs += recaugnet_latency(model, augmented, (weights, etnet_weights), face, args.repeats)
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
         runs += cuda_latency(load_weights(weights), args.repeats)
@@ -214,11 +222,8 @@ def main() -> None:
                 )
                 for flip in (True, False)
             )
-        augmented, augmented_runner = make_recaugnet_runner("onnx", weights, etnet_weights)
-        with augmented_runner:
-            recaugnet = accuracy(
-                model, RecNetEstimator(RecNetPredictor(augmented, augmented_runner, model)), images
-            )
+        with OnnxRunner(cached_onnx(augmented, (weights, etnet_weights))) as runner:
+            recaugnet = accuracy(model, RecNetEstimator(RecNetPredictor(augmented, runner, model)), images)
         fitter = accuracy(model, images=images)
         fitted, anchor = fitter["mean"]["nme_fitted"], fitter["mean"]["nme_mediapipe_nearest"]
         ratio = recnet["mean"]["nme_fitted"] / fitted
