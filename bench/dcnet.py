@@ -23,7 +23,7 @@ from bench.clips import MEDIA
 from bench.timing import time_call, write_report
 from jr2net.dcnet_renderer import DCNetRenderer
 from jr2net.dense_conditions import CROP_SIZE, SourceCrop, dense_conditions
-from jr2net.engines.dcnet_runners import make_dcnet_runner
+from jr2net.engines.dcnet_runners import DCNetRunnersBySize, make_dcnet_runner
 from jr2net.face_model import FaceModel
 from jr2net.media import read_image
 from jr2net.reenact import Controls, GeometricRenderer, Reenactor
@@ -85,7 +85,7 @@ def renderer_rows(model: FaceModel, weights: Path | None, threads: int, repeats:
         reenactor = Reenactor(model, source)
         turned = source.params.replace(rotation=source.params.rotation + torch.tensor([[0.05, 0.15, 0.0]]))
         warp = reenactor.warp(turned)
-        dcnet = DCNetRenderer(make_dcnet_runner("onnx", weights, threads=threads))
+        dcnet = DCNetRenderer(DCNetRunnersBySize("onnx", weights, threads=threads))
         crop = SourceCrop.of(source)
         assert source.landmarks is not None  # a photo source has the tracker's landmarks
         landmarks = source.landmarks.numpy()

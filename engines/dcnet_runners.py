@@ -50,11 +50,28 @@ class OnnxDCNetRunner:
 def make_dcnet_runner(
     runtime: str = "onnx", weights: Path | None = None, threads: int = 0, size: int = CROP_SIZE
 ) -> TorchDCNetRunner | OnnxDCNetRunner:
-    """A DCNet runner of ``runtime`` for a weights file (default: ``$JR2NET_DCNET`` or the shipped)."""
-    if runtime not in DCNET_RUNTIMES:
-        raise ValueError(f"unknown DCNet runtime {runtime!r}; choose from {DCNET_RUNTIMES}")
-    weights = default_dcnet_weights() if weights is None else weights
-    net = load_dcnet(weights)
-    if runtime == "torch":
-        return TorchDCNetRunner(net)
-    return OnnxDCNetRunner(cached_dcnet_onnx(net, weights, size), threads)
+    """A DCNet runner of ``runtime`` for a weights file (default: ``$JR2NET_DCNET`` or the shipped)
+    and S×S crops."""
+    return DCNetRunnersBySize(runtime, weights, threads)(size)
+
+
+class DCNetRunnersBySize:
+    """:data:`jr2net.dcnet_renderer.DCNetRunners`: one runner per crop size, made on first use
+    (the weights are read once; onnxruntime gets an export per size, cached on disk)."""
+
+    def __init__(self, runtime: str = "onnx", weights: Path | None = None, threads: int = 0) -> None:
+        if runtime not in DCNET_RUNTIMES:
+            raise ValueError(f"unknown DCNet runtime {runtime!r}; choose from {DCNET_RUNTIMES}")
+        self.runtime, self.threads = runtime, threads
+        self.weights = default_dcnet_weights() if weights is None else weights
+        self.net = load_dcnet(self.weights)
+        self._runners: dict[int, TorchDCNetRunner | OnnxDCNetRunner] = {}
+
+    def __call__(self, size: int) -> TorchDCNetRunner | OnnxDCNetRunner:
+        if size not in self._runners:
+            if self.runtime == "torch":
+                self._runners[size] = TorchDCNetRunner(self.net)
+            else:
+                export = cached_dcnet_onnx(self.net, self.weights, size)
+                self._runners[size] = OnnxDCNetRunner(export, self.threads)
+        return self._runners[size]

@@ -10,13 +10,14 @@ mask DCNet predicts, which is 0 at the crop's border: no hard edge anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from jr2net.compositing import sample
-from jr2net.dense_conditions import CROP_SIZE, CropWindow, SourceCrop, dense_conditions
+from jr2net.dense_conditions import CROP_SIZE, CropWindow, SourceCrop, dense_conditions, source_head
 from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
 
 
@@ -25,6 +26,10 @@ class DCNetRunner(Protocol):
     ``(image (1, 3, S, S), alpha (1, 1, S, S))``."""
 
     def __call__(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]: ...
+
+
+DCNetRunners = Callable[[int], DCNetRunner]
+"""The DCNet runner for crops of side S (an ONNX export is made per size)."""
 
 
 def paste(window: CropWindow, correction: Tensor, alpha: Tensor, warped: Tensor, frame: Tensor) -> Tensor:
@@ -39,24 +44,30 @@ def paste(window: CropWindow, correction: Tensor, alpha: Tensor, warped: Tensor,
 
 
 class DCNetRenderer:
-    """A :class:`jr2net.reenact.FrameRenderer` that runs DCNet on the source's crop."""
+    """A :class:`jr2net.reenact.FrameRenderer` that runs DCNet on the source's crop.
 
-    def __init__(self, runner: DCNetRunner, crop_size: int = CROP_SIZE) -> None:
-        self.runner = runner
+    The crop's side is the source window's own (:meth:`CropWindow.crop_size`), at most
+    ``crop_size``; or exactly ``crop_size`` when ``fixed``."""
+
+    def __init__(self, runners: DCNetRunners, crop_size: int = CROP_SIZE, fixed: bool = False) -> None:
+        self.runners = runners
         self.crop_size = crop_size
+        self.fixed = fixed
         self._source: SourceFace | None = None
         self._crop: SourceCrop | None = None
 
     def crop_of(self, source: SourceFace) -> SourceCrop:
         """The source's crop window and texture (computed on the first frame of a source)."""
         if self._crop is None or self._source is not source:
-            self._source, self._crop = source, SourceCrop.of(source, self.crop_size)
+            window = CropWindow.around(source_head(source))
+            size = self.crop_size if self.fixed else window.crop_size(self.crop_size)
+            self._source, self._crop = source, SourceCrop.on(window, source, size)
         return self._crop
 
     def __call__(self, warp: TargetWarp) -> Tensor:
         source = warp.source
         crop = self.crop_of(source)
         dense = dense_conditions(warp, crop)
-        image, alpha = self.runner(crop.texture, dense.conditions, dense.grid)
+        image, alpha = self.runners(crop.size)(crop.texture, dense.conditions, dense.grid)
         warped = sample(source.image, warp.source_points)
         return paste(crop.window, image - dense.conditions[:, :3], alpha, warped, source.image)

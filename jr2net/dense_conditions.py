@@ -9,6 +9,7 @@ spread over hair, neck and background by the extrapolated flow), so it covers th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,8 +19,9 @@ from jr2net.compositing import sample
 from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
 from jr2net.shapes import check_tensor
 
-CROP_SIZE = 256
+CROP_SIZE = 256  # the largest crop, and the size DCNet is trained at
 CROP_SCALE = 1.25  # the crop's side over the larger side of the rendered head's bounding box
+CROP_STEP = 32  # crop sides are multiples of this (DCNet needs multiples of 8; fewer ONNX exports)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,12 @@ class CropWindow:
     centre_x: float
     centre_y: float
     side: float
+
+    def crop_size(self, largest: int = CROP_SIZE, step: int = CROP_STEP) -> int:
+        """The crop's side S for this window: its own side in frame pixels rounded up to a multiple
+        of ``step``, at most ``largest``. A small face (a 256 px live source, say) is not
+        upsampled into a larger crop, which would only cost the network time."""
+        return min(largest, max(step, step * math.ceil(self.side / step)))
 
     @classmethod
     def around(cls, mask: Tensor, scale: float = CROP_SCALE) -> CropWindow:
@@ -62,18 +70,30 @@ class CropWindow:
         return sample(maps, self.frame_points(size), padding)
 
 
+def source_head(source: SourceFace) -> Tensor:
+    """(1, 1, H, W) 1 where the source's head is rendered: what its crop window is around."""
+    return (source.depth > 0).float()[:, None]
+
+
 @dataclass(frozen=True)
 class SourceCrop:
-    """The source on its window: ``texture`` (1, 9, S, S) = image ‖ light map ‖ normal map."""
+    """The source on its window: ``texture`` (1, 9, S, S) = image ‖ light map ‖ normal map, and
+    ``frame_points`` (1, S, S, 2), the frame positions of the crop's pixel centres."""
 
     window: CropWindow
     texture: Tensor
+    frame_points: Tensor
 
     @classmethod
     def of(cls, source: SourceFace, size: int = CROP_SIZE, scale: float = CROP_SCALE) -> SourceCrop:
-        window = CropWindow.around((source.depth > 0).float()[:, None], scale)
+        """The source on the window around its rendered head, at S = ``size``."""
+        return cls.on(CropWindow.around(source_head(source), scale), source, size)
+
+    @classmethod
+    def on(cls, window: CropWindow, source: SourceFace, size: int) -> SourceCrop:
+        """The source on ``window`` at S = ``size``."""
         maps = torch.cat([source.image, source.light_map, source.normal_map], dim=1)
-        return cls(window, window.crop(maps, size))
+        return cls(window, window.crop(maps, size), window.frame_points(size))
 
     @property
     def size(self) -> int:
@@ -99,9 +119,10 @@ def dense_conditions(warp: TargetWarp, crop: SourceCrop) -> DenseConditions:
     window, size = crop.window, crop.size
     height, width = warp.source_points.shape[1:3]
     flow = (warp.source_points - pixel_centres(height, width)).permute(0, 3, 1, 2)
-    points = window.frame_points(size) + window.crop(flow, size).permute(0, 2, 3, 1)  # no flow off the frame
-    warped = sample(warp.source.image, points, "zeros")
     target = warp.target
-    maps = torch.cat([warp.covisible, target.mask, warp.mouth, target.light, target.normal], dim=1)
+    maps = torch.cat([flow, warp.covisible, target.mask, warp.mouth, target.light, target.normal], dim=1)
+    cropped_flow, cropped_maps = sample(maps, crop.frame_points, "zeros").split([2, 9], dim=1)
+    points = crop.frame_points + cropped_flow.permute(0, 2, 3, 1)  # no flow off the frame
+    warped = sample(warp.source.image, points, "zeros")
     grid = window.to_crop(points, size) * (2.0 / size) - 1.0
-    return DenseConditions(torch.cat([warped, window.crop(maps, size)], dim=1), grid)
+    return DenseConditions(torch.cat([warped, cropped_maps], dim=1), grid)

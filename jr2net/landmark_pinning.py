@@ -66,18 +66,25 @@ def _spline_kernel(squared_distance: Tensor) -> Tensor:
     return 0.5 * squared_distance * torch.log(squared_distance.clamp(min=1e-12))
 
 
-def thin_plate_grid(points: Tensor, values: Tensor, height: int, width: int) -> Tensor:
+def thin_plate_grid(
+    points: Tensor, values: Tensor, height: int, width: int, cells: Tensor | None = None
+) -> Tensor:
     """The smoothing thin-plate spline through ``values`` (N, C) at ``points`` (N, 2) (pixels),
     evaluated at the centres of a grid of :data:`GRID_STEP`-pixel cells over an H×W image:
     (1, C, ⌈H/step⌉, ⌈W/step⌉).
 
-    Coordinates are normalised by the points' spread, so the smoothing does not depend on the
-    image size; the system is solved in float64 and evaluated in float32.
+    ``cells`` (⌈H/step⌉, ⌈W/step⌉) bool, when given, says which cells are wanted: the others are
+    left at 0 and cost nothing. Coordinates are normalised by the points' spread, so the smoothing
+    does not depend on the image size; the system is solved in float64 (float32 is off by pixels:
+    the system is badly conditioned) and evaluated in float32.
     """
     check_tensor("points", points, ("N", 2))
     dims = check_tensor("values", values, ("N", "C"))
     if points.shape[0] != dims["N"]:
         raise ValueError(f"{points.shape[0]} points but {dims['N']} values")
+    rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
+    if cells is not None:
+        check_tensor("cells", cells, (rows, columns))
     centre = points.mean(dim=0)
     spread = float(points.std(dim=0).max()) or 1.0
     anchors = ((points - centre) / spread).double()
@@ -91,13 +98,18 @@ def thin_plate_grid(points: Tensor, values: Tensor, height: int, width: int) -> 
     right = torch.zeros(count + 3, values.shape[1], dtype=torch.float64)
     right[:count] = values.double()
     solution = torch.linalg.solve(system, right).float()
-    rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
     ys = (torch.arange(rows) + 0.5) * (height / rows)
     xs = (torch.arange(columns) + 0.5) * (width / columns)
     grid = (torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2) - centre) / spread
-    kernel = _spline_kernel(torch.cdist(grid, anchors.float()) ** 2)
-    basis = torch.cat([kernel, torch.ones(len(grid), 1), grid], dim=1)
-    return (basis @ solution).reshape(rows, columns, -1).permute(2, 0, 1)[None]
+    wanted = grid if cells is None else grid[cells.reshape(-1)]
+    kernel = _spline_kernel(torch.cdist(wanted, anchors.float()) ** 2)
+    evaluated = torch.cat([kernel, torch.ones(len(wanted), 1), wanted], dim=1) @ solution
+    if cells is None:
+        field = evaluated
+    else:
+        field = torch.zeros(len(grid), values.shape[1])
+        field[cells.reshape(-1)] = evaluated
+    return field.reshape(rows, columns, -1).permute(2, 0, 1)[None]
 
 
 def thin_plate_field(points: Tensor, values: Tensor, height: int, width: int) -> Tensor:
@@ -133,9 +145,10 @@ def pinning_fields(
     check_tensor("face_mask", face_mask, (1, 1, "H", "W"))
     height, width = face_mask.shape[-2:]
     values = torch.cat([model_target - pinned, source_residual], dim=1)
-    coarse = thin_plate_grid(pinned, values, height, width)
-    rows, columns = coarse.shape[-2:]
+    rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
     coarse_mask = torch.nn.functional.adaptive_avg_pool2d(face_mask, (rows, columns))
+    # extrapolate_flow reads the spline only on the face's cells, so only they are evaluated
+    coarse = thin_plate_grid(pinned, values, height, width, cells=coarse_mask[0, 0] > 0)
     face_size = math.sqrt(float(face_mask.sum())) or 1.0
     faded = extrapolate_flow(
         coarse.reshape(2, 2, rows, columns),

@@ -14,6 +14,7 @@ the geometric one, or the learned DCNet (:mod:`jr2net.dcnet_renderer`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -492,8 +493,12 @@ class Reenactor:
         return centres + spread.permute(0, 2, 3, 1)
 
 
+@functools.lru_cache(maxsize=16)
 def pixel_centres(height: int, width: int) -> Tensor:
-    """(1, H, W, 2) pixel-centre positions (x, y), at +0.5."""
+    """(1, H, W, 2) pixel-centre positions (x, y), at +0.5.
+
+    Made once per size and shared by every caller (a frame's warp asks for them several times):
+    never modify the result in place."""
     ys = torch.arange(height, dtype=torch.float32) + 0.5
     xs = torch.arange(width, dtype=torch.float32) + 0.5
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from jr2net.dcnet_renderer import DCNetRenderer
-from jr2net.engines.dcnet_runners import DCNET_RUNTIMES, make_dcnet_runner
+from jr2net.engines.dcnet_runners import DCNET_RUNTIMES, DCNetRunnersBySize
 from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
 from jr2net.reenact import FrameRenderer, GeometricRenderer
 
@@ -42,7 +42,7 @@ class RefinerChoice:
     def __call__(self) -> FrameRenderer:
         if self.refiner == "geometric":
             return GeometricRenderer()
-        return DCNetRenderer(make_dcnet_runner(self.runtime, self.weights, threads=torch.get_num_threads()))
+        return DCNetRenderer(DCNetRunnersBySize(self.runtime, self.weights, threads=torch.get_num_threads()))
 
 
 def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:

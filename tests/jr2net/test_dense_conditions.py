@@ -73,7 +73,7 @@ def test_renderer_with_a_transparent_crop_gives_the_source_back(reenactor: Reena
         return torch.ones_like(texture[:, :3]), torch.zeros_like(texture[:, :1])
 
     source = reenactor.source
-    frame = DCNetRenderer(transparent, SIZE)(reenactor.warp(source.params))
+    frame = DCNetRenderer(lambda size: transparent, SIZE)(reenactor.warp(source.params))
     torch.testing.assert_close(frame, source.image)
 
 
@@ -95,3 +95,23 @@ def test_paste_keeps_the_warped_frames_detail_under_a_flat_correction() -> None:
     correction, alpha = torch.full((1, 3, 8, 8), 0.1), torch.ones(1, 1, 8, 8)
     out = paste(window, correction, alpha, warped, torch.zeros_like(warped))
     torch.testing.assert_close(out[..., 8:56, 8:56], warped[..., 8:56, 8:56] + 0.1)
+
+
+@pytest.mark.parametrize(("side", "expected"), [(10.0, 32), (166.25, 192), (192.0, 192), (400.0, 256)])
+def test_the_crop_is_the_windows_own_pixels_rounded_up_and_capped(side: float, expected: int) -> None:
+    assert CropWindow(0.0, 0.0, side).crop_size() == expected
+
+
+def test_the_renderer_asks_for_the_windows_crop_size_unless_fixed(reenactor: Reenactor) -> None:
+    asked = []
+
+    def transparent(size: int):
+        asked.append(size)
+        return lambda texture, conditions, grid: (texture[:, :3], torch.zeros_like(texture[:, :1]))
+
+    warp = reenactor.warp(reenactor.source.params)
+    window_size = CropWindow.around((reenactor.source.depth > 0).float()[:, None]).crop_size(1024)
+    DCNetRenderer(transparent, 1024)(warp)
+    DCNetRenderer(transparent, 64, fixed=True)(warp)
+    assert 64 < window_size < 1024
+    assert asked == [window_size, 64]
