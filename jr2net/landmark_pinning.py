@@ -67,16 +67,23 @@ def _spline_kernel(squared_distance: Tensor) -> Tensor:
 
 
 def thin_plate_grid(
-    points: Tensor, values: Tensor, height: int, width: int, cells: Tensor | None = None
+    points: Tensor,
+    values: Tensor,
+    height: int,
+    width: int,
+    cells: Tensor | None = None,
+    smoothing: Tensor | None = None,
 ) -> Tensor:
     """The smoothing thin-plate spline through ``values`` (N, C) at ``points`` (N, 2) (pixels),
     evaluated at the centres of a grid of :data:`GRID_STEP`-pixel cells over an H×W image:
     (1, C, ⌈H/step⌉, ⌈W/step⌉).
 
     ``cells`` (⌈H/step⌉, ⌈W/step⌉) bool, when given, says which cells are wanted: the others are
-    left at 0 and cost nothing. Coordinates are normalised by the points' spread, so the smoothing
-    does not depend on the image size; the system is solved in float64 (float32 is off by pixels:
-    the system is badly conditioned) and evaluated in float32.
+    left at 0 and cost nothing. ``smoothing`` (N,) is each point's regularisation (default
+    :data:`SPLINE_SMOOTHING`; smaller follows the point more tightly). Coordinates are normalised
+    by the points' spread, so the smoothing does not depend on the image size; the system is
+    solved in float64 (float32 is off by pixels: the system is badly conditioned) and evaluated
+    in float32.
     """
     check_tensor("points", points, ("N", 2))
     dims = check_tensor("values", values, ("N", "C"))
@@ -91,7 +98,9 @@ def thin_plate_grid(
     count = anchors.shape[0]
     system = torch.zeros(count + 3, count + 3, dtype=torch.float64)
     system[:count, :count] = _spline_kernel(torch.cdist(anchors, anchors) ** 2)
-    system[:count, :count] += SPLINE_SMOOTHING * torch.eye(count, dtype=torch.float64)
+    regularisation = torch.full((count,), SPLINE_SMOOTHING) if smoothing is None else smoothing
+    check_tensor("smoothing", regularisation, (count,))
+    system[:count, :count] += torch.diag(regularisation.double())
     affine = torch.cat([torch.ones(count, 1, dtype=torch.float64), anchors], dim=1)
     system[:count, count:] = affine
     system[count:, :count] = affine.T
@@ -132,23 +141,26 @@ class PinningFields:
 
 
 def pinning_fields(
-    pinned: Tensor, model_target: Tensor, source_residual: Tensor, face_mask: Tensor
+    anchors: Tensor, draw: Tensor, read: Tensor, face_mask: Tensor, smoothing: Tensor | None = None
 ) -> PinningFields:
-    """The fields that pin a warp.
+    """The fields that pin a warp, interpolating their values at the anchors.
 
     Args:
-        pinned: (N, 2) where the target's landmarks should be drawn (pixels).
-        model_target: (N, 2) where the target FaceParams put them.
-        source_residual: (N, 2) the source's detected landmarks minus its fit's.
+        anchors: (N, 2) where the target's landmarks should be drawn (pixels).
+        draw: (N, 2) the draw shift at each: where the target FaceParams put the landmark minus
+            the anchor.
+        read: (N, 2) the read shift at each: for a landmark with a surface point, the source's
+            detected landmark minus its fit's.
         face_mask: (1, 1, H, W) the target face; the fields are faded out away from it.
+        smoothing: (N,) each anchor's spline regularisation (default :data:`SPLINE_SMOOTHING`).
     """
     check_tensor("face_mask", face_mask, (1, 1, "H", "W"))
     height, width = face_mask.shape[-2:]
-    values = torch.cat([model_target - pinned, source_residual], dim=1)
+    values = torch.cat([draw, read], dim=1)
     rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
     coarse_mask = torch.nn.functional.adaptive_avg_pool2d(face_mask, (rows, columns))
     # extrapolate_flow reads the spline only on the face's cells, so only they are evaluated
-    coarse = thin_plate_grid(pinned, values, height, width, cells=coarse_mask[0, 0] > 0)
+    coarse = thin_plate_grid(anchors, values, height, width, coarse_mask[0, 0] > 0, smoothing)
     face_size = math.sqrt(float(face_mask.sum())) or 1.0
     faded = extrapolate_flow(
         coarse.reshape(2, 2, rows, columns),

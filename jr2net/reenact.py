@@ -28,8 +28,9 @@ from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
 from jr2net.compositing import extrapolate_flow, feather, sample
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
+from jr2net.gaze import IRIS_SMOOTHING, iris_anchors
 from jr2net.geometry import COVISIBILITY_TOLERANCE, face_geometry
-from jr2net.landmark_pinning import PinningFields, pinning_fields, transfer_landmarks
+from jr2net.landmark_pinning import SPLINE_SMOOTHING, PinningFields, pinning_fields, transfer_landmarks
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
@@ -427,7 +428,8 @@ class Reenactor:
     ) -> TargetWarp:
         """``warp`` pinned to the driver's landmarks, or as it is where pinning does not apply (no
         source or driving landmarks, absolute motion, or controls that set the expression or the
-        head's angles). The first driving landmarks seen are the reference of their motion."""
+        head's angles). The first driving landmarks seen are the reference of their motion. The
+        irises then follow the driver's (:mod:`jr2net.gaze`)."""
         if landmarks is None or self._correspondence is None or self._source_residual is None:
             return warp
         driving = np.asarray(landmarks, dtype=np.float64)[:, :2]
@@ -438,11 +440,25 @@ class Reenactor:
         if self.motion != "relative" or overridden:
             return warp
         assert self.source.landmarks is not None  # a source residual implies source landmarks
-        source = self.source.landmarks.double().numpy()
-        pinned = torch.from_numpy(transfer_landmarks(source, driving, self.reference_landmarks)).float()
+        source_landmarks = self.source.landmarks.float()
+        pinned = torch.from_numpy(
+            transfer_landmarks(source_landmarks.double().numpy(), driving, self.reference_landmarks)
+        ).float()
         valid = self._correspondence.valid
-        model_target = self._correspondence.landmark_points(warp.screen)[0, :, :2]
-        fields = pinning_fields(pinned[valid], model_target[valid], self._source_residual, warp.target.mask)
+        draw = self._correspondence.landmark_points(warp.screen)[0, :, :2] - pinned
+        irises, iris_draw, iris_read = iris_anchors(pinned, draw, valid, source_landmarks, warp.source_points)
+        fields = pinning_fields(
+            torch.cat([pinned[valid], irises]),
+            torch.cat([draw[valid], iris_draw]),
+            torch.cat([self._source_residual, iris_read]),
+            warp.target.mask,
+            torch.cat(
+                [
+                    torch.full((int(valid.sum()),), SPLINE_SMOOTHING),
+                    torch.full((len(irises),), IRIS_SMOOTHING),
+                ]
+            ),
+        )
         return warp.pinned(fields)
 
     def _landmark_pixels(self, params: FaceParams, shape: Tensor) -> Tensor:

@@ -1,0 +1,88 @@
+"""Gaze: the irises as extra anchors of the landmark pinning, so the output looks where the driver does.
+
+The face model has no irises (MediaPipe's iris landmarks fall into the eye holes of the ICT mesh),
+so neither the 3D warp nor its pinning to the landmarks with a fixed surface point
+(:mod:`jr2net.landmark_pinning`) moves an iris when the driver looks elsewhere: the output kept
+the source's gaze. Each iris landmark becomes one more anchor of the pinning's thin-plate fields:
+drawn where the pinning puts it (the source's iris moved by the driver's iris motion), it reads
+the source at the source's own iris landmark. An anchor needs a draw value too; it takes the mean
+of its eye's contour anchors (the draw field is smooth across an eye), and its read value is
+computed through that same shift, so the two agree.
+
+The pinning's fields live on a grid of :data:`jr2net.landmark_pinning.GRID_STEP` pixels, coarse
+next to an iris (about 11 px across at 512²): an iris moves by about half of the driver's iris
+motion, and the eye region around it by less. A local correction of the iris's own size instead
+(Gaussians fitted at the iris and contour landmarks) read the source's irises exactly, but
+MediaPipe followed the driver's gaze less in its output (blendshape correlation 0.56 against 0.59
+on 8 cross-identity pairs), so the coarse, smooth shift stays.
+
+While the driver's eye closes, the iris landmarks are guesses under the lid: the read correction
+fades out with the eye's opening (:func:`eye_openness`), so a blink shows the lid, not an iris
+painted on it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from jr2net.compositing import sample
+from jr2net.shapes import check_tensor
+
+# MediaPipe's contour of each eye opening, in order around it, and the iris landmarks inside it
+EYE_OPENINGS = (
+    (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7),
+    (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249),
+)
+IRISES = ((468, 469, 470, 471, 472), (473, 474, 475, 476, 477))
+EYE_CORNERS = ((33, 133), (263, 362))
+EYE_LIDS = ((159, 145), (386, 374))  # upper and lower lid, middle
+# opening (lid distance over corner distance) over which the iris correction fades in: closed
+# eyes measure ~0.05, open ones 0.25-0.35
+CLOSED_OPENING, OPEN_OPENING = 0.12, 0.2
+IRIS_SMOOTHING = 1e-6  # the iris anchors' spline regularisation: followed tightly, not smoothed
+
+
+def eye_openness(landmarks: Tensor) -> Tensor:
+    """(2,) how open each eye of (478, 2) landmarks is, 0 (closed) to 1 (open): the lids' distance
+    over the corners', mapped linearly from :data:`CLOSED_OPENING` to :data:`OPEN_OPENING`."""
+    check_tensor("landmarks", landmarks, (478, 2))
+    lids = torch.tensor(EYE_LIDS)
+    corners = torch.tensor(EYE_CORNERS)
+    lid_gap = (landmarks[lids[:, 0]] - landmarks[lids[:, 1]]).norm(dim=-1)
+    ratios = lid_gap / (landmarks[corners[:, 0]] - landmarks[corners[:, 1]]).norm(dim=-1).clamp(min=1e-6)
+    return ((ratios - CLOSED_OPENING) / (OPEN_OPENING - CLOSED_OPENING)).clamp(0, 1)
+
+
+def iris_anchors(
+    pinned: Tensor, draw: Tensor, anchored: Tensor, source_landmarks: Tensor, source_points: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The iris landmarks as pinning anchors.
+
+    Args:
+        pinned: (478, 2) where the target's landmarks are drawn (pixels).
+        draw: (478, 2) the pinning's draw values (model target minus pinned; used where ``anchored``).
+        anchored: (478,) bool, the landmarks that already are anchors.
+        source_landmarks: (478, 2) the source's detected landmarks (pixels).
+        source_points: (1, H, W, 2) where each target pixel reads the source before pinning.
+
+    Returns:
+        ``(positions (10, 2), draw (10, 2), read (10, 2))``: the anchors, their draw values (the
+        mean of their eye's anchored contour landmarks') and read values (the source iris minus
+        what the anchor reads through that draw shift, faded out with :func:`eye_openness`).
+    """
+    check_tensor("source_points", source_points, (1, "H", "W", 2))
+    openness = eye_openness(pinned)
+    channels_first = source_points.permute(0, 3, 1, 2)
+    positions, draws, reads = [], [], []
+    for opening, iris, weight in zip(EYE_OPENINGS, IRISES, openness, strict=True):
+        contour = [index for index in opening if anchored[index]]
+        if not contour:
+            raise ValueError("no anchored landmark on an eye's contour to take the iris's draw shift from")
+        shift = draw[contour].mean(dim=0).expand(len(iris), 2)
+        at = pinned[list(iris)]
+        read_now = sample(channels_first, (at + shift)[None, None], "border")[0, :, 0].T
+        positions.append(at)
+        draws.append(shift)
+        reads.append(weight * (source_landmarks[list(iris)] - read_now))
+    return torch.cat(positions), torch.cat(draws), torch.cat(reads)
