@@ -55,7 +55,7 @@ from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
 from jr2net.commands.refiner import add_refiner_arguments
 from jr2net.media import iter_video_frames
 from jr2net.realtime.rtp_framing import release_frames_on_marker
-from jr2net.realtime.server import limit_ice_to_loopback
+from jr2net.realtime.webrtc import limit_ice_to_loopback
 from jr2net.tracking import Tracker
 
 MEDIA = repository_root().parent / "shared" / "media" / "liveportrait"

@@ -10,8 +10,9 @@ from aiohttp import web
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
 from jr2net.commands.refiner import REFINERS, RefinerChoice, add_refiner_arguments, refiner_choice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer, is_loopback, limit_ice_to_loopback
+from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer
 from jr2net.realtime.threads import configure_live_threads
+from jr2net.realtime.webrtc import is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
 
 

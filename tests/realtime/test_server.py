@@ -23,7 +23,8 @@ from PIL import Image
 
 from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
+from jr2net.realtime.server import ReenactmentServer
+from jr2net.realtime.webrtc import limit_ice_to_loopback
 from jr2net.sources import limit_size, load_source
 from jr2net.tracking import Tracker
 from tests.conftest import video_frames
