@@ -20,7 +20,7 @@ def keep_ray_on_loopback() -> None:
     Raises:
         RuntimeError: ray was imported already without the switch (too late to set it).
     """
-    if "ray" in sys.modules and not ray_on_loopback():
+    if sys.modules.get("ray") is not None and not ray_on_loopback():
         raise RuntimeError("keep_ray_on_loopback() must run before ray is imported")
     os.environ[SINGLE_MACHINE_SWITCH] = "0"
 

@@ -4,6 +4,8 @@ each call on its own actor."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 import ray
 
+from jr2net.cli import main
 from jr2net.face_model import FaceModel
 from jr2net.realtime.ray_cluster import SessionResources, named_actors
 from jr2net.realtime.ray_server import WORKER_STOPPED, RayFrontDoor
@@ -173,3 +176,19 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
     assert ended == {"reason": WORKER_STOPPED, "worker_stopped": True, "source": None}
     assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
     assert sorted(survivor_stats["sessions"]) == ["caller-2"], "the killed call is gone, the other stays"
+
+
+def test_serve_options_of_the_other_mode_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--session-gpus", "0.25"]) == 1
+    assert "add --ray" in capsys.readouterr().err
+    assert main(["serve", "--ray", "local", "--min-fps", "10"]) == 1
+    assert "--min-fps and --hosts size the single server" in capsys.readouterr().err
+
+
+def test_serve_ray_without_ray_names_the_extra_to_install() -> None:
+    """Where ray cannot be imported, ``serve --ray`` says which extra brings it (before any work)."""
+    code = "import sys; sys.modules['ray'] = None; from jr2net.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "serve", "--ray", "auto"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1 and 'pip install "jr2net[ray]"' in done.stderr
