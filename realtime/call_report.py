@@ -7,7 +7,7 @@ from jr2net.realtime.webrtc import ReenactedTrack
 
 
 def call_stats(
-    state: str, refiner: str, pipeline: Pipeline | None, outgoing: ReenactedTrack
+    state: str, refiner: str | None, pipeline: Pipeline | None, outgoing: ReenactedTrack
 ) -> dict[str, object]:
     """A call's figures: its peer connection's ``state``, its refiner, frames sent, drops at each
     hand-off (the encoder's too) and the pipeline's summary (fps, first frame, latency) once it runs."""

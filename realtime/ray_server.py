@@ -7,8 +7,10 @@ caller's peer connection, so media flows between the caller and that node, never
 
 Routes, as the single server's (:mod:`jr2net.realtime.server`) where not said:
 
-- ``POST /offer``: 503 with the reason when no live node has a session's resources free (Ray's
-  per-node view), or when Ray places none within :data:`PLACEMENT_TIMEOUT_S`.
+- ``POST /offer``: the call goes to a warm actor (the front door keeps ``warm`` of them started,
+  each holding a session's resources), else to one placed now; 503 with the reason when no live
+  node has a session's resources free (Ray's per-node view), or when Ray places none within
+  :data:`PLACEMENT_TIMEOUT_S`.
 - ``GET /stats``: each call's figures (from its actor) with the node it runs on, and the cluster's
   nodes; ``?session=ID`` of a call that ended gives ``"ended"``: why, and when its worker stopped
   (killed, or lost with its node) an upload id of the same source to reconnect with.
@@ -22,12 +24,13 @@ calls it finds there, so restarting it loses no call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTa
 from jr2net.face_model import FaceModel
 from jr2net.realtime.offers import read_offer
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
-from jr2net.realtime.ray_sessions import NotRunning, OfferRefused, SessionSpec, session_actor
+from jr2net.realtime.ray_sessions import NotRunning, OfferRefused, SessionSpec, WorkerSetup, session_actor
 from jr2net.realtime.reenactment import EstimatorFactory, RendererFactory
 from jr2net.realtime.uploads import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES, SourceUploads, client
 from jr2net.reenact import SourceFace
@@ -49,6 +52,7 @@ PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 PLACEMENT_TIMEOUT_S = 30.0  # a call's actor not running by then (Ray found no node after all) is a 503
 START_TIMEOUT_S = 120.0  # its stages not built by then (preload, source) is a 503 too
 STATS_TIMEOUT_S = 2.0  # a call's actor that does not answer /stats by then shows as unreachable
+WARM_RETRY_S = 2.0  # a front door short of warm actors looks for room this often
 UNAVAILABLE_RETRY_S = 1.0  # an actor Ray cannot reach for now is asked again after this
 ADOPT_TIMEOUT_S = 10.0
 ENDED_KEPT = 256  # ended calls whose reason /stats?session= still gives
@@ -72,6 +76,17 @@ class RemoteCall:
     where: dict[str, object]
     owner: str | None = None
     source: SourceFace | None = None
+
+
+@dataclass
+class WarmActor:
+    """A session actor placed and warming up (``ready``: its warm-up) for the next call; its name
+    ``id`` becomes that call's session id."""
+
+    id: str
+    actor: Any  # ray.actor.ActorHandle of a SessionActor
+    where: dict[str, object]
+    ready: asyncio.Future
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,9 @@ class RayFrontDoor:
         default_renderer: the refiner of offers that name none.
         echo: send every caller's video back unprocessed (from its actor).
         loopback_ice: the calls offer only 127.0.0.1 (a front door that serves loopback).
+        warm: session actors kept started and warm for the next callers, where the cluster has
+            room (each holds a session's resources while it waits; 0: each offer places its own,
+            seconds slower).
     """
 
     def __init__(
@@ -113,6 +131,7 @@ class RayFrontDoor:
         default_renderer: str = "geometric",
         echo: bool = False,
         loopback_ice: bool = False,
+        warm: int = 1,
     ) -> None:
         self.renderers: dict[str, RendererFactory | None] = (
             {"geometric": None} if renderers is None else dict(renderers)
@@ -122,14 +141,18 @@ class RayFrontDoor:
                 f"the default refiner {default_renderer!r} is not among {sorted(self.renderers)}"
             )
         self.default_renderer = default_renderer
-        self.source, self.resources, self.namespace = source, resources, namespace
-        self.method, self.stage_mode, self.echo, self.loopback_ice = method, stage_mode, echo, loopback_ice
+        if warm < 0:
+            raise ValueError(f"warm actors cannot be fewer than 0, got {warm}")
+        self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
+        self.setup = WorkerSetup(stage_mode, method, echo, loopback_ice)
         self.uploads = SourceUploads(model, size)
         self.calls: dict[str, RemoteCall] = {}
         self.ended: OrderedDict[str, EndedCall] = OrderedDict()
+        self.warm_actors: list[WarmActor] = []
         self._placing = asyncio.Lock()
+        self._wanted = asyncio.Event()
         self._names = itertools.count(1)
-        self._watchers: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
@@ -148,73 +171,115 @@ class RayFrontDoor:
     async def offer(self, request: web.Request) -> web.Response:
         offer = await read_offer(request, self.renderers, self.default_renderer)
         upload = None if offer.source is None else self.uploads.take(offer.source)
-        call = RemoteCall(
-            secrets.token_urlsafe(16),
-            f"caller-{next(self._names)}",
-            None,
-            offer.refiner,
-            {},
-            client(request),
-            upload,
-        )
+        worker: WarmActor | None = None
         try:
-            await self._place(call)
+            worker = await self._worker()
+            call = RemoteCall(
+                worker.id,
+                f"caller-{next(self._names)}",
+                worker.actor,
+                offer.refiner,
+                worker.where,
+                client(request),
+                upload,
+            )
+            source = self.source if upload is None else upload
+            spec = SessionSpec(call.id, call.name, source, call.refiner, self.renderers[call.refiner])
+            await _within(call.actor.take.remote(spec), START_TIMEOUT_S, "take the call")
             answer = await call.actor.answer.remote(offer.description.sdp, offer.description.type)
         except (OfferRefused, RayError, web.HTTPServiceUnavailable) as error:
-            if call.actor is not None:
-                ray.kill(call.actor)
+            if worker is not None:
+                ray.kill(worker.actor)
             if offer.source is not None:
                 self.uploads.store.restore(offer.source, upload, client(request))  # the caller may try again
             raise _http_error(error) from error
+        finally:
+            self._top_up()
         self.calls[call.id] = call
         self._watch(call)
         LOG.info("%s runs on %s", call.name, call.where.get("node"))
         return web.json_response(answer | {"session": call.id})
 
-    async def _place(self, call: RemoteCall) -> None:
-        """Create the call's actor where Ray has room, and build its stages there.
+    async def _worker(self) -> WarmActor:
+        """A warm actor for a call: one kept warm, else one placed now and warmed.
 
-        Offers are placed one at a time: the next one sees this one's resources as taken.
+        Raises:
+            web.HTTPServiceUnavailable: no node has room for one (the reason).
+            RayError: its worker failed as it started.
+        """
+        while True:
+            if self.warm_actors:
+                worker = self.warm_actors.pop(0)
+                try:
+                    await worker.ready
+                except (RayError, web.HTTPServiceUnavailable) as error:  # the next one, or a new one
+                    LOG.warning("a warm session actor failed: %s", error)
+                    ray.kill(worker.actor)
+                    continue
+                return worker
+            try:
+                worker = await self._place()
+            except web.HTTPServiceUnavailable:
+                if self.warm_actors:  # a top-up placed one while this offer waited
+                    continue
+                raise
+            try:
+                await worker.ready
+            except BaseException:
+                ray.kill(worker.actor)
+                raise
+            return worker
+
+    async def _place(self) -> WarmActor:
+        """Create a session actor where Ray has room, and start its warm-up.
+
+        Placements go one at a time: the next one sees this one's resources as taken.
 
         Raises:
             web.HTTPServiceUnavailable: no node can take it (the reason), or Ray placed it nowhere
-                within :data:`PLACEMENT_TIMEOUT_S`.
+                within :data:`PLACEMENT_TIMEOUT_S` (it is killed).
         """
         async with self._placing:
             full = await asyncio.to_thread(refusal, self.resources, len(self.calls))
             if full is not None:
                 raise web.HTTPServiceUnavailable(text=full)
-            spec = SessionSpec(
-                call.id,
-                call.name,
-                self.source if call.source is None else call.source,
-                call.refiner,
-                self.renderers[call.refiner],
-                self.method,
-                self.stage_mode,
-                self.echo,
-                self.loopback_ice,
-            )
-            call.actor = session_actor(spec, self.namespace, self.resources.options())
+            key = secrets.token_urlsafe(16)
+            actor = session_actor(key, self.setup, self.namespace, self.resources.options())
             try:
-                call.where = await asyncio.wait_for(_awaited(call.actor.where.remote()), PLACEMENT_TIMEOUT_S)
-            except TimeoutError as error:
-                raise web.HTTPServiceUnavailable(
-                    text=f"no node of the Ray cluster took this call within {PLACEMENT_TIMEOUT_S:g} s; "
-                    f"try again later"
-                ) from error
-        try:
-            await asyncio.wait_for(_awaited(call.actor.start.remote()), START_TIMEOUT_S)
-        except TimeoutError as error:
-            raise web.HTTPServiceUnavailable(
-                text=f"this call's worker did not start within {START_TIMEOUT_S:g} s"
-            ) from error
+                where = await _within(actor.where.remote(), PLACEMENT_TIMEOUT_S, "be placed")
+            except BaseException:  # not placed in time, failed, or the front door stopping
+                ray.kill(actor)
+                raise
+        ready = asyncio.ensure_future(_within(actor.warm.remote(self.source), START_TIMEOUT_S, "warm up"))
+        return WarmActor(key, actor, where, ready)
+
+    def _top_up(self) -> None:
+        """Have :meth:`_keep_warm` look now (a warm actor was taken, or a call's resources freed)."""
+        self._wanted.set()
+
+    async def _keep_warm(self) -> None:
+        """Keep :attr:`warm` actors warm where the cluster has room: when asked, and every
+        :data:`WARM_RETRY_S` (resources freed late, or a node joined)."""
+        while True:
+            while len(self.warm_actors) < self.warm:
+                try:
+                    self.warm_actors.append(await self._place())
+                except (web.HTTPServiceUnavailable, RayError) as error:  # no room: offers place their own
+                    LOG.debug("no warm session actor for now: %s", error)
+                    break
+            self._wanted.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wanted.wait(), WARM_RETRY_S)
 
     def _watch(self, call: RemoteCall) -> None:
         """Follow the call until it ends, in the background."""
-        task = asyncio.get_running_loop().create_task(self._follow(call))
-        self._watchers.add(task)
-        task.add_done_callback(self._watchers.discard)
+        self._background(self._follow(call))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping its task until it ends (or the front door stops)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _follow(self, call: RemoteCall) -> None:
         """Wait for the call to end, or its worker to stop; then forget it, keeping why."""
@@ -242,6 +307,7 @@ class RayFrontDoor:
         while len(self.ended) > ENDED_KEPT:
             self.ended.popitem(last=False)
         LOG.info("%s ended: %s", call.name, reason)
+        self._top_up()  # its resources are free again
 
     async def recalibrate(self, request: web.Request) -> web.Response:
         try:
@@ -302,26 +368,33 @@ class RayFrontDoor:
             self._watch(call)
         if adopted:
             LOG.info("adopted %d running call(s): %s", len(adopted), ", ".join(c.name for c in adopted))
+        if self.warm:
+            self._background(self._keep_warm())
 
     async def _adopt(self, name: str) -> RemoteCall | None:
-        """The running call of actor ``name``; None if it ended (it is told to exit) or is gone."""
+        """The running call of actor ``name``; None if it has none (ended, or a warm actor of a front
+        door that stopped without a word: it is told to exit) or is gone."""
         try:
             actor = await asyncio.to_thread(ray.get_actor, name, self.namespace)
             about = await asyncio.wait_for(_awaited(actor.describe.remote()), ADOPT_TIMEOUT_S)
         except (ValueError, RayError, TimeoutError) as error:
             LOG.warning("call %s… could not be adopted: %s", name[:4], error)
             return None
-        if about["ended"] is not None:
+        if about["ended"] is not None or about["name"] is None:
             actor.exit.remote()
             return None
         return RemoteCall(name, about["name"], actor, about["refiner"], about["where"])
 
     async def shutdown(self, app: web.Application) -> None:
-        """Stop following the calls; they keep running on the cluster (a restarted front door
-        adopts them; a private ``--ray local`` cluster ends them as it stops)."""
-        for task in list(self._watchers):
+        """Stop following the calls, which keep running on the cluster (a restarted front door
+        adopts them; a private ``--ray local`` cluster ends them as it stops); end the warm actors."""
+        for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._watchers, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        warm, self.warm_actors = self.warm_actors, []
+        for worker in warm:
+            worker.ready.cancel()
+            ray.kill(worker.actor)
 
     async def hang_up_all(self) -> None:
         """End every call (their actors exit): for a front door that takes its cluster down with it."""
@@ -343,6 +416,20 @@ def _http_error(error: Exception) -> web.HTTPException:
 def _public(figures: dict[str, object]) -> dict[str, object]:
     """A call's figures as every caller may see them (no frame timeline)."""
     return {key: value for key, value in figures.items() if key not in ("frames", "first_pts")}
+
+
+async def _within(reference: Any, seconds: float, doing: str) -> Any:
+    """A Ray object reference's value, waited for ``seconds`` at most.
+
+    Raises:
+        web.HTTPServiceUnavailable: no value by then (the actor did not ``doing`` in time).
+    """
+    try:
+        return await asyncio.wait_for(_awaited(reference), seconds)
+    except TimeoutError as error:
+        raise web.HTTPServiceUnavailable(
+            text=f"this call's worker did not {doing} within {seconds:g} s; try again later"
+        ) from error
 
 
 async def _awaited(reference: Any) -> Any:

@@ -7,6 +7,11 @@ caller and this node, never through the front door) and the pipeline between the
 actor: aiortc runs on its event loop. It is named (by the session id) and detached, so a front
 door that restarts finds it again in the namespace.
 
+The slow part of a session's start (its stage processes' imports and face model, first-use costs)
+happens before its caller: the front door keeps an actor or more warm (:meth:`SessionActor.warm`)
+and hands the next call to one (:meth:`SessionActor.take`), so an offer waits only for the call's
+own workers (tracker, source).
+
 A call ends once (the caller leaves, its video stops, or the front door hangs up): the actor then
 frees its stages, says why through :meth:`SessionActor.ended`, and exits itself a little later
 (the front door usually ends it at once). An actor killed, or lost with its node, ends its call too:
@@ -34,6 +39,7 @@ from jr2net.realtime.reenactment import (
     RendererFactory,
     open_reenactment,
     reenactment_pool,
+    warm_up,
 )
 from jr2net.realtime.threads import configure_live_threads
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource, limit_ice_to_loopback
@@ -58,18 +64,31 @@ class NotRunning(RuntimeError):
 
 
 @dataclass(frozen=True)
-class SessionSpec:
-    """What a session actor needs for its one call, from the front door.
+class WorkerSetup:
+    """How every session actor of a front door runs its call.
 
     Attributes:
-        id: the session id (secret: it names the actor and authorises recalibration).
+        stage_mode: the session's stage hosts in processes or threads.
+        method: builds the reconstruct stage's estimator (None: the fitter).
+        echo: send the caller's video back unprocessed (the transport floor).
+        loopback_ice: offer only 127.0.0.1 as ICE candidate (the front door serves loopback).
+    """
+
+    stage_mode: str = "process"
+    method: EstimatorFactory | None = None
+    echo: bool = False
+    loopback_ice: bool = False
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """One call, handed to a warm session actor by the front door.
+
+    Attributes:
+        id: the session id (secret: the actor's name, and what authorises recalibration).
         name: the public name (``caller-N``) that ``/stats`` shows.
         source: the checked source face (the front door validated any upload).
         refiner: the refiner's name; ``renderer`` builds its frame renderer (None: geometric).
-        method: builds the reconstruct stage's estimator (None: the fitter).
-        stage_mode: the session's stage hosts in processes or threads.
-        echo: send the caller's video back unprocessed (the transport floor).
-        loopback_ice: offer only 127.0.0.1 as ICE candidate (the front door serves loopback).
     """
 
     id: str
@@ -77,17 +96,15 @@ class SessionSpec:
     source: SourceFace
     refiner: str
     renderer: RendererFactory | None = None
-    method: EstimatorFactory | None = None
-    stage_mode: str = "process"
-    echo: bool = False
-    loopback_ice: bool = False
 
 
 class SessionActor:
-    """One caller's session on a Ray worker (create it with :func:`session_actor`)."""
+    """One caller's session on a Ray worker (create it with :func:`session_actor`): started and
+    warmed up before its call (:meth:`warm`), then given the call (:meth:`take`)."""
 
-    def __init__(self, spec: SessionSpec) -> None:
-        self.spec = spec
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.setup = setup
+        self.spec: SessionSpec | None = None
         self.started_at = time.time()
         self.outgoing = ReenactedTrack()
         self.peer: RTCPeerConnection | None = None
@@ -104,23 +121,26 @@ class SessionActor:
         context = ray.get_runtime_context()
         return {"node_id": context.get_node_id(), "node": ray.util.get_node_ip_address(), "pid": os.getpid()}
 
-    async def start(self) -> None:
-        """Build the session's stages on this node: a host per stage kind, preloaded with the face
-        model, and the session's workers there (tracker, fit state, source)."""
+    async def warm(self, picture_source: SourceFace) -> None:
+        """Start the session's stage hosts on this node (one per stage kind, preloaded with the face
+        model) and drive ``picture_source`` through them once, so its caller waits for no imports
+        or first-use costs: the seconds of a session's start, before any caller."""
         configure_live_threads()
-        if self.spec.loopback_ice:
+        if self.setup.loopback_ice:
             limit_ice_to_loopback()
-        if self.spec.echo:
+        if self.setup.echo:
             return
-        self.pool = await asyncio.to_thread(reenactment_pool, self.spec.stage_mode, 1)
+        self.pool = await asyncio.to_thread(reenactment_pool, self.setup.stage_mode, 1)
+        await asyncio.to_thread(warm_up, self.pool, picture_source)
+
+    async def take(self, spec: SessionSpec) -> None:
+        """Become the session of call ``spec``: its workers on the warm hosts (its own tracker, fit
+        state and source)."""
+        self.spec = spec
+        if self.pool is None:
+            return
         self.workers = await asyncio.to_thread(
-            open_reenactment,
-            self.pool,
-            self.spec.id,
-            self.spec.source,
-            self.spec.method,
-            Controls(),
-            self.spec.renderer,
+            open_reenactment, self.pool, spec.id, spec.source, self.setup.method, Controls(), spec.renderer
         )
 
     async def answer(self, sdp: str, kind: str) -> dict[str, str]:
@@ -153,12 +173,12 @@ class SessionActor:
     async def _run(self, track: MediaStreamTrack) -> None:
         """The call's pipeline, from the caller's video to the outgoing track, until either ends."""
         stages = [] if self.workers is None else self.workers.stages
-        source = TrackSource(track) if self.spec.echo else TrackSource(track, TRACKING_SIZE)
+        source = TrackSource(track) if self.setup.echo else TrackSource(track, TRACKING_SIZE)
         self.pipeline = Pipeline(source, stages, [self.outgoing])
         try:
             await self.pipeline.run()
         except Exception:
-            LOG.exception("session %s failed", self.spec.name)
+            LOG.exception("session %s failed", self.label)
         finally:
             self._spawn(self.hang_up(VIDEO_ENDED))
 
@@ -188,7 +208,7 @@ class SessionActor:
         if pool is not None:
             await asyncio.to_thread(pool.close)
         self._ended.set()
-        LOG.info("%s ended: %s", self.spec.name, reason)
+        LOG.info("%s ended: %s", self.label, reason)
         me = ray.get_runtime_context().current_actor
         asyncio.get_running_loop().call_later(ENDED_LINGER_S, lambda: me.exit.remote())
 
@@ -216,19 +236,26 @@ class SessionActor:
         """The call's figures (as the single server's), where it runs, and with ``frames`` its
         latest sent frames' ``[pts, captured, sent]`` (this node's monotonic seconds)."""
         state = "new" if self.peer is None else self.peer.connectionState
-        report = call_stats(state, self.spec.refiner, self.pipeline, self.outgoing)
+        refiner = None if self.spec is None else self.spec.refiner
+        report = call_stats(state, refiner, self.pipeline, self.outgoing)
         return report | (frame_timeline(self.outgoing) if frames else {})
 
     async def describe(self) -> dict[str, Any]:
-        """For a front door that adopts this call: its public name, refiner, where it runs, when it
-        started (Unix seconds) and why it ended (None while it runs)."""
+        """For a front door that adopts this call: its public name and refiner (None for a warm actor
+        without a call yet), where it runs, when it started (Unix seconds) and why it ended (None
+        while it runs)."""
         return {
-            "name": self.spec.name,
-            "refiner": self.spec.refiner,
+            "name": None if self.spec is None else self.spec.name,
+            "refiner": None if self.spec is None else self.spec.refiner,
             "where": await self.where(),
             "started": self.started_at,
             "ended": self.ended_reason,
         }
+
+    @property
+    def label(self) -> str:
+        """The call's public name, for logs (``warm`` before it has a call)."""
+        return "warm" if self.spec is None else self.spec.name
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -239,10 +266,12 @@ class SessionActor:
 _REMOTE_SESSION = ray.remote(SessionActor)
 
 
-def session_actor(spec: SessionSpec, namespace: str, options: dict[str, float]) -> ray.actor.ActorHandle:
-    """Create the actor of session ``spec`` in ``namespace``, declaring ``options`` (``num_cpus``,
-    ``num_gpus``): named by the session id, detached (it outlives the front door that made it),
+def session_actor(
+    key: str, setup: WorkerSetup, namespace: str, options: dict[str, float]
+) -> ray.actor.ActorHandle:
+    """Create a session actor named ``key`` (its call's session id) in ``namespace``, declaring
+    ``options`` (``num_cpus``, ``num_gpus``): detached (it outlives the front door that made it),
     never restarted (a call cannot resume on a new worker; the caller reconnects)."""
     return _REMOTE_SESSION.options(
-        name=spec.id, namespace=namespace, lifetime="detached", max_restarts=0, **options
-    ).remote(spec)
+        name=key, namespace=namespace, lifetime="detached", max_restarts=0, **options
+    ).remote(setup)

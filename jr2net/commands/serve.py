@@ -18,6 +18,7 @@ from jr2net.realtime.webrtc import is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
 
 SESSION_CPUS = 1.0
+WARM_CALLS = 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +66,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="with --ray: GPUs each call declares, e.g. 0.25 for four calls a GPU (default 0)",
     )
     parser.add_argument(
+        "--warm-calls",
+        type=int,
+        help=f"with --ray: session actors kept started and warm for the next callers where the cluster "
+        f"has room, each holding a session's resources (default {WARM_CALLS}; 0: each call starts "
+        "its own, seconds slower)",
+    )
+    parser.add_argument(
         "--echo",
         action="store_true",
         help="send each camera back unprocessed (the transport floor, for benchmarks)",
@@ -93,8 +101,8 @@ def renderers(args: argparse.Namespace) -> dict[str, RefinerChoice]:
 def run(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return run_on_ray(args)
-    if args.session_cpus is not None or args.session_gpus is not None:
-        raise ValueError("--session-cpus and --session-gpus declare a call's resources to Ray: add --ray")
+    if any(option is not None for option in (args.session_cpus, args.session_gpus, args.warm_calls)):
+        raise ValueError("--session-cpus, --session-gpus and --warm-calls are for calls on Ray: add --ray")
     configure_live_threads()
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
@@ -161,6 +169,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
         default_renderer=args.refiner,
         echo=args.echo,
         loopback_ice=is_loopback(args.host),
+        warm=WARM_CALLS if args.warm_calls is None else args.warm_calls,
     )
     app = door.app()
     if args.ray == "local":  # the private cluster ends with this process: its calls end first, cleanly

@@ -42,8 +42,9 @@ def avatar(face_model: FaceModel) -> SourceFace:
     return load_source(face_model, "model", 160)
 
 
-def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str) -> RayFrontDoor:
-    """A front door whose calls each declare 1 CPU (two fit on the cluster), stages in threads."""
+def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str, warm: int) -> RayFrontDoor:
+    """A front door whose calls each declare 1 CPU (two fit on the cluster), stages in threads,
+    ``warm`` actors kept warm."""
     return RayFrontDoor(
         face_model,
         avatar,
@@ -52,6 +53,7 @@ def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str) -> Ra
         namespace,
         stage_mode="thread",
         loopback_ice=True,
+        warm=warm,
     )
 
 
@@ -86,14 +88,22 @@ async def _all_free() -> bool:
     return await asyncio.to_thread(_free_cpus) == CLUSTER_CPUS
 
 
+def _freed(namespace: str) -> None:
+    """Wait (30 s at most) for every CPU of the cluster to be free and no actor left in ``namespace``."""
+    deadline = time.monotonic() + 30
+    while _free_cpus() != CLUSTER_CPUS or named_actors(namespace):
+        assert time.monotonic() < deadline, f"{_free_cpus()} CPUs free, left: {named_actors(namespace)}"
+        time.sleep(0.1)
+
+
 def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
     cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list
 ) -> None:
-    """Two callers each get reenacted frames from their own actor; a third, beyond the cluster's
-    2 CPUs, gets a 503 with the reason; a second front door (a restart) finds both calls; hanging
-    up frees the CPUs."""
+    """Two callers each get reenacted frames from their own actor (the first one kept warm for
+    them); a third, beyond the cluster's 2 CPUs, gets a 503 with the reason; a second front door
+    (a restart) finds both calls; hanging up and stopping the front door free the CPUs."""
     namespace = "two-callers"
-    door = _front_door(face_model, avatar, namespace)
+    door = _front_door(face_model, avatar, namespace, warm=1)
 
     async def calls(base: str) -> tuple:
         async with aiohttp.ClientSession() as http:
@@ -106,19 +116,23 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         stats = await _stats(base, callers[0][1])
         async with aiohttp.ClientSession() as http:
             third = await offer_status(http, base, {})
-        restarted = _front_door(face_model, avatar, namespace)
+        restarted = _front_door(face_model, avatar, namespace, warm=1)
         async for second_base in serve_app(restarted):
             adopted = await _stats(second_base)
         pids = {door.calls[session].where["pid"] for _, session in callers}
         for client, _ in callers:
             await client.close()
-        await _until(_all_free, 30, "both calls' CPUs freed")
+
+        async def ended() -> bool:
+            return not door.calls and len(door.warm_actors) == 1
+
+        await _until(ended, 30, "both calls ended (and a warm actor back)")
         return bad_upload, received, stats, third, adopted, pids, await _stats(base)
 
     async def scenario() -> tuple:
-        async for base in serve_app(door):
-            return await calls(base)
-        raise AssertionError("the front door did not start")
+        async for base in serve_app(door):  # runs once, then stops the front door
+            outcome = await calls(base)
+        return outcome
 
     bad_upload, received, stats, (status, reason), adopted, pids, after = asyncio.run(scenario())
     assert bad_upload == 415, "an upload is checked at the front door, before any worker"
@@ -133,15 +147,16 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
     assert [node["free_cpus"] for node in stats["cluster"]["nodes"]] == [0.0]
     assert status == 503 and "the cluster is full" in reason and "1 CPU" in reason
     assert sorted(adopted["sessions"]) == ["caller-1", "caller-2"], "a restarted front door finds the calls"
-    assert after["sessions"] == {} and named_actors(namespace) == []
+    assert after["sessions"] == {}
+    _freed(namespace)
 
 
 def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
     cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list
 ) -> None:
     """``ray.kill`` of one call's actor: that caller is told its worker stopped, the other call
-    goes on, and the next offer gets the freed CPU."""
-    door = _front_door(face_model, avatar, "kill")
+    goes on, and the next offer gets the freed CPU (each offer places its own actor here)."""
+    door = _front_door(face_model, avatar, "kill", warm=0)
 
     async def calls(base: str) -> tuple:
         received: list[list[np.ndarray]] = [[], []]
@@ -167,11 +182,12 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
         return told_s, ended, survivor_stats
 
     async def scenario() -> tuple:
-        async for base in serve_app(door):
-            return await calls(base)
-        raise AssertionError("the front door did not start")
+        async for base in serve_app(door):  # runs once, then stops the front door
+            outcome = await calls(base)
+        return outcome
 
     told_s, ended, survivor_stats = asyncio.run(scenario())
+    _freed("kill")
     print(f"the killed worker's caller was told after {told_s:.2f} s")
     assert ended == {"reason": WORKER_STOPPED, "worker_stopped": True, "source": None}
     assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
