@@ -29,6 +29,7 @@ import itertools
 import logging
 import re
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from typing import Any
 
 import ray
 from aiohttp import web
+from ray.actor import ActorHandle
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
 from jr2net.face_model import FaceModel
@@ -52,6 +54,7 @@ PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 PLACEMENT_TIMEOUT_S = 30.0  # a call's actor not running by then (Ray found no node after all) is a 503
 START_TIMEOUT_S = 120.0  # its stages not built by then (preload, source) is a 503 too
 STATS_TIMEOUT_S = 2.0  # a call's actor that does not answer /stats by then shows as unreachable
+STATS_MAX_AGE_S = 1.0  # /stats asks the calls' actors at most this often
 WARM_RETRY_S = 2.0  # a front door short of warm actors looks for room this often
 UNAVAILABLE_RETRY_S = 1.0  # an actor Ray cannot reach for now is asked again after this
 ADOPT_TIMEOUT_S = 10.0
@@ -71,7 +74,7 @@ class RemoteCall:
 
     id: str
     name: str
-    actor: Any  # ray.actor.ActorHandle of a SessionActor
+    actor: ActorHandle  # of a SessionActor
     refiner: str
     where: dict[str, object]
     owner: str | None = None
@@ -84,9 +87,17 @@ class WarmActor:
     ``id`` becomes that call's session id."""
 
     id: str
-    actor: Any  # ray.actor.ActorHandle of a SessionActor
+    actor: ActorHandle  # of a SessionActor
     where: dict[str, object]
     ready: asyncio.Future
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Every call's figures (by session id: its public name and figures) and the cluster's."""
+
+    sessions: dict[str, tuple[str, dict[str, object]]]
+    cluster: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -153,6 +164,8 @@ class RayFrontDoor:
         self._wanted = asyncio.Event()
         self._names = itertools.count(1)
         self._tasks: set[asyncio.Task] = set()
+        self._stats: asyncio.Future | None = None
+        self._stats_at = 0.0
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
@@ -324,21 +337,20 @@ class RayFrontDoor:
         return web.json_response({"recalibrated": True})
 
     async def stats(self, request: web.Request) -> web.Response:
+        snapshot = await self._snapshot()
         own_id = request.query.get("session", "")
-        calls = list(self.calls.values())
-        frames = request.query.get("frames") == "1"
-        asked = (self._call_stats(call, frames and call.id == own_id) for call in calls)
-        figures = await asyncio.gather(*asked)
-        sessions = {call.name: report for call, report in zip(calls, figures)}
         report: dict[str, object] = {
-            "sessions": {name: _public(figures) for name, figures in sessions.items()},
+            "sessions": {name: _public(figures) for name, figures in snapshot.sessions.values()},
             "refiners": sorted(self.renderers),
             "default_refiner": self.default_renderer,
-            "cluster": await asyncio.to_thread(cluster_view, self.resources),
+            "cluster": snapshot.cluster,
         }
         own = self.calls.get(own_id)
         if own is not None:
-            report["you"] = sessions[own.name] | {"name": own.name}
+            frames = request.query.get("frames") == "1"
+            fresh = frames or own_id not in snapshot.sessions
+            figures = await self._call_stats(own, frames) if fresh else snapshot.sessions[own_id][1]
+            report["you"] = figures | {"name": own.name}
         elif own_id in self.ended:
             ended = self.ended[own_id]
             report["ended"] = {
@@ -348,14 +360,28 @@ class RayFrontDoor:
             }
         return web.json_response(report)
 
+    async def _snapshot(self) -> StatsSnapshot:
+        """Every call's figures and the cluster's, asked at most once per :data:`STATS_MAX_AGE_S`
+        whatever the number of pages asking (each asks every second)."""
+        if self._stats is None or time.monotonic() - self._stats_at > STATS_MAX_AGE_S:
+            self._stats_at = time.monotonic()
+            self._stats = asyncio.ensure_future(self._take_snapshot())
+        return await asyncio.shield(self._stats)
+
+    async def _take_snapshot(self) -> StatsSnapshot:
+        calls = list(self.calls.values())
+        figures = await asyncio.gather(*(self._call_stats(call, frames=False) for call in calls))
+        cluster = await asyncio.to_thread(cluster_view, self.resources)
+        return StatsSnapshot({call.id: (call.name, report) for call, report in zip(calls, figures)}, cluster)
+
     async def _call_stats(self, call: RemoteCall, frames: bool) -> dict[str, object]:
-        """A call's figures from its actor, with its node; ``unreachable`` if it does not answer."""
-        where = {"node": call.where.get("node"), "node_id": call.where.get("node_id")}
+        """A call's figures from its actor (with ``frames``, its frame timeline), with its node;
+        ``unreachable`` if it does not answer."""
         try:
             figures = await asyncio.wait_for(_awaited(call.actor.stats.remote(frames)), STATS_TIMEOUT_S)
         except (RayError, TimeoutError):
             figures = {"state": "unreachable", "refiner": call.refiner}
-        return figures | where
+        return figures | {"node": call.where.get("node")}
 
     async def startup(self, app: web.Application) -> None:
         """Adopt the calls already running in the namespace (a restarted front door's)."""

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -152,15 +153,24 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
 
 
 def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
-    cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list
+    cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list, shared_media: Path
 ) -> None:
     """``ray.kill`` of one call's actor: that caller is told its worker stopped, the other call
-    goes on, and the next offer gets the freed CPU (each offer places its own actor here)."""
+    goes on, and the caller reconnects (with the same photo) on the freed CPU (each offer places
+    its own actor here)."""
+    photo = shared_media / "liveportrait/source/s12.jpg"
     door = _front_door(face_model, avatar, "kill", warm=0)
 
     async def calls(base: str) -> tuple:
+        async with aiohttp.ClientSession() as http:
+            form = aiohttp.FormData()
+            form.add_field("image", photo.read_bytes(), filename=photo.name)
+            uploaded = (await (await http.post(f"{base}/source", data=form)).json())["source"]
         received: list[list[np.ndarray]] = [[], []]
-        callers = [await connect(base, ClipTrack(driving), frames) for frames in received]
+        callers = [
+            await connect(base, ClipTrack(driving), frames, source=source)
+            for frames, source in zip(received, (uploaded, None))
+        ]
         await _until(lambda: _enough(received), 90, f"{FRAMES} frames back to each caller")
         (_, killed), (_, survivor) = callers
         ray.kill(door.calls[killed].actor)
@@ -172,24 +182,30 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
         ended = (await _stats(base, killed))["ended"]
         before = len(received[1])
         await _until(lambda: _enough(received[1:], before + 2 * FRAMES), 30, "the other call going on")
+
+        async def alone() -> bool:
+            return list((await _stats(base))["sessions"]) == ["caller-2"]
+
+        await _until(alone, 5, "the killed call gone from /stats")
         survivor_stats = await _stats(base, survivor)
         late: list[np.ndarray] = []
-        newcomer = await connect(base, ClipTrack(driving), late)
+        newcomer = await connect(base, ClipTrack(driving), late, source=ended["source"])
         await _until(lambda: _enough([late]), 90, "frames back to the next caller")
         for client, _ in [*callers, newcomer]:
             await client.close()
         await _until(_all_free, 30, "every call's CPU freed")
-        return told_s, ended, survivor_stats
+        return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape
 
     async def scenario() -> tuple:
         async for base in serve_app(door):  # runs once, then stops the front door
             outcome = await calls(base)
         return outcome
 
-    told_s, ended, survivor_stats = asyncio.run(scenario())
+    told_s, ended, survivor_stats, photo_shape, reconnected_shape = asyncio.run(scenario())
     _freed("kill")
     print(f"the killed worker's caller was told after {told_s:.2f} s")
-    assert ended == {"reason": WORKER_STOPPED, "worker_stopped": True, "source": None}
+    assert ended["reason"] == WORKER_STOPPED and ended["worker_stopped"] and ended["source"]
+    assert reconnected_shape == photo_shape != (160, 160, 3), "the reconnect has the same photo"
     assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
     assert sorted(survivor_stats["sessions"]) == ["caller-2"], "the killed call is gone, the other stays"
 
