@@ -27,8 +27,8 @@ resident memory (its process and the pool's children) every second.
 With ``--ray`` the same callers also run against ``jr2net serve --ray local`` (each call in its own
 Ray actor on this machine, declaring ``--session-cpus``), in the same run, and the report compares
 it with the plain server at each number of callers (``ray_vs_plain``): the cost of the Ray hop in
-fps, glass to glass and time to the first frame (from the answer, and from the offer: an actor is
-placed and its stages built before the answer).
+fps, glass to glass and time to the first frame (from the answer) and to the answer (the offer waits
+for the call's own workers on a warm actor, or for a whole actor's start when none is warm).
 
     python -m bench.e2e_latency --out out/bench_e2e_ray.json --ray --callers 1,2 --soak 0
 """
