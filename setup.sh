@@ -13,7 +13,7 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
         echo "note: chromium and chromium-driver are missing (sudo apt-get install chromium chromium-driver); the browser test will skip" >&2
     fi
 fi
-python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[dev,ray]"
 jr2net assets
 jr2net render --expression jawOpen=0.6 --expression mouthSmile_L=0.4,mouthSmile_R=0.4 --yaw 20 --maps -o out/face.png
 jr2net demo -o out/demo.mp4

@@ -23,6 +23,14 @@ With the most callers, one more caller is offered mid-run (``--extra-caller``): 
 reason (a 503 when it would push everyone below ``--min-fps``) are reported, and the others' fps.
 Then a soak (``--soak`` s, one caller): per-10 s medians of both measures and the server's
 resident memory (its process and the pool's children) every second.
+
+With ``--ray`` the same callers also run against ``jr2net serve --ray local`` (each call in its own
+Ray actor on this machine, declaring ``--session-cpus``), in the same run, and the report compares
+it with the plain server at each number of callers (``ray_vs_plain``): the cost of the Ray hop in
+fps, glass to glass and time to the first frame (from the answer) and to the answer (the offer waits
+for the call's own workers on a warm actor, or for a whole actor's start when none is warm).
+
+    python -m bench.e2e_latency --out out/bench_e2e_ray.json --ray --callers 1,2 --soak 0
 """
 
 from __future__ import annotations
@@ -55,7 +63,7 @@ from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
 from jr2net.commands.refiner import add_refiner_arguments
 from jr2net.media import iter_video_frames
 from jr2net.realtime.rtp_framing import release_frames_on_marker
-from jr2net.realtime.server import limit_ice_to_loopback
+from jr2net.realtime.webrtc import limit_ice_to_loopback
 from jr2net.tracking import Tracker
 
 MEDIA = repository_root().parent / "shared" / "media" / "liveportrait"
@@ -166,6 +174,7 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
     await client.setLocalDescription(await client.createOffer())
     async with aiohttp.ClientSession() as http:
         offer = {"sdp": client.localDescription.sdp, "type": "offer"}
+        offered = time.monotonic()
         response = await http.post(f"{base}/offer", json=offer)
         if response.status != 200:
             await client.close()
@@ -183,6 +192,7 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
         "status": 200,
         "sent": sent,
         "received": received,
+        "offered": offered,
         "answered": answered,
         "server": stats.get("you", {}),
         "capacity": stats.get("capacity"),
@@ -304,6 +314,7 @@ def _describe(tracker: Tracker, call: dict, sent_values: np.ndarray) -> dict[str
         "frames_received": len(received),
         "fps": (len(received) - 1) / (arrivals[-1] - arrivals[0]),
         "first_frame_s": float(arrivals[0] - call["answered"]),
+        "offer_s": float(call["answered"] - call["offered"]),
         "median_ms": float(np.median(glass)),
         "p99_ms": float(np.percentile(glass, 99)),
         "median_ms_per_10s": _medians_by_window(sent_at, glass),
@@ -333,6 +344,32 @@ def _print(label: str, caller: dict) -> None:
         f"glass to glass {caller['median_ms']:.0f}/{caller['p99_ms']:.0f} ms (p50/p99), "
         f"motion lag {lag} ms, frames {caller['frames_received']}/{caller['frames_sent']}"
     )
+
+
+def _group(callers: list[dict]) -> dict[str, float | int]:
+    """One number of callers at once, summed up: mean fps, the median of their glass-to-glass
+    medians, the worst p99, the slowest first frame and offer, and how many were refused."""
+    served = [caller for caller in callers if "median_ms" in caller]
+    if not served:
+        return {"refused": len(callers)}
+    return {
+        "fps": float(np.mean([caller["fps"] for caller in served])),
+        "median_ms": float(np.median([caller["median_ms"] for caller in served])),
+        "p99_ms": float(max(caller["p99_ms"] for caller in served)),
+        "first_frame_s": float(max(caller["first_frame_s"] for caller in served)),
+        "offer_s": float(max(caller["offer_s"] for caller in served)),
+        "refused": len(callers) - len(served),
+    }
+
+
+def _compare(plain: dict[str, float | int], ray: dict[str, float | int]) -> dict[str, object]:
+    """The Ray server's figures beside the plain one's, with the relative change of each (%)."""
+    change = {
+        key: 100.0 * (ray[key] / plain[key] - 1.0)
+        for key in ("fps", "median_ms", "p99_ms")
+        if key in plain and key in ray and plain[key]
+    }
+    return {"plain": plain, "ray": ray, "change_percent": change}
 
 
 def _soak(arguments: list[str], frames: list[np.ndarray]) -> tuple[dict, list[float]]:
@@ -378,6 +415,17 @@ def main() -> None:
         help="offer one more caller during the largest group (default on)",
     )
     parser.add_argument("--min-fps", type=float, default=8.0, help="the server's --min-fps (default 8)")
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="also serve the callers with serve --ray local (a Ray actor per call) and compare",
+    )
+    parser.add_argument(
+        "--session-cpus",
+        type=float,
+        default=0.5,
+        help="with --ray: the CPUs each call declares (default 0.5: four calls on two cores)",
+    )
     parser.add_argument("--size", type=int, default=256, help="the server's --size")
     parser.add_argument("--source", default=str(PHOTO), help="the server's source (default: a shared photo)")
     add_method_arguments(parser)
@@ -403,6 +451,8 @@ def main() -> None:
         "reenactment": [*common, *method, "--min-fps", str(args.min_fps)],
         "echo": [*common, "--echo"],
     }
+    if args.ray:
+        servers["ray"] = [*common, *method, "--ray", "local", "--session-cpus", str(args.session_cpus)]
     groups: dict[str, dict[int, list[dict]]] = {name: {} for name in servers}
     extras: dict[str, dict | None] = {}
     for name, arguments in servers.items():
@@ -418,6 +468,7 @@ def main() -> None:
         soak_call, rss = _soak(servers["reenactment"], soak_frames)
     report: dict[str, object] = {}
     runs = []
+    summaries: dict[str, dict[int, dict[str, float | int]]] = {name: {} for name in groups}
     with Tracker(mode="image") as tracker:
         sent_values = _signals(tracker, frames)
         for name, by_count in groups.items():
@@ -432,6 +483,13 @@ def main() -> None:
                     described.append(_describe(tracker, call, sent_values))
                     _print(f"{name} {count} callers, #{k + 1}", described[-1])
                 runs.append({"op": f"{name}_{count}_callers", "callers": described})
+                summaries[name][count] = _group(described)
+        if args.ray:
+            report["ray_vs_plain"] = {
+                count: _compare(summaries["reenactment"][count], summaries["ray"][count]) for count in counts
+            }
+            for count, compared in report["ray_vs_plain"].items():
+                print(f"{count} caller(s), plain -> ray: {compared['plain']} -> {compared['ray']}")
         if extras.get("reenactment") is not None:
             extra = extras["reenactment"]
             report["extra_caller"] = (
@@ -470,6 +528,7 @@ def main() -> None:
         "source": args.source,
         "seconds": args.seconds,
         "soak_s": args.soak,
+        "session_cpus": args.session_cpus if args.ray else None,
     }
     write_report(args.out, runs, [torch.device("cpu")], report)
     print(f"wrote {args.out}")

@@ -22,8 +22,6 @@ server; a session has its own workers (tracker, fit state, source) there, freed 
 from __future__ import annotations
 
 import asyncio
-import io
-import ipaddress
 import itertools
 import logging
 import secrets
@@ -32,15 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from aiohttp import web
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import SessionDescription
-from PIL import Image, ImageOps, UnidentifiedImageError
+from aiortc import RTCPeerConnection
 
 from jr2net.face_model import FaceModel
-from jr2net.media import MediaError
 from jr2net.realtime.admission import ServerCpu, expected_fps
+from jr2net.realtime.call_report import call_stats, frame_timeline
+from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.reenactment import (
@@ -52,24 +48,18 @@ from jr2net.realtime.reenactment import (
     reenactment_pool,
     warm_up,
 )
-from jr2net.realtime.rtp_framing import release_frames_on_marker
-from jr2net.realtime.source_store import SourceStore, UnknownSource
 from jr2net.realtime.stage_modes import STAGE_MODES
+from jr2net.realtime.uploads import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES, SourceUploads, client
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool, machine_cores
 from jr2net.reenact import Controls, SourceFace
-from jr2net.sources import MODEL_SOURCE, limit_size, load_source, source_from_image
 
 LOG = logging.getLogger("jr2net.serve")
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MULTIPART_OVERHEAD_BYTES = 64 * 1024  # room beside an uploaded image in its request (form fields, boundaries)
 SESSION_STOP_TIMEOUT_S = 10.0
-MAX_OFFER_BYTES = 64 * 1024  # a browser's offer is a few KiB
 DEFAULT_MIN_FPS = 15.0
 SERVER_SECONDS_PER_FRAME = 0.010  # the server process's share of a frame before one is measured
 CPU_SAMPLE_PERIOD_S = 1.0
-TRACK_TIMEOUT_S = 30.0  # an answered offer whose video has not started by then is closed
 
 
 @dataclass
@@ -133,7 +123,7 @@ class ReenactmentServer:
         self.model, self.source, self.size, self.echo = model, source, size, echo
         self.method, self.stage_mode, self.min_fps, self.hosts = method, stage_mode, min_fps, hosts
         self.sessions: dict[str, Session] = {}
-        self.uploads = SourceStore()
+        self.uploads = SourceUploads(model, size)
         self.pool: WorkerPool | None = None
         self.warm_seconds: dict[str, float] = {}
         self._server_cpu = ServerCpu(SERVER_SECONDS_PER_FRAME)
@@ -146,7 +136,7 @@ class ReenactmentServer:
         app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self.offer)
-        app.router.add_post("/source", self.upload_source)
+        app.router.add_post("/source", self.uploads.handle)
         app.router.add_post("/recalibrate", self.recalibrate)
         app.router.add_get("/stats", self.stats)
         app.on_startup.append(self.startup)
@@ -157,36 +147,14 @@ class ReenactmentServer:
         return web.Response(text=PAGE.read_text(), content_type="text/html")
 
     async def offer(self, request: web.Request) -> web.Response:
-        try:
-            data = await request.json()
-            description = RTCSessionDescription(sdp=str(data["sdp"]), type=str(data["type"]))
-        except (ValueError, KeyError, TypeError) as error:
-            raise web.HTTPBadRequest(text=f"expected JSON {{'sdp', 'type'}}: {error}") from error
-        if description.type != "offer":
-            raise web.HTTPBadRequest(text=f"expected an offer, got {description.type!r}")
-        if len(description.sdp) > MAX_OFFER_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_OFFER_BYTES, actual_size=len(description.sdp))
-        if not offers_video(description.sdp):
-            raise web.HTTPBadRequest(
-                text="the offer has no video to reenact (or its SDP has no media at all)"
-            )
-        refiner = data.get("refiner") or self.default_renderer
-        if not isinstance(refiner, str) or refiner not in self.renderers:
-            raise web.HTTPBadRequest(
-                text=f"unknown refiner {refiner!r}; this server offers {sorted(self.renderers)}"
-            )
+        offer = await read_offer(request, self.renderers, self.default_renderer)
         refusal = self.refusal()
         if refusal is not None:
             raise web.HTTPServiceUnavailable(text=refusal)
-        upload = data.get("source")
-        try:
-            source = self.source if upload is None else self.uploads.take(str(upload))
-        except UnknownSource as error:
-            raise web.HTTPNotFound(text=error.args[0]) from error
-        peer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        session = Session(
-            secrets.token_urlsafe(16), f"caller-{next(self._names)}", peer, ReenactedTrack(), refiner, source
-        )
+        source = self.source if offer.source is None else self.uploads.take(offer.source)
+        peer = new_peer()
+        name = f"caller-{next(self._names)}"
+        session = Session(secrets.token_urlsafe(16), name, peer, ReenactedTrack(), offer.refiner, source)
         self.sessions[session.id] = session
 
         @peer.on("track")
@@ -201,16 +169,13 @@ class ReenactmentServer:
                 await self.close_session(session.id)
 
         try:
-            await peer.setRemoteDescription(description)
-            release_frames_on_marker(peer)
-            await peer.setLocalDescription(await peer.createAnswer())
+            answer = await answer_offer(peer, offer.description)
         except Exception as error:  # aiortc raises its own errors too (no common codec, bad state)
             await self.close_session(session.id)
-            if upload is not None:
-                self.uploads.restore(str(upload), source, client(request))  # the caller may try again
+            if offer.source is not None:
+                self.uploads.store.restore(offer.source, source, client(request))  # the caller may try again
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         self._spawn(self._close_unless_started(session))
-        answer = peer.localDescription
         return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
 
     async def _close_unless_started(self, session: Session) -> None:
@@ -317,37 +282,6 @@ class ReenactmentServer:
         if session.task is not None and session.task is not asyncio.current_task():
             await asyncio.wait({session.task}, timeout=SESSION_STOP_TIMEOUT_S)
 
-    async def upload_source(self, request: web.Request) -> web.Response:
-        if not request.content_type.startswith("multipart/"):
-            raise web.HTTPBadRequest(
-                text="POST /source takes multipart form data with a field 'image' (or 'model')"
-            )
-        reader = await request.multipart()
-        part = await reader.next()
-        if part is None or part.name not in ("image", "model"):
-            raise web.HTTPBadRequest(text="expected a form field 'image' (a face photo) or 'model'")
-        if part.name == "model":
-            source = await asyncio.to_thread(load_source, self.model, MODEL_SOURCE, self.size)
-            return web.json_response({"source": self.uploads.put(source, client(request)), "kind": "model"})
-        payload = await part.read(decode=False)
-        if len(payload) > MAX_UPLOAD_BYTES:
-            raise web.HTTPRequestEntityTooLarge(max_size=MAX_UPLOAD_BYTES, actual_size=len(payload))
-        try:
-            pixels = await asyncio.to_thread(_decode_upload, payload, self.size)
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as error:
-            raise web.HTTPUnsupportedMediaType(text=f"not a readable image: {error}") from error
-        try:
-            source = await asyncio.to_thread(source_from_image, self.model, pixels, "upload")
-        except (MediaError, ValueError) as error:
-            raise web.HTTPUnprocessableEntity(text=str(error)) from error
-        return web.json_response(
-            {
-                "source": self.uploads.put(source, client(request)),
-                "kind": "upload",
-                "size": list(pixels.shape[:2]),
-            }
-        )
-
     async def recalibrate(self, request: web.Request) -> web.Response:
         try:
             session_id = str((await request.json())["session"])
@@ -387,22 +321,12 @@ class ReenactmentServer:
         if own is not None:
             report["you"] = sessions[own.name] | {"name": own.name}
             if request.query.get("frames") == "1":
-                report["you"]["frames"] = [list(row) for row in own.outgoing.timeline]
-                report["you"]["first_pts"] = own.outgoing.first_pts
+                report["you"] |= frame_timeline(own.outgoing)
         return web.json_response(report)
 
     @staticmethod
     def _session_stats(session: Session) -> dict[str, object]:
-        summary = session.pipeline.summary() if session.pipeline is not None else {}
-        dropped = dict(summary.pop("dropped", {}))
-        dropped["before the encoder"] = session.outgoing.dropped
-        return {
-            "state": session.peer.connectionState,
-            "refiner": session.refiner,
-            "frames_sent": session.outgoing.frames_sent,
-            "dropped": dropped,
-            **summary,
-        }
+        return call_stats(session.peer.connectionState, session.refiner, session.pipeline, session.outgoing)
 
     async def startup(self, app: web.Application) -> None:
         """Start the worker pool and warm it up on the default source (a few seconds), so the
@@ -423,34 +347,3 @@ class ReenactmentServer:
         pool, self.pool = self.pool, None
         if pool is not None:
             await asyncio.to_thread(pool.close)
-
-
-def client(request: web.Request) -> str:
-    """Who sent a request, for per-client limits: its address."""
-    return request.remote or "unknown"
-
-
-def offers_video(sdp: str) -> bool:
-    """Whether an SDP offers a video stream that is not disabled (port 0)."""
-    media = SessionDescription.parse(sdp).media
-    return any(section.kind == "video" and section.port != 0 for section in media)
-
-
-def _decode_upload(payload: bytes, size: int) -> np.ndarray:
-    """An uploaded image as RGB uint8, EXIF orientation applied, longer side at most ``size``."""
-    with Image.open(io.BytesIO(payload)) as image:
-        return np.array(limit_size(np.asarray(ImageOps.exif_transpose(image).convert("RGB")), size))
-
-
-def limit_ice_to_loopback() -> None:
-    """Offer only 127.0.0.1 as ICE host candidate (aioice otherwise offers every interface)."""
-    import aioice.ice
-
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-
-
-def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

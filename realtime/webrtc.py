@@ -6,6 +6,7 @@ latency), so a client can match each reenacted frame to the frame it sent.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import deque
 from fractions import Fraction
@@ -118,3 +119,18 @@ class ReenactedTrack(MediaStreamTrack):
         if self.first_pts is None:
             self.first_pts = frame.pts
         return frame
+
+
+def limit_ice_to_loopback() -> None:
+    """Offer only 127.0.0.1 as ICE host candidate (aioice otherwise offers every interface)."""
+    import aioice.ice
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) is this machine's loopback."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

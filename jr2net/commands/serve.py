@@ -1,4 +1,5 @@
-"""``jr2net serve``: the web page and WebRTC endpoint for live reenactment (loopback by default)."""
+"""``jr2net serve``: the web page and WebRTC endpoint for live reenactment (loopback by default);
+with ``--ray``, the front door of calls that each run on a Ray cluster's node."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ from aiohttp import web
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
 from jr2net.commands.refiner import REFINERS, RefinerChoice, add_refiner_arguments, refiner_choice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer, is_loopback, limit_ice_to_loopback
+from jr2net.realtime.ray_loopback import keep_ray_on_loopback
+from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer
 from jr2net.realtime.threads import configure_live_threads
+from jr2net.realtime.webrtc import is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
+
+SESSION_CPUS = 1.0
+WARM_CALLS = 1
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,16 +37,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-fps",
         type=float,
-        default=DEFAULT_MIN_FPS,
         help=(
             "refuse a caller (503, with the reason on the page) when taking them would bring every "
-            f"caller below this many fps (default {DEFAULT_MIN_FPS:g}; 0 takes everyone)"
+            f"caller below this many fps (default {DEFAULT_MIN_FPS:g}; 0 takes everyone; not with --ray)"
         ),
     )
     parser.add_argument(
         "--hosts",
         type=int,
-        help="processes per stage in the shared worker pool (default: sized to the machine's cores)",
+        help="processes per stage in the shared worker pool (default: sized to the machine's cores; "
+        "not with --ray)",
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="auto|local|ADDRESS",
+        help="run each call in its own actor on a Ray cluster (needs jr2net[ray]): 'auto' the cluster "
+        "this machine runs or joined (ray start), 'local' a private one on 127.0.0.1 that ends with "
+        "the server, or a head's HOST:PORT",
+    )
+    parser.add_argument(
+        "--session-cpus",
+        type=float,
+        help=f"with --ray: CPUs each call declares, fractions allowed (default {SESSION_CPUS:g})",
+    )
+    parser.add_argument(
+        "--session-gpus",
+        type=float,
+        help="with --ray: GPUs each call declares, e.g. 0.25 for four calls a GPU (default 0)",
+    )
+    parser.add_argument(
+        "--warm-calls",
+        type=int,
+        help=f"with --ray: session actors kept started and warm for the next callers where the cluster "
+        f"has room, each holding a session's resources (default {WARM_CALLS}; 0: each call starts "
+        "its own, seconds slower)",
     )
     parser.add_argument(
         "--echo",
@@ -69,6 +99,10 @@ def renderers(args: argparse.Namespace) -> dict[str, RefinerChoice]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.ray is not None:
+        return run_on_ray(args)
+    if any(option is not None for option in (args.session_cpus, args.session_gpus, args.warm_calls)):
+        raise ValueError("--session-cpus, --session-gpus and --warm-calls are for calls on Ray: add --ray")
     configure_live_threads()
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
@@ -81,11 +115,65 @@ def run(args: argparse.Namespace) -> int:
         stage_mode=args.stages,
         renderers=renderers(args),
         default_renderer=args.refiner,
-        min_fps=args.min_fps,
+        min_fps=DEFAULT_MIN_FPS if args.min_fps is None else args.min_fps,
         hosts=args.hosts,
     )
     if is_loopback(args.host):
         limit_ice_to_loopback()
     print(f"open http://{args.host}:{args.port}/")
     web.run_app(server.app(), host=args.host, port=args.port, print=None)
+    return 0
+
+
+def run_on_ray(args: argparse.Namespace) -> int:
+    """``serve --ray``: this process is the front door (page, uploads, signalling), every call an
+    actor that Ray places on a node with the session's resources free."""
+    if args.min_fps is not None or args.hosts is not None:
+        raise ValueError(
+            "--min-fps and --hosts size the single server; with --ray a call is taken when a node has "
+            "its --session-cpus and --session-gpus free, and runs one host per stage of its own"
+        )
+    if args.ray == "local":
+        keep_ray_on_loopback()
+    try:
+        from jr2net.realtime.ray_cluster import SessionResources, connect
+        from jr2net.realtime.ray_server import RayFrontDoor
+    except ModuleNotFoundError as error:
+        if error.name != "ray":
+            raise
+        raise ValueError(
+            'serve --ray needs Ray on every machine of the cluster: pip install "jr2net[ray]"'
+        ) from error
+    resources = SessionResources(
+        SESSION_CPUS if args.session_cpus is None else args.session_cpus, args.session_gpus or 0.0
+    )
+    try:
+        connect(args.ray)
+    except ConnectionError as error:
+        raise ConnectionError(
+            f"no Ray cluster at --ray {args.ray} ({error}); start one with `ray start --head`, or "
+            "serve on a private one with --ray local"
+        ) from error
+    configure_live_threads()
+    model = FaceModel.load()
+    source = load_source(model, args.source, args.size)
+    offered = renderers(args)
+    door = RayFrontDoor(
+        model,
+        source,
+        args.size,
+        resources,
+        method=method_choice(args),
+        stage_mode=args.stages,
+        renderers=offered,
+        default_renderer=args.refiner,
+        echo=args.echo,
+        loopback_ice=is_loopback(args.host),
+        warm=WARM_CALLS if args.warm_calls is None else args.warm_calls,
+    )
+    app = door.app()
+    if args.ray == "local":  # the private cluster ends with this process: its calls end first, cleanly
+        app.on_shutdown.append(lambda _: door.hang_up_all())
+    print(f"open http://{args.host}:{args.port}/  (calls on Ray: {resources} each)")
+    web.run_app(app, host=args.host, port=args.port, print=None)
     return 0

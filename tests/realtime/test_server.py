@@ -8,93 +8,21 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator
-from fractions import Fraction
 from pathlib import Path
 
 import aiohttp
-import av
 import numpy as np
 import pytest
-from aiohttp import web
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
+from aiortc import RTCPeerConnection
 from PIL import Image
 
 from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
-from jr2net.realtime.server import ReenactmentServer, limit_ice_to_loopback
+from jr2net.realtime.server import ReenactmentServer
+from jr2net.realtime.webrtc import limit_ice_to_loopback
 from jr2net.sources import limit_size, load_source
 from jr2net.tracking import Tracker
-from tests.conftest import video_frames
-
-PULLS: set[asyncio.Future] = set()
-
-
-class ClipTrack(MediaStreamTrack):
-    """Sends a shared clip's frames at 25 fps, as a browser's camera would; ``handed[i]`` is when
-    frame ``i`` went to the encoder (``time.monotonic()``, the clock the server stamps with)."""
-
-    kind = "video"
-
-    def __init__(self, frames: list[np.ndarray]) -> None:
-        super().__init__()
-        self.frames, self.index, self.started = frames, 0, time.monotonic()
-        self.handed: list[float] = []
-
-    async def recv(self) -> av.VideoFrame:
-        await asyncio.sleep(max(0.0, self.started + self.index / 25 - time.monotonic()))
-        frame = av.VideoFrame.from_ndarray(self.frames[self.index % len(self.frames)], format="rgb24")
-        frame.pts, frame.time_base = self.index * 3600, Fraction(1, 90000)
-        self.index += 1
-        self.handed.append(time.monotonic())
-        return frame
-
-
-async def _serve(server: ReenactmentServer) -> AsyncIterator[str]:
-    runner = web.AppRunner(server.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-async def _connect(
-    base: str,
-    track: MediaStreamTrack,
-    received: list[np.ndarray],
-    refiner: str | None = None,
-    source: str | None = None,
-) -> tuple[RTCPeerConnection, str]:
-    client = RTCPeerConnection()
-    client.addTrack(track)
-
-    @client.on("track")
-    def on_track(incoming: MediaStreamTrack) -> None:
-        async def pull() -> None:
-            while True:
-                try:
-                    frame = await incoming.recv()
-                except MediaStreamError:
-                    return
-                received.append(frame.to_ndarray(format="rgb24"))
-
-        PULLS.add(asyncio.ensure_future(pull()))
-
-    await client.setLocalDescription(await client.createOffer())
-    async with aiohttp.ClientSession() as http:
-        offer = {"sdp": client.localDescription.sdp, "type": "offer"}
-        offer |= {} if refiner is None else {"refiner": refiner}
-        offer |= {} if source is None else {"source": source}
-        response = await http.post(f"{base}/offer", json=offer)
-        assert response.status == 200, await response.text()
-        answer = await response.json()
-    await client.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
-    return client, answer["session"]
+from tests.realtime.webrtc_client import ClipTrack, connect, offer_status, serve_app
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +32,6 @@ def server(face_model: FaceModel) -> ReenactmentServer:
     return ReenactmentServer(face_model, load_source(face_model, "model", 160), 160, min_fps=0)
 
 
-@pytest.fixture(scope="module")
-def driving(shared_media: Path) -> list[np.ndarray]:
-    frames = video_frames(shared_media / "liveportrait/driving/d0.mp4", set(range(40)))
-    return [np.asarray(Image.fromarray(frames[i]).resize((320, 320))) for i in sorted(frames)]
-
-
 async def _one_call(
     base: str, server: ReenactmentServer, driving: list, refiner: str | None = None
 ) -> tuple[list[np.ndarray], dict, int, list[float]]:
@@ -117,7 +39,7 @@ async def _one_call(
     after and when each driving frame was handed to the client's encoder."""
     received: list[np.ndarray] = []
     track = ClipTrack(driving)
-    client, session = await _connect(base, track, received, refiner)
+    client, session = await connect(base, track, received, refiner)
     deadline = time.monotonic() + 40
     while len(received) < 15 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -149,7 +71,7 @@ def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentSe
     left_behind: list[tuple[int, int]] = []  # (threads, open files) after each call has ended
 
     async def scenario() -> list[tuple[list[np.ndarray], dict, int, list[float]]]:
-        async for base in _serve(server):
+        async for base in serve_app(server):
             calls = []
             for _ in range(3):
                 calls.append(await _one_call(base, server, driving))
@@ -188,7 +110,7 @@ def test_a_caller_picks_the_dcnet_refiner(face_model: FaceModel, driving: list) 
     server = ReenactmentServer(face_model, source, 160, stage_mode="thread", renderers=renderers)
 
     async def scenario() -> tuple[list[np.ndarray], dict, int, list[float]]:
-        async for base in _serve(server):
+        async for base in serve_app(server):
             return await _one_call(base, server, driving, refiner="dcnet")
         raise AssertionError("server did not start")
 
@@ -201,7 +123,7 @@ def test_a_client_without_video_is_refused_at_once(server: ReenactmentServer) ->
     """An offer with only a data channel has nothing to reenact: a 400 that says so, no session."""
 
     async def scenario() -> tuple[int, str]:
-        async for base in _serve(server):
+        async for base in serve_app(server):
             client = RTCPeerConnection()
             client.createDataChannel("no-video")
             await client.setLocalDescription(await client.createOffer())
@@ -247,7 +169,7 @@ def test_bad_requests_are_rejected(server: ReenactmentServer, shared_media: Path
         return peer.localDescription.sdp
 
     async def scenario() -> list[int]:
-        async for base in _serve(server):
+        async for base in serve_app(server):
             before = set(server.sessions)
             async with aiohttp.ClientSession() as http:
                 bad_offer = (await http.post(f"{base}/offer", data=b"not json")).status
@@ -303,19 +225,19 @@ def test_two_callers_each_get_their_own_photo(
             form.add_field("image", photo.read_bytes(), filename=photo.name)
             uploaded = await (await http.post(f"{base}/source", data=form)).json()
         received: list[np.ndarray] = []
-        client, session = await _connect(base, ClipTrack(driving), received, source=uploaded["source"])
+        client, session = await connect(base, ClipTrack(driving), received, source=uploaded["source"])
         deadline = time.monotonic() + 40
         while len(received) < 10 and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         async with aiohttp.ClientSession() as http:
             recalibrated = (await http.post(f"{base}/recalibrate", json={"session": session})).status
             stranger = (await http.post(f"{base}/recalibrate", json={"session": "guess"})).status
-            second, _ = await _offer_status(http, base, {"source": uploaded["source"]})
+            second, _ = await offer_status(http, base, {"source": uploaded["source"]})
         await client.close()
         return received, recalibrated, stranger, second
 
     async def scenario() -> list[tuple[list[np.ndarray], int, int, int]]:
-        async for base in _serve(server):
+        async for base in serve_app(server):
             return list(await asyncio.gather(*(call(base, photo) for photo in photos)))
         raise AssertionError("server did not start")
 
@@ -330,25 +252,14 @@ def test_two_callers_each_get_their_own_photo(
         assert (recalibrated, stranger, second) == (200, 404, 404), "per call; an upload serves one call"
 
 
-async def _offer_status(http: aiohttp.ClientSession, base: str, extra: dict) -> tuple[int, str]:
-    """The status and text of an otherwise valid video offer with ``extra`` fields."""
-    peer = RTCPeerConnection()
-    peer.addTransceiver("video")
-    await peer.setLocalDescription(await peer.createOffer())
-    offer = {"sdp": peer.localDescription.sdp, "type": "offer"} | extra
-    response = await http.post(f"{base}/offer", json=offer)
-    await peer.close()
-    return response.status, await response.text()
-
-
 def test_a_caller_beyond_capacity_gets_a_503_with_the_reason(face_model: FaceModel) -> None:
     source = load_source(face_model, "model", 160)
     server = ReenactmentServer(face_model, source, 160, stage_mode="thread", min_fps=1000.0)
 
     async def scenario() -> tuple[tuple[int, str], dict]:
-        async for base in _serve(server):
+        async for base in serve_app(server):
             async with aiohttp.ClientSession() as http:
-                refused = await _offer_status(http, base, {})
+                refused = await offer_status(http, base, {})
                 stats = await (await http.get(f"{base}/stats")).json()
             return refused, stats
         raise AssertionError("server did not start")

@@ -1,0 +1,226 @@
+"""``jr2net serve --ray``: real aiortc callers, a real local Ray cluster (2 CPUs, loopback only),
+each call on its own actor."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+import ray
+
+from jr2net.cli import main
+from jr2net.face_model import FaceModel
+from jr2net.realtime.ray_cluster import SessionResources, named_actors
+from jr2net.realtime.ray_server import WORKER_STOPPED, RayFrontDoor
+from jr2net.realtime.webrtc import limit_ice_to_loopback
+from jr2net.reenact import SourceFace
+from jr2net.sources import load_source
+from jr2net.tracking import Tracker
+from tests.realtime.webrtc_client import ClipTrack, connect, offer_status, serve_app
+
+CLUSTER_CPUS = 2
+FRAMES = 10  # reenacted frames a caller must get back
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    """A private Ray cluster of 2 CPUs on 127.0.0.1 (the conftest keeps Ray on loopback), no dashboard."""
+    limit_ice_to_loopback()
+    ray.init(address="local", num_cpus=CLUSTER_CPUS, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def avatar(face_model: FaceModel) -> SourceFace:
+    return load_source(face_model, "model", 160)
+
+
+def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str, warm: int) -> RayFrontDoor:
+    """A front door whose calls each declare 1 CPU (two fit on the cluster), stages in threads,
+    ``warm`` actors kept warm."""
+    return RayFrontDoor(
+        face_model,
+        avatar,
+        160,
+        SessionResources(cpus=1),
+        namespace,
+        stage_mode="thread",
+        loopback_ice=True,
+        warm=warm,
+    )
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], within_s: float, what: str) -> float:
+    """Wait for ``condition``, asking every 0.1 s; the seconds it took.
+
+    Raises:
+        AssertionError: ``what`` did not happen within ``within_s``.
+    """
+    started = time.monotonic()
+    while not await condition():
+        if time.monotonic() - started > within_s:
+            raise AssertionError(f"{what} did not happen within {within_s:g} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def _stats(base: str, session: str = "") -> dict:
+    async with aiohttp.ClientSession() as http:
+        return await (await http.get(f"{base}/stats?session={session}")).json()
+
+
+async def _enough(received: list[list[np.ndarray]], count: int = FRAMES) -> bool:
+    return all(len(frames) >= count for frames in received)
+
+
+def _free_cpus() -> float:
+    return ray.available_resources().get("CPU", 0.0)
+
+
+async def _all_free() -> bool:
+    return await asyncio.to_thread(_free_cpus) == CLUSTER_CPUS
+
+
+def _freed(namespace: str) -> None:
+    """Wait (30 s at most) for every CPU of the cluster to be free and no actor left in ``namespace``."""
+    deadline = time.monotonic() + 30
+    while _free_cpus() != CLUSTER_CPUS or named_actors(namespace):
+        assert time.monotonic() < deadline, f"{_free_cpus()} CPUs free, left: {named_actors(namespace)}"
+        time.sleep(0.1)
+
+
+def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
+    cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list
+) -> None:
+    """Two callers each get reenacted frames from their own actor (the first one kept warm for
+    them); a third, beyond the cluster's 2 CPUs, gets a 503 with the reason; a second front door
+    (a restart) finds both calls; hanging up and stopping the front door free the CPUs."""
+    namespace = "two-callers"
+    door = _front_door(face_model, avatar, namespace, warm=1)
+
+    async def calls(base: str) -> tuple:
+        async with aiohttp.ClientSession() as http:
+            form = aiohttp.FormData()
+            form.add_field("image", b"not an image", filename="upload.bin")
+            bad_upload = (await http.post(f"{base}/source", data=form)).status
+        received: list[list[np.ndarray]] = [[], []]
+        callers = [await connect(base, ClipTrack(driving), frames) for frames in received]
+        await _until(lambda: _enough(received), 90, f"{FRAMES} frames back to each caller")
+        stats = await _stats(base, callers[0][1])
+        async with aiohttp.ClientSession() as http:
+            third = await offer_status(http, base, {})
+        restarted = _front_door(face_model, avatar, namespace, warm=1)
+        async for second_base in serve_app(restarted):
+            adopted = await _stats(second_base)
+        pids = {door.calls[session].where["pid"] for _, session in callers}
+        for client, _ in callers:
+            await client.close()
+
+        async def ended() -> bool:
+            return not door.calls and len(door.warm_actors) == 1
+
+        await _until(ended, 30, "both calls ended (and a warm actor back)")
+        return bad_upload, received, stats, third, adopted, pids, await _stats(base)
+
+    async def scenario() -> tuple:
+        async for base in serve_app(door):  # runs once, then stops the front door
+            outcome = await calls(base)
+        return outcome
+
+    bad_upload, received, stats, (status, reason), adopted, pids, after = asyncio.run(scenario())
+    assert bad_upload == 415, "an upload is checked at the front door, before any worker"
+    with Tracker(mode="image") as tracker:
+        for frames in received:
+            assert len(frames) >= FRAMES and frames[-1].shape == (160, 160, 3), "the avatar's size"
+            assert tracker.track(np.ascontiguousarray(frames[-1])).face, "a reenacted face"
+    assert len(pids) == 2, "each call on its own actor"
+    assert sorted(stats["sessions"]) == ["caller-1", "caller-2"]
+    assert all(call["node"] == "127.0.0.1" for call in stats["sessions"].values())
+    assert stats["you"]["name"] == "caller-1" and stats["you"]["frames_out"] > 0
+    assert [node["free_cpus"] for node in stats["cluster"]["nodes"]] == [0.0]
+    assert status == 503 and "the cluster is full" in reason and "1 CPU" in reason
+    assert sorted(adopted["sessions"]) == ["caller-1", "caller-2"], "a restarted front door finds the calls"
+    assert after["sessions"] == {}
+    _freed(namespace)
+
+
+def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
+    cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list, shared_media: Path
+) -> None:
+    """``ray.kill`` of one call's actor: that caller is told its worker stopped, the other call
+    goes on, and the caller reconnects (with the same photo) on the freed CPU (each offer places
+    its own actor here)."""
+    photo = shared_media / "liveportrait/source/s12.jpg"
+    door = _front_door(face_model, avatar, "kill", warm=0)
+
+    async def calls(base: str) -> tuple:
+        async with aiohttp.ClientSession() as http:
+            form = aiohttp.FormData()
+            form.add_field("image", photo.read_bytes(), filename=photo.name)
+            uploaded = (await (await http.post(f"{base}/source", data=form)).json())["source"]
+        received: list[list[np.ndarray]] = [[], []]
+        callers = [
+            await connect(base, ClipTrack(driving), frames, source=source)
+            for frames, source in zip(received, (uploaded, None))
+        ]
+        await _until(lambda: _enough(received), 90, f"{FRAMES} frames back to each caller")
+        (_, killed), (_, survivor) = callers
+        ray.kill(door.calls[killed].actor)
+
+        async def told() -> bool:
+            return "ended" in await _stats(base, killed)
+
+        told_s = await _until(told, 10, "the killed worker's caller told")
+        ended = (await _stats(base, killed))["ended"]
+        before = len(received[1])
+        await _until(lambda: _enough(received[1:], before + 2 * FRAMES), 30, "the other call going on")
+
+        async def alone() -> bool:
+            return list((await _stats(base))["sessions"]) == ["caller-2"]
+
+        await _until(alone, 5, "the killed call gone from /stats")
+        survivor_stats = await _stats(base, survivor)
+        late: list[np.ndarray] = []
+        newcomer = await connect(base, ClipTrack(driving), late, source=ended["source"])
+        await _until(lambda: _enough([late]), 90, "frames back to the next caller")
+        for client, _ in [*callers, newcomer]:
+            await client.close()
+        await _until(_all_free, 30, "every call's CPU freed")
+        return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape
+
+    async def scenario() -> tuple:
+        async for base in serve_app(door):  # runs once, then stops the front door
+            outcome = await calls(base)
+        return outcome
+
+    told_s, ended, survivor_stats, photo_shape, reconnected_shape = asyncio.run(scenario())
+    _freed("kill")
+    print(f"the killed worker's caller was told after {told_s:.2f} s")
+    assert ended["reason"] == WORKER_STOPPED and ended["worker_stopped"] and ended["source"]
+    assert reconnected_shape == photo_shape != (160, 160, 3), "the reconnect has the same photo"
+    assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
+    assert sorted(survivor_stats["sessions"]) == ["caller-2"], "the killed call is gone, the other stays"
+
+
+def test_serve_options_of_the_other_mode_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--session-gpus", "0.25"]) == 1
+    assert "add --ray" in capsys.readouterr().err
+    assert main(["serve", "--ray", "local", "--min-fps", "10"]) == 1
+    assert "--min-fps and --hosts size the single server" in capsys.readouterr().err
+
+
+def test_serve_ray_without_ray_names_the_extra_to_install() -> None:
+    """Where ray cannot be imported, ``serve --ray`` says which extra brings it (before any work)."""
+    code = "import sys; sys.modules['ray'] = None; from jr2net.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "serve", "--ray", "auto"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1 and 'pip install "jr2net[ray]"' in done.stderr
