@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import socket
 import subprocess
 import sys
@@ -148,6 +149,23 @@ def _serve(arguments: list[str]) -> Iterator[_Server]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _wait_for_warm_actors(base: str) -> None:
+    """Wait until a ``serve --ray`` front door has the warm actors it keeps ready (at most
+    :data:`SERVER_START_S`), so each group of callers starts as a caller would find a settled
+    server; a plain server has none to wait for."""
+    deadline = time.monotonic() + SERVER_START_S
+    while True:
+        with urllib.request.urlopen(f"{base}/stats", timeout=5) as response:
+            warm = json.load(response).get("warm")
+        if warm is None or warm["ready"] >= warm["wanted"]:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"serve --ray had {warm['ready']} of {warm['wanted']} warm actors after {SERVER_START_S} s"
+            )
+        time.sleep(0.5)
 
 
 async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
@@ -426,6 +444,9 @@ def main() -> None:
         default=0.5,
         help="with --ray: the CPUs each call declares (default 0.5: four calls on two cores)",
     )
+    parser.add_argument(
+        "--warm-calls", type=int, default=1, help="with --ray: the warm actors it keeps (default 1)"
+    )
     parser.add_argument("--size", type=int, default=256, help="the server's --size")
     parser.add_argument("--source", default=str(PHOTO), help="the server's source (default: a shared photo)")
     add_method_arguments(parser)
@@ -452,12 +473,22 @@ def main() -> None:
         "echo": [*common, "--echo"],
     }
     if args.ray:
-        servers["ray"] = [*common, *method, "--ray", "local", "--session-cpus", str(args.session_cpus)]
+        servers["ray"] = [
+            *common,
+            *method,
+            "--ray",
+            "local",
+            "--session-cpus",
+            str(args.session_cpus),
+            "--warm-calls",
+            str(args.warm_calls),
+        ]
     groups: dict[str, dict[int, list[dict]]] = {name: {} for name in servers}
     extras: dict[str, dict | None] = {}
     for name, arguments in servers.items():
         with _serve(arguments) as server:
             for count in counts:
+                _wait_for_warm_actors(server.base)
                 extra = args.extra_caller and name == "reenactment" and count == counts[-1]
                 calls, extras_call = asyncio.run(_callers(server.base, frames, count, extra))
                 groups[name][count] = calls
@@ -529,6 +560,7 @@ def main() -> None:
         "seconds": args.seconds,
         "soak_s": args.soak,
         "session_cpus": args.session_cpus if args.ray else None,
+        "warm_calls": args.warm_calls if args.ray else None,
     }
     write_report(args.out, runs, [torch.device("cpu")], report)
     print(f"wrote {args.out}")

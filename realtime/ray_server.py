@@ -91,6 +91,11 @@ class WarmActor:
     where: dict[str, object]
     ready: asyncio.Future
 
+    @property
+    def is_ready(self) -> bool:
+        """Whether its warm-up has finished well: a call given it waits for nothing else."""
+        return self.ready.done() and not self.ready.cancelled() and self.ready.exception() is None
+
 
 @dataclass(frozen=True)
 class StatsSnapshot:
@@ -344,6 +349,7 @@ class RayFrontDoor:
             "refiners": sorted(self.renderers),
             "default_refiner": self.default_renderer,
             "cluster": snapshot.cluster,
+            "warm": {"wanted": self.warm, "ready": sum(worker.is_ready for worker in self.warm_actors)},
         }
         own = self.calls.get(own_id)
         if own is not None:

@@ -125,9 +125,9 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
             await client.close()
 
         async def ended() -> bool:
-            return not door.calls and len(door.warm_actors) == 1
+            return not door.calls and len(door.warm_actors) == 1 and door.warm_actors[0].is_ready
 
-        await _until(ended, 30, "both calls ended (and a warm actor back)")
+        await _until(ended, 60, "both calls ended (and a warm actor back, ready)")
         return bad_upload, received, stats, third, adopted, pids, await _stats(base)
 
     async def scenario() -> tuple:
@@ -148,7 +148,8 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
     assert [node["free_cpus"] for node in stats["cluster"]["nodes"]] == [0.0]
     assert status == 503 and "the cluster is full" in reason and "1 CPU" in reason
     assert sorted(adopted["sessions"]) == ["caller-1", "caller-2"], "a restarted front door finds the calls"
-    assert after["sessions"] == {}
+    assert stats["warm"] == {"wanted": 1, "ready": 0}, "no room for a warm actor while both calls run"
+    assert after["sessions"] == {} and after["warm"] == {"wanted": 1, "ready": 1}
     _freed(namespace)
 
 
