@@ -33,7 +33,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -42,15 +41,15 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
 from jr2net.face_model import FaceModel
+from jr2net.realtime.front_door import front_door_app
 from jr2net.realtime.offers import read_offer
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
 from jr2net.realtime.ray_sessions import NotRunning, OfferRefused, SessionSpec, WorkerSetup, session_actor
 from jr2net.realtime.reenactment import EstimatorFactory, RendererFactory
-from jr2net.realtime.uploads import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES, SourceUploads, client
+from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.reenact import SourceFace
 
 LOG = logging.getLogger("jr2net.serve")
-PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 PLACEMENT_TIMEOUT_S = 30.0  # a call's actor not running by then (Ray found no node after all) is a 503
 START_TIMEOUT_S = 120.0  # its stages not built by then (preload, source) is a 503 too
 STATS_TIMEOUT_S = 2.0  # a call's actor that does not answer /stats by then shows as unreachable
@@ -173,18 +172,7 @@ class RayFrontDoor:
         self._stats_at = 0.0
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
-        app.router.add_get("/", self.index)
-        app.router.add_post("/offer", self.offer)
-        app.router.add_post("/source", self.uploads.handle)
-        app.router.add_post("/recalibrate", self.recalibrate)
-        app.router.add_get("/stats", self.stats)
-        app.on_startup.append(self.startup)
-        app.on_shutdown.append(self.shutdown)
-        return app
-
-    async def index(self, request: web.Request) -> web.Response:
-        return web.Response(text=PAGE.read_text(), content_type="text/html")
+        return front_door_app(self)
 
     async def offer(self, request: web.Request) -> web.Response:
         offer = await read_offer(request, self.renderers, self.default_renderer)

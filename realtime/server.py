@@ -27,7 +27,6 @@ import logging
 import secrets
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -36,6 +35,7 @@ from aiortc import RTCPeerConnection
 from jr2net.face_model import FaceModel
 from jr2net.realtime.admission import ServerCpu, expected_fps
 from jr2net.realtime.call_report import call_stats, frame_timeline
+from jr2net.realtime.front_door import front_door_app
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessError
@@ -49,13 +49,12 @@ from jr2net.realtime.reenactment import (
     warm_up,
 )
 from jr2net.realtime.stage_modes import STAGE_MODES
-from jr2net.realtime.uploads import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES, SourceUploads, client
+from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool, machine_cores
 from jr2net.reenact import Controls, SourceFace
 
 LOG = logging.getLogger("jr2net.serve")
-PAGE = Path(__file__).resolve().parent / "static" / "index.html"
 SESSION_STOP_TIMEOUT_S = 10.0
 DEFAULT_MIN_FPS = 15.0
 SERVER_SECONDS_PER_FRAME = 0.010  # the server process's share of a frame before one is measured
@@ -133,18 +132,7 @@ class ReenactmentServer:
         self._names = itertools.count(1)
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
-        app.router.add_get("/", self.index)
-        app.router.add_post("/offer", self.offer)
-        app.router.add_post("/source", self.uploads.handle)
-        app.router.add_post("/recalibrate", self.recalibrate)
-        app.router.add_get("/stats", self.stats)
-        app.on_startup.append(self.startup)
-        app.on_shutdown.append(self.shutdown)
-        return app
-
-    async def index(self, request: web.Request) -> web.Response:
-        return web.Response(text=PAGE.read_text(), content_type="text/html")
+        return front_door_app(self)
 
     async def offer(self, request: web.Request) -> web.Response:
         offer = await read_offer(request, self.renderers, self.default_renderer)
