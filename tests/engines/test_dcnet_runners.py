@@ -8,19 +8,24 @@ import pytest
 import torch
 
 from jr2net.engines.dcnet_onnx import export_dcnet
-from jr2net.engines.dcnet_runners import OnnxDCNetRunner, TorchDCNetRunner, make_dcnet_runner
+from jr2net.engines.dcnet_runners import (
+    DCNetRunnersBySize,
+    OnnxDCNetRunner,
+    TorchDCNetRunner,
+    make_dcnet_runner,
+)
 from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS, DCNet
 from jr2net.nets.dcnet_checkpoint import save_dcnet
 
 SIZE = 128
 
 
-def _inputs(seed: int) -> tuple[torch.Tensor, ...]:
+def _inputs(seed: int, size: int = SIZE) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(seed)
     return (
-        torch.rand(1, len(TEXTURE_CHANNELS), SIZE, SIZE, generator=generator),
-        torch.rand(1, len(CONDITION_CHANNELS), SIZE, SIZE, generator=generator),
-        torch.rand(1, SIZE, SIZE, 2, generator=generator) * 2 - 1,
+        torch.rand(1, len(TEXTURE_CHANNELS), size, size, generator=generator),
+        torch.rand(1, len(CONDITION_CHANNELS), size, size, generator=generator),
+        torch.rand(1, size, size, 2, generator=generator) * 2 - 1,
     )
 
 
@@ -33,9 +38,8 @@ def test_onnxruntime_matches_torch(tmp_path: Path) -> None:
         inputs = _inputs(seed)
         for got, want in zip(onnx_runner(*inputs), torch_runner(*inputs), strict=True):
             torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
-    small = [value[..., :64, :64] if value.shape[-1] == SIZE else value[:, :64, :64] for value in _inputs(0)]
     with pytest.raises(ValueError, match="128"):
-        onnx_runner(*small)
+        onnx_runner(*_inputs(0, 64))
 
 
 def test_runner_choice_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -49,3 +53,18 @@ def test_runner_choice_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         make_dcnet_runner("tensorrt", weights)
     with pytest.raises(FileNotFoundError, match="train_dcnet"):
         make_dcnet_runner("onnx", tmp_path / "missing.pt")
+
+
+def test_runners_by_size_make_one_export_per_size_and_reuse_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = tmp_path / "dcnet.pt"
+    save_dcnet(DCNet(), weights, {})
+    monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
+    runners = DCNetRunnersBySize("onnx", weights, threads=1)
+    small, large = runners(64), runners(SIZE)
+    assert (small.size, large.size) == (64, SIZE)
+    assert runners(64) is small, "a size's runner is made once"
+    assert len(list((tmp_path / "cache").rglob("*.onnx"))) == 2, "one export per size, on disk"
+    image, alpha = small(*_inputs(0, 64))
+    assert image.shape == (1, 3, 64, 64) and alpha.shape == (1, 1, 64, 64)
