@@ -14,8 +14,9 @@ thin-plate spline and faded out away from the face:
 - where the source is read: each sample is moved by the source fit's own residual, so a landmark's
   surface point samples the source exactly at the source's detected landmark.
 
-Only the landmarks with a fixed surface point take part (MediaPipe's iris and silhouette points do
-not, :attr:`jr2net.correspondence.MediapipeCorrespondence.valid`).
+The landmarks with a fixed surface point take part (:attr:`jr2net.correspondence.
+MediapipeCorrespondence.valid`; MediaPipe's silhouette points slide over the surface and do not),
+and the irises, which the face model lacks, as anchors of their own (:mod:`jr2net.gaze`).
 """
 
 from __future__ import annotations
