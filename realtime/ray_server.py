@@ -193,12 +193,14 @@ class RayFrontDoor:
             spec = SessionSpec(call.id, call.name, source, call.refiner, self.renderers[call.refiner])
             await _within(call.actor.take.remote(spec), START_TIMEOUT_S, "take the call")
             answer = await call.actor.answer.remote(offer.description.sdp, offer.description.type)
-        except (OfferRefused, RayError, web.HTTPServiceUnavailable) as error:
+        except BaseException as error:  # a cancelled offer too: its detached actor must not stay
             if worker is not None:
                 ray.kill(worker.actor)
             if offer.source is not None:
                 self.uploads.store.restore(offer.source, upload, client(request))  # the caller may try again
-            raise _http_error(error) from error
+            if isinstance(error, OfferRefused | RayError | web.HTTPServiceUnavailable):
+                raise _http_error(error) from error
+            raise
         finally:
             self._top_up()
         self.calls[call.id] = call
@@ -252,7 +254,7 @@ class RayFrontDoor:
             key = secrets.token_urlsafe(16)
             actor = session_actor(key, self.setup, self.namespace, self.resources.options())
             try:
-                where = await _within(actor.where.remote(), PLACEMENT_TIMEOUT_S, "be placed")
+                where = await _within(actor.where.remote(), PLACEMENT_TIMEOUT_S, "start on a node")
             except BaseException:  # not placed in time, failed, or the front door stopping
                 ray.kill(actor)
                 raise
@@ -448,7 +450,7 @@ async def _within(reference: Any, seconds: float, doing: str) -> Any:
         return await asyncio.wait_for(_awaited(reference), seconds)
     except TimeoutError as error:
         raise web.HTTPServiceUnavailable(
-            text=f"this call's worker did not {doing} within {seconds:g} s; try again later"
+            text=f"this call's worker could not {doing} within {seconds:g} s; try again later"
         ) from error
 
 
