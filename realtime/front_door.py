@@ -3,11 +3,13 @@ and ``serve --ray``'s (:mod:`jr2net.realtime.ray_server`) serve the same ones.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
 
+from jr2net.realtime.reenactment import RendererFactory
 from jr2net.realtime.uploads import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES, SourceUploads
 
 PAGE = Path(__file__).resolve().parent / "static" / "index.html"
@@ -47,3 +49,14 @@ def front_door_app(door: FrontDoor) -> web.Application:
     app.on_startup.append(door.startup)
     app.on_shutdown.append(door.shutdown)
     return app
+
+
+def refiner_table(
+    renderers: Mapping[str, RendererFactory] | None, default: str
+) -> dict[str, RendererFactory | None]:
+    """The refiners a caller may choose, by name (None: the geometric path only), checked to hold
+    ``default``."""
+    table: dict[str, RendererFactory | None] = {"geometric": None} if renderers is None else dict(renderers)
+    if default not in table:
+        raise ValueError(f"the default refiner {default!r} is not among {sorted(table)}")
+    return table

@@ -41,7 +41,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
 from jr2net.face_model import FaceModel
-from jr2net.realtime.front_door import front_door_app
+from jr2net.realtime.front_door import front_door_app, refiner_table
 from jr2net.realtime.offers import read_offer
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
 from jr2net.realtime.ray_sessions import NotRunning, OfferRefused, SessionSpec, WorkerSetup, session_actor
@@ -148,13 +148,7 @@ class RayFrontDoor:
         loopback_ice: bool = False,
         warm: int = 1,
     ) -> None:
-        self.renderers: dict[str, RendererFactory | None] = (
-            {"geometric": None} if renderers is None else dict(renderers)
-        )
-        if default_renderer not in self.renderers:
-            raise ValueError(
-                f"the default refiner {default_renderer!r} is not among {sorted(self.renderers)}"
-            )
+        self.renderers = refiner_table(renderers, default_renderer)
         self.default_renderer = default_renderer
         if warm < 0:
             raise ValueError(f"warm actors cannot be fewer than 0, got {warm}")

@@ -35,7 +35,7 @@ from aiortc import RTCPeerConnection
 from jr2net.face_model import FaceModel
 from jr2net.realtime.admission import ServerCpu, expected_fps
 from jr2net.realtime.call_report import call_stats, frame_timeline
-from jr2net.realtime.front_door import front_door_app
+from jr2net.realtime.front_door import front_door_app, refiner_table
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessError
@@ -111,13 +111,7 @@ class ReenactmentServer:
             raise ValueError(f"unknown stage mode {stage_mode!r}; choose from {STAGE_MODES}")
         if min_fps < 0:
             raise ValueError(f"min_fps must not be negative, got {min_fps}")
-        self.renderers: dict[str, RendererFactory | None] = (
-            {"geometric": None} if renderers is None else dict(renderers)
-        )
-        if default_renderer not in self.renderers:
-            raise ValueError(
-                f"the default refiner {default_renderer!r} is not among {sorted(self.renderers)}"
-            )
+        self.renderers = refiner_table(renderers, default_renderer)
         self.default_renderer = default_renderer
         self.model, self.source, self.size, self.echo = model, source, size, echo
         self.method, self.stage_mode, self.min_fps, self.hosts = method, stage_mode, min_fps, hosts
