@@ -1,5 +1,6 @@
-"""The page and the routes of a front door: the single server's (:mod:`jr2net.realtime.server`)
-and ``serve --ray``'s (:mod:`jr2net.realtime.ray_server`) serve the same ones."""
+"""The page, the routes and the request checks of a front door: the single server's
+(:mod:`jr2net.realtime.server`) and ``serve --ray``'s (:mod:`jr2net.realtime.ray_server`) serve
+the same ones."""
 
 from __future__ import annotations
 
@@ -35,6 +36,18 @@ class FrontDoor(Protocol):
 async def page(request: web.Request) -> web.Response:
     """``GET /``: the call page."""
     return web.Response(text=PAGE.read_text(), content_type="text/html")
+
+
+async def requested_session(request: web.Request) -> str:
+    """The session id a JSON ``{"session": ID}`` request body names (``POST /recalibrate``).
+
+    Raises:
+        web.HTTPBadRequest: the body is not such JSON.
+    """
+    try:
+        return str((await request.json())["session"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise web.HTTPBadRequest(text=f"expected JSON {{'session'}}: {error}") from error
 
 
 def front_door_app(door: FrontDoor) -> web.Application:

@@ -41,7 +41,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
 from jr2net.face_model import FaceModel
-from jr2net.realtime.front_door import front_door_app, refiner_table
+from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import read_offer
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
 from jr2net.realtime.ray_sessions import NotRunning, OfferRefused, SessionSpec, WorkerSetup, session_actor
@@ -312,10 +312,7 @@ class RayFrontDoor:
         self._top_up()  # its resources are free again
 
     async def recalibrate(self, request: web.Request) -> web.Response:
-        try:
-            session_id = str((await request.json())["session"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise web.HTTPBadRequest(text=f"expected JSON {{'session'}}: {error}") from error
+        session_id = await requested_session(request)
         call = self.calls.get(session_id)
         if call is None:
             raise web.HTTPNotFound(text="no live call has this session id")

@@ -35,7 +35,7 @@ from aiortc import RTCPeerConnection
 from jr2net.face_model import FaceModel
 from jr2net.realtime.admission import ServerCpu, expected_fps
 from jr2net.realtime.call_report import call_stats, frame_timeline
-from jr2net.realtime.front_door import front_door_app, refiner_table
+from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessError
@@ -265,10 +265,7 @@ class ReenactmentServer:
             await asyncio.wait({session.task}, timeout=SESSION_STOP_TIMEOUT_S)
 
     async def recalibrate(self, request: web.Request) -> web.Response:
-        try:
-            session_id = str((await request.json())["session"])
-        except (ValueError, KeyError, TypeError) as error:
-            raise web.HTTPBadRequest(text=f"expected JSON {{'session'}}: {error}") from error
+        session_id = await requested_session(request)
         session = self.sessions.get(session_id)
         if session is None:
             raise web.HTTPNotFound(text="no live call has this session id")
