@@ -6,7 +6,10 @@ Landmarks: the ICT mean face is rendered from several views, MediaPipe tracks ea
 every landmark is lifted onto the rendered surface (the triangle under it, perspective-correct
 barycentrics at its sub-pixel position). The model-frame points are averaged over the views where
 the landmark sits on a front-facing part of the face area and snapped to the closest point of the
-face-area mesh, stored as (triangle, barycentrics). Iris landmarks (468-477) fall into the eye
+face-area mesh, stored as (triangle, barycentrics). MediaPipe puts the upper lids' margin 2-4 px
+below the mesh's, over the eye socket (the render has no eyeball in front of it): a landmark within
+``SNAP_PX`` of the face area is lifted at its nearest face-area pixel, so the lids have a surface
+point and follow blinks. Iris landmarks (468-477) fall into the eye
 holes of the ICT mesh, and silhouette landmarks (the face oval) slide over the surface as the
 head turns (their lifted points spread by more than ``MAX_SPREAD_CM`` across views): both are
 marked invalid for a fixed correspondence.
@@ -39,6 +42,7 @@ FOCAL = SIZE * DISTANCE / 30.0
 VIEWS = [(pitch, yaw) for pitch in (-10.0, 0.0, 10.0) for yaw in (-25.0, -12.0, 0.0, 12.0, 25.0)]
 IRIS = range(468, 478)
 MAX_SPREAD_CM = 1.0
+SNAP_PX = 4
 SIDED_CHECKS = ("mouthSmile", "eyeBlink", "browDown", "mouthStretch", "eyeWide")
 
 
@@ -66,7 +70,9 @@ def _landmarks(model: FaceModel, tracker: Tracker) -> dict:
         tracking = tracker.track(image)
         if not tracking.face:
             raise RuntimeError(f"MediaPipe found no face on the ICT render at pitch {pitch}, yaw {yaw}")
-        points, usable = lift_to_neutral(model, params, maps.fragments.tri_id[0], tracking.landmarks[:, :2])
+        points, usable = lift_to_neutral(
+            model, params, maps.fragments.tri_id[0], tracking.landmarks[:, :2], SNAP_PX
+        )
         for i in np.nonzero(usable)[0]:
             observed[i].append(points[i])
     spread = [float(np.linalg.norm(np.std(o, axis=0))) if len(o) >= 2 else None for o in observed]

@@ -14,7 +14,7 @@ MIN_FACING = 0.3
 
 
 def lift_to_neutral(
-    model: FaceModel, params: FaceParams, tri_id: Tensor, pixels: np.ndarray
+    model: FaceModel, params: FaceParams, tri_id: Tensor, pixels: np.ndarray, snap: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Surface points under sub-pixel positions, expressed on the neutral mesh.
 
@@ -23,6 +23,9 @@ def lift_to_neutral(
         params: the (batch of one) FaceParams the image was rendered or fitted with.
         tri_id: (H, W) visible triangle per pixel of that render, -1 on background.
         pixels: (N, 2) image positions.
+        snap: a position whose pixel is not a usable one (see below) is lifted at the centre of the
+            nearest usable pixel within ``snap`` pixels instead, if any: an edge the tracker puts
+            just beyond the mesh (the upper lids' margin, seen over the eye socket).
 
     Returns:
         ``(points, usable)``: (N, 3) points of the neutral mesh at the same surface location
@@ -34,22 +37,43 @@ def lift_to_neutral(
         geometry = face_geometry(model, params, height, width)
     screen, normals = geometry.screen[0].double(), geometry.view_normals[0]
     face_triangles = model.region_triangles("face_area").shape[0]
+    facing = (normals[model.triangles].mean(dim=1)[:, 2] > MIN_FACING).numpy()
+    hit = tri_id.numpy()
+    usable_pixels = (hit >= 0) & (hit < face_triangles) & facing[np.clip(hit, 0, None)]
     points = np.zeros((len(pixels), 3))
     usable = np.zeros(len(pixels), dtype=bool)
-    for i, (x, y) in enumerate(pixels):
-        col, row = int(np.floor(x)), int(np.floor(y))
-        if not (0 <= col < width and 0 <= row < height) or int(tri_id[row, col]) < 0:
+    for i, position in enumerate(pixels):
+        found = _usable_position(usable_pixels, np.asarray(position, dtype=np.float64), snap)
+        if found is None:
             continue
-        face = int(tri_id[row, col])
+        x, y = found
+        face = int(hit[int(y), int(x)])
         corners = model.triangles[face]
         matrix = torch.cat([screen[corners, :2].T, torch.ones(1, 3, dtype=torch.float64)])
         weights = (
             torch.linalg.solve(matrix, torch.tensor([x, y, 1.0], dtype=torch.float64)) / screen[corners, 2]
         )
         weights = weights / weights.sum()
-        usable[i] = face < face_triangles and float(normals[corners].mean(0)[2]) > MIN_FACING
+        usable[i] = True
         points[i] = (weights[:, None] * model.neutral[corners].double()).sum(0).numpy()
     return points, usable
+
+
+def _usable_position(usable: np.ndarray, position: np.ndarray, snap: int) -> tuple[float, float] | None:
+    """``position`` (x, y) if its pixel of the (H, W) ``usable`` map is set, else the centre of the
+    nearest set pixel within ``snap`` pixels, else None."""
+    height, width = usable.shape
+    col, row = int(np.floor(position[0])), int(np.floor(position[1]))
+    if 0 <= col < width and 0 <= row < height and usable[row, col]:
+        return float(position[0]), float(position[1])
+    rows = slice(max(row - snap, 0), max(min(row + snap + 1, height), 0))
+    cols = slice(max(col - snap, 0), max(min(col + snap + 1, width), 0))
+    near_rows, near_cols = np.nonzero(usable[rows, cols])
+    if snap == 0 or len(near_rows) == 0:
+        return None
+    centres = np.stack([near_cols + cols.start + 0.5, near_rows + rows.start + 0.5], axis=1)
+    nearest = centres[np.argmin(((centres - position) ** 2).sum(axis=1))]
+    return float(nearest[0]), float(nearest[1])
 
 
 def closest_on_mesh(points: Tensor, vertices: Tensor, triangles: Tensor) -> tuple[Tensor, Tensor]:

@@ -57,6 +57,25 @@ def test_correspondence_file(face_model: FaceModel) -> None:
     assert matrix.sum() == 53, "each ICT expression is driven by one MediaPipe blendshape"
 
 
+def test_upper_lids_have_surface_points_that_close_in_a_blink(face_model: FaceModel) -> None:
+    """MediaPipe puts the upper lids' margin just beyond the ICT mesh; the correspondence snaps them
+    onto it, so fitting and pinning see blinks."""
+    correspondence = MediapipeCorrespondence.load(face_model)
+    lids = torch.tensor([[159, 145], [386, 374]])
+    assert correspondence.valid[lids].all()
+    identity = torch.zeros(1, face_model.identity_count)
+
+    def gaps(weights: dict[str, float]) -> Tensor:
+        vertices = face_model(identity, face_model.expression_vector(weights)[None])
+        points = correspondence.landmark_points(vertices)[0]
+        return (points[lids[:, 0]] - points[lids[:, 1]]).norm(dim=-1)
+
+    open_gaps = gaps({})
+    closed_gaps = gaps({"eyeBlink_L": 1.0, "eyeBlink_R": 1.0})
+    assert (open_gaps > 0.6).all(), f"open lids {open_gaps} cm apart"
+    assert (closed_gaps < 0.4 * open_gaps).all(), f"closed lids {closed_gaps} cm apart, open {open_gaps}"
+
+
 @pytest.mark.parametrize("name", PHOTOS)
 def test_reprojection_error_on_photos(
     fitter: LandmarkFitter, tracker: Tracker, shared_media: Path, name: str
