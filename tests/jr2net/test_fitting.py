@@ -65,7 +65,7 @@ def test_upper_lids_have_surface_points_that_close_in_a_blink(face_model: FaceMo
     assert correspondence.valid[lids].all()
     identity = torch.zeros(1, face_model.identity_count)
 
-    def gaps(weights: dict[str, float]) -> Tensor:
+    def gaps(weights: dict[str, float]) -> torch.Tensor:
         vertices = face_model(identity, face_model.expression_vector(weights)[None])
         points = correspondence.landmark_points(vertices)[0]
         return (points[lids[:, 0]] - points[lids[:, 1]]).norm(dim=-1)
