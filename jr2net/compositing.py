@@ -39,7 +39,9 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     )
 
 
-def extrapolate_flow(flow: Tensor, mask: Tensor, sigma: float, downscale: int = 4) -> Tensor:
+def extrapolate_flow(
+    flow: Tensor, mask: Tensor, sigma: float, downscale: int = 4, near_sigma: float | None = None
+) -> Tensor:
     """Spread a flow known on a mask smoothly outwards, fading to zero far from it.
 
     Args:
@@ -47,6 +49,10 @@ def extrapolate_flow(flow: Tensor, mask: Tensor, sigma: float, downscale: int = 
         mask: (B, 1, H, W) in [0, 1].
         sigma: spread in pixels (about a quarter of the face's size).
         downscale: work at this fraction of the resolution (the result is smooth anyway).
+        near_sigma: when given, next to the mask the extension is the normalised convolution at
+            this smaller spread instead (at least ``downscale``), handing over to the wide one
+            where its own coverage fades: the wide average alone sits off the flow at the mask's
+            edge wherever the flow varies across the mask (a head turning), which shows as a seam.
 
     Returns:
         (B, 2, H, W): the flow itself on the mask, its normalised-convolution extension outside,
@@ -57,16 +63,25 @@ def extrapolate_flow(flow: Tensor, mask: Tensor, sigma: float, downscale: int = 
     flow = torch.where(mask > 0, flow, torch.zeros_like(flow))
     small_flow = torch.nn.functional.avg_pool2d(flow * mask, downscale, ceil_mode=True)
     small_mask = torch.nn.functional.avg_pool2d(mask, downscale, ceil_mode=True)
-    spread_flow, spread_mask = gaussian_blur(torch.cat([small_flow, small_mask], 1), sigma / downscale).split(
-        [2, 1], dim=1
-    )
-    extended = spread_flow / spread_mask.clamp(min=1e-6)
-    coverage = spread_mask / spread_mask.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
+    known = torch.cat([small_flow, small_mask], 1)
+    extended, coverage = _normalised_convolution(known, sigma / downscale)
+    if near_sigma is not None:
+        near, near_coverage = _normalised_convolution(known, max(near_sigma / downscale, 1.0))
+        near_weight = (2 * near_coverage).clamp(0, 1)
+        extended = near_weight * near + (1 - near_weight) * extended
     weight = (2 * coverage).clamp(0, 1)
     smooth = torch.nn.functional.interpolate(
         extended * weight, size=(height, width), mode="bilinear", align_corners=False
     )
     return flow * mask + smooth * (1 - mask)
+
+
+def _normalised_convolution(known: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """``known`` (B, C+1, H, W), values premultiplied by the weight in its last channel, blurred:
+    the values' weighted mean (B, C, H, W) and the weight's coverage over its peak (B, 1, H, W)."""
+    values, weight = gaussian_blur(known, sigma).split([known.shape[1] - 1, 1], dim=1)
+    coverage = weight / weight.amax(dim=(-2, -1), keepdim=True).clamp(min=1e-6)
+    return values / weight.clamp(min=1e-6), coverage
 
 
 def feather(mask: Tensor, width: float) -> Tensor:

@@ -5,7 +5,9 @@ frame's dense conditions go through a :class:`DCNetRunner` (torch or onnxruntime
 :mod:`jr2net.engines.dcnet_runners`). DCNet's correction of the warped crop (its image minus the
 warped source it was given) is applied to the warped source at the frame's own resolution, so the
 crop's size does not blur the face, and the result is blended over the source frame with the soft
-mask DCNet predicts, which is 0 at the crop's border: no hard edge anywhere.
+mask DCNet predicts, which is 0 at the crop's border: no hard edge anywhere. The correction,
+which DCNet makes only where the source did not see the target, fades in from that region's edge
+(:func:`soft_onset`) instead of starting at full strength next to the kept source pixels.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from jr2net.compositing import sample
+from jr2net.compositing import feather, sample
 from jr2net.dense_conditions import CROP_SIZE, CropWindow, SourceCrop, dense_conditions, source_head
+from jr2net.nets.dcnet import unseen_only
 from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
 
 
@@ -30,6 +33,18 @@ class DCNetRunner(Protocol):
 
 DCNetRunners = Callable[[int], DCNetRunner]
 """The DCNet runner for crops of side S (an ONNX export is made per size)."""
+
+CORRECTION_ONSET_FRACTION = 1 / 64  # of the crop's side: the correction's fade-in into the unseen region
+
+
+def soft_onset(correction: Tensor, conditions: Tensor) -> Tensor:
+    """DCNet's ``correction`` (1, 3, S, S) faded in over :data:`CORRECTION_ONSET_FRACTION` of the
+    crop from the edge of where the source did not see the target (``conditions`` (1, C, S, S)).
+
+    Started at full strength, the generated texture meets the kept source pixels at an edge: the
+    source's own pixels next to it are still the better guess of what lies there."""
+    unseen = unseen_only(torch.ones_like(conditions[:, :1]), conditions)
+    return correction * feather(unseen, CORRECTION_ONSET_FRACTION * conditions.shape[-1])
 
 
 def paste(window: CropWindow, correction: Tensor, alpha: Tensor, warped: Tensor, frame: Tensor) -> Tensor:
@@ -70,4 +85,5 @@ class DCNetRenderer:
         dense = dense_conditions(warp, crop)
         image, alpha = self.runners(crop.size)(crop.texture, dense.conditions, dense.grid)
         warped = sample(source.image, warp.source_points)
-        return paste(crop.window, image - dense.conditions[:, :3], alpha, warped, source.image)
+        correction = soft_onset(image - dense.conditions[:, :3], dense.conditions)
+        return paste(crop.window, correction, alpha, warped, source.image)

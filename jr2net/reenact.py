@@ -45,6 +45,7 @@ RATIO_EPSILON = 0.05
 CAVITY_STRETCH = (0.2, 0.6)  # source/target area ratio: all cavity below the first, none above the second
 FEATHER_FRACTION = 0.015
 FLOW_SPREAD_FRACTION = 0.5
+FLOW_NEAR_FRACTION = 0.05  # next to the face the flow's extension follows its edge (of the face's size)
 
 
 @dataclass(frozen=True)
@@ -505,7 +506,9 @@ class Reenactor:
         centres = pixel_centres(height, width)
         flow = (source_pixels - centres).permute(0, 3, 1, 2).contiguous()  # channels first: faster blurs
         face_size = math.sqrt(float(mask.sum())) or 1.0
-        spread = extrapolate_flow(flow, mask, sigma=FLOW_SPREAD_FRACTION * face_size)
+        spread = extrapolate_flow(
+            flow, mask, sigma=FLOW_SPREAD_FRACTION * face_size, near_sigma=FLOW_NEAR_FRACTION * face_size
+        )
         return centres + spread.permute(0, 2, 3, 1)
 
 

@@ -1,4 +1,4 @@
-"""Compositing helpers: the Gaussian blur."""
+"""Compositing helpers: the Gaussian blur and the flow's extension beyond the face."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.compositing import gaussian_blur
+from jr2net.compositing import extrapolate_flow, gaussian_blur
 
 
 def test_gaussian_blur_keeps_mass_and_flat_images() -> None:
@@ -18,3 +18,22 @@ def test_gaussian_blur_keeps_mass_and_flat_images() -> None:
     assert blurred[0, 0, 10, 11] == pytest.approx(np.exp(-0.5) / (2 * np.pi), rel=0.02)
     flat = torch.full((2, 3, 16, 16), 0.3)
     assert torch.allclose(gaussian_blur(flat, 1.5), flat)
+
+
+def test_extrapolated_flow_follows_the_mask_edge_with_a_near_spread() -> None:
+    """A flow that varies across the mask (a head turning: x-flow growing left to right) extended
+    beyond its right edge: the wide average alone jumps at the edge, the near spread does not, and
+    both fade to nothing far away."""
+    size = 128
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., 32:96, 32:96] = 1.0
+    columns = torch.arange(size, dtype=torch.float32)
+    flow = torch.stack([columns.expand(size, size) / 8.0, torch.zeros(size, size)])[None]
+    edge = float(flow[0, 0, 64, 95])
+    wide = extrapolate_flow(flow, mask, sigma=32.0)
+    near = extrapolate_flow(flow, mask, sigma=32.0, near_sigma=3.0)
+    wide_jump, near_jump = (abs(float(spread[0, 0, 64, 97]) - edge) for spread in (wide, near))
+    assert wide_jump > 2.0
+    assert near_jump < 0.5 * wide_jump
+    torch.testing.assert_close(near * mask, flow * mask)
+    assert float(near[0, 0, 64, 127].abs()) < float(near[0, 0, 64, 97].abs())
