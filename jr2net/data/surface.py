@@ -66,10 +66,12 @@ def _usable_position(usable: np.ndarray, position: np.ndarray, snap: int) -> tup
     col, row = int(np.floor(position[0])), int(np.floor(position[1]))
     if 0 <= col < width and 0 <= row < height and usable[row, col]:
         return float(position[0]), float(position[1])
+    if snap == 0:
+        return None
     rows = slice(max(row - snap, 0), max(min(row + snap + 1, height), 0))
     cols = slice(max(col - snap, 0), max(min(col + snap + 1, width), 0))
     near_rows, near_cols = np.nonzero(usable[rows, cols])
-    if snap == 0 or len(near_rows) == 0:
+    if len(near_rows) == 0:
         return None
     centres = np.stack([near_cols + cols.start + 0.5, near_rows + rows.start + 0.5], axis=1)
     nearest = centres[np.argmin(((centres - position) ** 2).sum(axis=1))]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.dcnet_renderer import DCNetRenderer, paste
+from jr2net.dcnet_renderer import DCNetRenderer, paste, soft_onset
 from jr2net.dense_conditions import CropWindow, SourceCrop, dense_conditions
 from jr2net.face_model import FaceModel
 from jr2net.nets.dcnet import CONDITION_CHANNELS
@@ -86,6 +86,18 @@ def test_paste_lands_in_the_window_only() -> None:
     assert float(out[..., 25:35, 35:45].min()) > 1 - 1e-5
     assert float(out[..., :15, :].max()) == 0.0 and float(out[..., :, :25].max()) == 0.0
     assert np.isclose(float(out.mean()), 20 * 20 / (60 * 80), atol=0.01)
+
+
+def test_the_correction_fades_in_from_the_unseen_regions_edge() -> None:
+    """Seen on the left half, unseen on the right: no correction where seen, part of it on the
+    unseen half's first pixel, all of it a few pixels in (1/64 of a 128 crop: 2 px)."""
+    conditions = torch.zeros(1, len(CONDITION_CHANNELS), SIZE, SIZE)
+    conditions[:, CONDITION_CHANNELS.index("covisible"), :, : SIZE // 2] = 1
+    faded = soft_onset(torch.ones(1, 3, SIZE, SIZE), conditions)
+    row = faded[0, 0, SIZE // 2]
+    assert float(row[: SIZE // 2].abs().max()) == 0.0
+    assert 0.0 < float(row[SIZE // 2]) < 0.5
+    torch.testing.assert_close(row[SIZE // 2 + 4 :], torch.ones(SIZE // 2 - 4), atol=2e-3, rtol=0)
 
 
 def test_paste_keeps_the_warped_frames_detail_under_a_flat_correction() -> None:
