@@ -53,13 +53,22 @@ async def _one_call(
     return received, stats.get("you", {}), len(server.sessions), track.handed
 
 
+POOL_THREADS = ("ThreadPoolExecutor-", "asyncio_")  # executors' workers: started on demand, kept for reuse
+
+
+def _call_threads() -> int:
+    """Live threads other than executors' pooled workers (a pool may grow by one on any call
+    until it is full, which is no leak)."""
+    return sum(not thread.name.startswith(POOL_THREADS) for thread in threading.enumerate())
+
+
 async def _wound_down() -> tuple[int, int]:
     """(threads, open files) once aiortc's and the pipeline's threads have wound down: when the
-    counts have not changed for 1 s, waiting at most 10 s for that."""
+    counts have not changed for 1 s, waiting at most 10 s for that. Pooled workers are not counted."""
     deadline = time.monotonic() + 10
     counts, steady_since = None, time.monotonic()
     while True:
-        now = (threading.active_count(), len(os.listdir("/proc/self/fd")))
+        now = (_call_threads(), len(os.listdir("/proc/self/fd")))
         if now != counts:
             counts, steady_since = now, time.monotonic()
         if time.monotonic() - steady_since >= 1.0 or time.monotonic() > deadline:
