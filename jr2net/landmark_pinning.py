@@ -67,6 +67,11 @@ def _spline_kernel(squared_distance: Tensor) -> Tensor:
     return 0.5 * squared_distance * torch.log(squared_distance.clamp(min=1e-12))
 
 
+def grid_shape(height: int, width: int) -> tuple[int, int]:
+    """(rows, columns) of the :data:`GRID_STEP`-pixel cells over an H×W image."""
+    return math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
+
+
 def thin_plate_grid(
     points: Tensor,
     values: Tensor,
@@ -90,7 +95,7 @@ def thin_plate_grid(
     dims = check_tensor("values", values, ("N", "C"))
     if points.shape[0] != dims["N"]:
         raise ValueError(f"{points.shape[0]} points but {dims['N']} values")
-    rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
+    rows, columns = grid_shape(height, width)
     if cells is not None:
         check_tensor("cells", cells, (rows, columns))
     centre = points.mean(dim=0)
@@ -158,7 +163,7 @@ def pinning_fields(
     check_tensor("face_mask", face_mask, (1, 1, "H", "W"))
     height, width = face_mask.shape[-2:]
     values = torch.cat([draw, read], dim=1)
-    rows, columns = math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
+    rows, columns = grid_shape(height, width)
     coarse_mask = torch.nn.functional.adaptive_avg_pool2d(face_mask, (rows, columns))
     # extrapolate_flow reads the spline only on the face's cells, so only they are evaluated
     coarse = thin_plate_grid(anchors, values, height, width, coarse_mask[0, 0] > 0, smoothing)
