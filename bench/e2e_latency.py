@@ -20,7 +20,9 @@ caller's:
 - fps received, and the time from the answer to the first frame.
 
 With the most callers, one more caller is offered mid-run (``--extra-caller``): its status and
-reason (a 503 when it would push everyone below ``--min-fps``) are reported, and the others' fps.
+reason (a 503 when it would push everyone below ``--min-fps``) are reported. While an admitted
+extra caller runs, the others' frames are left out of their figures (fps, glass to glass): those
+are the figures of that many callers; ``beside_extra`` gives them for the frames in its span.
 Then a soak (``--soak`` s, one caller): per-10 s medians of both measures and the server's
 resident memory (its process and the pool's children) every second.
 
@@ -315,29 +317,63 @@ def _lags(
     return results
 
 
-def _describe(tracker: Tracker, call: dict, sent_values: np.ndarray) -> dict[str, object]:
-    """One caller's figures: fps, first frame, glass to glass by pts and by motion lag (ms)."""
+def _extra_span(extra: dict | None) -> tuple[float, float] | None:
+    """When an admitted extra caller shared the machine (monotonic seconds, from its offer to its
+    last frame back); None when there was none or it was refused."""
+    if extra is None or extra["status"] != 200:
+        return None
+    last = extra["received"][-1][0] if extra["received"] else extra["answered"]
+    return extra["offered"], max(last, extra["answered"])
+
+
+def _outside(times: np.ndarray, span: tuple[float, float] | None) -> np.ndarray:
+    """(N,) bool: which of ``times`` fall outside ``span`` (all without one)."""
+    if span is None:
+        return np.ones(len(times), dtype=bool)
+    return (times < span[0]) | (times > span[1])
+
+
+def _fps(arrivals: np.ndarray, span: tuple[float, float] | None) -> float:
+    """Frames per second over the arrivals outside ``span``, its length taken out of the time."""
+    kept = arrivals[_outside(arrivals, span)]
+    if len(kept) < 2:
+        return 0.0
+    elapsed = arrivals[-1] - arrivals[0]
+    if span is not None:
+        elapsed -= max(0.0, min(span[1], arrivals[-1]) - max(span[0], arrivals[0]))
+    return (len(kept) - 1) / elapsed if elapsed > 0 else 0.0
+
+
+def _describe(
+    tracker: Tracker, call: dict, sent_values: np.ndarray, extra_span: tuple[float, float] | None = None
+) -> dict[str, object]:
+    """One caller's figures: fps, first frame, glass to glass by pts and by motion lag (ms).
+
+    fps, glass to glass and its legs count only the frames that arrived outside ``extra_span``
+    (while an extra caller shared the machine); ``beside_extra`` gives the two for the frames
+    inside it. Motion lag is measured in windows over the whole call."""
     received = call["received"]
     if len(received) < 2:
         return {"frames_sent": len(call["sent"]), "frames_received": len(received), "fps": 0.0}
     arrivals = np.array([t for t, _, _ in received])
     legs = _frame_legs(call, FPS)
     glass, sent_at = legs.pop("glass_to_glass"), legs.pop("sent_at")
+    alone = _outside(call["sent"][0] + (sent_at + glass) / 1e3, extra_span)
     sent_times = np.array(call["sent"]) - call["sent"][0]
     got_values = _signals(tracker, [image for _, _, image in received])
     lags = _lags(sent_times, sent_values[: len(sent_times)], arrivals - call["sent"][0], got_values)
     delays = np.array([lag for lag, _ in lags]) * 1e3
-    return {
+    described = {
         "frames_sent": len(call["sent"]),
         "frames_received": len(received),
-        "fps": (len(received) - 1) / (arrivals[-1] - arrivals[0]),
+        "fps": _fps(arrivals, extra_span),
         "first_frame_s": float(arrivals[0] - call["answered"]),
         "offer_s": float(call["answered"] - call["offered"]),
-        "median_ms": float(np.median(glass)),
-        "p99_ms": float(np.percentile(glass, 99)),
-        "median_ms_per_10s": _medians_by_window(sent_at, glass),
+        "median_ms": float(np.median(glass[alone])),
+        "p99_ms": float(np.percentile(glass[alone], 99)),
+        "median_ms_per_10s": _medians_by_window(sent_at[alone], glass[alone]),
         "legs_ms": {
-            leg: {"median": float(np.median(values)), "p99": float(np.percentile(values, 99))}
+            leg: {"median": float(np.median(values[alone])), "p99": float(np.percentile(values[alone], 99))}
             for leg, values in legs.items()
         },
         "motion_lag": {
@@ -349,9 +385,19 @@ def _describe(tracker: Tracker, call: dict, sent_values: np.ndarray) -> dict[str
         },
         "server": {key: value for key, value in call["server"].items() if key != "frames"},
     }
+    if extra_span is not None:
+        inside = arrivals[(arrivals >= extra_span[0]) & (arrivals <= extra_span[1])]
+        described["beside_extra"] = {
+            "seconds": extra_span[1] - extra_span[0],
+            "fps": len(inside) / (extra_span[1] - extra_span[0]),
+            "median_ms": float(np.median(glass[~alone])) if (~alone).any() else None,
+        }
+    return described
 
 
 def _print(label: str, caller: dict) -> None:
+    beside = caller.get("beside_extra")
+    extra = f"; beside the extra caller {beside['fps']:.1f} fps" if beside else ""
     if "median_ms" not in caller:
         print(f"{label:28s} {caller['frames_received']}/{caller['frames_sent']} frames back")
         return
@@ -361,6 +407,7 @@ def _print(label: str, caller: dict) -> None:
         f"{label:28s} {caller['fps']:5.1f} fps, first frame {caller['first_frame_s']:.2f} s, "
         f"glass to glass {caller['median_ms']:.0f}/{caller['p99_ms']:.0f} ms (p50/p99), "
         f"motion lag {lag} ms, frames {caller['frames_received']}/{caller['frames_sent']}"
+        f"{extra}"
     )
 
 
@@ -505,13 +552,14 @@ def main() -> None:
         for name, by_count in groups.items():
             for count, calls in by_count.items():
                 described = []
+                span = _extra_span(extras[name]) if count == counts[-1] and name in extras else None
                 for k, call in enumerate(calls):
                     if call["status"] != 200:
                         described.append({"status": call["status"], "reason": call["reason"]})
                         refusal = f"refused {call['status']}: {call['reason']}"
                         print(f"{name} {count} callers, #{k + 1}: {refusal}")
                         continue
-                    described.append(_describe(tracker, call, sent_values))
+                    described.append(_describe(tracker, call, sent_values, span))
                     _print(f"{name} {count} callers, #{k + 1}", described[-1])
                 runs.append({"op": f"{name}_{count}_callers", "callers": described})
                 summaries[name][count] = _group(described)
