@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numba
 import torch
 
 LIVE_SWITCH_INTERVAL_S = 0.0005
+LIVE_ONNX_THREADS = 2
+
+
+def live_onnx_threads() -> int:
+    """onnxruntime's threads for DCNet in a live reenact stage: :data:`LIVE_ONNX_THREADS`, at most
+    the machine's cores.
+
+    The reconstruct stage takes about half as long as the reenact stage, so its core idles half of
+    every frame; DCNet's convolutions, the reenact stage's largest single step, take it with a
+    second thread. On 2 cores, 640x480, one caller (bench/e2e_latency.py, no extra caller,
+    alternating runs): 18.4 and 18.5 fps with one thread, 19.7, 19.6 and 21.0 with two; the
+    generator alone on a 192² crop 13.3 -> 7.9 ms. Torch's other ops on two threads cost more than
+    they gave (14.0 fps).
+    """
+    return max(1, min(LIVE_ONNX_THREADS, os.cpu_count() or 1))
 
 
 def configure_live_threads() -> None:

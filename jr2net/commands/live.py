@@ -18,7 +18,7 @@ from jr2net.realtime.pipeline import Pipeline, PipelineStats
 from jr2net.realtime.reenactment import open_reenactment, reenactment_pool
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
-from jr2net.realtime.threads import configure_live_threads
+from jr2net.realtime.threads import configure_live_threads, live_onnx_threads
 from jr2net.realtime.worker_pool import PooledSession
 from jr2net.reenact import Controls
 from jr2net.sources import load_source
@@ -91,9 +91,8 @@ def run(args: argparse.Namespace) -> int:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
     with reenactment_pool(args.stages, hosts=1) as pool:
-        session = open_reenactment(
-            pool, "live", source, method_choice(args), controls, renderer=refiner_choice(args)
-        )
+        renderer = refiner_choice(args, live_onnx_threads())
+        session = open_reenactment(pool, "live", source, method_choice(args), controls, renderer=renderer)
         pipeline = Pipeline(frames, session.stages, sinks)
         stats = asyncio.run(_run_until_interrupted(pipeline, session))
     summary = stats.summary()

@@ -21,11 +21,13 @@ DEFAULT_REFINER = "geometric"
 @dataclass(frozen=True)
 class RefinerChoice:
     """Which frame renderer a reenactor uses, as a value that pickles: called (in a stage
-    process, say), it builds the renderer; DCNet's onnxruntime gets as many threads as torch has."""
+    process, say), it builds the renderer; DCNet's onnxruntime gets ``threads`` threads (0: as
+    many as torch has where it is built)."""
 
     refiner: str = DEFAULT_REFINER
     runtime: str = "onnx"
     weights: Path | None = None
+    threads: int = 0
 
     def __post_init__(self) -> None:
         if self.refiner not in REFINERS:
@@ -42,7 +44,8 @@ class RefinerChoice:
     def __call__(self) -> FrameRenderer:
         if self.refiner == "geometric":
             return GeometricRenderer()
-        return DCNetRenderer(DCNetRunnersBySize(self.runtime, self.weights, threads=torch.get_num_threads()))
+        threads = self.threads or torch.get_num_threads()
+        return DCNetRenderer(DCNetRunnersBySize(self.runtime, self.weights, threads=threads))
 
 
 def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +67,9 @@ def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def refiner_choice(args: argparse.Namespace) -> RefinerChoice:
-    """The refiner options of parsed arguments, checked (see :meth:`RefinerChoice.check`)."""
-    choice = RefinerChoice(args.refiner, args.dcnet_runtime, args.dcnet_weights)
+def refiner_choice(args: argparse.Namespace, threads: int = 0) -> RefinerChoice:
+    """The refiner options of parsed arguments, checked (see :meth:`RefinerChoice.check`); DCNet
+    on ``threads`` onnxruntime threads (0: torch's)."""
+    choice = RefinerChoice(args.refiner, args.dcnet_runtime, args.dcnet_weights, threads)
     choice.check()
     return choice

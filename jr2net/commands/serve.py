@@ -13,7 +13,7 @@ from jr2net.commands.refiner import REFINERS, RefinerChoice, add_refiner_argumen
 from jr2net.face_model import FaceModel
 from jr2net.realtime.ray_loopback import keep_ray_on_loopback
 from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer
-from jr2net.realtime.threads import configure_live_threads
+from jr2net.realtime.threads import configure_live_threads, live_onnx_threads
 from jr2net.realtime.webrtc import is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
 
@@ -83,12 +83,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def renderers(args: argparse.Namespace) -> dict[str, RefinerChoice]:
     """The refiners a caller may pick: the chosen one (checked: a clear error now if it cannot be
     built), and the others that can be (DCNet only with readable weights, said when it is not)."""
-    chosen = refiner_choice(args)
+    chosen = refiner_choice(args, live_onnx_threads())
     offered = {chosen.refiner: chosen}
     for name in REFINERS:
         if name in offered:
             continue
-        other = RefinerChoice(name, args.dcnet_runtime, args.dcnet_weights)
+        other = RefinerChoice(name, args.dcnet_runtime, args.dcnet_weights, live_onnx_threads())
         try:
             other.check()
         except (FileNotFoundError, ValueError) as error:
