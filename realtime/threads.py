@@ -18,10 +18,11 @@ def live_onnx_threads() -> int:
 
     The reconstruct stage takes about half as long as the reenact stage, so its core idles half of
     every frame; DCNet's convolutions, the reenact stage's largest single step, take it with a
-    second thread. On 2 cores, 640x480, one caller (bench/e2e_latency.py, no extra caller,
-    alternating runs): 18.4 and 18.5 fps with one thread, 19.7, 19.6 and 21.0 with two; the
-    generator alone on a 192² crop 13.3 -> 7.9 ms. Torch's other ops on two threads cost more than
-    they gave (14.0 fps).
+    second thread: the generator alone on a 192² crop takes 7.9 instead of 13.3 ms. Live, on 2
+    cores at 640x480 (bench/e2e_latency.py, no extra caller), the gain is inside the run-to-run
+    spread: one caller 19.6 fps mean over 7 runs (16.6-21.0) against 19.1 over 6 (17.7-21.1) with
+    one thread; of three callers offered, the two admitted got 9.7 and 9.9 fps against 8.8 and 8.9
+    (one run each). Torch's other ops on two threads cost more than they gave (14.0 fps).
     """
     return max(1, min(LIVE_ONNX_THREADS, os.cpu_count() or 1))
 
