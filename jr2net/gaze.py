@@ -23,6 +23,8 @@ painted on it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -54,35 +56,52 @@ def eye_openness(landmarks: Tensor) -> Tensor:
     return ((ratios - CLOSED_OPENING) / (OPEN_OPENING - CLOSED_OPENING)).clamp(0, 1)
 
 
-def iris_anchors(
-    pinned: Tensor, draw: Tensor, anchored: Tensor, source_landmarks: Tensor, source_points: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
-    """The iris landmarks as pinning anchors.
+@dataclass(frozen=True)
+class IrisAnchors:
+    """The iris landmarks as pinning anchors, before the warp is known.
+
+    Attributes:
+        positions: (10, 2) where the pinning puts each iris landmark (pixels).
+        draw: (10, 2) their draw values: the mean of their eye's anchored contour landmarks'.
+        weights: (10,) how much of the read correction each takes: its eye's :func:`eye_openness`.
+    """
+
+    positions: Tensor
+    draw: Tensor
+    weights: Tensor
+
+
+def iris_anchors(pinned: Tensor, draw: Tensor, anchored: Tensor) -> IrisAnchors:
+    """The iris anchors of one frame.
 
     Args:
         pinned: (478, 2) where the target's landmarks are drawn (pixels).
         draw: (478, 2) the pinning's draw values (model target minus pinned; used where ``anchored``).
         anchored: (478,) bool, the landmarks that already are anchors.
-        source_landmarks: (478, 2) the source's detected landmarks (pixels).
-        source_points: (1, H, W, 2) where each target pixel reads the source before pinning.
-
-    Returns:
-        ``(positions (10, 2), draw (10, 2), read (10, 2))``: the anchors, their draw values (the
-        mean of their eye's anchored contour landmarks') and read values (the source iris minus
-        what the anchor reads through that draw shift, faded out with :func:`eye_openness`).
     """
-    check_tensor("source_points", source_points, (1, "H", "W", 2))
     openness = eye_openness(pinned)
-    channels_first = source_points.permute(0, 3, 1, 2)
-    positions, draws, reads = [], [], []
+    positions, draws, weights = [], [], []
     for opening, iris, weight in zip(EYE_OPENINGS, IRISES, openness, strict=True):
         contour = [index for index in opening if anchored[index]]
         if not contour:
             raise ValueError("no anchored landmark on an eye's contour to take the iris's draw shift from")
-        shift = draw[contour].mean(dim=0).expand(len(iris), 2)
-        at = pinned[list(iris)]
-        read_now = sample(channels_first, (at + shift)[None, None], "border")[0, :, 0].T
-        positions.append(at)
-        draws.append(shift)
-        reads.append(weight * (source_landmarks[list(iris)] - read_now))
-    return torch.cat(positions), torch.cat(draws), torch.cat(reads)
+        positions.append(pinned[list(iris)])
+        draws.append(draw[contour].mean(dim=0).expand(len(iris), 2))
+        weights.append(weight.expand(len(iris)))
+    return IrisAnchors(torch.cat(positions), torch.cat(draws), torch.cat(weights))
+
+
+def iris_reads(anchors: IrisAnchors, source_landmarks: Tensor, source_points: Tensor) -> Tensor:
+    """(10, 2) the iris anchors' read values: the source iris minus what each anchor reads through
+    its draw shift, faded out with its eye's openness.
+
+    Args:
+        anchors: the frame's iris anchors.
+        source_landmarks: (478, 2) the source's detected landmarks (pixels).
+        source_points: (1, H, W, 2) where each target pixel reads the source before pinning.
+    """
+    check_tensor("source_points", source_points, (1, "H", "W", 2))
+    at = (anchors.positions + anchors.draw)[None, None]
+    read_now = sample(source_points.permute(0, 3, 1, 2), at, "border")[0, :, 0].T
+    irises = [index for iris in IRISES for index in iris]
+    return anchors.weights[:, None] * (source_landmarks[irises] - read_now)

@@ -146,30 +146,22 @@ class PinningFields:
     read_shift: Tensor
 
 
-def pinning_fields(
-    anchors: Tensor, draw: Tensor, read: Tensor, face_mask: Tensor, smoothing: Tensor | None = None
-) -> PinningFields:
-    """The fields that pin a warp, interpolating their values at the anchors.
+def fields_from_grid(grid: Tensor, face_mask: Tensor) -> PinningFields:
+    """The fields that pin a warp, from the spline's draw ‖ read values on the coarse grid.
 
     Args:
-        anchors: (N, 2) where the target's landmarks should be drawn (pixels).
-        draw: (N, 2) the draw shift at each: where the target FaceParams put the landmark minus
-            the anchor.
-        read: (N, 2) the read shift at each: for a landmark with a surface point, the source's
-            detected landmark minus its fit's.
+        grid: (1, 4, ⌈H/step⌉, ⌈W/step⌉) the spline's draw and read values at the grid's cells
+            (:func:`thin_plate_grid`); only the face's cells are read.
         face_mask: (1, 1, H, W) the target face; the fields are faded out away from it.
-        smoothing: (N,) each anchor's spline regularisation (default :data:`SPLINE_SMOOTHING`).
     """
     check_tensor("face_mask", face_mask, (1, 1, "H", "W"))
     height, width = face_mask.shape[-2:]
-    values = torch.cat([draw, read], dim=1)
     rows, columns = grid_shape(height, width)
+    check_tensor("grid", grid, (1, 4, rows, columns))
     coarse_mask = torch.nn.functional.adaptive_avg_pool2d(face_mask, (rows, columns))
-    # extrapolate_flow reads the spline only on the face's cells, so only they are evaluated
-    coarse = thin_plate_grid(anchors, values, height, width, coarse_mask[0, 0] > 0, smoothing)
     face_size = math.sqrt(float(face_mask.sum())) or 1.0
     faded = extrapolate_flow(
-        coarse.reshape(2, 2, rows, columns),
+        grid.reshape(2, 2, rows, columns),
         coarse_mask.expand(2, -1, -1, -1),
         FADE_FRACTION * face_size * rows / height,
         downscale=1,

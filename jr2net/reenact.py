@@ -28,9 +28,15 @@ from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
 from jr2net.compositing import extrapolate_flow, feather, sample
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
-from jr2net.gaze import IRIS_SMOOTHING, iris_anchors
-from jr2net.geometry import COVISIBILITY_TOLERANCE, face_geometry
-from jr2net.landmark_pinning import SPLINE_SMOOTHING, PinningFields, pinning_fields, transfer_landmarks
+from jr2net.gaze import IRIS_SMOOTHING, IrisAnchors, iris_anchors, iris_reads
+from jr2net.geometry import COVISIBILITY_TOLERANCE, FaceGeometry, face_geometry
+from jr2net.landmark_pinning import (
+    SPLINE_SMOOTHING,
+    PinningFields,
+    fields_from_grid,
+    thin_plate_grid,
+    transfer_landmarks,
+)
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
@@ -341,6 +347,43 @@ def relative_target(source: FaceParams, driving: FaceParams, reference: FacePara
     )
 
 
+@dataclass(frozen=True)
+class PinningPlan:
+    """One frame's landmark pinning as far as it is known before the warp: the thin-plate spline
+    on the coarse grid (:mod:`jr2net.landmark_pinning`). The irises' read values need the warp's
+    source points (:func:`jr2net.gaze.iris_reads`); the spline is linear in its values, so their
+    share is kept as each iris anchor's response to a unit read value.
+
+    Attributes:
+        grid: (1, 4, rows, columns) draw ‖ read values with the irises reading nothing.
+        iris_response: (1, 10, rows, columns) the read field of a unit read value at each iris anchor.
+        irises: the iris anchors.
+    """
+
+    grid: Tensor
+    iris_response: Tensor
+    irises: IrisAnchors
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Where one driving frame puts the source's face, decided from the driving FaceParams and
+    landmarks alone (:meth:`Reenactor.plan`; a few hundred kB, so it can cross to another process)
+    and drawn by :meth:`Reenactor.draw`.
+
+    Attributes:
+        params: the target FaceParams.
+        screen: (1, V, 3) their vertices on the source image (pixels and depth).
+        view_normals: (1, V, 3) their unit normals in the view frame.
+        pinning: the landmark pinning, None where it does not apply.
+    """
+
+    params: FaceParams
+    screen: Tensor
+    view_normals: Tensor
+    pinning: PinningPlan | None
+
+
 class Reenactor:
     """Drives a :class:`SourceFace` with driving FaceParams.
 
@@ -407,9 +450,27 @@ class Reenactor:
         self, driving: FaceParams, controls: Controls = Controls(), landmarks: np.ndarray | None = None
     ) -> ReenactedFrame:
         """Reenact one driving frame; ``landmarks`` (478, 2+) are the tracker's on it (pixels)."""
+        return self.draw(self.plan(driving, controls, landmarks))
+
+    @torch.no_grad()
+    def plan(
+        self, driving: FaceParams, controls: Controls = Controls(), landmarks: np.ndarray | None = None
+    ) -> TargetPlan:
+        """Where one driving frame puts the face (the first one is the relative reference): the
+        target FaceParams, their geometry and the landmark pinning's spline."""
         target = self.target_params(driving, controls)
-        with torch.no_grad():
-            return self._frame(self.pin(self.warp(target), target, controls, landmarks), target)
+        geometry = self._geometry(target)
+        pinning = self._pinning_plan(geometry.screen, controls, landmarks)
+        return TargetPlan(target, geometry.screen, geometry.view_normals, pinning)
+
+    @torch.no_grad()
+    def draw(self, plan: TargetPlan) -> ReenactedFrame:
+        """The frame of a :meth:`plan` (of this reenactor's source; it may have been made by another
+        reenactor of the same source and model, in another process)."""
+        warp = self._warp(plan.params, plan.screen, plan.view_normals)
+        if plan.pinning is not None:
+            warp = warp.pinned(self._pinning_fields(plan.pinning, warp))
+        return self._frame(warp, plan.params)
 
     def render(self, target: FaceParams) -> ReenactedFrame:
         """Reenact the source with fully specified target FaceParams (never pinned)."""
@@ -431,36 +492,51 @@ class Reenactor:
         source or driving landmarks, absolute motion, or controls that set the expression or the
         head's angles). The first driving landmarks seen are the reference of their motion. The
         irises then follow the driver's (:mod:`jr2net.gaze`)."""
+        plan = self._pinning_plan(warp.screen, controls, landmarks)
+        return warp if plan is None else warp.pinned(self._pinning_fields(plan, warp))
+
+    def _pinning_plan(
+        self, screen: Tensor, controls: Controls, landmarks: np.ndarray | None
+    ) -> PinningPlan | None:
+        """The pinning's spline for the target vertices ``screen`` (1, V, 3) and the driver's
+        ``landmarks``, on every cell of the grid; None where pinning does not apply."""
         if landmarks is None or self._correspondence is None or self._source_residual is None:
-            return warp
+            return None
         driving = np.asarray(landmarks, dtype=np.float64)[:, :2]
         if self.reference_landmarks is None:
             self.reference_landmarks = driving
         angles = (controls.pitch, controls.yaw, controls.roll)
         overridden = bool(controls.expression) or any(angle is not None for angle in angles)
         if self.motion != "relative" or overridden:
-            return warp
+            return None
         assert self.source.landmarks is not None  # a source residual implies source landmarks
-        source_landmarks = self.source.landmarks.float()
         pinned = torch.from_numpy(
-            transfer_landmarks(source_landmarks.double().numpy(), driving, self.reference_landmarks)
+            transfer_landmarks(self.source.landmarks.double().numpy(), driving, self.reference_landmarks)
         ).float()
         valid = self._correspondence.valid
-        draw = self._correspondence.landmark_points(warp.screen)[0, :, :2] - pinned
-        irises, iris_draw, iris_read = iris_anchors(pinned, draw, valid, source_landmarks, warp.source_points)
-        fields = pinning_fields(
-            torch.cat([pinned[valid], irises]),
-            torch.cat([draw[valid], iris_draw]),
-            torch.cat([self._source_residual, iris_read]),
-            warp.target.mask,
-            torch.cat(
-                [
-                    torch.full((int(valid.sum()),), SPLINE_SMOOTHING),
-                    torch.full((len(irises),), IRIS_SMOOTHING),
-                ]
-            ),
+        draw = self._correspondence.landmark_points(screen)[0, :, :2] - pinned
+        irises = iris_anchors(pinned, draw, valid)
+        count, iris_count = int(valid.sum()), len(irises.positions)
+        values = torch.zeros(count + iris_count, 4 + iris_count)
+        values[:count, :2], values[:count, 2:4] = draw[valid], self._source_residual
+        values[count:, :2] = irises.draw
+        values[count:, 4:] = torch.eye(iris_count)
+        smoothing = torch.cat(
+            [torch.full((count,), SPLINE_SMOOTHING), torch.full((iris_count,), IRIS_SMOOTHING)]
         )
-        return warp.pinned(fields)
+        height, width = self.source.image.shape[-2:]
+        anchors = torch.cat([pinned[valid], irises.positions])
+        grid = thin_plate_grid(anchors, values, height, width, smoothing=smoothing)
+        return PinningPlan(grid[:, :4], grid[:, 4:], irises)
+
+    def _pinning_fields(self, plan: PinningPlan, warp: TargetWarp) -> PinningFields:
+        """The pinning's fields for ``warp``: the irises' read values (which need its source
+        points) added through their responses, faded out away from the face."""
+        assert self.source.landmarks is not None  # a pinning plan implies source landmarks
+        reads = iris_reads(plan.irises, self.source.landmarks.float(), warp.source_points)
+        iris_share = torch.einsum("bkhw,kc->bchw", plan.iris_response, reads)
+        grid = torch.cat([plan.grid[:, :2], plan.grid[:, 2:] + iris_share], dim=1)
+        return fields_from_grid(grid, warp.target.mask)
 
     def _landmark_pixels(self, params: FaceParams, shape: Tensor) -> Tensor:
         """(478, 2) where ``params`` put MediaPipe's landmarks on the source image (pixels)."""
@@ -473,12 +549,20 @@ class Reenactor:
     def warp(self, target: FaceParams) -> TargetWarp:
         """The source warped to the target FaceParams: the target render, each target pixel's
         source point, co-visibility, and the flow spread over the whole frame."""
+        geometry = self._geometry(target)
+        return self._warp(target, geometry.screen, geometry.view_normals)
+
+    def _geometry(self, target: FaceParams) -> FaceGeometry:
+        """The target FaceParams' mesh on the source image."""
+        height, width = self.source.image.shape[-2:]
+        same_identity = torch.equal(target.identity, self.source.params.identity)
+        shape = self._source_shape if same_identity else None
+        return face_geometry(self.model, target, height, width, shape)
+
+    def _warp(self, target: FaceParams, screen: Tensor, normals: Tensor) -> TargetWarp:
+        """:meth:`warp` from the target's vertices ``screen`` and ``normals`` (1, V, 3)."""
         source = self.source
         height, width = source.image.shape[-2:]
-        same_identity = torch.equal(target.identity, source.params.identity)
-        shape = self._source_shape if same_identity else None
-        geometry = face_geometry(self.model, target, height, width, shape)
-        screen, normals = geometry.screen, geometry.view_normals
         maps = render_maps(screen, normals, source.params.albedo, target.light, self.triangles, height, width)
         fragments = maps.fragments
         camera = intrinsics(source.params.focal, height, width)

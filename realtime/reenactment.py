@@ -3,8 +3,12 @@
 Each stage kind runs on the hosts of a :class:`WorkerPool` shared by every session, in processes
 by default (:mod:`jr2net.realtime.process_stage`: both are GIL-heavy) or in the calling process
 (``mode="thread"``: quicker to start, slower per frame); a session has its own worker on one
-host of each kind. The frame between them carries only the driving FaceParams and the tracker's
-landmarks (:class:`DrivingFace`), which pin the warp (:mod:`jr2net.landmark_pinning`).
+host of each kind. The reconstruct stage also plans where the face goes
+(:meth:`jr2net.reenact.Reenactor.plan`: the target FaceParams, their vertices and the landmark
+pinning's spline), so the frame between the stages carries only that :class:`TargetPlan` (a few
+hundred kB), and the reenact stage draws it. Planning there balances the stages: tracking and
+fitting took about half as long as the whole reenactment, so the reconstruct stage's core idled
+half of every frame while the reenact stage held the pipeline back.
 """
 
 from __future__ import annotations
@@ -21,11 +25,10 @@ from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig
 from jr2net.image_io import to_uint8
 from jr2net.media import DEFAULT_FPS
-from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Controls, FrameRenderer, Reenactor, SourceFace
+from jr2net.reenact import Controls, FrameRenderer, Reenactor, SourceFace, TargetPlan
 from jr2net.smoothing import OneEuroConfig
 
 LOG = logging.getLogger("jr2net.realtime")
@@ -63,20 +66,18 @@ def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None
     )
 
 
-@dataclass(frozen=True)
-class DrivingFace:
-    """What the reconstruct stage hands on: the FaceParams and the (478, 3) tracked landmarks."""
-
-    params: FaceParams
-    landmarks: np.ndarray
-
-
 class ReconstructWorker:
-    """The ``reconstruct`` stage: the frame's payload becomes its :class:`DrivingFace`, or None
-    without a face."""
+    """The ``reconstruct`` stage: the frame's payload becomes the :class:`TargetPlan` of its
+    driving face, or None without a face.
 
-    def __init__(self, reconstructor: Reconstructor) -> None:
-        self.reconstructor = reconstructor
+    ``control("recalibrate")`` makes the next driving face the neutral reference of relative
+    motion (the planner keeps the references).
+    """
+
+    def __init__(
+        self, reconstructor: Reconstructor, planner: Reenactor, controls: Controls = Controls()
+    ) -> None:
+        self.reconstructor, self.planner, self.controls = reconstructor, planner, controls
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
         if frame.image is None:
@@ -88,52 +89,57 @@ class ReconstructWorker:
         )
         try:
             result = self.reconstructor.step(frame.index, seconds, frame.image)
+            plan = (
+                None
+                if result.params is None
+                else self.planner.plan(result.params, self.controls, result.tracking.landmarks)
+            )
         except ValueError as error:  # one unusable frame must not end a live session
             LOG.warning("frame %d not reconstructed: %s", frame.index, error)
             return replace(frame, image=None, payload=None)
-        face = None if result.params is None else DrivingFace(result.params, result.tracking.landmarks)
-        return replace(frame, image=None, payload=face)  # nobody reads the pixels after this
+        return replace(frame, image=None, payload=plan)  # nobody reads the pixels after this
+
+    def control(self, command: str) -> None:
+        if command != "recalibrate":
+            raise ValueError(f"unknown command {command!r}; the reconstruct stage takes 'recalibrate'")
+        self.planner.recalibrate()
 
     def close(self) -> None:
         self.reconstructor.tracker.close()
 
 
 class ReenactWorker:
-    """The ``reenact`` stage: the source driven by the payload's :class:`DrivingFace`.
+    """The ``reenact`` stage: the payload's :class:`TargetPlan` drawn.
 
     A frame without a face shows the last reenacted image (the source before the first face).
-    ``control("recalibrate")`` makes the next driving face the neutral reference of relative motion.
     """
 
-    def __init__(self, reenactor: Reenactor, controls: Controls = Controls()) -> None:
-        self.reenactor, self.controls = reenactor, controls
+    def __init__(self, reenactor: Reenactor) -> None:
+        self.reenactor = reenactor
         self._last = to_uint8(reenactor.source.image[0])
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
-        if isinstance(frame.payload, DrivingFace):
+        if isinstance(frame.payload, TargetPlan):
             try:
-                self._last = self.reenactor(
-                    frame.payload.params, self.controls, frame.payload.landmarks
-                ).image
+                self._last = self.reenactor.draw(frame.payload).image
             except ValueError as error:
                 LOG.warning("frame %d not reenacted: %s", frame.index, error)
         return replace(frame, image=self._last, payload=None)
 
-    def control(self, command: str) -> None:
-        if command != "recalibrate":
-            raise ValueError(f"unknown command {command!r}; the reenact stage takes 'recalibrate'")
-        self.reenactor.recalibrate()
-
 
 @dataclass(frozen=True)
 class ReconstructFactory:
-    """Builds a :class:`ReconstructWorker` (in a stage host, from this pickled value)."""
+    """Builds a :class:`ReconstructWorker` for one source (in a stage host, from this pickled
+    value); ``method`` builds its estimator (None: the fitter)."""
 
+    source: SourceFace
+    controls: Controls = field(default_factory=Controls)
     method: EstimatorFactory | None = None
 
     def __call__(self, model: FaceModel) -> ReconstructWorker:
         estimator = None if self.method is None else self.method(model)
-        return ReconstructWorker(live_reconstructor(model, estimator))
+        planner = Reenactor(model, self.source)
+        return ReconstructWorker(live_reconstructor(model, estimator), planner, self.controls)
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,11 @@ class ReenactFactory:
     ``renderer`` builds its frame renderer (None: the geometric one)."""
 
     source: SourceFace
-    controls: Controls = field(default_factory=Controls)
     renderer: RendererFactory | None = None
 
     def __call__(self, model: FaceModel) -> ReenactWorker:
         renderer = None if self.renderer is None else self.renderer()
-        return ReenactWorker(Reenactor(model, self.source, renderer=renderer), self.controls)
+        return ReenactWorker(Reenactor(model, self.source, renderer=renderer))
 
 
 def reenactment_pool(mode: str = "process", hosts: int | None = None) -> WorkerPool:
@@ -168,7 +173,10 @@ def open_reenactment(
     reenact stage's frame renderer (None: the geometric one)."""
     return pool.open(
         key,
-        {"reconstruct": ReconstructFactory(method), "reenact": ReenactFactory(source, controls, renderer)},
+        {
+            "reconstruct": ReconstructFactory(source, controls, method),
+            "reenact": ReenactFactory(source, renderer),
+        },
     )
 
 
@@ -183,7 +191,7 @@ def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) 
     picture = to_uint8(source.image[0])
     seconds: dict[str, list[float]] = {kind: [] for kind in STAGES}
     faces = 0
-    factories = {"reconstruct": ReconstructFactory(), "reenact": ReenactFactory(source)}
+    factories = {"reconstruct": ReconstructFactory(source), "reenact": ReenactFactory(source)}
     sessions: list[PooledSession] = []
     try:
         for host_index in range(max(len(hosts) for hosts in pool.hosts.values())):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jr2net.face_model import FaceModel
-from jr2net.gaze import EYE_LIDS, IRISES, eye_openness, iris_anchors
+from jr2net.gaze import EYE_LIDS, IRISES, eye_openness, iris_anchors, iris_reads
 from jr2net.media import read_image
 from jr2net.reenact import Reenactor, pixel_centres
 from jr2net.sources import limit_size, source_from_image
@@ -47,15 +47,18 @@ def test_an_unmoved_warp_reads_the_iris_shift_and_a_closed_eye_reads_none(reenac
     looking = landmarks.clone()
     iris = [index for eye in IRISES for index in eye]
     looking[iris] += torch.tensor([3.0, 0.0])
-    positions, draw, read = iris_anchors(looking, torch.zeros(478, 2), anchored, landmarks, unmoved)
-    torch.testing.assert_close(positions, looking[iris])
-    torch.testing.assert_close(draw, torch.zeros(10, 2))
+    anchors = iris_anchors(looking, torch.zeros(478, 2), anchored)
+    torch.testing.assert_close(anchors.positions, looking[iris])
+    torch.testing.assert_close(anchors.draw, torch.zeros(10, 2))
+    read = iris_reads(anchors, landmarks, unmoved)
     torch.testing.assert_close(read, torch.tensor([-3.0, 0.0]).expand(10, 2), atol=1e-4, rtol=0)
     for upper, lower in EYE_LIDS:
         looking[upper] = looking[lower]
-    assert float(iris_anchors(looking, torch.zeros(478, 2), anchored, landmarks, unmoved)[2].abs().max()) == 0
+    closed = iris_anchors(looking, torch.zeros(478, 2), anchored)
+    assert float(closed.weights.abs().max()) == 0
+    assert float(iris_reads(closed, landmarks, unmoved).abs().max()) == 0
     with pytest.raises(ValueError, match="no anchored landmark"):
-        iris_anchors(looking, torch.zeros(478, 2), torch.zeros(478, dtype=torch.bool), landmarks, unmoved)
+        iris_anchors(looking, torch.zeros(478, 2), torch.zeros(478, dtype=torch.bool))
 
 
 def test_the_output_looks_where_the_driver_looks(reenactor: Reenactor) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,20 @@ def test_pinning_stands_aside_when_controls_set_the_face(
     target = reenactor.target_params(results[80].params, Controls(light="side"))
     plain = reenactor.warp(target)
     assert reenactor.pin(plain, target, Controls(light="side"), landmarks) is not plain
+
+
+def test_a_plan_drawn_by_another_reenactor_gives_the_same_frame(
+    face_model: FaceModel, d18: tuple[dict, dict[int, FrameResult]]
+) -> None:
+    """The live pipeline plans in the reconstruct stage and draws in the reenact stage, each with
+    its own reenactor of the source: the pickled plan, drawn by the other, is the frame one
+    reenactor makes, and it is small (it crosses a process pipe every frame)."""
+    frames, results = d18
+    source = prepare_source(face_model, frames[0], results[0].params, landmarks=results[0].tracking.landmarks)
+    planner, drawer, whole = (Reenactor(face_model, source) for _ in range(3))
+    for index in (0, 80):
+        landmarks = results[index].tracking.landmarks
+        blob = pickle.dumps(planner.plan(results[index].params, Controls(), landmarks))
+        drawn = drawer.draw(pickle.loads(blob)).image
+        np.testing.assert_array_equal(drawn, whole(results[index].params, Controls(), landmarks).image)
+    assert pickle.loads(blob).pinning is not None and len(blob) < 1_000_000
