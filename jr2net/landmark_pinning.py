@@ -77,15 +77,13 @@ def thin_plate_grid(
     values: Tensor,
     height: int,
     width: int,
-    cells: Tensor | None = None,
     smoothing: Tensor | None = None,
 ) -> Tensor:
     """The smoothing thin-plate spline through ``values`` (N, C) at ``points`` (N, 2) (pixels),
     evaluated at the centres of a grid of :data:`GRID_STEP`-pixel cells over an H×W image:
     (1, C, ⌈H/step⌉, ⌈W/step⌉).
 
-    ``cells`` (⌈H/step⌉, ⌈W/step⌉) bool, when given, says which cells are wanted: the others are
-    left at 0 and cost nothing. ``smoothing`` (N,) is each point's regularisation (default
+    ``smoothing`` (N,) is each point's regularisation (default
     :data:`SPLINE_SMOOTHING`; smaller follows the point more tightly). Coordinates are normalised
     by the points' spread, so the smoothing does not depend on the image size; the system is
     solved in float64 (float32 is off by pixels: the system is badly conditioned) and evaluated
@@ -96,8 +94,6 @@ def thin_plate_grid(
     if points.shape[0] != dims["N"]:
         raise ValueError(f"{points.shape[0]} points but {dims['N']} values")
     rows, columns = grid_shape(height, width)
-    if cells is not None:
-        check_tensor("cells", cells, (rows, columns))
     centre = points.mean(dim=0)
     spread = float(points.std(dim=0).max()) or 1.0
     anchors = ((points - centre) / spread).double()
@@ -116,14 +112,8 @@ def thin_plate_grid(
     ys = (torch.arange(rows) + 0.5) * (height / rows)
     xs = (torch.arange(columns) + 0.5) * (width / columns)
     grid = (torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2) - centre) / spread
-    wanted = grid if cells is None else grid[cells.reshape(-1)]
-    kernel = _spline_kernel(torch.cdist(wanted, anchors.float()) ** 2)
-    evaluated = torch.cat([kernel, torch.ones(len(wanted), 1), wanted], dim=1) @ solution
-    if cells is None:
-        field = evaluated
-    else:
-        field = torch.zeros(len(grid), values.shape[1])
-        field[cells.reshape(-1)] = evaluated
+    kernel = _spline_kernel(torch.cdist(grid, anchors.float()) ** 2)
+    field = torch.cat([kernel, torch.ones(len(grid), 1), grid], dim=1) @ solution
     return field.reshape(rows, columns, -1).permute(2, 0, 1)[None]
 
 
