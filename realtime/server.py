@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import secrets
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from jr2net.face_model import FaceModel
-from jr2net.realtime.admission import ForeignLoad, ServerCpu, expected_fps
+from jr2net.realtime.admission import ServerCpu, expected_fps
 from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
@@ -122,7 +121,6 @@ class ReenactmentServer:
         self.warm_seconds: dict[str, float] = {}
         self._server_cpu = ServerCpu(SERVER_SECONDS_PER_FRAME)
         self._server_per_frame = SERVER_SECONDS_PER_FRAME
-        self._foreign = ForeignLoad()
         self._frames_of_ended_sessions = 0
         self._background: set[asyncio.Task] = set()
         self._names = itertools.count(1)
@@ -196,9 +194,7 @@ class ReenactmentServer:
         connecting = sum(session.workers is None for session in self.sessions.values())
         loads = self.pool.loads(extra=extra + connecting)
         stages = self.stage_seconds()
-        return expected_fps(
-            machine_cores(), loads, stages, self.server_seconds(stages), self._foreign.cores()
-        )
+        return expected_fps(machine_cores(), loads, stages, self.server_seconds(stages))
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per frame of each stage kind: measured on recent frames, else the warm-up's."""
@@ -218,12 +214,9 @@ class ReenactmentServer:
         return self._frames_of_ended_sessions + sum(s.outgoing.frames_sent for s in self.sessions.values())
 
     async def _sample_cpu(self) -> None:
-        """Sample the server process's CPU time per frame sent, and the cores other work keeps
-        busy, once a second while it runs."""
-        assert self.pool is not None
+        """Sample the server process's CPU time per frame sent once a second, while it runs."""
         while True:
             self._server_per_frame = self._server_cpu.sample(self.frames_sent())
-            self._foreign.sample([os.getpid(), *self.pool.process_ids()])
             await asyncio.sleep(CPU_SAMPLE_PERIOD_S)
 
     async def _run(self, session: Session, track: object) -> None:
@@ -300,7 +293,6 @@ class ReenactmentServer:
                 "callers": callers,
                 "stage_ms": {kind: seconds * 1e3 for kind, seconds in stages.items()},
                 "server_ms": self.server_seconds(stages) * 1e3,
-                "foreign_cores": self._foreign.cores(),
                 "expected_fps": self.expected_fps(extra=0 if callers else 1),
                 "expected_fps_with_one_more": self.expected_fps(extra=1),
             }
