@@ -49,9 +49,10 @@ from jr2net.realtime.reenactment import (
     warm_up,
 )
 from jr2net.realtime.stage_modes import STAGE_MODES
+from jr2net.realtime.threads import machine_cores
 from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
-from jr2net.realtime.worker_pool import PooledSession, WorkerPool, machine_cores
+from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reenact import Controls, SourceFace
 
 LOG = logging.getLogger("jr2net.serve")

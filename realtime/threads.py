@@ -12,9 +12,14 @@ LIVE_SWITCH_INTERVAL_S = 0.0005
 LIVE_ONNX_THREADS = 2
 
 
+def machine_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def live_onnx_threads() -> int:
     """onnxruntime's threads for DCNet in a live reenact stage: :data:`LIVE_ONNX_THREADS`, at most
-    the machine's cores.
+    the cores this process may run on.
 
     The reconstruct stage takes about half as long as the reenact stage, so its core idles half of
     every frame; DCNet's convolutions, the reenact stage's largest single step, take it with a
@@ -24,7 +29,7 @@ def live_onnx_threads() -> int:
     one thread; of three callers offered, the two admitted got 9.7 and 9.9 fps against 8.8 and 8.9
     (one run each). Torch's other ops on two threads cost more than they gave (14.0 fps).
     """
-    return max(1, min(LIVE_ONNX_THREADS, os.cpu_count() or 1))
+    return min(LIVE_ONNX_THREADS, machine_cores())
 
 
 def configure_live_threads() -> None:

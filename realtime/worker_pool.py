@@ -10,7 +10,6 @@ stage, so none starves and a session's own frames never reorder.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from jr2net.realtime.pipeline import Stage
 from jr2net.realtime.process_stage import StageProcess
 from jr2net.realtime.stage_host import Preload, StageHost, ThreadStageHost, WorkerFactory
 from jr2net.realtime.stage_modes import STAGE_MODES
+from jr2net.realtime.threads import machine_cores
 
 LOG = logging.getLogger("jr2net.realtime")
 
@@ -28,11 +28,6 @@ def hosts_per_stage(cores: int) -> int:
     and the event loop (codecs, RTP) needs a share too, so one each on up to 4 cores, then one
     more per two cores beyond the first."""
     return max(1, (cores - 1) // 2)
-
-
-def machine_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass

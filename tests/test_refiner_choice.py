@@ -34,7 +34,7 @@ def test_dcnet_runs_on_the_threads_it_was_given(tmp_path: Path, monkeypatch: pyt
 
 
 def test_live_onnx_threads_never_exceed_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    monkeypatch.setattr("jr2net.realtime.threads.machine_cores", lambda: 1)
     assert live_onnx_threads() == 1
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    monkeypatch.setattr("jr2net.realtime.threads.machine_cores", lambda: 16)
     assert live_onnx_threads() == LIVE_ONNX_THREADS
