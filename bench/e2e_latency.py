@@ -386,7 +386,7 @@ def _describe(
         "server": {key: value for key, value in call["server"].items() if key != "frames"},
     }
     if extra_span is not None:
-        inside = arrivals[(arrivals >= extra_span[0]) & (arrivals <= extra_span[1])]
+        inside = arrivals[~_outside(arrivals, extra_span)]
         described["beside_extra"] = {
             "seconds": extra_span[1] - extra_span[0],
             "fps": len(inside) / (extra_span[1] - extra_span[0]),
