@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,29 +10,56 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn import functional
 
 from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS
 
 SPLITS = ("train", "validation")
-ABLATIONS = {  # the paper's Table 5 variants: the input channels each one blanks
-    "none": ((), ()),  # dense conditions and the warped image (the shipped network)
-    "dense": ((), tuple(range(3))),  # dense conditions only: no warped image
-    "no_light": (tuple(range(3, 6)), tuple(range(6, 9))),  # no light maps, source or target
-}
+WARPED = tuple(range(CONDITION_CHANNELS.index("warped_r"), CONDITION_CHANNELS.index("warped_b") + 1))
+TEXTURE_MAPS = TEXTURE_CHANNELS.index("light_r")  # the first of the six map channels (light ‖ normals)
+CONDITION_MAPS = CONDITION_CHANNELS.index("light_r")
 TEXTURE_NORMAL_X = TEXTURE_CHANNELS.index("normal_x")
 CONDITION_NORMAL_X = CONDITION_CHANNELS.index("normal_x")
 MASK = CONDITION_CHANNELS.index("mask")
 
 
 @dataclass(frozen=True)
+class Ablation:
+    """A variant of the paper's Table 5: the input channels it sets to zero and, for ``rendered``,
+    the rendered images (source and target: albedo · shading) in place of the light and normal
+    maps (their RGB in the light map's channels, the normal channels zero)."""
+
+    blank_texture: tuple[int, ...] = ()
+    blank_conditions: tuple[int, ...] = ()
+    rendered: bool = False
+
+
+ABLATIONS = {
+    "none": Ablation(),  # dense conditions and the warped image (the shipped network)
+    "dense": Ablation(blank_conditions=WARPED),  # dense conditions only: no warped image
+    "no_light": Ablation(  # no light maps, source or target
+        tuple(range(TEXTURE_MAPS, TEXTURE_MAPS + 3)), tuple(range(CONDITION_MAPS, CONDITION_MAPS + 3))
+    ),
+    "rendered": Ablation(blank_conditions=WARPED, rendered=True),  # the rendered image, no warped image
+}
+WITHOUT_WARPED_IMAGE = tuple(
+    name for name, variant in ABLATIONS.items() if WARPED[0] in variant.blank_conditions
+)
+
+
+@dataclass(frozen=True)
 class PairBatch:
     """B pairs on their source's crop: ``texture`` (B, 9, S, S), ``conditions`` (B, 12, S, S),
-    ``grid`` (B, S, S, 2) and the true driving crop ``truth`` (B, 3, S, S) in [0, 1]."""
+    ``grid`` (B, S, S, 2) and the true driving crop ``truth`` (B, 3, S, S) in [0, 1]; from a cache
+    that holds them, the rendered target ``render`` and source ``source_render`` (B, 3, S, S) in
+    [0, 1] (the ``rendered`` ablation's inputs), else None."""
 
     texture: Tensor
     conditions: Tensor
     grid: Tensor
     truth: Tensor
+    render: Tensor | None = None
+    source_render: Tensor | None = None
 
     @property
     def source_image(self) -> Tensor:
@@ -44,19 +72,28 @@ class PairBatch:
         return self.conditions[:, MASK : MASK + 1]
 
     def to(self, device: torch.device) -> PairBatch:
+        values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         return PairBatch(
-            *(value.to(device) for value in (self.texture, self.conditions, self.grid, self.truth))
+            **{name: None if value is None else value.to(device) for name, value in values.items()}
         )
 
     def ablated(self, ablation: str) -> PairBatch:
-        """The batch with the inputs an :data:`ABLATIONS` variant leaves out set to zero."""
+        """The batch as an :data:`ABLATIONS` variant sees it."""
         if ablation not in ABLATIONS:
             raise ValueError(f"unknown ablation {ablation!r}; choose from {sorted(ABLATIONS)}")
-        texture_channels, condition_channels = ABLATIONS[ablation]
+        variant = ABLATIONS[ablation]
         texture, conditions = self.texture.clone(), self.conditions.clone()
-        texture[:, list(texture_channels)] = 0
-        conditions[:, list(condition_channels)] = 0
-        return PairBatch(texture, conditions, self.grid, self.truth)
+        texture[:, list(variant.blank_texture)] = 0
+        conditions[:, list(variant.blank_conditions)] = 0
+        if variant.rendered:
+            if self.render is None or self.source_render is None:
+                raise ValueError(
+                    f"the {ablation!r} ablation needs the rendered images, which this pair cache lacks: "
+                    "rebuild it with python -m jr2net.training.dcnet_pairs"
+                )
+            texture[:, TEXTURE_MAPS:] = functional.pad(self.source_render, (0, 0, 0, 0, 0, 3))
+            conditions[:, CONDITION_MAPS:] = functional.pad(self.render, (0, 0, 0, 0, 0, 3))
+        return dataclasses.replace(self, texture=texture, conditions=conditions)
 
     def mirrored(self) -> PairBatch:
         """Every pair mirrored left to right (the normals' x and the grid's x change sign)."""
@@ -64,7 +101,8 @@ class PairBatch:
         texture[:, TEXTURE_NORMAL_X] *= -1
         conditions[:, CONDITION_NORMAL_X] *= -1
         grid = self.grid.flip(-2) * torch.tensor([-1.0, 1.0])
-        return PairBatch(texture, conditions, grid, self.truth.flip(-1))
+        renders = (None if image is None else image.flip(-1) for image in (self.render, self.source_render))
+        return PairBatch(texture, conditions, grid, self.truth.flip(-1), *renders)
 
 
 class PairDataset:
@@ -87,6 +125,9 @@ class PairDataset:
 
         self.textures, self.conditions = load("textures"), load("conditions")
         self.grids, self.truths = load("grids"), load("truths")
+        rendered = (root / "renders.npy").is_file() and (root / "source_renders.npy").is_file()
+        self.renders = load("renders") if rendered else None
+        self.source_renders = load("source_renders") if rendered else None
         pair_source = np.asarray(load("pair_source")[: meta["pair_count"]])
         self.pair_source = pair_source
         self.indices = np.flatnonzero(held_out[pair_source] == (split == "validation"))
@@ -102,11 +143,16 @@ class PairDataset:
         def tensor(array: np.ndarray, index: np.ndarray) -> Tensor:
             return torch.from_numpy(np.stack([array[i] for i in index])).float()
 
+        def image(array: np.ndarray | None, index: np.ndarray) -> Tensor | None:
+            return None if array is None else tensor(array, index) / 255.0
+
         return PairBatch(
             texture=tensor(self.textures, sources),
             conditions=tensor(self.conditions, pairs),
             grid=tensor(self.grids, pairs),
             truth=tensor(self.truths, pairs) / 255.0,
+            render=image(self.renders, pairs),
+            source_render=image(self.source_renders, sources),
         )
 
     def sample(self, rng: np.random.Generator, size: int, mirror: bool) -> PairBatch:

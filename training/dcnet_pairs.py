@@ -14,8 +14,10 @@ path pins it (:mod:`jr2net.landmark_pinning`). A pair holds DCNet's inputs on th
 Written to ``--out`` as memory-mappable ``.npy`` arrays (S = ``--crop-size``):
 ``textures`` (N_src, 9, S, S) fp16 (the source crop ‖ light ‖ normals), ``conditions``
 (N, 12, S, S) fp16, ``grids`` (N, S, S, 2) fp16, ``truths`` (N, 3, S, S) uint8, ``pair_source``
-(N,) int32, and ``meta.json`` (the counts, the sources' clips and frames, which sources are
-validation people: :func:`jr2net.training.crop_dataset.is_validation`, the command).
+(N,) int32, the rendered target ``renders`` (N, 3, S, S) and source ``source_renders``
+(N_src, 3, S, S) uint8 (albedo · shading: the inputs of Table 5's rendered-image variant), and
+``meta.json`` (the counts, the sources' clips and frames, which sources are validation people:
+:func:`jr2net.training.crop_dataset.is_validation`, the command).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS
 from jr2net.params import FaceParams
 from jr2net.provenance import checkout_commit
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Controls, Reenactor, prepare_source
+from jr2net.reenact import Controls, Reenactor, TargetWarp, prepare_source
 from jr2net.training.crop_cache import TRAIN_MEDIA
 from jr2net.training.crop_dataset import is_validation
 
@@ -81,28 +83,38 @@ class PairWriter:
         self.conditions = array("conditions", (pairs, len(CONDITION_CHANNELS), size, size), np.float16)
         self.grids = array("grids", (pairs, size, size, 2), np.float16)
         self.truths = array("truths", (pairs, 3, size, size), np.uint8)
+        self.renders = array("renders", (pairs, 3, size, size), np.uint8)
+        self.source_renders = array("source_renders", (sources, 3, size, size), np.uint8)
         self.pair_source = array("pair_source", (pairs,), np.int32)
         self.source_count = 0
         self.pair_count = 0
 
-    def add_source(self, crop: SourceCrop) -> int:
+    def add_source(self, crop: SourceCrop, render: torch.Tensor) -> int:
         index = self.source_count
         self.textures[index] = crop.texture[0].numpy()
+        self.source_renders[index] = _to_uint8(render[0])
         self.source_count += 1
         return index
 
     def add_pair(
-        self, source: int, conditions: torch.Tensor, grid: torch.Tensor, truth: torch.Tensor
+        self,
+        source: int,
+        conditions: torch.Tensor,
+        grid: torch.Tensor,
+        truth: torch.Tensor,
+        render: torch.Tensor,
     ) -> None:
         index = self.pair_count
         self.conditions[index] = conditions[0].numpy()
         self.grids[index] = grid[0].numpy()
         self.truths[index] = _to_uint8(truth[0])
+        self.renders[index] = _to_uint8(render[0])
         self.pair_source[index] = source
         self.pair_count += 1
 
     def flush(self) -> None:
-        for array in (self.textures, self.conditions, self.grids, self.truths, self.pair_source):
+        arrays = (self.textures, self.conditions, self.grids, self.truths, self.renders, self.source_renders)
+        for array in (*arrays, self.pair_source):
             array.flush()
 
 
@@ -112,6 +124,11 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 def _image_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.tensor(image, dtype=torch.float32).permute(2, 0, 1)[None] / 255.0
+
+
+def _rendered(warp: TargetWarp, crop: SourceCrop) -> torch.Tensor:
+    """(1, 3, S, S) the warp's target render (albedo · shading, 0 off the face) on the crop."""
+    return crop.window.crop(warp.target.image, crop.size)
 
 
 def reconstruct_clip(model: FaceModel, path: Path, max_frames: int) -> list[ClipFace]:
@@ -143,8 +160,8 @@ def clip_pairs(
         params = face.params.replace(light=appearance.light[None], albedo=appearance.albedo[None])
         source = prepare_source(model, face.image, params, landmarks=face.landmarks)
         crop = SourceCrop.of(source, config.crop_size, config.crop_scale)
-        index = writer.add_source(crop)
         reenactor = Reenactor(model, source)
+        index = writer.add_source(crop, _rendered(reenactor.warp(params), crop))
         reenactor.target_params(params)  # the source frame is the relative-motion reference
         reenactor.reference_landmarks = face.landmarks[:, :2].astype(np.float64)
         choices = [k for k in range(len(faces)) if abs(k - position) >= MIN_FRAME_GAP]
@@ -155,7 +172,7 @@ def clip_pairs(
             warp = reenactor.pin(reenactor.warp(target), target, Controls(), driving.landmarks)
             dense = dense_conditions(warp, crop)
             truth = crop.window.crop(_image_tensor(driving.image), config.crop_size)
-            writer.add_pair(index, dense.conditions, dense.grid, truth)
+            writer.add_pair(index, dense.conditions, dense.grid, truth, _rendered(warp, crop))
         described.append(
             {
                 "clip": path.name,

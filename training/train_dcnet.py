@@ -11,8 +11,9 @@ weights. The run writes ``<out>/log.jsonl`` (training terms, validation PSNR on 
 people beside the warped and the static source), sample grids ``<out>/samples/step_N.png``
 (source | warped | generated | true | mask), a resumable ``<out>/checkpoint.pt``
 (``--set resume=true``) and the fp16 EMA weights ``<out>/dcnet.pt`` that ``--refiner dcnet`` reads.
-``--set ablation=dense|no_light`` trains a Table 5 variant that leaves the warped image or the
-light maps out (:data:`jr2net.training.dcnet_data.ABLATIONS`).
+``--set ablation=dense|no_light|rendered`` trains a Table 5 variant that leaves the warped image
+or the light maps out, or takes the rendered face in place of the light and normal maps
+(:data:`jr2net.training.dcnet_data.ABLATIONS`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from jr2net.nets.dcnet import DCNet, DCNetConfig
 from jr2net.nets.dcnet_checkpoint import save_dcnet
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
-from jr2net.training.dcnet_data import ABLATIONS, PairBatch, PairDataset
+from jr2net.training.dcnet_data import ABLATIONS, WITHOUT_WARPED_IMAGE, PairBatch, PairDataset
 from jr2net.training.dcnet_losses import (
     DCNetLossWeights,
     PatchDiscriminator,
@@ -139,10 +140,10 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         torch.set_flush_denormal(True)
     if config.ablation not in ABLATIONS:
         raise ValueError(f"unknown ablation {config.ablation!r}; choose from {sorted(ABLATIONS)}")
-    if config.ablation == "dense" and config.network.keep_seen_source:
+    if config.ablation in WITHOUT_WARPED_IMAGE and config.network.keep_seen_source:
         raise ValueError(
-            "the 'dense' ablation has no warped image to keep where the source saw the target: "
-            "add --set network.keep_seen_source=false"
+            f"the {config.ablation!r} ablation has no warped image to keep where the source saw the "
+            "target: add --set network.keep_seen_source=false"
         )
     train_data = PairDataset(config.pairs, "train")
     validation_data = PairDataset(config.pairs, "validation")
@@ -159,6 +160,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
     discriminator_optimizer = torch.optim.AdamW(
         discriminator.parameters(), lr=config.discriminator_learning_rate, betas=(0.5, 0.999)
     )
+    sample_indices = np.arange(min(4, len(validation_data)))
+    sample_batch = validation_data.batch(sample_indices).ablated(config.ablation).to(device)
     config.out.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
     average = weight_average(net, config.ema_decay)
@@ -174,8 +177,6 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         step, rng = saved["step"], saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
     evaluated = net if average is None else average.module
-    sample_indices = np.arange(min(4, len(validation_data)))
-    sample_batch = validation_data.batch(sample_indices).ablated(config.ablation).to(device)
 
     def save_checkpoint() -> None:
         state = {

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.nets.dcnet import CONDITION_CHANNELS
+from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNetConfig
 from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet
 from jr2net.training.dcnet_data import PairDataset
 from jr2net.training.dcnet_pairs import PairConfig, build_pairs
@@ -49,9 +49,45 @@ def test_pairs_split_by_person(pairs: Path) -> None:
     torch.testing.assert_close(no_light.conditions[:, :6], batch.conditions[:, :6])
     assert float(batch.ablated("dense").conditions[:, :3].abs().max()) == 0
     with pytest.raises(ValueError, match="unknown ablation"):
-        batch.ablated("rendered")
+        batch.ablated("rendering")
     with pytest.raises(FileNotFoundError, match="dcnet_pairs"):
         PairDataset(pairs / "missing", "train")
+
+
+def test_the_rendered_ablation_sees_the_rendered_faces_in_place_of_the_maps(
+    pairs: Path, tmp_path: Path
+) -> None:
+    batch = PairDataset(pairs, "train").batch(np.arange(3))
+    assert batch.render is not None and batch.source_render is not None
+    # The target render is the shaded face: bright inside the target's mask, black outside it
+    # (but for the mask's edge, which the crop resamples bilinearly).
+    inside = batch.render.mean(dim=1, keepdim=True)[batch.mask > 0]
+    outside = batch.render.mean(dim=1, keepdim=True)[batch.mask == 0]
+    assert float(inside.mean()) > 0.2 and float(outside.mean()) < 0.01
+    rendered = batch.ablated("rendered")
+    torch.testing.assert_close(rendered.conditions[:, 6:9], batch.render)
+    torch.testing.assert_close(rendered.texture[:, 3:6], batch.source_render)
+    assert (
+        float(rendered.conditions[:, 9:].abs().max()) == 0 and float(rendered.texture[:, 6:].abs().max()) == 0
+    )
+    assert float(rendered.conditions[:, :3].abs().max()) == 0, "no warped image"
+    torch.testing.assert_close(rendered.conditions[:, 3:6], batch.conditions[:, 3:6])
+    mirrored = rendered.mirrored()
+    assert mirrored.render is not None
+    torch.testing.assert_close(mirrored.render, batch.render.flip(-1))
+    # A cache made before the renders were stored is refused before a run writes anything.
+    old = tmp_path / "old_pairs"
+    old.mkdir()
+    for path in pairs.iterdir():
+        if not path.name.endswith("renders.npy"):
+            (old / path.name).symlink_to(path)
+    assert PairDataset(old, "train").batch(np.arange(1)).render is None
+    config = DCNetTrainConfig(
+        pairs=old, out=tmp_path / "run", ablation="rendered", network=DCNetConfig(keep_seen_source=False)
+    )
+    with pytest.raises(ValueError, match="rebuild it"):
+        train(config)
+    assert not config.out.exists()
 
 
 def test_training_runs_resumes_and_saves(pairs: Path, tmp_path: Path) -> None:
@@ -90,8 +126,11 @@ def test_settings_name_fields_and_nested_fields() -> None:
         main(["--set", "learning_rate=-1"])
 
 
-def test_the_dense_ablation_asks_for_the_seen_source_to_be_given_up(tmp_path: Path) -> None:
-    config = DCNetTrainConfig(pairs=tmp_path / "no_pairs", out=tmp_path / "run", ablation="dense")
+@pytest.mark.parametrize("ablation", ["dense", "rendered"])
+def test_the_ablations_without_the_warped_image_ask_for_the_seen_source_to_be_given_up(
+    tmp_path: Path, ablation: str
+) -> None:
+    config = DCNetTrainConfig(pairs=tmp_path / "no_pairs", out=tmp_path / "run", ablation=ablation)
     with pytest.raises(ValueError, match="keep_seen_source=false"):
         train(config)
     assert not (tmp_path / "run").exists(), "refused before anything was written"
