@@ -10,7 +10,9 @@ weights swapped: :class:`jr2net.mirror.FaceMirror`), jitters brightness and cont
 AdamW step on the activation loss (:func:`jr2net.nets.etnet.activation_loss`). The run writes
 ``<out>/log.jsonl`` (the loss; on the validation people's pairs, the mean absolute expression
 error over all, large and ordinary expressions), a resumable ``<out>/checkpoint.pt``
-(``--set resume=true``) and the fp16 EMA weights ``<out>/etnet.pt``.
+(``--set resume=true``) and the fp16 EMA weights ``<out>/etnet.pt``. ``--set
+architecture=recnet_head --set input_size=224`` trains a head on RecNet's frozen backbone
+(``--set recnet=FILE``, default the shipped RecNet), which RecAugNet runs at RecNet's cost.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ from tqdm import tqdm
 
 from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
+from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import ETNet, activation_loss, save_etnet
-from jr2net.nets.recnet import crop_images
+from jr2net.nets.recnet import CROP_SIZE, crop_images
+from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
@@ -48,7 +52,10 @@ class ETNetTrainConfig:
     validation_pairs: Path = Path(f"{DEFAULT_OUT}_val")
     out: Path = Path("out/train_etnet")
     architecture: str = "small"
-    input_size: int = 160  # crops are resized to this (the pairs are stored at 224)
+    input_size: int = 160  # crops are resized to this (the pairs are stored at 224; 224 for recnet_head)
+    recnet: Path | None = (
+        None  # the RecNet a recnet_head ETNet is a head on (default: $JR2NET_RECNET or shipped)
+    )
     steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -140,7 +147,15 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
     model = FaceModel.load()
     mirror = FaceMirror.of(model)
     train_pairs, validation_pairs = PairSet(config.pairs), PairSet(config.validation_pairs)
-    net = ETNet(model.expression_count, config.architecture).to(device)
+    net = ETNet(model.expression_count, config.architecture)
+    if net.shares_recnet_backbone:
+        if config.input_size != CROP_SIZE:
+            raise ValueError(
+                f"a {config.architecture!r} ETNet sees RecNet's {CROP_SIZE}² crops: "
+                f"--set input_size={CROP_SIZE}"
+            )
+        net.adopt_recnet(load_weights(config.recnet, ParamLayout.of(model)))
+    net = net.to(device)
     optimiser = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.learning_rate)
     average = weight_average(net, config.ema_decay)
     config.out.mkdir(parents=True, exist_ok=True)

@@ -6,11 +6,14 @@ training people's faces with captured and large expressions (:mod:`jr2net.traini
 with the paper's activation loss (:func:`activation_loss`), and is RecNet's expression head in
 RecAugNet (:mod:`jr2net.nets.recaugnet`).
 
-The shipped weights (``jr2net/data/etnet.pt``, the small variant at 160²) were trained by this
+The shipped weights (``jr2net/data/etnet.pt``, a ``recnet_head`` on the shipped RecNet) were trained by this
 project's own ``jr2net.training.train_etnet``; ``$JR2NET_ETNET`` points at other weights.
 
-Architectures: ``resnet34`` (the paper's ETNet) and ``small`` (a MobileNetV2 at half width, the
-real-time variant).
+Architectures: ``resnet34`` (the paper's ETNet), ``small`` (a MobileNetV2 at half width, the
+real-time variant) and ``recnet_head``: a head on the small RecNet's own backbone, which it shares,
+frozen (:meth:`ETNet.adopt_recnet`). Its head is RecNet's linear expression head plus a residual
+MLP trained on the pairs, so it starts as RecNet's expression and RecAugNet runs the backbone once
+(the cost of RecNet alone plus the MLP, against RecNet plus a second network for ``small``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from torch.torch_version import TorchVersion
 
 from jr2net.nets.backbones import MobileNetV2, resnet34
 from jr2net.nets.checkpoint import float_state, half_state, read_weights_file
-from jr2net.nets.recnet import EXPRESSION_OFFSET, IMAGE_MEAN, IMAGE_STD
+from jr2net.nets.recnet import ARCHITECTURES as RECNET_ARCHITECTURES
+from jr2net.nets.recnet import EXPRESSION_OFFSET, IMAGE_MEAN, IMAGE_STD, RecNet
 from jr2net.shapes import check_tensor
 
 WEIGHTS_FORMAT = "jr2net-etnet-1"
@@ -34,7 +38,27 @@ TRAINING_COMMAND = "python -m jr2net.training.train_etnet"
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "small": lambda: MobileNetV2(width=0.5),
     "resnet34": resnet34,
+    "recnet_head": RECNET_ARCHITECTURES["small"],
 }
+RECNET_HEADS = {"recnet_head": "small"}  # the architectures that are heads on a RecNet's backbone
+HEAD_HIDDEN = 256  # the residual MLP's hidden width
+
+
+class ExpressionHead(nn.Module):
+    """RecNet's linear expression head plus a residual MLP: (B, C) features -> (B, E) raw output.
+    The MLP's last layer starts at zero, so an untrained head is the linear head alone."""
+
+    def __init__(self, feature_size: int, expression_count: int, hidden: int = HEAD_HIDDEN) -> None:
+        super().__init__()
+        self.linear = nn.Linear(feature_size, expression_count)
+        self.residual = nn.Sequential(
+            nn.Linear(feature_size, hidden), nn.ReLU(), nn.Linear(hidden, expression_count)
+        )
+        nn.init.zeros_(self.residual[2].weight)
+        nn.init.zeros_(self.residual[2].bias)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.linear(features) + self.residual(features)
 
 
 class ETNet(nn.Module):
@@ -53,9 +77,55 @@ class ETNet(nn.Module):
             )
         self.expression_count, self.architecture = expression_count, architecture
         self.backbone = ARCHITECTURES[architecture]()
-        self.head = nn.Linear(self.backbone.feature_size, expression_count)
-        nn.init.normal_(self.head.weight, std=1e-3)
-        nn.init.zeros_(self.head.bias)
+        self.head: nn.Module
+        if self.shares_recnet_backbone:
+            self.head = ExpressionHead(self.backbone.feature_size, expression_count)
+        else:
+            self.head = nn.Linear(self.backbone.feature_size, expression_count)
+            nn.init.normal_(self.head.weight, std=1e-3)
+            nn.init.zeros_(self.head.bias)
+
+    @property
+    def shares_recnet_backbone(self) -> bool:
+        """Whether this ETNet is a head on a RecNet's backbone (``recnet_head``)."""
+        return self.architecture in RECNET_HEADS
+
+    def adopt_recnet(self, recnet: RecNet) -> None:
+        """Take ``recnet``'s backbone and linear expression head, frozen (not trained, the backbone's
+        batch norms kept in eval mode): a ``recnet_head`` ETNet's start.
+
+        Raises:
+            ValueError: this architecture is no RecNet head, or ``recnet`` is of another architecture
+                or face model.
+        """
+        if not self.shares_recnet_backbone:
+            raise ValueError(f"a {self.architecture!r} ETNet has a backbone of its own, not RecNet's")
+        if recnet.architecture != RECNET_HEADS[self.architecture]:
+            raise ValueError(
+                f"a {self.architecture!r} ETNet is a head on the {RECNET_HEADS[self.architecture]!r} "
+                f"RecNet, not on a {recnet.architecture!r} one"
+            )
+        if recnet.layout.expression_count != self.expression_count:
+            raise ValueError(
+                f"the RecNet gives {recnet.layout.expression_count} expressions, "
+                f"this ETNet {self.expression_count}"
+            )
+        start = recnet.layout.identity_count
+        rows = slice(start, start + self.expression_count)
+        self.backbone.load_state_dict(recnet.backbone.state_dict())
+        with torch.no_grad():
+            self.head.linear.weight.copy_(recnet.head.weight[rows])
+            self.head.linear.bias.copy_(recnet.head.bias[rows])
+        for parameter in (*self.backbone.parameters(), *self.head.linear.parameters()):
+            parameter.requires_grad_(False)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> ETNet:
+        """As :meth:`nn.Module.train`, but a shared RecNet backbone stays in eval mode."""
+        super().train(mode)
+        if self.shares_recnet_backbone:
+            self.backbone.eval()
+        return self
 
     def raw(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) RGB crops in [0, 1] -> the head's (B, E) output, before the offset and the

@@ -5,7 +5,8 @@ expression slice replaced by ETNet's raw output, so RecNet's :meth:`~jr2net.nets
 (and everything built on it: the predictor, the runners, the ONNX export) reads RecAugNet as it
 reads RecNet, and the decoded expression is exactly ETNet's.
 
-ETNet is trained on the crops resized to its input size (160² for the shipped weights) by
+An ETNet with a backbone of its own is trained on the crops resized to its input size (160² for
+the ``small`` run) by
 bilinear interpolation with antialiasing, and RecAugNet resizes them the same way inside
 ``forward``. ``F.interpolate(..., antialias=True)`` does not export to ONNX (opset 17 or 18: no
 symbolic for ``aten::_upsample_bilinear2d_aa``), and plain bilinear resizing changes ETNet's
@@ -13,6 +14,10 @@ output: on 22 aligned crops of the shared photos by 0.006 per weight on average 
 on one weight (its error on the held-out pairs is 0.068). The antialiased resize is a fixed
 linear map along each axis, so it is applied as two matrix products (:func:`resize_matrix`),
 which export as MatMul and agree with torch's resize to 2e-7.
+
+An ETNet that is a head on RecNet's backbone (``recnet_head``, :meth:`ETNet.adopt_recnet`) sees
+the crop itself, and the backbone runs once: RecNet's head and ETNet's read the same features.
+It must have been trained on this RecNet's backbone; another one is refused.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from jr2net.nets.checkpoint import load_weights
-from jr2net.nets.etnet import ETNet, input_size, load_etnet
-from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet
+from jr2net.nets.etnet import RECNET_HEADS, ETNet, input_size, load_etnet
+from jr2net.nets.recnet import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, CropParams, RecNet
 from jr2net.params import ParamLayout
 from jr2net.shapes import check_tensor
 
@@ -54,6 +59,8 @@ class RecAugNet(nn.Module):
                 f"ETNet gives {etnet.expression_count} expressions, RecNet's face model has "
                 f"{recnet.layout.expression_count}"
             )
+        if etnet.shares_recnet_backbone:
+            _check_shared_backbone(recnet, etnet, etnet_size)
         self.recnet, self.etnet, self.etnet_size = recnet, etnet, etnet_size
         self.layout: ParamLayout = recnet.layout
         self.architecture: str = recnet.architecture
@@ -69,6 +76,10 @@ class RecAugNet(nn.Module):
         """(B, 3, 224, 224) RGB crops in [0, 1] -> raw (B, D) output: RecNet's, with the (B, E)
         expression slice ETNet's raw output on the crops resized to its input size."""
         check_tensor("images", images, ("B", 3, CROP_SIZE, CROP_SIZE))
+        if self.etnet.shares_recnet_backbone:
+            features = self.recnet.backbone((images - IMAGE_MEAN) / IMAGE_STD)
+            identity, _, rest = self.recnet.head(features).split(self.split_sizes, dim=1)
+            return torch.cat([identity, self.etnet.head(features), rest], dim=1)
         identity, _, rest = self.recnet(images).split(self.split_sizes, dim=1)
         small = images if self.etnet_size == CROP_SIZE else self.resize @ images @ self.resize.T
         return torch.cat([identity, self.etnet.raw(small), rest], dim=1)
@@ -76,6 +87,22 @@ class RecAugNet(nn.Module):
     def decode(self, raw: Tensor) -> CropParams:
         """Raw (B, D) output -> :class:`CropParams`, as RecNet decodes it."""
         return self.recnet.decode(raw)
+
+
+def _check_shared_backbone(recnet: RecNet, etnet: ETNet, etnet_size: int) -> None:
+    """Refuse a ``recnet_head`` ETNet that was not trained on ``recnet``'s backbone, at its crop size."""
+    if etnet_size != CROP_SIZE:
+        raise ValueError(
+            f"an ETNet head on RecNet's backbone sees RecNet's {CROP_SIZE}² crop, not {etnet_size}²"
+        )
+    ours, theirs = recnet.backbone.state_dict(), etnet.backbone.state_dict()
+    if recnet.architecture != RECNET_HEADS[etnet.architecture] or any(
+        not torch.equal(ours[name], theirs[name]) for name in ours
+    ):
+        raise ValueError(
+            "this ETNet is a head on another RecNet's backbone: train it on this RecNet's "
+            "(python -m jr2net.training.train_etnet --set architecture=recnet_head --set recnet=FILE)"
+        )
 
 
 def load_recaugnet(

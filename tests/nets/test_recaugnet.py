@@ -1,4 +1,5 @@
-"""RecAugNet: RecNet's output with ETNet's expression, the resize inside it, and its weights files."""
+"""RecAugNet: RecNet's output with ETNet's expression, the resize inside it, one backbone pass for an
+ETNet head on RecNet's backbone, and its weights files."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from jr2net.nets.checkpoint import SHIPPED_WEIGHTS, load_weights
 from jr2net.nets.etnet import SHIPPED_WEIGHTS as SHIPPED_ETNET
 from jr2net.nets.etnet import ETNet, default_etnet_weights, load_etnet, save_etnet
 from jr2net.nets.recaugnet import RecAugNet, load_recaugnet, resize_matrix
-from jr2net.nets.recnet import CROP_SIZE
+from jr2net.nets.recnet import CROP_SIZE, RecNet
 from jr2net.params import ParamLayout
 from jr2net.shapes import ShapeError
 
@@ -88,8 +89,11 @@ def test_wrong_inputs_and_mismatched_networks_are_refused(net: RecAugNet, face_m
 def test_the_shipped_etnet_is_small_and_says_how_it_was_made() -> None:
     assert SHIPPED_ETNET.stat().st_size <= 5 * 2**20
     etnet, provenance = load_etnet(SHIPPED_ETNET)
-    assert etnet.architecture == "small" and etnet.expression_count == 53
-    assert "train_etnet" in provenance["command"] and provenance["config"]["input_size"] == "160"
+    assert etnet.architecture == "recnet_head" and etnet.expression_count == 53
+    assert "train_etnet" in provenance["command"] and provenance["config"]["input_size"] == "224"
+    assert load_recaugnet(SHIPPED_WEIGHTS, SHIPPED_ETNET).etnet.shares_recnet_backbone, (
+        "on the shipped RecNet"
+    )
     last = json.loads(ETNET_LOG.read_text().splitlines()[-1])
     assert last["step"] + 1 == int(provenance["config"]["steps"])
     assert last["expression_mae"] == pytest.approx(provenance["validation"]["expression_mae"])
@@ -116,3 +120,49 @@ def test_missing_or_unreadable_etnet_weights_are_clear_errors(tmp_path: Path) ->
     save_etnet(ETNet(53), unsized, {"command": "test"})
     with pytest.raises(ValueError, match="crop size"):
         load_recaugnet(SHIPPED_WEIGHTS, unsized)
+
+
+def _head_on(recnet: RecNet) -> ETNet:
+    """A recnet_head ETNet on ``recnet``'s backbone, its residual set to noise (so it is not RecNet)."""
+    etnet = ETNet(recnet.layout.expression_count, "recnet_head")
+    etnet.adopt_recnet(recnet)
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in etnet.head.residual.parameters():
+            parameter.copy_(0.05 * torch.randn(parameter.shape, generator=generator))
+    return etnet.eval()
+
+
+def test_a_head_on_recnets_backbone_shares_one_pass_of_it(images: torch.Tensor) -> None:
+    recnet = load_weights(SHIPPED_WEIGHTS)
+    etnet = _head_on(recnet)
+    net = RecAugNet(recnet, etnet, CROP_SIZE).eval()
+    calls = {"recnet": 0, "etnet": 0}
+    hooks = [
+        module.backbone.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls[name] + 1))
+        for name, module in (("recnet", recnet), ("etnet", etnet))
+    ]
+    with torch.no_grad():
+        raw = net(images)
+    for hook in hooks:
+        hook.remove()
+    assert calls == {"recnet": 1, "etnet": 0}
+    with torch.no_grad():
+        recnet_raw, etnet_raw = recnet(images), etnet.raw(images)
+    identity, expression = net.layout.identity_count, net.layout.expression_count
+    end = identity + expression
+    assert torch.allclose(raw[:, :identity], recnet_raw[:, :identity], atol=1e-5)
+    assert torch.allclose(raw[:, end:], recnet_raw[:, end:], atol=1e-5)
+    assert torch.allclose(raw[:, identity:end], etnet_raw, atol=1e-5)
+    assert (raw[:, identity:end] - recnet_raw[:, identity:end]).abs().max() > 0.01, "not RecNet's expression"
+
+
+def test_a_head_on_another_recnets_backbone_is_refused() -> None:
+    recnet = load_weights(SHIPPED_WEIGHTS)
+    other = load_weights(SHIPPED_WEIGHTS)
+    with torch.no_grad():
+        next(other.backbone.parameters()).add_(0.01)
+    with pytest.raises(ValueError, match="another RecNet's backbone"):
+        RecAugNet(recnet, _head_on(other), CROP_SIZE)
+    with pytest.raises(ValueError, match="sees RecNet's 224² crop, not 160²"):
+        RecAugNet(recnet, _head_on(recnet), 160)

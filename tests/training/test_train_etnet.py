@@ -12,7 +12,10 @@ import torch
 
 from jr2net.face_model import FaceModel
 from jr2net.media import read_image
+from jr2net.nets.checkpoint import SHIPPED_WEIGHTS as SHIPPED_RECNET
+from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import WEIGHTS_FORMAT, load_etnet
+from jr2net.nets.recaugnet import load_recaugnet
 from jr2net.training.expression_bank import large_expressions
 from jr2net.training.synth_expressions import SynthConfig, build_expression_pairs
 from jr2net.training.train_etnet import ETNetTrainConfig, train
@@ -67,3 +70,30 @@ def test_missing_pairs_say_how_to_make_them(tmp_path: Path) -> None:
         train(
             ETNetTrainConfig(pairs=tmp_path / "nope", validation_pairs=tmp_path, out=tmp_path, device="cpu")
         )
+
+
+def test_a_head_on_recnets_backbone_trains_only_the_head_and_makes_a_recaugnet(
+    pairs: Path, tmp_path: Path
+) -> None:
+    config = ETNetTrainConfig(
+        pairs=pairs,
+        validation_pairs=pairs,
+        out=tmp_path / "head",
+        architecture="recnet_head",
+        input_size=224,
+        steps=2,
+        batch_size=4,
+        warmup_steps=1,
+        validate_every=2,
+        device="cpu",
+    )
+    with pytest.raises(ValueError, match="input_size=224"):
+        train(ETNetTrainConfig(**{**config.__dict__, "input_size": 160}))
+    assert not config.out.exists(), "refused before anything was written"
+    weights = train(config)
+    net, _ = load_etnet(weights)
+    recnet = load_weights(SHIPPED_RECNET)
+    for name, value in recnet.backbone.state_dict().items():
+        assert torch.equal(net.backbone.state_dict()[name], value), f"{name} moved in training"
+    augmented = load_recaugnet(SHIPPED_RECNET, weights)
+    assert augmented.etnet.shares_recnet_backbone and augmented.etnet_size == 224
