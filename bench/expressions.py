@@ -47,7 +47,7 @@ from jr2net.render import render_face
 from jr2net.tracking import Tracking
 from jr2net.training.crop_cache import TRAIN_MEDIA, clip_frames
 from jr2net.training.crop_dataset import is_validation
-from jr2net.training.train_etnet import PairSet
+from jr2net.training.expression_pairs import PairSet
 
 ACTIVE = 0.3  # a weight of the truth counts as active from here
 LARGE_BLENDSHAPE = 0.5  # a real frame's expression is large when a blendshape other than gaze reaches this

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import sys
 import time
@@ -35,10 +34,11 @@ from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import ETNet, activation_loss, save_etnet
-from jr2net.nets.recnet import CROP_SIZE, crop_images
+from jr2net.nets.recnet import CROP_SIZE
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
+from jr2net.training.expression_pairs import PairSet
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
 from jr2net.training.synth_expressions import DEFAULT_OUT
@@ -71,34 +71,6 @@ class ETNetTrainConfig:
     device: str = "auto"
     threads: int = 0
     resume: bool = False
-
-
-class PairSet:
-    """A written pair set (crops, betas, which are large), read from its memory-mapped arrays."""
-
-    def __init__(self, folder: Path) -> None:
-        if not (folder / "crops.npy").is_file():
-            raise FileNotFoundError(
-                f"no expression pairs in {folder}: make them with python -m jr2net.training.synth_expressions"
-            )
-        self.crops = np.load(folder / "crops.npy", mmap_mode="r")
-        self.betas = np.load(folder / "betas.npy")
-        meta = json.loads((folder / "meta.json").read_text())
-        self.large = np.array([pair["large"] for pair in meta["per_pair"]], dtype=bool)
-        if not len(self.crops) == len(self.betas) == len(self.large):
-            raise ValueError(f"{folder}: crops, betas and meta.json disagree on the number of pairs")
-
-    def __len__(self) -> int:
-        return len(self.betas)
-
-    def batch(self, indices: np.ndarray, size: int) -> tuple[Tensor, Tensor]:
-        """(B, 3, size, size) images in [0, 1] and (B, E) betas of the pairs at ``indices``."""
-        images = crop_images(self.crops[np.sort(indices)])
-        if images.shape[-1] != size:
-            images = torch.nn.functional.interpolate(
-                images, size=(size, size), mode="bilinear", antialias=True
-            )
-        return images, torch.from_numpy(self.betas[np.sort(indices)])
 
 
 def augment(

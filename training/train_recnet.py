@@ -12,7 +12,10 @@ those weights (a file written by a run, its provenance is kept) instead of a ran
 initialisation. Seeds are fixed; AMP (bf16) is used on CUDA. With ``ema_decay`` above 0 the
 validated and saved network is an exponential moving average of the trained one's weights.
 ``--set swaps=FILE[,FILE...]`` adds the identity swaps of :mod:`jr2net.training.identity_swap`
-to the training crops, ``swap_share`` of the draws.
+to the training crops, ``swap_share`` of the draws. ``--set expression_pairs=FOLDER`` adds a batch
+of ``expression_pairs_batch`` synthesised expression pairs (:mod:`jr2net.training.synth_expressions`,
+training people only) to every step, their decoded expression supervised by their β_gt with the
+activation loss (``expression_pairs_weight``): the paper's semi-supervised baseline of Table 4.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from tqdm import tqdm
 from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights, provenance, save_weights
-from jr2net.nets.recnet import RecNet, albedo_basis
+from jr2net.nets.etnet import activation_loss
+from jr2net.nets.recnet import CROP_SIZE, RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
 from jr2net.training.crop_augmentation import Augmentation
 from jr2net.training.crop_cache import DEFAULT_CACHE
 from jr2net.training.crop_dataset import CropDataset
+from jr2net.training.expression_pairs import PairSet
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
 from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
@@ -76,6 +81,9 @@ class TrainConfig:
     ema_decay: float = 0.0
     swaps: tuple[Path, ...] = ()
     swap_share: float = 0.5
+    expression_pairs: Path | None = None  # synthesised pairs supervised on their β_gt (Table 4's baseline)
+    expression_pairs_batch: int = 8
+    expression_pairs_weight: float = 1.0
 
 
 def configure(overrides: list[str], base: TrainConfig = TrainConfig()) -> TrainConfig:
@@ -93,6 +101,14 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 
 def _to(batch: object, device: torch.device) -> object:
     return type(batch)(**{f.name: getattr(batch, f.name).to(device) for f in dataclasses.fields(batch)})
+
+
+def _expression_pair_loss(
+    net: RecNet, pairs: PairSet, count: int, rng: np.random.Generator, device: torch.device
+) -> torch.Tensor:
+    """The activation loss of RecNet's decoded expression against β_gt on ``count`` random pairs."""
+    images, betas = pairs.batch(rng.choice(len(pairs), count, replace=False), CROP_SIZE)
+    return activation_loss(net.decode(net(images.to(device)).float()).expression, betas.to(device))
 
 
 @torch.no_grad()
@@ -134,6 +150,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
         config.swap_share if config.swaps else 0.0,
     )
     validation_data = CropDataset(config.cache, "validation", config.render_size)
+    expression_pairs = None if config.expression_pairs is None else PairSet(config.expression_pairs)
     net = RecNet(ParamLayout.of(model), config.architecture).to(device)
     losses = RecNetLosses(model, albedo_basis(model.neutral), config.weights, config.render_size)
     optimizer = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.learning_rate)
@@ -193,6 +210,11 @@ def train(config: TrainConfig, command: str = "") -> Path:
             with amp:
                 raw = net(batch.images)
             terms = losses(net.decode(raw.float()), batch, net.base_light)
+            if expression_pairs is not None:
+                terms["expression_pairs"] = config.expression_pairs_weight * _expression_pair_loss(
+                    net, expression_pairs, config.expression_pairs_batch, rng, device
+                )
+                terms["total"] = terms["total"] + terms["expression_pairs"]
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
             nn.utils.clip_grad_norm_(net.parameters(), config.gradient_clip)

@@ -24,7 +24,7 @@ ETNET_LOG = SHIPPED_ETNET.with_name("etnet_log.jsonl")
 
 
 def _antialiased(images: torch.Tensor, size: int) -> torch.Tensor:
-    """What ETNet was trained on: the crops resized as ``training.train_etnet.PairSet`` does."""
+    """What ETNet was trained on: the crops resized as ``training.expression_pairs.PairSet`` does."""
     return interpolate(images, size=(size, size), mode="bilinear", antialias=True)
 
 

@@ -6,36 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from jr2net.face_model import FaceModel
-from jr2net.media import read_image
 from jr2net.nets.checkpoint import SHIPPED_WEIGHTS as SHIPPED_RECNET
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import WEIGHTS_FORMAT, load_etnet
 from jr2net.nets.recaugnet import load_recaugnet
-from jr2net.training.expression_bank import large_expressions
-from jr2net.training.synth_expressions import SynthConfig, build_expression_pairs
 from jr2net.training.train_etnet import ETNetTrainConfig, train
 
 
-@pytest.fixture(scope="module")
-def pairs(face_model: FaceModel, shared_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("pairs")
-    images = [
-        (name, read_image(shared_media / "liveportrait/source" / name)) for name in ("s12.jpg", "s5.jpg")
-    ]
-    bank = large_expressions(face_model, 6, np.random.default_rng(1))
-    build_expression_pairs(face_model, images, bank, folder, SynthConfig(per_source=4, crop_size=64))
-    return folder
-
-
-def test_training_logs_resumes_and_writes_weights(pairs: Path, tmp_path: Path) -> None:
+def test_training_logs_resumes_and_writes_weights(expression_pairs: Path, tmp_path: Path) -> None:
     config = ETNetTrainConfig(
-        pairs=pairs,
-        validation_pairs=pairs,
+        pairs=expression_pairs,
+        validation_pairs=expression_pairs,
         out=tmp_path,
         input_size=64,
         steps=2,
@@ -60,9 +44,12 @@ def test_training_logs_resumes_and_writes_weights(pairs: Path, tmp_path: Path) -
         load_etnet(tmp_path / "checkpoint.pt")
 
 
-def test_resume_needs_a_checkpoint(pairs: Path, tmp_path: Path) -> None:
+def test_resume_needs_a_checkpoint(expression_pairs: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(ETNetTrainConfig(pairs=pairs, validation_pairs=pairs, out=tmp_path, resume=True, device="cpu"))
+        config = ETNetTrainConfig(
+            pairs=expression_pairs, validation_pairs=expression_pairs, out=tmp_path, resume=True, device="cpu"
+        )
+        train(config)
 
 
 def test_missing_pairs_say_how_to_make_them(tmp_path: Path) -> None:
@@ -73,11 +60,11 @@ def test_missing_pairs_say_how_to_make_them(tmp_path: Path) -> None:
 
 
 def test_a_head_on_recnets_backbone_trains_only_the_head_and_makes_a_recaugnet(
-    pairs: Path, tmp_path: Path
+    expression_pairs: Path, tmp_path: Path
 ) -> None:
     config = ETNetTrainConfig(
-        pairs=pairs,
-        validation_pairs=pairs,
+        pairs=expression_pairs,
+        validation_pairs=expression_pairs,
         out=tmp_path / "head",
         architecture="recnet_head",
         input_size=224,
