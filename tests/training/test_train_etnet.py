@@ -16,19 +16,23 @@ from jr2net.nets.recaugnet import load_recaugnet
 from jr2net.training.train_etnet import ETNetTrainConfig, train
 
 
-def test_training_logs_resumes_and_writes_weights(expression_pairs: Path, tmp_path: Path) -> None:
-    config = ETNetTrainConfig(
-        pairs=expression_pairs,
-        validation_pairs=expression_pairs,
-        out=tmp_path,
-        input_size=64,
+def _tiny(pairs: Path, out: Path, **changes: object) -> ETNetTrainConfig:
+    """A two-step run on ``pairs`` (training and validation both) into ``out``."""
+    return ETNetTrainConfig(
+        pairs=pairs,
+        validation_pairs=pairs,
+        out=out,
         steps=2,
         batch_size=4,
         warmup_steps=1,
-        log_every=1,
         validate_every=2,
         device="cpu",
+        **changes,
     )
+
+
+def test_training_logs_resumes_and_writes_weights(expression_pairs: Path, tmp_path: Path) -> None:
+    config = _tiny(expression_pairs, tmp_path, input_size=64, log_every=1)
     train(config)
     resumed = train(ETNetTrainConfig(**{**config.__dict__, "steps": 4, "resume": True}))
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
@@ -62,18 +66,7 @@ def test_missing_pairs_say_how_to_make_them(tmp_path: Path) -> None:
 def test_a_head_on_recnets_backbone_trains_only_the_head_and_makes_a_recaugnet(
     expression_pairs: Path, tmp_path: Path
 ) -> None:
-    config = ETNetTrainConfig(
-        pairs=expression_pairs,
-        validation_pairs=expression_pairs,
-        out=tmp_path / "head",
-        architecture="recnet_head",
-        input_size=224,
-        steps=2,
-        batch_size=4,
-        warmup_steps=1,
-        validate_every=2,
-        device="cpu",
-    )
+    config = _tiny(expression_pairs, tmp_path / "head", architecture="recnet_head", input_size=224)
     with pytest.raises(ValueError, match="input_size=224"):
         train(ETNetTrainConfig(**{**config.__dict__, "input_size": 160}))
     assert not config.out.exists(), "refused before anything was written"
