@@ -19,6 +19,7 @@ from jr2net.estimators import RecNetEstimator
 from jr2net.face_model import FaceModel
 from jr2net.media import read_image
 from jr2net.mirror import FaceMirror
+from jr2net.nets.checkpoint import SHIPPED_WEIGHTS, load_weights, save_weights
 from jr2net.nets.etnet import input_size, load_etnet
 from jr2net.nets.recaugnet import RecAugNet
 from jr2net.nets.recnet import CROP_SIZE, crop_images
@@ -66,6 +67,29 @@ def test_missing_etnet_weights_are_a_clear_error(
     arguments = ["reconstruct", str(photo), "-o", str(tmp_path / "out"), "--method", "recaugnet"]
     assert main([*arguments, "--etnet-weights", str(tmp_path / "none.pt")]) == 1
     assert "ETNet weights" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_shipped_etnet_on_another_recnet_is_a_clear_error(
+    shared_media: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped ETNet is a head on the shipped RecNet's backbone: other RecNet weights need an
+    ETNet of their own, and the command says so before it writes anything."""
+    other = load_weights(SHIPPED_WEIGHTS)
+    with torch.no_grad():
+        next(other.backbone.parameters()).mul_(1.01)
+    save_weights(other, tmp_path / "other.pt", {"command": "test"})
+    arguments = [
+        "reconstruct",
+        str(shared_media / PHOTO),
+        "-o",
+        str(tmp_path / "out"),
+        "--method",
+        "recaugnet",
+    ]
+    assert main([*arguments, "--weights", str(tmp_path / "other.pt")]) == 1
+    error = capsys.readouterr().err
+    assert "another RecNet's backbone" in error and "--etnet-weights" in error
     assert not (tmp_path / "out").exists()
 
 

@@ -100,8 +100,9 @@ def _check_shared_backbone(recnet: RecNet, etnet: ETNet, etnet_size: int) -> Non
         not torch.equal(ours[name], theirs[name]) for name in ours
     ):
         raise ValueError(
-            "this ETNet is a head on another RecNet's backbone: train it on this RecNet's "
-            "(python -m jr2net.training.train_etnet --set architecture=recnet_head --set recnet=FILE)"
+            "this ETNet is a head on another RecNet's backbone: train one on this RecNet's "
+            "(python -m jr2net.training.train_etnet --set architecture=recnet_head --set recnet=FILE), "
+            "or give an ETNet with a backbone of its own (--etnet-weights)"
         )
 
 
