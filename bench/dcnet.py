@@ -89,16 +89,14 @@ def renderer_rows(model: FaceModel, weights: Path | None, threads: int, repeats:
         crop = SourceCrop.of(source)
         assert source.landmarks is not None  # a photo source has the tracker's landmarks
         landmarks = source.landmarks.numpy()
-        reenactor.pin(warp, turned, Controls(), landmarks)  # the first landmarks are the reference
+        reenactor.pin(warp, Controls(), landmarks)  # the first landmarks are the reference
         moved = landmarks + np.array([2.0, 1.0], np.float32)
         steps = {
             "dcnet_conditions": lambda warp=warp, crop=crop: dense_conditions(warp, crop),
             "dcnet_renderer": lambda warp=warp, dcnet=dcnet: dcnet(warp),
             "geometric_renderer": lambda warp=warp: GeometricRenderer()(warp),
             "warp": lambda reenactor=reenactor, turned=turned: reenactor.warp(turned),
-            "pin": lambda reenactor=reenactor, warp=warp, turned=turned, moved=moved: reenactor.pin(
-                warp, turned, Controls(), moved
-            ),
+            "pin": lambda reenactor=reenactor, warp=warp, moved=moved: reenactor.pin(warp, Controls(), moved),
         }
         for name, step in steps.items():
             with torch.no_grad():

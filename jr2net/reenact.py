@@ -485,9 +485,7 @@ class Reenactor:
         )
 
     @torch.no_grad()
-    def pin(
-        self, warp: TargetWarp, target: FaceParams, controls: Controls, landmarks: np.ndarray | None
-    ) -> TargetWarp:
+    def pin(self, warp: TargetWarp, controls: Controls, landmarks: np.ndarray | None) -> TargetWarp:
         """``warp`` pinned to the driver's landmarks, or as it is where pinning does not apply (no
         source or driving landmarks, absolute motion, or controls that set the expression or the
         head's angles). The first driving landmarks seen are the reference of their motion. The

@@ -169,7 +169,7 @@ def clip_pairs(
         for driver in drivers:
             driving = faces[driver]
             target = reenactor.target_params(driving.params)
-            warp = reenactor.pin(reenactor.warp(target), target, Controls(), driving.landmarks)
+            warp = reenactor.pin(reenactor.warp(target), Controls(), driving.landmarks)
             dense = dense_conditions(warp, crop)
             truth = crop.window.crop(_image_tensor(driving.image), config.crop_size)
             writer.add_pair(index, dense.conditions, dense.grid, truth, _rendered(warp, crop))

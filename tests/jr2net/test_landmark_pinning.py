@@ -105,10 +105,10 @@ def test_pinned_warp_reads_the_source_landmarks_at_the_driver_landmarks(
     source = prepare_source(face_model, frames[0], results[0].params, landmarks=source_landmarks)
     reenactor = Reenactor(face_model, source)
     reference = reenactor.target_params(results[0].params)
-    reenactor.pin(reenactor.warp(reference), reference, Controls(), source_landmarks)
+    reenactor.pin(reenactor.warp(reference), Controls(), source_landmarks)
     target = reenactor.target_params(results[80].params)
     plain = reenactor.warp(target)
-    pinned = reenactor.pin(plain, target, Controls(), results[80].tracking.landmarks)
+    pinned = reenactor.pin(plain, Controls(), results[80].tracking.landmarks)
     valid = MediapipeCorrespondence.load(face_model).valid
     driver = torch.tensor(results[80].tracking.landmarks[:, :2])[valid]
     wanted = torch.tensor(source_landmarks[:, :2])[valid]
@@ -132,10 +132,10 @@ def test_pinning_stands_aside_when_controls_set_the_face(
     for controls in (Controls(expression={"jawOpen": 0.3}), Controls(yaw=10.0)):
         target = reenactor.target_params(results[80].params, controls)
         plain = reenactor.warp(target)
-        assert reenactor.pin(plain, target, controls, landmarks) is plain
+        assert reenactor.pin(plain, controls, landmarks) is plain
     target = reenactor.target_params(results[80].params, Controls(light="side"))
     plain = reenactor.warp(target)
-    assert reenactor.pin(plain, target, Controls(light="side"), landmarks) is not plain
+    assert reenactor.pin(plain, Controls(light="side"), landmarks) is not plain
 
 
 def test_a_plan_drawn_by_another_reenactor_gives_the_same_frame(
