@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import RECNET_HEADS, ETNet, input_size, load_etnet
-from jr2net.nets.recnet import CROP_SIZE, IMAGE_MEAN, IMAGE_STD, CropParams, RecNet
+from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet
 from jr2net.params import ParamLayout
 from jr2net.shapes import check_tensor
 
@@ -77,7 +77,7 @@ class RecAugNet(nn.Module):
         expression slice ETNet's raw output on the crops resized to its input size."""
         check_tensor("images", images, ("B", 3, CROP_SIZE, CROP_SIZE))
         if self.etnet.shares_recnet_backbone:
-            features = self.recnet.backbone((images - IMAGE_MEAN) / IMAGE_STD)
+            features = self.recnet.features(images)
             identity, _, rest = self.recnet.head(features).split(self.split_sizes, dim=1)
             return torch.cat([identity, self.etnet.head(features), rest], dim=1)
         identity, _, rest = self.recnet(images).split(self.split_sizes, dim=1)

@@ -207,10 +207,14 @@ class RecNet(nn.Module):
     def output_size(self) -> int:
         return sum(self.sizes)
 
+    def features(self, images: Tensor) -> Tensor:
+        """(B, 3, S, S) RGB crops in [0, 1] -> the backbone's pooled (B, C) features."""
+        check_tensor("images", images, ("B", 3, "S", "S"))
+        return self.backbone((images - IMAGE_MEAN) / IMAGE_STD)
+
     def forward(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) RGB crops in [0, 1] -> raw (B, D) output."""
-        check_tensor("images", images, ("B", 3, "S", "S"))
-        return self.head(self.backbone((images - IMAGE_MEAN) / IMAGE_STD))
+        return self.head(self.features(images))
 
     def decode(self, raw: Tensor) -> CropParams:
         """Raw (B, D) output -> :class:`CropParams` (of a :data:`CROP_SIZE` crop)."""
