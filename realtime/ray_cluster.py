@@ -86,7 +86,7 @@ def refusal(resources: SessionResources, calls: int) -> str | None:
 
 
 def cluster_view(resources: SessionResources) -> dict[str, object]:
-    """The live nodes (address, CPUs and GPUs in all and free) and what one session declares."""
+    """The live nodes (id, address, CPUs and GPUs in all and free) and what one session declares."""
     free = available_resources_per_node()
     nodes = []
     for node in ray.nodes():
@@ -95,6 +95,7 @@ def cluster_view(resources: SessionResources) -> dict[str, object]:
         total, available = node["Resources"], free.get(node["NodeID"], {})
         nodes.append(
             {
+                "node_id": node["NodeID"],
                 "address": node["NodeManagerAddress"],
                 "cpus": total.get("CPU", 0.0),
                 "gpus": total.get("GPU", 0.0),

@@ -362,13 +362,13 @@ class RayFrontDoor:
         return StatsSnapshot({call.id: (call.name, report) for call, report in zip(calls, figures)}, cluster)
 
     async def _call_stats(self, call: RemoteCall, frames: bool) -> dict[str, object]:
-        """A call's figures from its actor (with ``frames``, its frame timeline), with its node;
-        ``unreachable`` if it does not answer."""
+        """A call's figures from its actor (with ``frames``, its frame timeline), with its node
+        (address and id) and GPU ids; ``unreachable`` if it does not answer."""
         try:
             figures = await asyncio.wait_for(_awaited(call.actor.stats.remote(frames)), STATS_TIMEOUT_S)
         except (RayError, TimeoutError):
             figures = {"state": "unreachable", "refiner": call.refiner}
-        return figures | {"node": call.where.get("node")}
+        return figures | {key: call.where.get(key) for key in ("node", "node_id", "gpus")}
 
     async def startup(self, app: web.Application) -> None:
         """Adopt the calls already running in the namespace (a restarted front door's)."""

@@ -117,9 +117,15 @@ class SessionActor:
         self._background: set[asyncio.Task] = set()
 
     async def where(self) -> dict[str, object]:
-        """Where Ray placed this session: its node (id, address) and worker process."""
+        """Where Ray placed this session: its node (id, address), worker process and the ids of the
+        GPUs Ray gave it (its ``CUDA_VISIBLE_DEVICES``; empty when it declared none)."""
         context = ray.get_runtime_context()
-        return {"node_id": context.get_node_id(), "node": ray.util.get_node_ip_address(), "pid": os.getpid()}
+        return {
+            "node_id": context.get_node_id(),
+            "node": ray.util.get_node_ip_address(),
+            "pid": os.getpid(),
+            "gpus": list(context.get_accelerator_ids().get("GPU", [])),
+        }
 
     async def warm(self, picture_source: SourceFace) -> None:
         """Start the session's stage hosts on this node (one per stage kind, preloaded with the face

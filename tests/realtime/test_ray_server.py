@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +23,15 @@ from jr2net.realtime.webrtc import limit_ice_to_loopback
 from jr2net.reenact import SourceFace
 from jr2net.sources import load_source
 from jr2net.tracking import Tracker
-from tests.realtime.webrtc_client import ClipTrack, connect, offer_status, serve_app
+from tests.realtime.webrtc_client import (
+    ClipTrack,
+    connect,
+    each_got,
+    offer_status,
+    serve_app,
+    server_stats,
+    until,
+)
 
 CLUSTER_CPUS = 2
 FRAMES = 10  # reenacted frames a caller must get back
@@ -58,29 +66,6 @@ def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str, warm:
     )
 
 
-async def _until(condition: Callable[[], Awaitable[bool]], within_s: float, what: str) -> float:
-    """Wait for ``condition``, asking every 0.1 s; the seconds it took.
-
-    Raises:
-        AssertionError: ``what`` did not happen within ``within_s``.
-    """
-    started = time.monotonic()
-    while not await condition():
-        if time.monotonic() - started > within_s:
-            raise AssertionError(f"{what} did not happen within {within_s:g} s")
-        await asyncio.sleep(0.1)
-    return time.monotonic() - started
-
-
-async def _stats(base: str, session: str = "") -> dict:
-    async with aiohttp.ClientSession() as http:
-        return await (await http.get(f"{base}/stats?session={session}")).json()
-
-
-async def _enough(received: list[list[np.ndarray]], count: int = FRAMES) -> bool:
-    return all(len(frames) >= count for frames in received)
-
-
 def _free_cpus() -> float:
     return ray.available_resources().get("CPU", 0.0)
 
@@ -113,13 +98,13 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
             bad_upload = (await http.post(f"{base}/source", data=form)).status
         received: list[list[np.ndarray]] = [[], []]
         callers = [await connect(base, ClipTrack(driving), frames) for frames in received]
-        await _until(lambda: _enough(received), 90, f"{FRAMES} frames back to each caller")
-        stats = await _stats(base, callers[0][1])
+        await until(lambda: each_got(received, FRAMES), 90, f"{FRAMES} frames back to each caller")
+        stats = await server_stats(base, callers[0][1])
         async with aiohttp.ClientSession() as http:
             third = await offer_status(http, base, {})
         restarted = _front_door(face_model, avatar, namespace, warm=1)
         async for second_base in serve_app(restarted):
-            adopted = await _stats(second_base)
+            adopted = await server_stats(second_base)
         pids = {door.calls[session].where["pid"] for _, session in callers}
         for client, _ in callers:
             await client.close()
@@ -130,9 +115,9 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         async def warm_again() -> bool:
             return door.warm_actors[0].is_ready
 
-        await _until(ended, 30, "both calls ended (and a warm actor back)")
-        await _until(warm_again, START_TIMEOUT_S, "the warm actor warmed up")
-        return bad_upload, received, stats, third, adopted, pids, await _stats(base)
+        await until(ended, 30, "both calls ended (and a warm actor back)")
+        await until(warm_again, START_TIMEOUT_S, "the warm actor warmed up")
+        return bad_upload, received, stats, third, adopted, pids, await server_stats(base)
 
     async def scenario() -> tuple:
         async for base in serve_app(door):  # runs once, then stops the front door
@@ -176,29 +161,29 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
             await connect(base, ClipTrack(driving), frames, source=source)
             for frames, source in zip(received, (uploaded, None))
         ]
-        await _until(lambda: _enough(received), 90, f"{FRAMES} frames back to each caller")
+        await until(lambda: each_got(received, FRAMES), 90, f"{FRAMES} frames back to each caller")
         (_, killed), (_, survivor) = callers
         ray.kill(door.calls[killed].actor)
 
         async def told() -> bool:
-            return "ended" in await _stats(base, killed)
+            return "ended" in await server_stats(base, killed)
 
-        told_s = await _until(told, 10, "the killed worker's caller told")
-        ended = (await _stats(base, killed))["ended"]
+        told_s = await until(told, 10, "the killed worker's caller told")
+        ended = (await server_stats(base, killed))["ended"]
         before = len(received[1])
-        await _until(lambda: _enough(received[1:], before + 2 * FRAMES), 30, "the other call going on")
+        await until(lambda: each_got(received[1:], before + 2 * FRAMES), 30, "the other call going on")
 
         async def alone() -> bool:
-            return list((await _stats(base))["sessions"]) == ["caller-2"]
+            return list((await server_stats(base))["sessions"]) == ["caller-2"]
 
-        await _until(alone, 5, "the killed call gone from /stats")
-        survivor_stats = await _stats(base, survivor)
+        await until(alone, 5, "the killed call gone from /stats")
+        survivor_stats = await server_stats(base, survivor)
         late: list[np.ndarray] = []
         newcomer = await connect(base, ClipTrack(driving), late, source=ended["source"])
-        await _until(lambda: _enough([late]), 90, "frames back to the next caller")
+        await until(lambda: each_got([late], FRAMES), 90, "frames back to the next caller")
         for client, _ in [*callers, newcomer]:
             await client.close()
-        await _until(_all_free, 30, "every call's CPU freed")
+        await until(_all_free, 30, "every call's CPU freed")
         return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape
 
     async def scenario() -> tuple:

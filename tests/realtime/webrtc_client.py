@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from fractions import Fraction
 from typing import Protocol
 
@@ -63,8 +63,10 @@ async def connect(
     received: list[np.ndarray],
     refiner: str | None = None,
     source: str | None = None,
+    arrivals: list[float] | None = None,
 ) -> tuple[RTCPeerConnection, str]:
-    """A caller sending ``track``, each frame it gets back appended to ``received``; its session id."""
+    """A caller sending ``track``, each frame it gets back appended to ``received`` (and when it
+    came, ``time.monotonic()``, to ``arrivals``); its session id."""
     client = RTCPeerConnection()
     client.addTrack(track)
 
@@ -77,6 +79,8 @@ async def connect(
                 except MediaStreamError:
                     return
                 received.append(frame.to_ndarray(format="rgb24"))
+                if arrivals is not None:
+                    arrivals.append(time.monotonic())
 
         PULLS.add(asyncio.ensure_future(pull()))
 
@@ -101,3 +105,28 @@ async def offer_status(http: aiohttp.ClientSession, base: str, extra: dict) -> t
     response = await http.post(f"{base}/offer", json=offer)
     await peer.close()
     return response.status, await response.text()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], within_s: float, what: str) -> float:
+    """Wait for ``condition``, asking every 0.1 s; the seconds it took.
+
+    Raises:
+        AssertionError: ``what`` did not happen within ``within_s``.
+    """
+    started = time.monotonic()
+    while not await condition():
+        if time.monotonic() - started > within_s:
+            raise AssertionError(f"{what} did not happen within {within_s:g} s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - started
+
+
+async def server_stats(base: str, session: str = "") -> dict:
+    """The server's ``GET /stats`` (as the caller of ``session`` sees it)."""
+    async with aiohttp.ClientSession() as http:
+        return await (await http.get(f"{base}/stats?session={session}")).json()
+
+
+async def each_got(received: list[list[np.ndarray]], count: int) -> bool:
+    """Whether every caller's ``received`` list holds ``count`` frames or more."""
+    return all(len(frames) >= count for frames in received)
