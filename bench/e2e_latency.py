@@ -17,7 +17,9 @@ caller's:
 - motion lag: the driver's motion (MediaPipe jawOpen, blinks, head yaw/pitch) reappears in the
   output; the lag that best aligns the two signals in sliding windows of a few seconds adds the
   method's own lag (smoothing, fitting) to the pixels' delay;
-- fps received, and the time from the answer to the first frame.
+- fps received, and the time from the answer to the first frame;
+- the server's admission model as the call ended (``capacity`` of ``GET /stats``: the fps it
+  expects now and with one more caller, its CPU ms per frame, the cores other work keeps busy).
 
 With the most callers, one more caller is offered mid-run (``--extra-caller``): its status and
 reason (a 503 when it would push everyone below ``--min-fps``) are reported. While an admitted
@@ -384,6 +386,7 @@ def _describe(
             "peak_correlation_median": float(np.median([c for _, c in lags])) if lags else None,
         },
         "server": {key: value for key, value in call["server"].items() if key != "frames"},
+        "capacity": call["capacity"],  # the server's admission model as the call ended
     }
     if extra_span is not None:
         inside = arrivals[~_outside(arrivals, extra_span)]
@@ -480,6 +483,7 @@ def main() -> None:
         help="offer one more caller during the largest group (default on)",
     )
     parser.add_argument("--min-fps", type=float, default=8.0, help="the server's --min-fps (default 8)")
+    parser.add_argument("--hosts", type=int, help="the server's --hosts (default: its own, by cores)")
     parser.add_argument(
         "--ray",
         action="store_true",
@@ -516,7 +520,8 @@ def main() -> None:
     method += [] if args.dcnet_weights is None else ["--dcnet-weights", str(args.dcnet_weights)]
     common = ["--source", args.source, "--size", str(args.size)]
     servers = {
-        "reenactment": [*common, *method, "--min-fps", str(args.min_fps)],
+        "reenactment": [*common, *method, "--min-fps", str(args.min_fps)]
+        + ([] if args.hosts is None else ["--hosts", str(args.hosts)]),
         "echo": [*common, "--echo"],
     }
     if args.ray:
@@ -600,6 +605,7 @@ def main() -> None:
         "frame": f"{width}x{height}",
         "callers": counts,
         "min_fps": args.min_fps,
+        "hosts": args.hosts,
         "method": args.method,
         "runtime": args.runtime,
         "stages": args.stages,

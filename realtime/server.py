@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import secrets
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from jr2net.face_model import FaceModel
-from jr2net.realtime.admission import ServerCpu, expected_fps
+from jr2net.realtime.admission import CpuAccount, expected_fps
 from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
@@ -120,8 +121,7 @@ class ReenactmentServer:
         self.uploads = SourceUploads(model, size)
         self.pool: WorkerPool | None = None
         self.warm_seconds: dict[str, float] = {}
-        self._server_cpu = ServerCpu(SERVER_SECONDS_PER_FRAME)
-        self._server_per_frame = SERVER_SECONDS_PER_FRAME
+        self._cpu = CpuAccount()
         self._frames_of_ended_sessions = 0
         self._background: set[asyncio.Task] = set()
         self._names = itertools.count(1)
@@ -195,7 +195,8 @@ class ReenactmentServer:
         connecting = sum(session.workers is None for session in self.sessions.values())
         loads = self.pool.loads(extra=extra + connecting)
         stages = self.stage_seconds()
-        return expected_fps(machine_cores(), loads, stages, self.server_seconds(stages))
+        cpu, foreign = self.cpu_seconds(stages), self._cpu.foreign_cores()
+        return expected_fps(machine_cores(), loads, stages, cpu, foreign)
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per frame of each stage kind: measured on recent frames, else the warm-up's."""
@@ -203,21 +204,21 @@ class ReenactmentServer:
         measured = self.pool.frame_seconds()
         return {kind: measured[kind] or self.warm_seconds.get(kind, 0.0) for kind in STAGES}
 
-    def server_seconds(self, stages: dict[str, float]) -> float:
-        """The server process's own CPU seconds per frame sent (the stages' taken out when they run
-        in this process), as last sampled."""
-        if self.stage_mode == "thread":
-            return max(0.0, self._server_per_frame - sum(stages.values()))
-        return self._server_per_frame
+    def cpu_seconds(self, stages: dict[str, float]) -> float:
+        """CPU seconds the server's processes (this one and the stage hosts) spent per frame sent
+        over the last seconds; before enough frames, the stages' seconds plus a default share."""
+        return self._cpu.per_frame(default=sum(stages.values()) + SERVER_SECONDS_PER_FRAME)
 
     def frames_sent(self) -> int:
         """Frames sent to every caller since the server started (only ever grows)."""
         return self._frames_of_ended_sessions + sum(s.outgoing.frames_sent for s in self.sessions.values())
 
     async def _sample_cpu(self) -> None:
-        """Sample the server process's CPU time per frame sent once a second, while it runs."""
+        """Sample the CPU time of the server's processes and of the machine, beside the frames sent,
+        once a second while it runs."""
+        assert self.pool is not None
         while True:
-            self._server_per_frame = self._server_cpu.sample(self.frames_sent())
+            self._cpu.sample([os.getpid(), *self.pool.process_ids()], self.frames_sent())
             await asyncio.sleep(CPU_SAMPLE_PERIOD_S)
 
     async def _run(self, session: Session, track: object) -> None:
@@ -293,7 +294,8 @@ class ReenactmentServer:
                 "min_fps": self.min_fps,
                 "callers": callers,
                 "stage_ms": {kind: seconds * 1e3 for kind, seconds in stages.items()},
-                "server_ms": self.server_seconds(stages) * 1e3,
+                "cpu_ms_per_frame": self.cpu_seconds(stages) * 1e3,
+                "foreign_cores": self._cpu.foreign_cores(),
                 "expected_fps": self.expected_fps(extra=0 if callers else 1),
                 "expected_fps_with_one_more": self.expected_fps(extra=1),
             }

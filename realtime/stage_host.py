@@ -127,6 +127,11 @@ class StageHost:
         """Whether the host can serve (a host process that died cannot)."""
         return True
 
+    @property
+    def pid(self) -> int | None:
+        """The host's own process id; None for a host in the calling process."""
+        return None
+
     def wait_started(self) -> None:
         """Block until the host can take its first message (a host in this process can at once)."""
 

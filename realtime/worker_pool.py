@@ -163,6 +163,10 @@ class WorkerPool:
             costs[kind] = sorted(seconds)[len(seconds) // 2] if seconds else None
         return costs
 
+    def process_ids(self) -> list[int]:
+        """The process ids of the hosts that run in processes of their own."""
+        return [host.pid for hosts in self.hosts.values() for host in hosts if host.pid is not None]
+
     def close(self) -> None:
         """Stop every host (and the workers on them)."""
         for host in self._all():

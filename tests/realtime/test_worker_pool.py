@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -12,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from jr2net.realtime.admission import ServerCpu, expected_fps
+from jr2net.realtime.admission import CpuAccount, expected_fps
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.process_stage import StageProcessError
@@ -111,18 +113,20 @@ def test_hosts_per_stage_grow_with_cores() -> None:
     assert [hosts_per_stage(c) for c in (1, 2, 4, 5, 8, 16)] == [1, 1, 1, 2, 3, 7]
 
 
-def test_expected_fps_divides_each_host_among_its_callers_and_the_cores_among_all() -> None:
+def test_expected_fps_divides_each_host_among_its_callers_and_the_free_cores_among_all() -> None:
     stages = {"reconstruct": 0.020, "reenact": 0.030}
     one = {"reconstruct": [1], "reenact": [1]}
-    assert expected_fps(2, one, stages, 0.010) == pytest.approx(2 / 0.060)  # the cores bind first
+    assert expected_fps(2, one, stages, 0.060) == pytest.approx(2 / 0.060)  # the cores bind first
+    assert expected_fps(2, one, stages, 0.060, 0.5) == pytest.approx(1.5 / 0.060), "other work's cores"
+    assert expected_fps(2, one, stages, 0.060, 3.0) == 0.0, "no core left"
     three = {"reconstruct": [3], "reenact": [3]}
-    assert expected_fps(2, three, stages, 0.0) == pytest.approx(1 / 0.090)  # the reenact host binds
+    assert expected_fps(2, three, stages, 0.050) == pytest.approx(1 / 0.090)  # the reenact host binds
     four = {"reconstruct": [4], "reenact": [4]}
-    assert expected_fps(2, four, stages, 0.020) < 8.0 < expected_fps(2, three, stages, 0.020)
+    assert expected_fps(2, four, stages, 0.070) < 8.0 < expected_fps(2, three, stages, 0.070)
     uneven = {"reconstruct": [2, 0], "reenact": [1, 1]}
-    assert expected_fps(16, uneven, stages, 0.0) == pytest.approx(1 / 0.040), "the busiest host counts"
+    assert expected_fps(16, uneven, stages, 0.050) == pytest.approx(1 / 0.040), "the busiest host counts"
     with pytest.raises(ValueError):
-        expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, 0.0)
+        expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, 0.050)
 
 
 def test_loads_place_extra_callers_as_open_would() -> None:
@@ -165,14 +169,39 @@ def test_a_dead_host_is_replaced_and_its_sessions_close_cleanly() -> None:
         assert pool.load()["first"][0]["alive"]
 
 
-def test_server_cpu_per_frame_needs_frames_before_it_counts() -> None:
-    meter = ServerCpu(default=0.01, min_frames=30)
-    assert meter.sample(0) == 0.01
+def test_own_cpu_per_frame_needs_frames_before_it_counts() -> None:
+    account = CpuAccount(min_frames=30)
+    assert account.per_frame(default=0.01) == 0.01, "no sample yet"
+    account.sample([os.getpid()], 0)
     end = time.process_time() + 0.05
     while time.process_time() < end:
         pass
-    assert meter.sample(10) == 0.01, "too few frames: the default"
-    assert 0.0005 < meter.sample(100) < 0.01
+    account.sample([os.getpid()], 10)
+    assert account.per_frame(default=0.01) == 0.01, "too few frames: the default"
+    account.sample([os.getpid()], 100)
+    assert 0.0004 < account.per_frame(default=0.01) < 0.01
+
+
+def test_a_busy_process_is_foreign_load_unless_it_is_one_of_the_servers() -> None:
+    """A child spinning for about a second keeps about one core busy: foreign to an account that
+    does not know its pid, the account's own to one that does."""
+    spinner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nend = time.time() + 2.5\nwhile time.time() < end: pass"]
+    )
+    try:
+        time.sleep(0.3)
+        blind, knowing = CpuAccount(), CpuAccount()
+        blind.sample([os.getpid()], 0)
+        knowing.sample([os.getpid(), spinner.pid], 0)
+        time.sleep(1.5)
+        blind.sample([os.getpid()], 100)
+        knowing.sample([os.getpid(), spinner.pid], 100)
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert blind.foreign_cores() > 0.6, "the spinner's core is foreign"
+    assert knowing.foreign_cores() < blind.foreign_cores() - 0.6, "the spinner is the account's own"
+    assert knowing.per_frame(default=0.0) > 0.006, "its CPU counts to the frames"
 
 
 def test_an_uploaded_source_serves_one_call_and_expires() -> None:
