@@ -38,6 +38,7 @@ from jr2net.realtime.reenactment import (
     EstimatorFactory,
     RendererFactory,
     open_reenactment,
+    planning_stage,
     reenactment_pool,
     warm_up,
 )
@@ -146,7 +147,14 @@ class SessionActor:
         if self.pool is None:
             return
         self.workers = await asyncio.to_thread(
-            open_reenactment, self.pool, spec.id, spec.source, self.setup.method, Controls(), spec.renderer
+            open_reenactment,
+            self.pool,
+            spec.id,
+            spec.source,
+            self.setup.method,
+            Controls(),
+            spec.renderer,
+            planning_stage(spec.refiner),
         )
 
     async def answer(self, sdp: str, kind: str) -> dict[str, str]:

@@ -3,12 +3,14 @@
 Each stage kind runs on the hosts of a :class:`WorkerPool` shared by every session, in processes
 by default (:mod:`jr2net.realtime.process_stage`: both are GIL-heavy) or in the calling process
 (``mode="thread"``: quicker to start, slower per frame); a session has its own worker on one
-host of each kind. The reconstruct stage also plans where the face goes
+host of each kind. Between tracking and drawing sits the plan of where the face goes
 (:meth:`jr2net.reenact.Reenactor.plan`: the target FaceParams, their vertices and the landmark
-pinning's spline), so the frame between the stages carries only that :class:`TargetPlan` (a few
-hundred kB), and the reenact stage draws it. Planning there balances the stages: tracking and
-fitting took about half as long as the whole reenactment, so the reconstruct stage's core idled
-half of every frame while the reenact stage held the pipeline back.
+pinning's spline, ~12 ms a frame), done by the stage that has the time (:func:`planning_stage`):
+with DCNet the reconstruct stage plans and the frame between the stages carries the
+:class:`TargetPlan` (a few hundred kB), since DCNet's drawing alone took about twice as long as
+tracking and fitting; with the geometric renderer the reenact stage plans, and the frame carries
+the :class:`DrivingFace`, since there tracking and fitting are the longer half (37 against 21 ms a
+frame at 640×480).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from jr2net.face_model import FaceModel
 from jr2net.fitting import FitterConfig
 from jr2net.image_io import to_uint8
 from jr2net.media import DEFAULT_FPS
+from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reconstruct import Reconstructor
@@ -33,6 +36,7 @@ from jr2net.smoothing import OneEuroConfig
 
 LOG = logging.getLogger("jr2net.realtime")
 STAGES = ("reconstruct", "reenact")
+HEAVY_REFINERS = ("dcnet",)  # refiners whose drawing outweighs tracking and fitting
 TRACKING_SIZE = 480  # longest side (px) a live frame is tracked at: a webcam's frame is scaled to it once
 WARM_UP_FRAMES = 12
 # Live smoothing trades less jitter suppression for lag: a 1.5 Hz rest cut-off delays slow
@@ -66,16 +70,31 @@ def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None
     )
 
 
+def planning_stage(refiner: str) -> str:
+    """The stage that plans a session's frames with ``refiner``: the reconstruct stage where the
+    drawing is the heavier half (:data:`HEAVY_REFINERS`), else the reenact stage."""
+    return "reconstruct" if refiner in HEAVY_REFINERS else "reenact"
+
+
+@dataclass(frozen=True)
+class DrivingFace:
+    """What the reconstruct stage passes on when the reenact stage plans: the driving face's
+    FaceParams and its (478, 3) landmarks."""
+
+    params: FaceParams
+    landmarks: np.ndarray
+
+
 class ReconstructWorker:
     """The ``reconstruct`` stage: the frame's payload becomes the :class:`TargetPlan` of its
-    driving face, or None without a face.
+    driving face (with a ``planner``), else its :class:`DrivingFace`; None without a face.
 
     ``control("recalibrate")`` makes the next driving face the neutral reference of relative
-    motion (the planner keeps the references).
+    motion, where this stage plans (the planner keeps the references).
     """
 
     def __init__(
-        self, reconstructor: Reconstructor, planner: Reenactor, controls: Controls = Controls()
+        self, reconstructor: Reconstructor, planner: Reenactor | None, controls: Controls = Controls()
     ) -> None:
         self.reconstructor, self.planner, self.controls = reconstructor, planner, controls
 
@@ -89,70 +108,97 @@ class ReconstructWorker:
         )
         try:
             result = self.reconstructor.step(frame.index, seconds, frame.image)
-            plan = (
-                None
-                if result.params is None
-                else self.planner.plan(result.params, self.controls, result.tracking.landmarks)
-            )
+            payload: TargetPlan | DrivingFace | None = None
+            if result.params is not None:
+                landmarks = result.tracking.landmarks
+                payload = (
+                    DrivingFace(result.params, landmarks)
+                    if self.planner is None
+                    else self.planner.plan(result.params, self.controls, landmarks)
+                )
         except ValueError as error:  # one unusable frame must not end a live session
             LOG.warning("frame %d not reconstructed: %s", frame.index, error)
             return replace(frame, image=None, payload=None)
-        return replace(frame, image=None, payload=plan)  # nobody reads the pixels after this
+        return replace(frame, image=None, payload=payload)  # nobody reads the pixels after this
 
-    def control(self, command: str) -> None:
-        if command != "recalibrate":
-            raise ValueError(f"unknown command {command!r}; the reconstruct stage takes 'recalibrate'")
+    def control(self, command: str) -> bool:
+        """Carry out ``command`` (``recalibrate``); whether this stage took it (it plans)."""
+        _check_command(command)
+        if self.planner is None:
+            return False
         self.planner.recalibrate()
+        return True
 
     def close(self) -> None:
         self.reconstructor.tracker.close()
 
 
 class ReenactWorker:
-    """The ``reenact`` stage: the payload's :class:`TargetPlan` drawn.
+    """The ``reenact`` stage: the payload's :class:`TargetPlan` drawn, or its :class:`DrivingFace`
+    planned (with ``controls``) and drawn.
 
     A frame without a face shows the last reenacted image (the source before the first face).
+    ``control("recalibrate")`` is taken as by :class:`ReconstructWorker`, where this stage plans.
     """
 
-    def __init__(self, reenactor: Reenactor) -> None:
-        self.reenactor = reenactor
+    def __init__(self, reenactor: Reenactor, plans: bool, controls: Controls = Controls()) -> None:
+        self.reenactor, self.plans, self.controls = reenactor, plans, controls
         self._last = to_uint8(reenactor.source.image[0])
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
-        if isinstance(frame.payload, TargetPlan):
-            try:
-                self._last = self.reenactor.draw(frame.payload).image
-            except ValueError as error:
-                LOG.warning("frame %d not reenacted: %s", frame.index, error)
+        payload = frame.payload
+        try:
+            if isinstance(payload, DrivingFace):
+                payload = self.reenactor.plan(payload.params, self.controls, payload.landmarks)
+            if isinstance(payload, TargetPlan):
+                self._last = self.reenactor.draw(payload).image
+        except ValueError as error:
+            LOG.warning("frame %d not reenacted: %s", frame.index, error)
         return replace(frame, image=self._last, payload=None)
+
+    def control(self, command: str) -> bool:
+        """Carry out ``command`` (``recalibrate``); whether this stage took it (it plans)."""
+        _check_command(command)
+        if not self.plans:
+            return False
+        self.reenactor.recalibrate()
+        return True
+
+
+def _check_command(command: str) -> None:
+    if command != "recalibrate":
+        raise ValueError(f"unknown command {command!r}; the reenactment stages take 'recalibrate'")
 
 
 @dataclass(frozen=True)
 class ReconstructFactory:
     """Builds a :class:`ReconstructWorker` for one source (in a stage host, from this pickled
-    value); ``method`` builds its estimator (None: the fitter)."""
+    value); ``method`` builds its estimator (None: the fitter); with ``plans`` it plans."""
 
     source: SourceFace
     controls: Controls = field(default_factory=Controls)
     method: EstimatorFactory | None = None
+    plans: bool = True
 
     def __call__(self, model: FaceModel) -> ReconstructWorker:
         estimator = None if self.method is None else self.method(model)
-        planner = Reenactor(model, self.source)
+        planner = Reenactor(model, self.source) if self.plans else None
         return ReconstructWorker(live_reconstructor(model, estimator), planner, self.controls)
 
 
 @dataclass(frozen=True)
 class ReenactFactory:
     """Builds a :class:`ReenactWorker` for one source (in a stage host, from this pickled value);
-    ``renderer`` builds its frame renderer (None: the geometric one)."""
+    ``renderer`` builds its frame renderer (None: the geometric one); with ``plans`` it plans."""
 
     source: SourceFace
     renderer: RendererFactory | None = None
+    controls: Controls = field(default_factory=Controls)
+    plans: bool = False
 
     def __call__(self, model: FaceModel) -> ReenactWorker:
         renderer = None if self.renderer is None else self.renderer()
-        return ReenactWorker(Reenactor(model, self.source, renderer=renderer))
+        return ReenactWorker(Reenactor(model, self.source, renderer=renderer), self.plans, self.controls)
 
 
 def reenactment_pool(mode: str = "process", hosts: int | None = None) -> WorkerPool:
@@ -167,15 +213,19 @@ def open_reenactment(
     method: EstimatorFactory | None = None,
     controls: Controls = Controls(),
     renderer: RendererFactory | None = None,
+    planner: str = "reenact",
 ) -> PooledSession:
     """Session ``key``'s reconstruct and reenact workers in ``pool``: its own tracker, fit state and
     ``source``; ``method`` the reconstruction method (None: the fitter), ``renderer`` builds the
-    reenact stage's frame renderer (None: the geometric one)."""
+    reenact stage's frame renderer (None: the geometric one), ``planner`` the stage that plans
+    (:func:`planning_stage` of the renderer's refiner)."""
+    if planner not in STAGES:
+        raise ValueError(f"the planning stage must be one of {STAGES}, got {planner!r}")
     return pool.open(
         key,
         {
-            "reconstruct": ReconstructFactory(source, controls, method),
-            "reenact": ReenactFactory(source, renderer),
+            "reconstruct": ReconstructFactory(source, controls, method, plans=planner == "reconstruct"),
+            "reenact": ReenactFactory(source, renderer, controls, plans=planner == "reenact"),
         },
     )
 
@@ -191,7 +241,10 @@ def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) 
     picture = to_uint8(source.image[0])
     seconds: dict[str, list[float]] = {kind: [] for kind in STAGES}
     faces = 0
-    factories = {"reconstruct": ReconstructFactory(source), "reenact": ReenactFactory(source)}
+    factories = {  # as a session with the default (geometric) renderer runs
+        "reconstruct": ReconstructFactory(source, plans=False),
+        "reenact": ReenactFactory(source, plans=True),
+    }
     sessions: list[PooledSession] = []
     try:
         for host_index in range(max(len(hosts) for hosts in pool.hosts.values())):

@@ -46,6 +46,7 @@ from jr2net.realtime.reenactment import (
     EstimatorFactory,
     RendererFactory,
     open_reenactment,
+    planning_stage,
     reenactment_pool,
     warm_up,
 )
@@ -235,6 +236,7 @@ class ReenactmentServer:
                     self.method,
                     Controls(),
                     self.renderers[session.refiner],
+                    planning_stage(session.refiner),
                 )
                 session.pipeline = Pipeline(
                     TrackSource(track, TRACKING_SIZE), session.workers.stages, [session.outgoing]

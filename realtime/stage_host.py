@@ -28,7 +28,8 @@ WorkerFactory = Callable[[Any], StageWorker]
 """Builds a session's worker from what the host's preload returned (None without a preload)."""
 Message = tuple
 """``("open", key, factory)``, ``("frame", key, StagedFrame)``, ``("control", key, command)`` or
-``("close", key)``; a ``control`` for a worker that takes no commands answers ``"ignored"``."""
+``("close", key)``; a ``control`` answers ``"ignored"`` where the worker takes no commands (no
+``control`` method) or did not take this one (its ``control`` returned False)."""
 COST_WINDOW = 300  # frames of per-frame cost kept per host
 COST_MAX_AGE_S = 30.0  # a cost older than this says nothing about the load now
 
@@ -52,10 +53,7 @@ class WorkerTable:
             return self._worker(key)(rest[0])
         if kind == "control":
             control = getattr(self._worker(key), "control", None)
-            if control is None:
-                return "ignored"
-            control(rest[0])
-            return "ok"
+            return "ok" if control is not None and control(rest[0]) else "ignored"
         if kind == "close":
             _close(self.workers.pop(key, None))
             return "ok"

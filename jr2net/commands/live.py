@@ -15,7 +15,7 @@ from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
 from jr2net.realtime.pipeline import Pipeline, PipelineStats
-from jr2net.realtime.reenactment import open_reenactment, reenactment_pool
+from jr2net.realtime.reenactment import open_reenactment, planning_stage, reenactment_pool
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
 from jr2net.realtime.threads import configure_live_threads, live_onnx_threads
@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     controls = Controls(expression=parse_weights(args.set), light=args.light)
     with reenactment_pool(args.stages, hosts=1) as pool:
         renderer = refiner_choice(args, live_onnx_threads())
-        session = open_reenactment(pool, "live", source, method_choice(args), controls, renderer=renderer)
+        planner = planning_stage(args.refiner)
+        session = open_reenactment(pool, "live", source, method_choice(args), controls, renderer, planner)
         pipeline = Pipeline(frames, session.stages, sinks)
         stats = asyncio.run(_run_until_interrupted(pipeline, session))
     summary = stats.summary()

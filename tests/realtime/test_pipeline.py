@@ -196,15 +196,17 @@ def test_live_needs_somewhere_to_send(capsys: pytest.CaptureFixture[str], shared
     assert "nowhere to send" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("planner", ["reconstruct", "reenact"])
 def test_the_r_key_makes_the_next_frame_the_neutral_reference(
-    face_model: object, capsys: pytest.CaptureFixture[str]
+    face_model: object, capsys: pytest.CaptureFixture[str], planner: str
 ) -> None:
-    """``live``'s key: ``r`` resets the session's planner in the reconstruct stage (relative motion
-    restarts from the next frame); other keys are named and ignored."""
+    """``live``'s key: ``r`` resets the session's planner, in whichever stage plans (relative
+    motion restarts from the next frame); other keys are named and ignored."""
     source = load_source(face_model, "model", 96)
     with reenactment_pool("thread", hosts=1) as pool:
-        session = open_reenactment(pool, "live", source)
-        reenactor = pool.hosts["reconstruct"][0]._table.workers["live"].planner
+        session = open_reenactment(pool, "live", source, planner=planner)
+        worker = pool.hosts[planner][0]._table.workers["live"]
+        reenactor = worker.planner if planner == "reconstruct" else worker.reenactor
         picture = (source.image[0].permute(1, 2, 0) * 255).round().byte().numpy()
         frame = StagedFrame(picture, 0, None, None, time.monotonic())
         for stage in session.stages:

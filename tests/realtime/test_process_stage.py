@@ -41,9 +41,10 @@ class _Counter:
         self.count += 1
         return replace(frame, payload=self.count)
 
-    def control(self, command: str) -> None:
+    def control(self, command: str) -> bool:
         assert command == "reset"
         self.count = 0
+        return True
 
 
 def _counter(preloaded: object) -> _Counter:
