@@ -43,7 +43,8 @@ def expected_fps(
     callers = max((sum(counts) for counts in loads.values()), default=0)
     if callers < 1:
         raise ValueError("expected fps of no callers")
-    per_host = [1.0 / (max(loads[kind]) * seconds) for kind, seconds in stage_seconds.items() if seconds > 0]
+    busiest = {kind: max(loads[kind]) for kind in stage_seconds}  # 0 on a kind a leaving call has left
+    per_host = [1.0 / (busiest[kind] * s) for kind, s in stage_seconds.items() if s > 0 and busiest[kind]]
     free = max(0.0, cores - foreign_cores)
     machine = free / (callers * cpu_seconds) if cpu_seconds > 0 else math.inf
     return min([machine, *per_host])

@@ -192,12 +192,17 @@ class ReenactmentServer:
     def expected_fps(self, extra: int) -> float:
         """The fps every caller can expect with ``extra`` more callers placed in the pool (and the
         callers still connecting counted as placed)."""
-        assert self.pool is not None
-        connecting = sum(session.workers is None for session in self.sessions.values())
-        loads = self.pool.loads(extra=extra + connecting)
+        loads = self._loads(extra)
         stages = self.stage_seconds()
         cpu, foreign = self.cpu_seconds(stages), self._cpu.foreign_cores()
         return expected_fps(machine_cores(), loads, stages, cpu, foreign)
+
+    def _loads(self, extra: int) -> dict[str, list[int]]:
+        """Per stage kind, the callers on each host, with ``extra`` more placed and the callers
+        still connecting counted as placed."""
+        assert self.pool is not None
+        connecting = sum(session.workers is None for session in self.sessions.values())
+        return self.pool.loads(extra=extra + connecting)
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds per frame of each stage kind: measured on recent frames, else the warm-up's."""
@@ -291,6 +296,7 @@ class ReenactmentServer:
         if self.pool is not None:
             stages = self.stage_seconds()
             callers = len(self.sessions)
+            placed = max(sum(counts) for counts in self._loads(0).values())  # a leaving call is out already
             report["pool"] = self.pool.load()
             report["capacity"] = {
                 "min_fps": self.min_fps,
@@ -298,7 +304,7 @@ class ReenactmentServer:
                 "stage_ms": {kind: seconds * 1e3 for kind, seconds in stages.items()},
                 "cpu_ms_per_frame": self.cpu_seconds(stages) * 1e3,
                 "foreign_cores": self._cpu.foreign_cores(),
-                "expected_fps": self.expected_fps(extra=0 if callers else 1),
+                "expected_fps": self.expected_fps(extra=0 if placed else 1),
                 "expected_fps_with_one_more": self.expected_fps(extra=1),
             }
         own = self.sessions.get(request.query.get("session", ""))

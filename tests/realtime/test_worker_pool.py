@@ -125,6 +125,8 @@ def test_expected_fps_divides_each_host_among_its_callers_and_the_free_cores_amo
     assert expected_fps(2, four, stages, 0.070) < 8.0 < expected_fps(2, three, stages, 0.070)
     uneven = {"reconstruct": [2, 0], "reenact": [1, 1]}
     assert expected_fps(16, uneven, stages, 0.050) == pytest.approx(1 / 0.040), "the busiest host counts"
+    leaving = {"reconstruct": [0], "reenact": [1]}  # a call that has closed one stage's worker so far
+    assert expected_fps(2, leaving, stages, 0.050) == pytest.approx(1 / 0.030)
     with pytest.raises(ValueError):
         expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, 0.050)
 
