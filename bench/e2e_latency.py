@@ -48,6 +48,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,6 +122,21 @@ def _tree_rss_mb(pid: int) -> float:
 class _Server:
     base: str
     process: subprocess.Popen
+    errors: list[str]  # its standard error so far
+
+    def stats(self) -> dict:
+        """Its ``GET /stats``.
+
+        Raises:
+            RuntimeError: it answered with an error (with the end of its standard error).
+        """
+        try:
+            with urllib.request.urlopen(f"{self.base}/stats", timeout=5) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            raise RuntimeError(
+                f"jr2net serve answered /stats with {error}: {''.join(self.errors)[-3000:]}"
+            ) from error
 
 
 @contextlib.contextmanager
@@ -149,20 +165,19 @@ def _serve(arguments: list[str]) -> Iterator[_Server]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"jr2net serve did not answer within {SERVER_START_S} s") from None
                 time.sleep(0.5)
-        yield _Server(base, server)
+        yield _Server(base, server, errors)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
 
-def _wait_for_warm_actors(base: str) -> None:
+def _wait_for_warm_actors(server: _Server) -> None:
     """Wait until a ``serve --ray`` front door has the warm actors it keeps ready (at most
     :data:`SERVER_START_S`), so each group of callers starts as a caller would find a settled
     server; a plain server has none to wait for."""
     deadline = time.monotonic() + SERVER_START_S
     while True:
-        with urllib.request.urlopen(f"{base}/stats", timeout=5) as response:
-            warm = json.load(response).get("warm")
+        warm = server.stats().get("warm")
         if warm is None or warm["ready"] >= warm["wanted"]:
             return
         if time.monotonic() > deadline:
@@ -540,7 +555,7 @@ def main() -> None:
     for name, arguments in servers.items():
         with _serve(arguments) as server:
             for count in counts:
-                _wait_for_warm_actors(server.base)
+                _wait_for_warm_actors(server)
                 extra = args.extra_caller and name == "reenactment" and count == counts[-1]
                 calls, extras_call = asyncio.run(_callers(server.base, frames, count, extra))
                 groups[name][count] = calls

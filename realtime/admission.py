@@ -2,12 +2,15 @@
 
 The model is the pool's: each stage kind's hosts serve their sessions in turns, so a host with
 ``n`` sessions gives each ``1 / (n * seconds per frame)`` fps (wall seconds, counted host by host,
-as the pool placed them); and all the server's work (both stages plus the server process's own:
-decoding, encoding, RTP) shares the cores that other work leaves free. That work is counted in CPU
-seconds per frame delivered, and the other work in cores (:class:`CpuAccount`, from ``/proc``):
-wall seconds would count the slowdown other work causes once more, as its cores are taken out.
-The figures come from what the server measured on recent frames (a warm-up pass before the first
-caller), so the model follows the machine it runs on, callers' own clients on it included.
+as the pool placed them); and all the server's work shares the cores that other work leaves free.
+That work is counted in CPU seconds (:class:`CpuAccount`, from ``/proc``; wall seconds would count
+the slowdown other work causes once more, as its cores are taken out), in two parts: per frame the
+server *receives* from a call (receiving and decoding, in the server process: a call sends at its
+camera's rate whatever it gets back) and per frame it *delivers* (both stages, encoding). Other
+work's cores are an idle share plus a share per call, extrapolated to one call more: where
+callers' own clients run on this machine, each call brings its client's load. The figures come
+from what the server measured over its last seconds (a warm-up pass before the first caller), so
+the model follows the machine it runs on.
 """
 
 from __future__ import annotations
@@ -22,13 +25,25 @@ from pathlib import Path
 
 SAMPLE_WINDOW = 10  # CPU samples kept (one a second)
 PROC = Path("/proc")
+CAMERA_FPS = 30.0  # frames a second a call is assumed to send before one is measured
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """CPU seconds one call costs the server: per frame received from it (``per_received``:
+    receiving and decoding) and per frame delivered to it (``per_delivered``: both stages,
+    encoding), and the frames a second it sends (``received_rate``)."""
+
+    per_received: float
+    per_delivered: float
+    received_rate: float = CAMERA_FPS
 
 
 def expected_fps(
     cores: int,
     loads: Mapping[str, Sequence[int]],
     stage_seconds: Mapping[str, float],
-    cpu_seconds: float,
+    cost: CallCost,
     foreign_cores: float = 0.0,
 ) -> float:
     """Frames per second every caller can expect (the most loaded host's callers get the fewest).
@@ -37,16 +52,18 @@ def expected_fps(
         cores: the machine's cores.
         loads: per stage kind, the callers on each of its hosts.
         stage_seconds: per stage kind, wall seconds per frame on a host.
-        cpu_seconds: CPU seconds the server's processes spend per frame delivered, all work in.
-        foreign_cores: cores other work keeps busy (see :class:`CpuAccount`).
+        cost: what one call costs the server's processes in CPU.
+        foreign_cores: cores other work keeps busy with this many callers (see :class:`CpuAccount`).
     """
     callers = max((sum(counts) for counts in loads.values()), default=0)
     if callers < 1:
         raise ValueError("expected fps of no callers")
     busiest = {kind: max(loads[kind]) for kind in stage_seconds}  # 0 on a kind a leaving call has left
     per_host = [1.0 / (busiest[kind] * s) for kind, s in stage_seconds.items() if s > 0 and busiest[kind]]
-    free = max(0.0, cores - foreign_cores)
-    machine = free / (callers * cpu_seconds) if cpu_seconds > 0 else math.inf
+    left = (
+        max(0.0, cores - foreign_cores) / callers - cost.received_rate * cost.per_received
+    )  # cores per call
+    machine = max(0.0, left) / cost.per_delivered if cost.per_delivered > 0 else math.inf
     return min([machine, *per_host])
 
 
@@ -62,10 +79,8 @@ def machine_busy_seconds() -> float | None:
 
 
 def process_seconds(pid: int) -> float | None:
-    """CPU seconds (user + system, every thread) process ``pid`` has used; this process's from the
-    clock, another's from ``/proc`` (None when it is gone or unreadable)."""
-    if pid == os.getpid():
-        return time.process_time()
+    """CPU seconds (user + system, every thread) process ``pid`` has used, from ``/proc`` (None
+    when it is gone or unreadable)."""
     try:
         fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
@@ -75,55 +90,87 @@ def process_seconds(pid: int) -> float | None:
 
 @dataclass(frozen=True)
 class CpuSample:
-    """One reading: when (monotonic), the machine's busy CPU seconds (None without ``/proc``), each
-    own process's CPU seconds, and the frames delivered so far."""
+    """One reading: when (monotonic), the machine's busy CPU seconds (None without ``/proc``), the
+    server process's and each stage host process's CPU seconds, and the running totals of frames
+    received from the calls and delivered to them, beside the calls running."""
 
     at: float
     machine: float | None
-    processes: dict[int, float]
-    frames: int
+    server: float
+    hosts: dict[int, float]
+    received: int
+    delivered: int
+    calls: int
 
 
 class CpuAccount:
-    """The CPU the server's own processes spend per frame delivered, and the cores other work keeps
-    busy, over the last :data:`SAMPLE_WINDOW` samples.
+    """What a call costs the server's processes, and the cores other work keeps busy, over the last
+    :data:`SAMPLE_WINDOW` samples (between the oldest and the newest kept one).
 
-    Between the oldest and the newest kept sample: own CPU seconds per frame are what the server's
-    processes (the server and its stage hosts) used over the frames delivered; foreign cores are
-    what the whole machine was busy beyond those processes, per second of wall time. A process
-    counts once it is in both samples (a new host's CPU time from before is not spread over the
-    window). Without ``/proc/stat`` the foreign load is 0.
+    - :meth:`cost`: the server process's CPU per frame received, the hosts' per frame delivered,
+      and the frames a second a call sends. With the stages in the server process (no host
+      process) all of its CPU counts per frame delivered.
+    - :meth:`foreign_cores`: what the machine was busy beyond the server's processes, per second;
+      for a number of calls, the idle share (last seen with no call) plus each running call's share
+      times that number. Without ``/proc/stat`` it is 0.
+
+    A host process counts once it is in both samples (a new host's CPU time from before is not
+    spread over the window).
 
     Args:
-        min_frames: frames delivered across the kept samples before the per-frame figure counts.
+        min_frames: frames delivered across the kept samples before the measured cost counts.
     """
 
     def __init__(self, min_frames: int = 30) -> None:
         self.min_frames = min_frames
         self._samples: deque[CpuSample] = deque(maxlen=SAMPLE_WINDOW)
+        self._idle_foreign = 0.0
 
-    def sample(self, pids: Iterable[int], frames: int) -> None:
-        """Read the CPU time of the machine and of processes ``pids`` now, beside ``frames`` (a
-        running total of frames delivered by all sessions)."""
-        processes = {pid: seconds for pid in pids if (seconds := process_seconds(pid)) is not None}
-        self._samples.append(CpuSample(time.monotonic(), machine_busy_seconds(), processes, frames))
+    def sample(self, host_pids: Iterable[int], received: int, delivered: int, calls: int) -> None:
+        """Read the CPU time of the machine, this (the server's) process and the stage hosts
+        ``host_pids`` now, beside the running totals of frames ``received`` and ``delivered`` and
+        the ``calls`` running."""
+        hosts = {pid: seconds for pid in host_pids if (seconds := process_seconds(pid)) is not None}
+        reading = CpuSample(
+            time.monotonic(), machine_busy_seconds(), time.process_time(), hosts, received, delivered, calls
+        )
+        self._samples.append(reading)
+        if len(self._samples) > 1 and all(sample.calls == 0 for sample in self._samples):
+            self._idle_foreign = self._foreign_now()
 
-    def _own_seconds(self) -> float:
-        before, after = self._samples[0].processes, self._samples[-1].processes
+    def cost(self, default: CallCost) -> CallCost:
+        """A call's measured cost; ``default`` before :attr:`min_frames` frames were delivered."""
+        if len(self._samples) < 2:
+            return default
+        first, last = self._samples[0], self._samples[-1]
+        received, delivered = last.received - first.received, last.delivered - first.delivered
+        if delivered < self.min_frames or received <= 0 or last.calls < 1:
+            return default
+        server, hosts = last.server - first.server, self._hosts_seconds()
+        rate = received / (last.at - first.at) / last.calls
+        if not last.hosts:
+            return CallCost(0.0, server / delivered, rate)
+        return CallCost(server / received, hosts / delivered, rate)
+
+    def foreign_cores(self, calls: int | None = None) -> float:
+        """Cores other work kept busy over the window (0 before two samples); with ``calls``, what
+        it comes to with that many calls running."""
+        now = self._foreign_now()
+        running = self._samples[-1].calls if self._samples else 0
+        if calls is None or running < 1:
+            return now
+        per_call = max(0.0, now - self._idle_foreign) / running
+        return self._idle_foreign + per_call * calls
+
+    def _hosts_seconds(self) -> float:
+        before, after = self._samples[0].hosts, self._samples[-1].hosts
         return sum(seconds - before[pid] for pid, seconds in after.items() if pid in before)
 
-    def per_frame(self, default: float) -> float:
-        """Own CPU seconds per frame delivered; ``default`` before :attr:`min_frames` frames."""
-        if not self._samples:
-            return default
-        frames = self._samples[-1].frames - self._samples[0].frames
-        return self._own_seconds() / frames if frames >= self.min_frames else default
-
-    def foreign_cores(self) -> float:
-        """Cores other work kept busy (0 before two samples, or without ``/proc/stat``)."""
+    def _foreign_now(self) -> float:
         if len(self._samples) < 2:
             return 0.0
         first, last = self._samples[0], self._samples[-1]
         if first.machine is None or last.machine is None or last.at <= first.at:
             return 0.0
-        return max(0.0, (last.machine - first.machine - self._own_seconds()) / (last.at - first.at))
+        own = last.server - first.server + self._hosts_seconds()
+        return max(0.0, (last.machine - first.machine - own) / (last.at - first.at))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import secrets
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from jr2net.face_model import FaceModel
-from jr2net.realtime.admission import CpuAccount, expected_fps
+from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps
 from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
@@ -60,7 +59,10 @@ from jr2net.reenact import Controls, SourceFace
 LOG = logging.getLogger("jr2net.serve")
 SESSION_STOP_TIMEOUT_S = 10.0
 DEFAULT_MIN_FPS = 15.0
-SERVER_SECONDS_PER_FRAME = 0.010  # the server process's share of a frame before one is measured
+# before a call was measured: the server process's CPU seconds per frame received (decoding) and
+# per frame delivered beside the stages (encoding)
+SERVER_SECONDS_PER_RECEIVED = 0.004
+SERVER_SECONDS_PER_DELIVERED = 0.006
 CPU_SAMPLE_PERIOD_S = 1.0
 
 
@@ -124,6 +126,7 @@ class ReenactmentServer:
         self.warm_seconds: dict[str, float] = {}
         self._cpu = CpuAccount()
         self._frames_of_ended_sessions = 0
+        self._frames_in_of_ended_sessions = 0
         self._background: set[asyncio.Task] = set()
         self._names = itertools.count(1)
 
@@ -194,8 +197,9 @@ class ReenactmentServer:
         callers still connecting counted as placed)."""
         loads = self._loads(extra)
         stages = self.stage_seconds()
-        cpu, foreign = self.cpu_seconds(stages), self._cpu.foreign_cores()
-        return expected_fps(machine_cores(), loads, stages, cpu, foreign)
+        callers = max(sum(counts) for counts in loads.values())
+        foreign = self._cpu.foreign_cores(calls=callers)
+        return expected_fps(machine_cores(), loads, stages, self.call_cost(stages), foreign)
 
     def _loads(self, extra: int) -> dict[str, list[int]]:
         """Per stage kind, the callers on each host, with ``extra`` more placed and the callers
@@ -210,21 +214,28 @@ class ReenactmentServer:
         measured = self.pool.frame_seconds()
         return {kind: measured[kind] or self.warm_seconds.get(kind, 0.0) for kind in STAGES}
 
-    def cpu_seconds(self, stages: dict[str, float]) -> float:
-        """CPU seconds the server's processes (this one and the stage hosts) spent per frame sent
-        over the last seconds; before enough frames, the stages' seconds plus a default share."""
-        return self._cpu.per_frame(default=sum(stages.values()) + SERVER_SECONDS_PER_FRAME)
+    def call_cost(self, stages: dict[str, float]) -> CallCost:
+        """What a call cost the server's processes (this one and the stage hosts) over the last
+        seconds; before enough frames, the stages' seconds plus a default share."""
+        default = CallCost(SERVER_SECONDS_PER_RECEIVED, sum(stages.values()) + SERVER_SECONDS_PER_DELIVERED)
+        return self._cpu.cost(default)
+
+    def frames_received(self) -> int:
+        """Frames received from every caller since the server started (only ever grows)."""
+        running = sum(s.pipeline.stats.frames_in for s in self.sessions.values() if s.pipeline is not None)
+        return self._frames_in_of_ended_sessions + running
 
     def frames_sent(self) -> int:
         """Frames sent to every caller since the server started (only ever grows)."""
         return self._frames_of_ended_sessions + sum(s.outgoing.frames_sent for s in self.sessions.values())
 
     async def _sample_cpu(self) -> None:
-        """Sample the CPU time of the server's processes and of the machine, beside the frames sent,
-        once a second while it runs."""
+        """Sample the CPU time of the server's processes and of the machine, beside the frames
+        received and sent and the calls, once a second while it runs."""
         assert self.pool is not None
         while True:
-            self._cpu.sample([os.getpid(), *self.pool.process_ids()], self.frames_sent())
+            calls = len(self.sessions)
+            self._cpu.sample(self.pool.process_ids(), self.frames_received(), self.frames_sent(), calls)
             await asyncio.sleep(CPU_SAMPLE_PERIOD_S)
 
     async def _run(self, session: Session, track: object) -> None:
@@ -267,6 +278,8 @@ class ReenactmentServer:
             return
         self._frames_of_ended_sessions += session.outgoing.frames_sent  # with the pop: counted once
         if session.pipeline is not None:
+            self._frames_in_of_ended_sessions += session.pipeline.stats.frames_in
+        if session.pipeline is not None:
             session.pipeline.stop()
         session.outgoing.stop()
         await session.peer.close()
@@ -297,13 +310,17 @@ class ReenactmentServer:
             stages = self.stage_seconds()
             callers = len(self.sessions)
             placed = max(sum(counts) for counts in self._loads(0).values())  # a leaving call is out already
+            cost = self.call_cost(stages)
             report["pool"] = self.pool.load()
             report["capacity"] = {
                 "min_fps": self.min_fps,
                 "callers": callers,
                 "stage_ms": {kind: seconds * 1e3 for kind, seconds in stages.items()},
-                "cpu_ms_per_frame": self.cpu_seconds(stages) * 1e3,
+                "cpu_ms_per_received": cost.per_received * 1e3,
+                "cpu_ms_per_delivered": cost.per_delivered * 1e3,
+                "received_fps_per_call": cost.received_rate,
                 "foreign_cores": self._cpu.foreign_cores(),
+                "foreign_cores_with_one_more": self._cpu.foreign_cores(calls=placed + 1),
                 "expected_fps": self.expected_fps(extra=0 if placed else 1),
                 "expected_fps_with_one_more": self.expected_fps(extra=1),
             }

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from jr2net.realtime.admission import CpuAccount, expected_fps
+from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.process_stage import StageProcessError
@@ -116,19 +116,23 @@ def test_hosts_per_stage_grow_with_cores() -> None:
 def test_expected_fps_divides_each_host_among_its_callers_and_the_free_cores_among_all() -> None:
     stages = {"reconstruct": 0.020, "reenact": 0.030}
     one = {"reconstruct": [1], "reenact": [1]}
-    assert expected_fps(2, one, stages, 0.060) == pytest.approx(2 / 0.060)  # the cores bind first
-    assert expected_fps(2, one, stages, 0.060, 0.5) == pytest.approx(1.5 / 0.060), "other work's cores"
-    assert expected_fps(2, one, stages, 0.060, 3.0) == 0.0, "no core left"
+    delivered_only = CallCost(per_received=0.0, per_delivered=0.060)
+    assert expected_fps(2, one, stages, delivered_only) == pytest.approx(2 / 0.060)  # the cores bind first
+    assert expected_fps(2, one, stages, delivered_only, 0.5) == pytest.approx(1.5 / 0.060), "others' cores"
+    assert expected_fps(2, one, stages, delivered_only, 3.0) == 0.0, "no core left"
+    decoding = CallCost(per_received=0.010, per_delivered=0.080, received_rate=30.0)
+    assert expected_fps(2, one, stages, decoding) == pytest.approx((2 - 0.3) / 0.080), "decoding first"
     three = {"reconstruct": [3], "reenact": [3]}
-    assert expected_fps(2, three, stages, 0.050) == pytest.approx(1 / 0.090)  # the reenact host binds
+    assert expected_fps(2, three, stages, CallCost(0.0, 0.050)) == pytest.approx(1 / 0.090)  # the host binds
     four = {"reconstruct": [4], "reenact": [4]}
-    assert expected_fps(2, four, stages, 0.070) < 8.0 < expected_fps(2, three, stages, 0.070)
+    cost = CallCost(0.0, 0.070)
+    assert expected_fps(2, four, stages, cost) < 8.0 < expected_fps(2, three, stages, cost)
     uneven = {"reconstruct": [2, 0], "reenact": [1, 1]}
-    assert expected_fps(16, uneven, stages, 0.050) == pytest.approx(1 / 0.040), "the busiest host counts"
+    assert expected_fps(16, uneven, stages, CallCost(0.0, 0.050)) == pytest.approx(1 / 0.040), "the busiest"
     leaving = {"reconstruct": [0], "reenact": [1]}  # a call that has closed one stage's worker so far
-    assert expected_fps(2, leaving, stages, 0.050) == pytest.approx(1 / 0.030)
+    assert expected_fps(2, leaving, stages, CallCost(0.0, 0.050)) == pytest.approx(1 / 0.030)
     with pytest.raises(ValueError):
-        expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, 0.050)
+        expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, CallCost(0.0, 0.050))
 
 
 def test_loads_place_extra_callers_as_open_would() -> None:
@@ -171,39 +175,58 @@ def test_a_dead_host_is_replaced_and_its_sessions_close_cleanly() -> None:
         assert pool.load()["first"][0]["alive"]
 
 
-def test_own_cpu_per_frame_needs_frames_before_it_counts() -> None:
-    account = CpuAccount(min_frames=30)
-    assert account.per_frame(default=0.01) == 0.01, "no sample yet"
-    account.sample([os.getpid()], 0)
-    end = time.process_time() + 0.05
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
     while time.process_time() < end:
         pass
-    account.sample([os.getpid()], 10)
-    assert account.per_frame(default=0.01) == 0.01, "too few frames: the default"
-    account.sample([os.getpid()], 100)
-    assert 0.0004 < account.per_frame(default=0.01) < 0.01
 
 
-def test_a_busy_process_is_foreign_load_unless_it_is_one_of_the_servers() -> None:
-    """A child spinning for about a second keeps about one core busy: foreign to an account that
-    does not know its pid, the account's own to one that does."""
-    spinner = subprocess.Popen(
-        [sys.executable, "-c", "import time\nend = time.time() + 2.5\nwhile time.time() < end: pass"]
-    )
-    try:
+def test_a_calls_cost_needs_frames_before_it_counts_and_splits_received_from_delivered() -> None:
+    account, default = CpuAccount(min_frames=30), CallCost(0.004, 0.05)
+    assert account.cost(default) == default, "no sample yet"
+    account.sample([], received=0, delivered=0, calls=1)
+    _spin(0.05)
+    account.sample([], received=20, delivered=10, calls=1)
+    assert account.cost(default) == default, "too few frames: the default"
+    account.sample([], received=200, delivered=100, calls=1)
+    cost = account.cost(default)
+    assert cost.per_received == 0.0 and 0.0004 < cost.per_delivered < 0.01, "stages in this process"
+    with subprocess.Popen([sys.executable, "-c", SPINNER]) as host:
         time.sleep(0.3)
-        blind, knowing = CpuAccount(), CpuAccount()
-        blind.sample([os.getpid()], 0)
-        knowing.sample([os.getpid(), spinner.pid], 0)
+        hosts = CpuAccount(min_frames=30)
+        hosts.sample([host.pid], received=0, delivered=0, calls=2)
+        _spin(0.2)
+        time.sleep(1.0)
+        hosts.sample([host.pid], received=120, delivered=60, calls=2)
+        host.kill()
+    cost = hosts.cost(default)
+    assert 0.001 < cost.per_received < 0.004, "this process's CPU per frame received"
+    assert cost.per_delivered > 0.01, "the host's CPU per frame delivered"
+    assert 10 < cost.received_rate < 60, "per call and second"
+
+
+SPINNER = "import time\nend = time.time() + 5\nwhile time.time() < end: pass"
+
+
+def test_a_busy_process_is_foreign_load_unless_it_is_a_host_and_grows_with_the_calls() -> None:
+    """A child spinning keeps about one core busy: foreign to an account that does not know its
+    pid, the account's own to one that does; after an idle spell, measured beside 2 calls, it
+    comes to half of that per call."""
+    blind, knowing = CpuAccount(), CpuAccount()
+    blind.sample([], 0, 0, calls=0)
+    time.sleep(0.5)
+    blind.sample([], 0, 0, calls=0)
+    assert blind.foreign_cores(calls=3) < 0.3, "nothing else runs: no call has brought any"
+    with subprocess.Popen([sys.executable, "-c", SPINNER]) as spinner:
+        time.sleep(0.3)
+        knowing.sample([spinner.pid], 0, 0, calls=2)
         time.sleep(1.5)
-        blind.sample([os.getpid()], 100)
-        knowing.sample([os.getpid(), spinner.pid], 100)
-    finally:
+        blind.sample([], 100, 100, calls=2)
+        knowing.sample([spinner.pid], 100, 100, calls=2)
         spinner.kill()
-        spinner.wait()
-    assert blind.foreign_cores() > 0.6, "the spinner's core is foreign"
-    assert knowing.foreign_cores() < blind.foreign_cores() - 0.6, "the spinner is the account's own"
-    assert knowing.per_frame(default=0.0) > 0.006, "its CPU counts to the frames"
+    assert blind.foreign_cores() > 0.5, "the spinner's core is foreign"
+    assert knowing.foreign_cores() < 0.3, "the spinner is the account's own"
+    assert blind.foreign_cores(calls=3) == pytest.approx(1.5 * blind.foreign_cores(), rel=0.2), "per call"
 
 
 def test_an_uploaded_source_serves_one_call_and_expires() -> None:
