@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from jr2net.nets.dcnet import CONDITION_CHANNELS
+from jr2net.nets.dcnet import CONDITION_CHANNELS, border_ramp
 
 VGG19_LAYOUT = (64, 64, "pool", 128, 128, "pool", 256, 256, 256, 256, "pool", 512)  # up to relu4_1
 VGG19_TAPS = (1, 6, 11, 20)  # torchvision's indices of relu1_1, relu2_1, relu3_1, relu4_1
@@ -20,10 +20,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class DCNetLossWeights:
-    """Weights of the generator's terms (``face_l1`` is an extra L1 inside the target face mask)."""
+    """Weights of the generator's terms (``face_l1`` is an extra L1 inside the target face mask;
+    ``face_alpha`` asks the blending mask to be 1 there, so the static source never shows through
+    the face: the ghost of a doubled chin or cheek)."""
 
     l1: float = 10.0
     face_l1: float = 10.0
+    face_alpha: float = 0.0
     feature_matching: float = 2.0
     adversarial: float = 0.5
     perceptual: float = 1.0
@@ -95,6 +98,7 @@ def composite(image: Tensor, alpha: Tensor, background: Tensor) -> Tensor:
 
 def generator_terms(
     output: Tensor,
+    alpha: Tensor,
     truth: Tensor,
     mask: Tensor,
     fake: tuple[Tensor, list[Tensor]] | None,
@@ -102,11 +106,16 @@ def generator_terms(
     weights: DCNetLossWeights,
     vgg: VGG19Features | None,
 ) -> dict[str, Tensor]:
-    """The generator's weighted terms and ``total`` (``fake``: the discriminator on the output)."""
+    """The generator's weighted terms and ``total`` (``alpha``: its blending mask, (B, 1, S, S);
+    ``fake``: the discriminator on the output)."""
     terms = {
         "l1": weights.l1 * (output - truth).abs().mean(),
         "face_l1": weights.face_l1 * ((output - truth).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
     }
+    if weights.face_alpha:
+        reachable = mask * border_ramp(mask.shape[-1]).to(mask)  # the ramp holds alpha below 1 at the edge
+        shortfall = functional.relu(reachable - alpha).sum() / mask.sum().clamp(min=1)
+        terms["face_alpha"] = weights.face_alpha * shortfall
     if fake is not None and real_features is not None:
         logits, features = fake
         terms["adversarial"] = -weights.adversarial * logits.mean()

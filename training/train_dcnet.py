@@ -220,7 +220,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             batch = (
                 train_data.sample(rng, config.batch_size, config.mirror).ablated(config.ablation).to(device)
             )
-            output, _ = generate(net, batch)
+            output, alpha = generate(net, batch)
             fake = real_features = None
             terms: dict[str, Tensor] = {}
             if step >= config.adversarial_start:
@@ -234,7 +234,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
                 fake = discriminator(output, batch.conditions)
                 terms["discriminator"] = loss.detach()
             terms |= generator_terms(
-                output, batch.truth, batch.mask, fake, real_features, config.weights, vgg
+                output, alpha, batch.truth, batch.mask, fake, real_features, config.weights, vgg
             )
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()

@@ -12,6 +12,7 @@ import torch
 from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNetConfig
 from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet
 from jr2net.training.dcnet_data import PairDataset
+from jr2net.training.dcnet_losses import DCNetLossWeights, generator_terms
 from jr2net.training.dcnet_pairs import PairConfig, build_pairs
 from jr2net.training.settings import configure
 from jr2net.training.train_dcnet import DCNetTrainConfig, main, psnr, train
@@ -134,3 +135,25 @@ def test_the_ablations_without_the_warped_image_ask_for_the_seen_source_to_be_gi
     with pytest.raises(ValueError, match="keep_seen_source=false"):
         train(config)
     assert not (tmp_path / "run").exists(), "refused before anything was written"
+
+
+def test_the_face_alpha_term_asks_for_the_generated_face_where_the_source_would_show_through() -> None:
+    """``weights.face_alpha``: nothing where the blending mask is 1 inside the face (or anywhere
+    outside it), the shortfall inside it otherwise, less the crop's border ramp."""
+    size = 32
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., 8:24, 8:24] = 1
+    image = torch.rand(1, 3, size, size)
+    weights = DCNetLossWeights(face_alpha=1.0)
+
+    def term(alpha: torch.Tensor) -> torch.Tensor:
+        return generator_terms(image, alpha, image, mask, None, None, weights, None)["face_alpha"]
+
+    inside = mask.clone()
+    assert term(inside) == 0, "the face fully generated; the rest free"
+    half = torch.full_like(mask, 0.5).requires_grad_()
+    shortfall = term(half)
+    assert float(shortfall) == pytest.approx(0.5) and half.grad is None
+    shortfall.backward()
+    assert (half.grad[mask == 0] == 0).all() and (half.grad[mask == 1] < 0).all()
+    assert "face_alpha" not in generator_terms(image, half, image, mask, None, None, DCNetLossWeights(), None)
