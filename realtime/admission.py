@@ -91,13 +91,15 @@ def process_seconds(pid: int) -> float | None:
 @dataclass(frozen=True)
 class CpuSample:
     """One reading: when (monotonic), the machine's busy CPU seconds (None without ``/proc``), the
-    server process's and each stage host process's CPU seconds, and the running totals of frames
-    received from the calls and delivered to them, beside the calls running."""
+    server process's and each stage host process's CPU seconds (and how many hosts could not be
+    read), and the running totals of frames received from the calls and delivered to them, beside
+    the calls running."""
 
     at: float
     machine: float | None
     server: float
     hosts: dict[int, float]
+    unread_hosts: int
     received: int
     delivered: int
     calls: int
@@ -130,21 +132,23 @@ class CpuAccount:
         """Read the CPU time of the machine, this (the server's) process and the stage hosts
         ``host_pids`` now, beside the running totals of frames ``received`` and ``delivered`` and
         the ``calls`` running."""
-        hosts = {pid: seconds for pid in host_pids if (seconds := process_seconds(pid)) is not None}
-        reading = CpuSample(
-            time.monotonic(), machine_busy_seconds(), time.process_time(), hosts, received, delivered, calls
-        )
+        pids = list(host_pids)
+        hosts = {pid: seconds for pid in pids if (seconds := process_seconds(pid)) is not None}
+        unread = len(pids) - len(hosts)
+        now, machine = time.monotonic(), machine_busy_seconds()
+        reading = CpuSample(now, machine, time.process_time(), hosts, unread, received, delivered, calls)
         self._samples.append(reading)
         if len(self._samples) > 1 and all(sample.calls == 0 for sample in self._samples):
             self._idle_foreign = self._foreign_now()
 
     def cost(self, default: CallCost) -> CallCost:
-        """A call's measured cost; ``default`` before :attr:`min_frames` frames were delivered."""
+        """A call's measured cost; ``default`` before :attr:`min_frames` frames were delivered, or
+        while a stage host's CPU time cannot be read (no ``/proc``)."""
         if len(self._samples) < 2:
             return default
         first, last = self._samples[0], self._samples[-1]
         received, delivered = last.received - first.received, last.delivered - first.delivered
-        if delivered < self.min_frames or received <= 0 or last.calls < 1:
+        if delivered < self.min_frames or received <= 0 or last.calls < 1 or last.unread_hosts:
             return default
         server, hosts = last.server - first.server, self._hosts_seconds()
         rate = received / (last.at - first.at) / last.calls

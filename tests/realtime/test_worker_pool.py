@@ -191,6 +191,8 @@ def test_a_calls_cost_needs_frames_before_it_counts_and_splits_received_from_del
     account.sample([], received=200, delivered=100, calls=1)
     cost = account.cost(default)
     assert cost.per_received == 0.0 and 0.0004 < cost.per_delivered < 0.01, "stages in this process"
+    account.sample([2**22 + 1], received=300, delivered=200, calls=1)  # a host whose CPU cannot be read
+    assert account.cost(default) == default
     with subprocess.Popen([sys.executable, "-c", SPINNER]) as host:
         time.sleep(0.3)
         hosts = CpuAccount(min_frames=30)
