@@ -6,11 +6,12 @@ as the pool placed them); and all the server's work shares the cores that other 
 That work is counted in CPU seconds (:class:`CpuAccount`, from ``/proc``; wall seconds would count
 the slowdown other work causes once more, as its cores are taken out), in two parts: per frame the
 server *receives* from a call (receiving and decoding, in the server process: a call sends at its
-camera's rate whatever it gets back) and per frame it *delivers* (both stages, encoding). Other
-work's cores are an idle share plus a share per call, extrapolated to one call more: where
-callers' own clients run on this machine, each call brings its client's load. The figures come
-from what the server measured over its last seconds (a warm-up pass before the first caller), so
-the model follows the machine it runs on.
+camera's rate whatever it gets back; its encoding of the frames back is counted with it) and per
+frame it *delivers* (both stages). Other work's cores (on the cores this process may use) are an
+idle share plus a share per call, extrapolated to one call more: where callers' own clients run on
+this machine, each call brings its client's load. The figures come from what the server measured
+over its last ten samples, one a second (a warm-up pass before the first caller), so the model
+follows the machine it runs on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from jr2net.realtime.threads import usable_cores
+
 SAMPLE_WINDOW = 10  # CPU samples kept (one a second)
 PROC = Path("/proc")
 CAMERA_FPS = 30.0  # frames a second a call is assumed to send before one is measured
@@ -30,9 +33,10 @@ CAMERA_FPS = 30.0  # frames a second a call is assumed to send before one is mea
 
 @dataclass(frozen=True)
 class CallCost:
-    """CPU seconds one call costs the server: per frame received from it (``per_received``:
-    receiving and decoding) and per frame delivered to it (``per_delivered``: both stages,
-    encoding), and the frames a second it sends (``received_rate``)."""
+    """CPU seconds one call costs the server: per frame received from it (``per_received``: the
+    server process's work, receiving and decoding, with its encoding and sending of the frames
+    back spread over them) and per frame delivered to it (``per_delivered``: both stages), and the
+    frames a second it sends (``received_rate``)."""
 
     per_received: float
     per_delivered: float
@@ -67,15 +71,22 @@ def expected_fps(
     return min([machine, *per_host])
 
 
-def machine_busy_seconds() -> float | None:
-    """CPU seconds the whole machine has spent busy since boot (every state of ``/proc/stat``'s
-    first line but idle and iowait); None where there is no ``/proc/stat``."""
+def machine_busy_seconds(cores: Iterable[int]) -> float | None:
+    """CPU seconds the CPUs ``cores`` have spent busy since boot (from their ``cpuN`` lines of
+    ``/proc/stat``: user, nice, system, irq, softirq and steal; guest time is inside user and nice
+    already); None where there is no ``/proc/stat``."""
     try:
-        fields = (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]
+        lines = (PROC / "stat").read_text().splitlines()
     except OSError:
         return None
-    ticks = [int(value) for value in fields]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    wanted = {f"cpu{core}" for core in cores}
+    busy = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name in wanted:
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+            busy += user + nice + system + irq + softirq + steal
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def process_seconds(pid: int) -> float | None:
@@ -129,14 +140,17 @@ class CpuAccount:
         self._idle_foreign = 0.0
 
     def sample(self, host_pids: Iterable[int], received: int, delivered: int, calls: int) -> None:
-        """Read the CPU time of the machine, this (the server's) process and the stage hosts
-        ``host_pids`` now, beside the running totals of frames ``received`` and ``delivered`` and
-        the ``calls`` running."""
+        """Read the CPU time of the machine's usable cores, this (the server's) process and the
+        live stage hosts ``host_pids`` now, beside the running totals of frames ``received`` and
+        ``delivered`` and the ``calls`` receiving frames. A change of hosts (one replaced) starts
+        the window again: a new host's start-up is neither a call's cost nor other work."""
         pids = list(host_pids)
         hosts = {pid: seconds for pid in pids if (seconds := process_seconds(pid)) is not None}
         unread = len(pids) - len(hosts)
-        now, machine = time.monotonic(), machine_busy_seconds()
+        now, machine = time.monotonic(), machine_busy_seconds(usable_cores())
         reading = CpuSample(now, machine, time.process_time(), hosts, unread, received, delivered, calls)
+        if self._samples and set(self._samples[-1].hosts) != set(hosts):
+            self._samples.clear()
         self._samples.append(reading)
         if len(self._samples) > 1 and all(sample.calls == 0 for sample in self._samples):
             self._idle_foreign = self._foreign_now()
@@ -148,10 +162,11 @@ class CpuAccount:
             return default
         first, last = self._samples[0], self._samples[-1]
         received, delivered = last.received - first.received, last.delivered - first.delivered
-        if delivered < self.min_frames or received <= 0 or last.calls < 1 or last.unread_hosts:
+        calls = self._mean_calls()
+        if delivered < self.min_frames or received <= 0 or calls <= 0 or last.unread_hosts:
             return default
         server, hosts = last.server - first.server, self._hosts_seconds()
-        rate = received / (last.at - first.at) / last.calls
+        rate = received / max(last.at - first.at, 1e-3) / calls
         if not last.hosts:
             return CallCost(0.0, server / delivered, rate)
         return CallCost(server / received, hosts / delivered, rate)
@@ -160,11 +175,15 @@ class CpuAccount:
         """Cores other work kept busy over the window (0 before two samples); with ``calls``, what
         it comes to with that many calls running."""
         now = self._foreign_now()
-        running = self._samples[-1].calls if self._samples else 0
-        if calls is None or running < 1:
+        running = self._mean_calls()
+        if calls is None or running <= 0:
             return now
-        per_call = max(0.0, now - self._idle_foreign) / running
-        return self._idle_foreign + per_call * calls
+        idle = min(self._idle_foreign, now)
+        return idle + (now - idle) / running * calls
+
+    def _mean_calls(self) -> float:
+        """The calls receiving frames, averaged over the window's samples (0 without any)."""
+        return sum(sample.calls for sample in self._samples) / len(self._samples) if self._samples else 0.0
 
     def _hosts_seconds(self) -> float:
         before, after = self._samples[0].hosts, self._samples[-1].hosts

@@ -194,8 +194,11 @@ class ReenactmentServer:
 
     def expected_fps(self, extra: int) -> float:
         """The fps every caller can expect with ``extra`` more callers placed in the pool (and the
-        callers still connecting counted as placed)."""
+        callers still connecting counted as placed); for one caller when that makes none (every
+        call just left)."""
         loads = self._loads(extra)
+        if not any(sum(counts) for counts in loads.values()):
+            loads = self._loads(extra + 1)
         stages = self.stage_seconds()
         callers = max(sum(counts) for counts in loads.values())
         foreign = self._cpu.foreign_cores(calls=callers)
@@ -234,7 +237,7 @@ class ReenactmentServer:
         received and sent and the calls, once a second while it runs."""
         assert self.pool is not None
         while True:
-            calls = len(self.sessions)
+            calls = sum(session.pipeline is not None for session in self.sessions.values())
             self._cpu.sample(self.pool.process_ids(), self.frames_received(), self.frames_sent(), calls)
             await asyncio.sleep(CPU_SAMPLE_PERIOD_S)
 
@@ -279,7 +282,6 @@ class ReenactmentServer:
         self._frames_of_ended_sessions += session.outgoing.frames_sent  # with the pop: counted once
         if session.pipeline is not None:
             self._frames_in_of_ended_sessions += session.pipeline.stats.frames_in
-        if session.pipeline is not None:
             session.pipeline.stop()
         session.outgoing.stop()
         await session.peer.close()
@@ -309,7 +311,6 @@ class ReenactmentServer:
         if self.pool is not None:
             stages = self.stage_seconds()
             callers = len(self.sessions)
-            placed = max(sum(counts) for counts in self._loads(0).values())  # a leaving call is out already
             cost = self.call_cost(stages)
             report["pool"] = self.pool.load()
             report["capacity"] = {
@@ -320,8 +321,8 @@ class ReenactmentServer:
                 "cpu_ms_per_delivered": cost.per_delivered * 1e3,
                 "received_fps_per_call": cost.received_rate,
                 "foreign_cores": self._cpu.foreign_cores(),
-                "foreign_cores_with_one_more": self._cpu.foreign_cores(calls=placed + 1),
-                "expected_fps": self.expected_fps(extra=0 if placed else 1),
+                "foreign_cores_with_one_more": self._cpu.foreign_cores(calls=callers + 1),
+                "expected_fps": self.expected_fps(extra=0),
                 "expected_fps_with_one_more": self.expected_fps(extra=1),
             }
         own = self.sessions.get(request.query.get("session", ""))

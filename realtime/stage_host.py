@@ -158,7 +158,7 @@ class StageHost:
 
     def control(self, key: str, command: str) -> bool:
         """Hand session ``key``'s worker a command (its ``control(command)``), between two frames;
-        whether the worker takes commands."""
+        whether the worker took it."""
         with self._lock:
             return self._call(("control", key, command), None) == "ok"
 

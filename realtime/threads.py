@@ -12,9 +12,16 @@ LIVE_SWITCH_INTERVAL_S = 0.0005
 LIVE_ONNX_THREADS = 2
 
 
+def usable_cores() -> list[int]:
+    """The CPUs this process may run on (all of them where the platform cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def machine_cores() -> int:
     """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return len(usable_cores())
 
 
 def live_onnx_threads() -> int:

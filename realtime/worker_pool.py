@@ -39,14 +39,15 @@ class PooledSession:
     stages: list[Stage]
 
     def control(self, command: str) -> None:
-        """Send ``command`` to every stage's worker that takes commands (between two frames).
+        """Send ``command`` to every stage's worker (between two frames); the ones that take it
+        carry it out.
 
         Raises:
-            ValueError: no stage of the session takes commands.
+            ValueError: no stage of the session took it.
         """
         taken = [host.control(self.key, command) for host in self.hosts]
         if not any(taken):
-            raise ValueError(f"no stage of session {self.key} takes commands (got {command!r})")
+            raise ValueError(f"no stage of session {self.key} took the command {command!r}")
 
     def close(self) -> None:
         """Free the session's workers on every host, whatever happens on one; idempotent."""
@@ -164,8 +165,8 @@ class WorkerPool:
         return costs
 
     def process_ids(self) -> list[int]:
-        """The process ids of the hosts that run in processes of their own."""
-        return [host.pid for hosts in self.hosts.values() for host in hosts if host.pid is not None]
+        """The process ids of the live hosts that run in processes of their own."""
+        return [host.pid for host in self._all() if host.pid is not None and host.alive]
 
     def close(self) -> None:
         """Stop every host (and the workers on them)."""

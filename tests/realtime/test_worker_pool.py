@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from jr2net.realtime import admission
 from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.source_store import SourceStore, UnknownSource
+from jr2net.realtime.threads import usable_cores
 from jr2net.realtime.worker_pool import WorkerPool, hosts_per_stage
 
 
@@ -175,60 +176,110 @@ def test_a_dead_host_is_replaced_and_its_sessions_close_cleanly() -> None:
         assert pool.load()["first"][0]["alive"]
 
 
-def _spin(seconds: float) -> None:
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
+class FakeMachine:
+    """A ``/proc`` (the usable cores' busy time, stage hosts' CPU time) and clocks that a test sets."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.at, self.server, self.busy, self.hosts = root, 0.0, 0.0, 0.0, {}
+
+    def advance(self, seconds: float, server: float, others: float, hosts: dict[int, float]) -> None:
+        """``seconds`` pass; the server uses ``server`` CPU seconds, each host its own, other
+        programs ``others``."""
+        self.at += seconds
+        self.server += server
+        for pid, used in hosts.items():
+            self.hosts[pid] = self.hosts.get(pid, 0.0) + used
+        self.busy += server + others + sum(hosts.values())
+        tick = os.sysconf("SC_CLK_TCK")
+        cores = usable_cores()
+        lines = [f"cpu {round(self.busy * tick)} 0 0 0 0 0 0 0 0 0"]
+        lines += [
+            f"cpu{c} {round(self.busy * tick) if c == cores[0] else 0} 0 0 9 9 0 0 0 7 7" for c in cores
+        ]
+        (self.root / "stat").write_text("\n".join(lines) + "\n")
+        for pid, used in self.hosts.items():
+            (self.root / str(pid)).mkdir(exist_ok=True)
+            (self.root / str(pid) / "stat").write_text(
+                f"{pid} (host) S" + " 0" * 10 + f" {round(used * tick)} 0 0"
+            )
+
+    def monotonic(self) -> float:
+        return self.at
+
+    def process_time(self) -> float:
+        return self.server
 
 
-def test_a_calls_cost_needs_frames_before_it_counts_and_splits_received_from_delivered() -> None:
+@pytest.fixture
+def machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeMachine:
+    fake = FakeMachine(tmp_path)
+    monkeypatch.setattr(admission, "PROC", tmp_path)
+    monkeypatch.setattr(admission, "time", fake)
+    return fake
+
+
+def test_a_calls_cost_splits_frames_received_from_frames_delivered(machine: FakeMachine) -> None:
+    """Two calls sending 30 fps, getting 12 back: the server process's CPU counts per frame
+    received, the hosts' per frame delivered; before enough frames, or while a host cannot be read,
+    the default."""
     account, default = CpuAccount(min_frames=30), CallCost(0.004, 0.05)
     assert account.cost(default) == default, "no sample yet"
-    account.sample([], received=0, delivered=0, calls=1)
-    _spin(0.05)
-    account.sample([], received=20, delivered=10, calls=1)
-    assert account.cost(default) == default, "too few frames: the default"
-    account.sample([], received=200, delivered=100, calls=1)
+    received = delivered = 0
+    for second in range(4):
+        machine.advance(1.0, server=0.36, others=0.0, hosts={7: 0.6, 8: 0.4})
+        account.sample([7, 8], received, delivered, calls=2)
+        received, delivered = received + 60, delivered + 24
+        if second == 1:
+            assert account.cost(default) == default, "24 frames delivered: too few"
     cost = account.cost(default)
-    assert cost.per_received == 0.0 and 0.0004 < cost.per_delivered < 0.01, "stages in this process"
-    account.sample([2**22 + 1], received=300, delivered=200, calls=1)  # a host whose CPU cannot be read
-    assert account.cost(default) == default
-    with subprocess.Popen([sys.executable, "-c", SPINNER]) as host:
-        time.sleep(0.3)
-        hosts = CpuAccount(min_frames=30)
-        hosts.sample([host.pid], received=0, delivered=0, calls=2)
-        _spin(0.2)
-        time.sleep(1.0)
-        hosts.sample([host.pid], received=120, delivered=60, calls=2)
-        host.kill()
-    cost = hosts.cost(default)
-    assert 0.001 < cost.per_received < 0.004, "this process's CPU per frame received"
-    assert cost.per_delivered > 0.01, "the host's CPU per frame delivered"
-    assert 10 < cost.received_rate < 60, "per call and second"
+    assert cost.per_received == pytest.approx(0.36 / 60, rel=0.02)
+    assert cost.per_delivered == pytest.approx(1.0 / 24, rel=0.02)
+    assert cost.received_rate == pytest.approx(30.0)
+    machine.advance(1.0, server=0.36, others=0.0, hosts={7: 0.6, 8: 0.4})
+    account.sample([7, 8, 2**22 + 1], received, delivered, calls=2)  # a pid that cannot exist
+    assert account.cost(default) == default, "a host's CPU unread: no cost without it"
 
 
-SPINNER = "import time\nend = time.time() + 5\nwhile time.time() < end: pass"
+def test_in_thread_mode_all_of_the_servers_cpu_counts_per_frame_delivered(machine: FakeMachine) -> None:
+    account = CpuAccount(min_frames=30)
+    for frames in (0, 25, 50):
+        machine.advance(1.0, server=1.0, others=0.0, hosts={})
+        account.sample([], 2 * frames, frames, calls=1)
+    cost = account.cost(CallCost(0.004, 0.05))
+    assert cost.per_received == 0.0 and cost.per_delivered == pytest.approx(1.0 / 25, rel=0.02)
 
 
-def test_a_busy_process_is_foreign_load_unless_it_is_a_host_and_grows_with_the_calls() -> None:
-    """A child spinning keeps about one core busy: foreign to an account that does not know its
-    pid, the account's own to one that does; after an idle spell, measured beside 2 calls, it
-    comes to half of that per call."""
-    blind, knowing = CpuAccount(), CpuAccount()
-    blind.sample([], 0, 0, calls=0)
-    time.sleep(0.5)
-    blind.sample([], 0, 0, calls=0)
-    assert blind.foreign_cores(calls=3) < 0.3, "nothing else runs: no call has brought any"
-    with subprocess.Popen([sys.executable, "-c", SPINNER]) as spinner:
-        time.sleep(0.3)
-        knowing.sample([spinner.pid], 0, 0, calls=2)
-        time.sleep(1.5)
-        blind.sample([], 100, 100, calls=2)
-        knowing.sample([spinner.pid], 100, 100, calls=2)
-        spinner.kill()
-    assert blind.foreign_cores() > 0.5, "the spinner's core is foreign"
-    assert knowing.foreign_cores() < 0.3, "the spinner is the account's own"
-    assert blind.foreign_cores(calls=3) == pytest.approx(1.5 * blind.foreign_cores(), rel=0.2), "per call"
+def test_other_programs_cores_an_idle_share_and_a_share_per_call(machine: FakeMachine) -> None:
+    """0.2 cores busy with no call, 0.6 beside two calls: 0.2 a call more, so 0.8 with three; a
+    host's own CPU is never counted as other work; a new host restarts the window."""
+    account = CpuAccount()
+    for _ in range(3):
+        machine.advance(1.0, server=0.1, others=0.2, hosts={7: 0.5})
+        account.sample([7], 0, 0, calls=0)
+    assert account.foreign_cores() == pytest.approx(0.2, abs=0.02)
+    assert account.foreign_cores(calls=3) == pytest.approx(0.2, abs=0.02), "no call yet: no share per call"
+    for _ in range(12):  # the window holds ten samples: only calls now
+        machine.advance(1.0, server=0.3, others=0.6, hosts={7: 0.9})
+        account.sample([7], 0, 0, calls=2)
+    assert account.foreign_cores() == pytest.approx(0.6, abs=0.02)
+    assert account.foreign_cores(calls=3) == pytest.approx(0.8, abs=0.03)
+    machine.advance(1.0, server=0.3, others=0.6, hosts={9: 2.0})  # a host replaced: its start-up
+    account.sample([9], 0, 0, calls=2)
+    assert account.foreign_cores() == 0.0, "one sample since the hosts changed"
+    machine.advance(1.0, server=0.3, others=0.6, hosts={9: 0.9})
+    account.sample([9], 0, 0, calls=2)
+    assert account.foreign_cores() == pytest.approx(0.6, abs=0.02)
+
+
+def test_the_idle_share_is_never_more_than_the_load_now(machine: FakeMachine) -> None:
+    account = CpuAccount()
+    for _ in range(3):
+        machine.advance(1.0, server=0.1, others=1.0, hosts={})
+        account.sample([], 0, 0, calls=0)
+    for _ in range(12):  # the busy program stopped as the calls came
+        machine.advance(1.0, server=0.5, others=0.1, hosts={})
+        account.sample([], 0, 0, calls=1)
+    assert account.foreign_cores(calls=2) == pytest.approx(0.1, abs=0.02), "not the stale idle 1.0 core"
 
 
 def test_an_uploaded_source_serves_one_call_and_expires() -> None:
