@@ -6,6 +6,7 @@ again as a new process while its call goes on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -71,10 +72,12 @@ class Nodes:
 def nodes() -> Iterator[Nodes]:
     limit_ice_to_loopback()
     started = Nodes()
-    ray.init(address=started.cluster.address)
-    yield started
-    ray.shutdown()
-    started.cluster.shutdown()
+    try:
+        ray.init(address=started.cluster.address)
+        yield started
+    finally:
+        ray.shutdown()
+        started.cluster.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -218,10 +221,13 @@ def test_a_lost_node_ends_its_call_only_and_a_node_that_joins_takes_the_next(
     assert on_joined, "the next call runs on the node that joined"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports (held together while they are picked)."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind((LOOPBACK, 0))
+        return [probe.getsockname()[1] for probe in probes]
 
 
 def _start_front_door(address: str, port: int, log: Path) -> subprocess.Popen:
@@ -251,7 +257,7 @@ def test_a_front_door_killed_and_started_again_as_a_new_process_keeps_the_call(
     call runs: the call's frames keep coming (the media goes to its actor, not through the front
     door), and a front door started again on another port lists the call, and ends it when the
     caller leaves."""
-    first, second = _free_port(), _free_port()
+    first, second = _free_ports(2)
     log = tmp_path / "front_door.log"
     door = _start_front_door(nodes.cluster.address, first, log)
     try:
