@@ -18,6 +18,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+FACE_ALPHA = 0.99  # what the face_alpha term asks of the blending mask inside the face
+
+
 @dataclass(frozen=True)
 class DCNetLossWeights:
     """Weights of the generator's terms (``face_l1`` is an extra L1 inside the target face mask;
@@ -112,8 +115,8 @@ def generator_terms(
         "l1": weights.l1 * (output - truth).abs().mean(),
         "face_l1": weights.face_l1 * ((output - truth).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
     }
-    if weights.face_alpha:
-        reachable = mask * border_ramp(mask.shape[-1]).to(mask)  # the ramp holds alpha below 1 at the edge
+    if weights.face_alpha:  # the ramp holds alpha below 1 at the edge; a sigmoid reaches 0.99 at most
+        reachable = FACE_ALPHA * mask * border_ramp(mask.shape[-1]).to(mask)
         shortfall = functional.relu(reachable - alpha).sum() / mask.sum().clamp(min=1)
         terms["face_alpha"] = weights.face_alpha * shortfall
     if fake is not None and real_features is not None:
