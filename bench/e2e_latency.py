@@ -222,8 +222,10 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
         while len(sent) < len(frames) and client.connectionState not in ("failed", "closed"):
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
-        url = f"{base}/stats?frames=1&session={answer['session']}"
-        stats = await (await http.get(url)).json()
+        reply = await http.get(f"{base}/stats?frames=1&session={answer['session']}")
+        if reply.status != 200:
+            raise RuntimeError(f"the server answered /stats with {reply.status}: {await reply.text()}")
+        stats = await reply.json()
     await client.close()
     return {
         "status": 200,
