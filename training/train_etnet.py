@@ -33,8 +33,7 @@ from tqdm import tqdm
 from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights
-from jr2net.nets.etnet import ETNet, activation_loss, save_etnet
-from jr2net.nets.recnet import CROP_SIZE
+from jr2net.nets.etnet import ETNet, activation_loss, check_head_input, save_etnet
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
@@ -121,11 +120,7 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
     train_pairs, validation_pairs = PairSet(config.pairs), PairSet(config.validation_pairs)
     net = ETNet(model.expression_count, config.architecture)
     if net.shares_recnet_backbone:
-        if config.input_size != CROP_SIZE:
-            raise ValueError(
-                f"a {config.architecture!r} ETNet sees RecNet's {CROP_SIZE}² crops: "
-                f"--set input_size={CROP_SIZE}"
-            )
+        check_head_input(config.input_size)
         net.adopt_recnet(load_weights(config.recnet, ParamLayout.of(model)))
     net = net.to(device)
     optimiser = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.learning_rate)

@@ -29,7 +29,7 @@ from torch.torch_version import TorchVersion
 from jr2net.nets.backbones import MobileNetV2, resnet34
 from jr2net.nets.checkpoint import float_state, half_state, read_weights_file
 from jr2net.nets.recnet import ARCHITECTURES as RECNET_ARCHITECTURES
-from jr2net.nets.recnet import EXPRESSION_OFFSET, IMAGE_MEAN, IMAGE_STD, RecNet
+from jr2net.nets.recnet import CROP_SIZE, EXPRESSION_OFFSET, IMAGE_MEAN, IMAGE_STD, RecNet
 from jr2net.shapes import check_tensor
 
 WEIGHTS_FORMAT = "jr2net-etnet-1"
@@ -188,6 +188,19 @@ def load_etnet(path: Path | None = None) -> tuple[ETNet, dict]:
     net = ETNet(saved["expression_count"], saved["architecture"])
     net.load_state_dict(float_state(saved["state"]))
     return net.eval(), saved["provenance"]
+
+
+def check_head_input(size: int) -> None:
+    """Refuse a crop size other than RecNet's for an ETNet that is a head on RecNet's backbone.
+
+    Raises:
+        ValueError: ``size`` is not RecNet's crop size.
+    """
+    if size != CROP_SIZE:
+        raise ValueError(
+            f"an ETNet head on RecNet's backbone sees RecNet's {CROP_SIZE}² crop, not {size}² "
+            f"(train it with --set input_size={CROP_SIZE})"
+        )
 
 
 def input_size(provenance: dict) -> int:

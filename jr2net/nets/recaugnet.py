@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from jr2net.nets.checkpoint import load_weights
-from jr2net.nets.etnet import RECNET_HEADS, ETNet, input_size, load_etnet
+from jr2net.nets.etnet import RECNET_HEADS, ETNet, check_head_input, input_size, load_etnet
 from jr2net.nets.recnet import CROP_SIZE, CropParams, RecNet
 from jr2net.params import ParamLayout
 from jr2net.shapes import check_tensor
@@ -91,10 +91,7 @@ class RecAugNet(nn.Module):
 
 def _check_shared_backbone(recnet: RecNet, etnet: ETNet, etnet_size: int) -> None:
     """Refuse a ``recnet_head`` ETNet that was not trained on ``recnet``'s backbone, at its crop size."""
-    if etnet_size != CROP_SIZE:
-        raise ValueError(
-            f"an ETNet head on RecNet's backbone sees RecNet's {CROP_SIZE}² crop, not {etnet_size}²"
-        )
+    check_head_input(etnet_size)
     ours, theirs = recnet.backbone.state_dict(), etnet.backbone.state_dict()
     if recnet.architecture != RECNET_HEADS[etnet.architecture] or any(
         not torch.equal(ours[name], theirs[name]) for name in ours
