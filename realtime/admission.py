@@ -64,10 +64,9 @@ def expected_fps(
         raise ValueError("expected fps of no callers")
     busiest = {kind: max(loads[kind]) for kind in stage_seconds}  # 0 on a kind a leaving call has left
     per_host = [1.0 / (busiest[kind] * s) for kind, s in stage_seconds.items() if s > 0 and busiest[kind]]
-    left = (
-        max(0.0, cores - foreign_cores) / callers - cost.received_rate * cost.per_received
-    )  # cores per call
-    machine = max(0.0, left) / cost.per_delivered if cost.per_delivered > 0 else math.inf
+    share = max(0.0, cores - foreign_cores) / callers  # cores per call
+    left = max(0.0, share - cost.received_rate * cost.per_received)  # for the frames delivered
+    machine = left / cost.per_delivered if cost.per_delivered > 0 else math.inf
     return min([machine, *per_host])
 
 

@@ -32,9 +32,10 @@ class PairSet:
 
     def batch(self, indices: np.ndarray, size: int) -> tuple[Tensor, Tensor]:
         """(B, 3, size, size) images in [0, 1] and (B, E) betas of the pairs at ``indices``."""
-        images = crop_images(self.crops[np.sort(indices)])
+        ordered = np.sort(indices)  # a memory map reads in order
+        images = crop_images(self.crops[ordered])
         if images.shape[-1] != size:
             images = torch.nn.functional.interpolate(
                 images, size=(size, size), mode="bilinear", antialias=True
             )
-        return images, torch.from_numpy(self.betas[np.sort(indices)])
+        return images, torch.from_numpy(self.betas[ordered])
