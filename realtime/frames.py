@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -44,3 +45,25 @@ class StagedFrame:
             latencies[stage] = when - previous
             previous = when
         return latencies
+
+
+@dataclass(frozen=True)
+class PendingFrame:
+    """A source's frame whose pixels are made only when a stage takes it.
+
+    A decoded webcam frame costs about 1–2 ms to convert to scaled RGB, and a caller sends 30
+    frames a second whatever the stages manage: when they deliver 8, 22 conversions a second
+    would be thrown away with the frames the first :class:`~jr2net.realtime.handoff.LatestSlot`
+    drops. The pipeline calls ``develop`` in a worker thread, for taken frames only, so the
+    conversion also stays off the event loop.
+
+    Attributes:
+        develop: makes the frame's :class:`StagedFrame` (its pixels, index, pts, capture time).
+    """
+
+    develop: Callable[[], StagedFrame]
+
+
+def developed(frame: StagedFrame | PendingFrame) -> StagedFrame:
+    """``frame`` with its pixels: a pending frame is developed, a staged one is returned as is."""
+    return frame.develop() if isinstance(frame, PendingFrame) else frame

@@ -8,7 +8,9 @@ frames are dropped, so latency stays bounded under overload instead of growing w
 stage starts on a frame only once the next stage has taken its previous result, so no work is done
 that the next stage would drop (the CPU goes to frames that come out); and it starts late enough to
 finish about when the next stage is ready for it (from both stages' recent service times, turns on
-a shared host included), so the frame it takes is as fresh as can be.
+a shared host included), so the frame it takes is as fresh as can be. A source may hand over
+pending frames (:class:`~jr2net.realtime.frames.PendingFrame`): the first stage develops the one it
+takes, in its worker thread, and the dropped ones are never converted to pixels.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.frames import PendingFrame, StagedFrame, developed
 from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.sinks import FrameSink
 from jr2net.realtime.sources import EndOfStream, FrameSource
@@ -31,6 +33,7 @@ from jr2net.realtime.sources import EndOfStream, FrameSource
 T = TypeVar("T")
 STATS_WINDOW = 3000  # frames of latency history kept (about 100 s at 30 fps)
 LIVE_FPS_WINDOW_S = 5.0
+Slot = LatestSlot[StagedFrame | PendingFrame]  # a hand-off; the first holds source frames, maybe pending
 SERVICE_WINDOW = 15  # frames of service time kept per stage, to time the stage before it
 
 
@@ -92,7 +95,7 @@ class Pipeline:
         self.source, self.stages, self.sinks = source, list(stages), list(sinks)
         self.stats = PipelineStats()
         self._stopping = False
-        self._slots: list[LatestSlot[StagedFrame]] = []
+        self._slots: list[Slot] = []
         self._service = {stage.name: deque[float](maxlen=SERVICE_WINDOW) for stage in self.stages}
 
     def stop(self) -> None:
@@ -105,7 +108,7 @@ class Pipeline:
         Nothing is cancelled: on an error the other parts are asked to stop and let finish, so
         no worker thread is still inside the source, a stage or a sink when they are closed.
         """
-        self._slots = [LatestSlot[StagedFrame]() for _ in range(len(self.stages) + 1)]
+        self._slots = [Slot() for _ in range(len(self.stages) + 1)]
         slots = self._slots
         blocking = sum(sink.blocking for sink in self.sinks)
         self._executor = ThreadPoolExecutor(len(self.stages) + blocking + 1, "jr2net-pipeline")
@@ -138,10 +141,18 @@ class Pipeline:
         consumers = [*(stage.name for stage in self.stages), "sinks"]
         return {f"before {name}": slot.dropped for name, slot in zip(consumers, self._slots)}
 
-    async def _in_thread(self, call: Callable[[StagedFrame], T], frame: StagedFrame) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call, frame)
+    async def _in_thread(self, call: Callable[[StagedFrame], T], frame: StagedFrame | PendingFrame) -> T:
+        """``call`` on ``frame`` (developed first if pending) in a worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: call(developed(frame)))
 
-    async def _pump(self, out: LatestSlot[StagedFrame]) -> None:
+    async def _developed(self, frame: StagedFrame | PendingFrame) -> StagedFrame:
+        """``frame`` with its pixels, a pending one developed in a worker thread."""
+        if isinstance(frame, PendingFrame):
+            return await asyncio.get_running_loop().run_in_executor(self._executor, frame.develop)
+        return frame
+
+    async def _pump(self, out: Slot) -> None:
         try:
             while not self._stopping:
                 try:
@@ -156,7 +167,7 @@ class Pipeline:
         finally:
             out.close()
 
-    async def _work(self, stage: Stage, inbox: LatestSlot[StagedFrame], out: LatestSlot[StagedFrame]) -> None:
+    async def _work(self, stage: Stage, inbox: Slot, out: Slot) -> None:
         after = self.stages[self.stages.index(stage) + 1] if stage is not self.stages[-1] else None
         try:
             while True:
@@ -184,9 +195,10 @@ class Pipeline:
             return 0.0
         return float(np.median(next_) - np.median(own))
 
-    async def _deliver(self, inbox: LatestSlot[StagedFrame]) -> None:
+    async def _deliver(self, inbox: Slot) -> None:
         try:
-            while (frame := await inbox.get()) is not None:
+            while (taken := await inbox.get()) is not None:
+                frame = await self._developed(taken)
                 if frame.image is None:
                     raise ValueError(f"the last stage left frame {frame.index} without pixels")
                 for sink in self.sinks:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from jr2net.media import DEFAULT_FPS, MediaError, probe_video, upright_rgb
-from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.frames import PendingFrame, StagedFrame
 
 if TYPE_CHECKING:
     import av
@@ -28,8 +28,9 @@ class EndOfStream(Exception):
 class FrameSource(Protocol):
     """Anything the pipeline can pull frames from."""
 
-    async def recv(self) -> StagedFrame:
-        """The next frame; raises :class:`EndOfStream` at the end."""
+    async def recv(self) -> StagedFrame | PendingFrame:
+        """The next frame (pending: its pixels made when a stage takes it); raises
+        :class:`EndOfStream` at the end."""
 
     def stop(self) -> None:
         """Release the device or file."""

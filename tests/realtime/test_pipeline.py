@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
+import av
 import numpy as np
 import pytest
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
 
 from jr2net.cli import main
 from jr2net.commands.live import key_command
 from jr2net.media import iter_video_frames, probe_video
-from jr2net.realtime import sinks
+from jr2net.realtime import sinks, webrtc
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.pipeline import Pipeline, Stage
@@ -111,6 +115,51 @@ def test_a_stage_does_no_work_the_next_one_would_drop() -> None:
     assert stats.summary()["dropped"]["before slow"] == 0 and stats.summary()["dropped"]["before quick"] > 20
     in_slow = [x["slow"] for x in stats.latencies]
     assert np.median(in_slow) < 0.05 + 0.02, "the slow stage starts at once on what the quick one made"
+
+
+class _CameraTrack(MediaStreamTrack):
+    """A received track's decoded frames: 640×480 YUV at 60 fps, then the end."""
+
+    kind = "video"
+
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.left = count
+
+    async def recv(self) -> av.VideoFrame:
+        if self.left == 0:
+            raise MediaStreamError
+        self.left -= 1
+        await asyncio.sleep(1 / 60)
+        frame = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 200, np.uint8), format="rgb24")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts, frame.time_base = self.left, Fraction(1, 90000)
+        return frame
+
+
+def test_only_the_frames_a_stage_takes_are_converted_to_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A received frame becomes RGB pixels at the tracker's size when the first stage takes it,
+    in the stage's worker thread; the frames the slot drops are never converted."""
+    developed: list[tuple[int, bool]] = []
+    convert = webrtc.rgb_frame
+
+    def counting(*args: object) -> StagedFrame:
+        developed.append((args[1], threading.current_thread() is threading.main_thread()))
+        return convert(*args)
+
+    monkeypatch.setattr(webrtc, "rgb_frame", counting)
+    seen: list[tuple[int, tuple[int, ...]]] = []
+
+    def stage(frame: StagedFrame) -> StagedFrame:
+        seen.append((frame.index, frame.image.shape))
+        return _slow(frame)
+
+    source = webrtc.TrackSource(_CameraTrack(60), longest=480)
+    stats = asyncio.run(Pipeline(source, [Stage("slow", stage)], [_ListSink()]).run())
+    assert stats.frames_in == 60 and stats.summary()["dropped"]["before slow"] > 20
+    assert [index for index, _ in developed] == [index for index, _ in seen], "only what the stage took"
+    assert not any(on_main for _, on_main in developed), "converted off the event loop"
+    assert {shape for _, shape in seen} == {(360, 480, 3)}
 
 
 def test_a_failing_sink_ends_the_run_with_its_error() -> None:
