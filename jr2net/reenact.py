@@ -34,6 +34,7 @@ from jr2net.landmark_pinning import (
     SPLINE_SMOOTHING,
     PinningFields,
     fields_from_grid,
+    spline_anchors,
     thin_plate_grid,
     transfer_landmarks,
 )
@@ -422,11 +423,14 @@ class Reenactor:
         self.reference_landmarks: np.ndarray | None = None
         self._source_shape = model.identity_shape(source.params.identity)
         self._correspondence: MediapipeCorrespondence | None = None
+        self._anchored: Tensor | None = None
         self._source_residual: Tensor | None = None
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)
+            frontal = self._correspondence.landmark_points(model.neutral[None])[0, :, :2]
+            self._anchored = spline_anchors(frontal, self._correspondence.valid)
             fitted = self._landmark_pixels(source.params, self._source_shape)
-            self._source_residual = (source.landmarks - fitted)[self._correspondence.valid]
+            self._source_residual = (source.landmarks - fitted)[self._anchored]
 
     def recalibrate(self) -> None:
         """Make the next driving frame the neutral reference of relative motion (its FaceParams and
@@ -500,6 +504,7 @@ class Reenactor:
         ``landmarks``, on every cell of the grid; None where pinning does not apply."""
         if landmarks is None or self._correspondence is None or self._source_residual is None:
             return None
+        assert self._anchored is not None  # set with the source residual
         driving = np.asarray(landmarks, dtype=np.float64)[:, :2]
         if self.reference_landmarks is None:
             self.reference_landmarks = driving
@@ -511,19 +516,19 @@ class Reenactor:
         pinned = torch.from_numpy(
             transfer_landmarks(self.source.landmarks.double().numpy(), driving, self.reference_landmarks)
         ).float()
-        valid = self._correspondence.valid
+        anchored = self._anchored
         draw = self._correspondence.landmark_points(screen)[0, :, :2] - pinned
-        irises = iris_anchors(pinned, draw, valid)
-        count, iris_count = int(valid.sum()), len(irises.positions)
+        irises = iris_anchors(pinned, draw, anchored)
+        count, iris_count = int(anchored.sum()), len(irises.positions)
         values = torch.zeros(count + iris_count, 4 + iris_count)
-        values[:count, :2], values[:count, 2:4] = draw[valid], self._source_residual
+        values[:count, :2], values[:count, 2:4] = draw[anchored], self._source_residual
         values[count:, :2] = irises.draw
         values[count:, 4:] = torch.eye(iris_count)
         smoothing = torch.cat(
             [torch.full((count,), SPLINE_SMOOTHING), torch.full((iris_count,), IRIS_SMOOTHING)]
         )
         height, width = self.source.image.shape[-2:]
-        anchors = torch.cat([pinned[valid], irises.positions])
+        anchors = torch.cat([pinned[anchored], irises.positions])
         grid = thin_plate_grid(anchors, values, height, width, smoothing=smoothing)
         return PinningPlan(grid[:, :4], grid[:, 4:], irises)
 

@@ -14,7 +14,9 @@ from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
 from jr2net.landmark_pinning import (
     GRID_STEP,
+    feature_landmarks,
     fit_similarity,
+    spline_anchors,
     thin_plate_field,
     thin_plate_grid,
     transfer_landmarks,
@@ -81,6 +83,28 @@ def test_a_point_with_less_smoothing_is_followed_more_tightly() -> None:
     tight = torch.full((len(points),), 1e-3)
     tight[0] = 1e-7
     assert abs(at_first(tight) - 5.0) < abs(at_first(None) - 5.0)
+
+
+def test_spline_anchors_keep_every_feature_and_spread_the_rest(face_model: FaceModel) -> None:
+    correspondence = MediapipeCorrespondence.load(face_model)
+    frontal = correspondence.landmark_points(face_model.neutral[None])[0, :, :2]
+    valid = correspondence.valid
+    anchored = spline_anchors(frontal, valid, interior=100)
+    features = torch.zeros_like(valid)
+    features[list(feature_landmarks())] = True
+    assert len(feature_landmarks()) == 116  # lips 40, eyes 2 × 16, brows 2 × 10, nose 24
+    assert bool((anchored <= valid).all()) and bool((anchored[valid & features]).all())
+    interior = anchored & ~features
+    assert int(interior.sum()) == 100
+
+    def widest_gap(chosen: torch.Tensor) -> float:
+        """How far the valid landmark farthest from any chosen one is from them."""
+        return float(torch.cdist(frontal[valid], frontal[chosen]).min(dim=1).values.max())
+
+    spread = torch.randperm(int((valid & ~features).sum()), generator=torch.Generator().manual_seed(0))
+    random = valid & features
+    random[torch.nonzero(valid & ~features)[:, 0][spread[:100]]] = True
+    assert widest_gap(anchored) < 0.8 * widest_gap(random), "farthest-point picks cover the face evenly"
 
 
 def test_spline_refuses_mismatched_inputs() -> None:
