@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -22,12 +23,22 @@ def sample(image: Tensor, points: Tensor, padding: str = "border", mode: str = "
     return torch.nn.functional.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
+CONVOLUTION_SLOWDOWN = 16  # how many times slower a depthwise conv2d does a multiply-add than a matmul (CPU)
+
+
 def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur of (B, C, H, W) images by ``sigma`` pixels (edges replicated)."""
+    """Separable Gaussian blur of (B, C, H, W) images by ``sigma`` pixels (edges replicated).
+
+    Two depthwise convolutions, or, where that is cheaper (wide blurs of small images: the flow
+    spread and the feathered masks of a frame), the same sums as two products with (H, H) and
+    (W, W) blur matrices (equal to float rounding).
+    """
     radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
+    height, width = image.shape[-2:]
+    if height + width <= CONVOLUTION_SLOWDOWN * 2 * (2 * radius + 1):
+        rows, columns = (_blur_matrix(size, sigma, image.dtype, image.device) for size in (height, width))
+        return rows @ image @ columns.T
+    kernel = _blur_kernel(sigma, radius, image.dtype, image.device)
     channels = image.shape[1]
     padded = torch.nn.functional.pad(image, (radius, radius, 0, 0), mode="replicate")
     horizontal = torch.nn.functional.conv2d(
@@ -37,6 +48,24 @@ def gaussian_blur(image: Tensor, sigma: float) -> Tensor:
     return torch.nn.functional.conv2d(
         padded, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels
     )
+
+
+def _blur_kernel(sigma: float, radius: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(2 radius + 1,) normalised Gaussian weights."""
+    offsets = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+@functools.lru_cache(maxsize=64)
+def _blur_matrix(size: int, sigma: float, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(size, size) a 1D Gaussian blur with replicated edges: row i weighs the samples output i
+    averages (a sample past an edge is the edge's)."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.arange(-radius, radius + 1, device=device)
+    sources = (torch.arange(size, device=device)[:, None] + taps).clamp(0, size - 1)
+    kernel = _blur_kernel(sigma, radius, dtype, device).expand(size, -1).contiguous()
+    return torch.zeros(size, size, dtype=dtype, device=device).scatter_add_(1, sources, kernel)
 
 
 def extrapolate_flow(

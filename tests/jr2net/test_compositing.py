@@ -20,6 +20,25 @@ def test_gaussian_blur_keeps_mass_and_flat_images() -> None:
     assert torch.allclose(gaussian_blur(flat, 1.5), flat)
 
 
+@pytest.mark.parametrize("shape", [(1, 2, 24, 32), (1, 2, 40, 600)], ids=["by matrices", "by convolutions"])
+def test_gaussian_blur_matches_a_replicate_padded_convolution(shape: tuple[int, ...]) -> None:
+    """Small images are blurred by matrix products, large ones by convolutions: both give the
+    separable Gaussian with edges replicated, computed here with numpy."""
+    sigma = 2.5
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    radius = int(np.ceil(3 * sigma))
+    kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+
+    def along(values: np.ndarray, axis: int) -> np.ndarray:
+        padded = np.pad(values, [(radius, radius) if a == axis else (0, 0) for a in range(4)], mode="edge")
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * radius + 1, axis=axis)
+        return windows @ kernel
+
+    expected = along(along(image.double().numpy(), 3), 2)
+    np.testing.assert_allclose(gaussian_blur(image, sigma).numpy(), expected, atol=1e-6)
+
+
 def test_extrapolated_flow_follows_the_mask_edge_with_a_near_spread() -> None:
     """A flow that varies across the mask (a head turning: x-flow growing left to right) extended
     beyond its right edge: the wide average alone jumps at the edge, the near spread does not, and
