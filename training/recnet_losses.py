@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from jr2net.camera import euler_to_matrix, project
+from jr2net.camera import euler_to_matrix, model_to_camera, project
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.face_model import FaceModel
 from jr2net.geometry import FaceGeometry, place_vertices
@@ -64,14 +64,10 @@ class RecNetLosses:
     def __call__(self, predicted: CropParams, batch: CropBatch, base_light: Tensor) -> dict[str, Tensor]:
         """Weighted terms by name, and ``total``; each a scalar tensor."""
         crop_size = batch.images.shape[-1]
-        vertices = self.model(predicted.identity, predicted.expression)
-        intrinsic = batch.intrinsics.to(vertices)
-        angles, translation = predicted.crop_pose(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
+        vertices, rotation, translation, intrinsic = self._placement(predicted, batch)
         render_intrinsic = intrinsic.clone()
         render_intrinsic[:, :2] *= self.render_size / crop_size
-        geometry = place_vertices(
-            self.model, vertices, euler_to_matrix(angles), translation, render_intrinsic
-        )
+        geometry = place_vertices(self.model, vertices, rotation, translation, render_intrinsic)
         terms = {"landmark": self._landmark(geometry.camera_points, intrinsic, batch, crop_size)}
         if self.weights.photometric:
             terms["photometric"] = self._photometric(geometry, predicted, batch)
@@ -89,6 +85,21 @@ class RecNetLosses:
         weighted = {name: getattr(self.weights, name) * value for name, value in terms.items()}
         weighted["total"] = sum(weighted.values())
         return weighted
+
+    def landmark(self, predicted: CropParams, batch: CropBatch) -> Tensor:
+        """The landmark term alone, unweighted: the mean distance of MediaPipe's landmarks from the
+        projected surface points, in units of the crop size (no render, no mesh normals)."""
+        vertices, rotation, translation, intrinsic = self._placement(predicted, batch)
+        camera_points = model_to_camera(vertices, rotation, translation)
+        return self._landmark(camera_points, intrinsic, batch, batch.images.shape[-1])
+
+    def _placement(self, predicted: CropParams, batch: CropBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The predicted faces' vertices (B, V, 3), rotations (B, 3, 3) and translations (B, 3) in
+        the crop camera, and its intrinsics (B, 3, 3)."""
+        vertices = self.model(predicted.identity, predicted.expression)
+        intrinsic = batch.intrinsics.to(vertices)
+        angles, translation = predicted.crop_pose(intrinsic[:, 0, 0], intrinsic[:, :2, 2])
+        return vertices, euler_to_matrix(angles), translation, intrinsic
 
     def _landmark(self, camera_points: Tensor, intrinsic: Tensor, batch: CropBatch, crop_size: int) -> Tensor:
         points = self.correspondence.landmark_points(camera_points)[:, self.valid]

@@ -13,6 +13,12 @@ error over all, large and ordinary expressions), a resumable ``<out>/checkpoint.
 (``--set resume=true``) and the fp16 EMA weights ``<out>/etnet.pt``. ``--set
 architecture=recnet_head --set input_size=224`` trains a head on RecNet's frozen backbone
 (``--set recnet=FILE``, default the shipped RecNet), which RecAugNet runs at RecNet's cost.
+
+With ``--set landmark_weight=W`` (a ``recnet_head`` only) each step also draws real training crops
+(``--set crops=FILE``, RecNet's crop cache: ``python -m jr2net.training.crop_cache``), augmented as
+RecNet's training augments them, and adds W times RecNet's landmark term on RecAugNet's output for
+them: RecNet's identity and pose with the head's expression against MediaPipe's landmarks. Without
+it the head learns the synthesised pairs' expressions at the cost of the landmarks of real faces.
 """
 
 from __future__ import annotations
@@ -34,11 +40,16 @@ from jr2net.face_model import FaceModel
 from jr2net.mirror import FaceMirror
 from jr2net.nets.checkpoint import load_weights
 from jr2net.nets.etnet import ETNet, activation_loss, check_head_input, save_etnet
+from jr2net.nets.recaugnet import RecAugNet
+from jr2net.nets.recnet import RecNet, albedo_basis
 from jr2net.params import ParamLayout
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
+from jr2net.training.crop_cache import DEFAULT_CACHE
+from jr2net.training.crop_dataset import CropDataset
 from jr2net.training.expression_pairs import PairSet
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
+from jr2net.training.recnet_losses import LossWeights, RecNetLosses
 from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
 from jr2net.training.synth_expressions import DEFAULT_OUT
 
@@ -70,6 +81,28 @@ class ETNetTrainConfig:
     device: str = "auto"
     threads: int = 0
     resume: bool = False
+    landmark_weight: float = 0.0  # RecNet's landmark term on real crops (a recnet_head only; 0: off)
+    crops: Path = DEFAULT_CACHE
+    landmark_batch: int = 32
+
+
+class RealCropLandmarks:
+    """RecNet's landmark term on real training crops, for a ``recnet_head`` ETNet: RecAugNet (the
+    head's RecNet with the head) decodes each crop, and :meth:`RecNetLosses.landmark` scores it."""
+
+    def __init__(
+        self, model: FaceModel, mirror: FaceMirror, recnet: RecNet, head: ETNet, config: ETNetTrainConfig
+    ) -> None:
+        self.crops = CropDataset(config.crops, "train", mirror=mirror)
+        self.recaugnet = RecAugNet(recnet.eval().requires_grad_(False), head, config.input_size)
+        self.losses = RecNetLosses(model, albedo_basis(model.neutral), LossWeights(), render_size=1)
+        self.batch_size = config.landmark_batch
+
+    def term(self, rng: np.random.Generator, device: torch.device) -> Tensor:
+        """The term on a batch of augmented crops drawn with ``rng`` (a scalar)."""
+        batch = self.crops.batch(self.crops.draw(rng, self.batch_size), rng=rng)
+        predicted = self.recaugnet.decode(self.recaugnet(batch.images.to(device)))
+        return self.losses.landmark(predicted, batch)
 
 
 def augment(
@@ -119,10 +152,20 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
     mirror = FaceMirror.of(model)
     train_pairs, validation_pairs = PairSet(config.pairs), PairSet(config.validation_pairs)
     net = ETNet(model.expression_count, config.architecture)
+    recnet = None
     if net.shares_recnet_backbone:
         check_head_input(config.input_size)
-        net.adopt_recnet(load_weights(config.recnet, ParamLayout.of(model)))
+        recnet = load_weights(config.recnet, ParamLayout.of(model))
+        net.adopt_recnet(recnet)
+    elif config.landmark_weight:
+        raise ValueError(
+            "landmark_weight needs architecture=recnet_head: the term decodes RecNet's identity and "
+            "pose with the head's expression"
+        )
     net = net.to(device)
+    landmarks = None
+    if config.landmark_weight and recnet is not None:
+        landmarks = RealCropLandmarks(model, mirror, recnet.to(device), net, config)
     optimiser = torch.optim.AdamW(parameter_groups(net, config.weight_decay), lr=config.learning_rate)
     average = weight_average(net, config.ema_decay)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -149,6 +192,11 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
         )
         images, betas = augment(images, betas, mirror, config, generator)
         loss = activation_loss(net(images.to(device)), betas.to(device))
+        terms = {"activation": loss.item()}
+        if landmarks is not None:
+            landmark = landmarks.term(rng, device)
+            terms["landmark"] = landmark.item()
+            loss = loss + config.landmark_weight * landmark
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -159,6 +207,7 @@ def train(config: ETNetTrainConfig, command: str = "") -> Path:
             record = {
                 "step": step,
                 "loss": loss.item(),
+                **terms,
                 "lr": optimiser.param_groups[0]["lr"],
                 "seconds": time.monotonic() - started,
             }

@@ -77,3 +77,27 @@ def test_a_head_on_recnets_backbone_trains_only_the_head_and_makes_a_recaugnet(
         assert torch.equal(net.backbone.state_dict()[name], value), f"{name} moved in training"
     augmented = load_recaugnet(SHIPPED_RECNET, weights)
     assert augmented.etnet.shares_recnet_backbone and augmented.etnet_size == 224
+
+
+def test_a_head_learns_the_landmarks_of_real_crops_beside_the_pairs(
+    expression_pairs: Path, tiny_cache: Path, tmp_path: Path
+) -> None:
+    """``landmark_weight`` adds RecNet's landmark term on real crops to each step's loss."""
+    head = _tiny(
+        expression_pairs,
+        tmp_path / "head",
+        architecture="recnet_head",
+        input_size=224,
+        crops=tiny_cache,
+        landmark_weight=50.0,
+        landmark_batch=2,
+        log_every=1,
+    )
+    with pytest.raises(ValueError, match="architecture=recnet_head"):
+        train(ETNetTrainConfig(**{**head.__dict__, "architecture": "small", "input_size": 64}))
+    assert not head.out.exists(), "refused before anything was written"
+    train(head)
+    records = [json.loads(line) for line in (head.out / "log.jsonl").read_text().splitlines()]
+    for record in records:
+        assert 0 < record["landmark"] < 0.2, "crop-size units: a fitted face is a few pixels off"
+        assert record["loss"] == pytest.approx(record["activation"] + 50.0 * record["landmark"], rel=1e-5)
