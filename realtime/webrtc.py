@@ -44,9 +44,9 @@ class TrackSource:
 
     Args:
         track: the received track.
-        longest: scale each frame (in the decoder's conversion to RGB, once) so its longer side
-            is at most this many pixels: the tracker's working size, so no larger frame crosses
-            a process boundary. None keeps the size.
+        longest: scale each frame (in its conversion to RGB, once) so its longer side is at
+            most this many pixels: the tracker's working size, so no larger frame crosses a
+            process boundary. None keeps the size.
     """
 
     def __init__(self, track: MediaStreamTrack, longest: int | None = None) -> None:
