@@ -17,11 +17,11 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import pickle
 import signal
 import traceback
 from dataclasses import dataclass
 
+from jr2net.realtime import wire
 from jr2net.realtime.stage_host import Message, Preload, StageHost, WorkerTable
 from jr2net.realtime.threads import configure_live_threads
 
@@ -39,22 +39,23 @@ class _Failure:
 
 
 def _send(connection: multiprocessing.connection.Connection, message: object) -> None:
-    """Plain pickle: ``Connection.send`` would pass torch tensors as shared-memory file
-    descriptors, a socket round trip per tensor that cost a tenth of the reenact stage."""
-    connection.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+    """Pickled by :mod:`~jr2net.realtime.wire`: ``Connection.send`` would pass torch tensors as
+    shared-memory file descriptors, a socket round trip per tensor that cost a tenth of the
+    reenact stage."""
+    connection.send_bytes(wire.dumps(message))
 
 
 def _receive(connection: multiprocessing.connection.Connection) -> object:
-    return pickle.loads(connection.recv_bytes())
+    return wire.loads(connection.recv_bytes())
 
 
 def _answer(table: WorkerTable, message: Message) -> bytes:
     """The table's answer to one message, pickled; a failure (in the worker, or pickling what it
     returned) as a :class:`_Failure`."""
     try:
-        return pickle.dumps(table.handle(message), protocol=pickle.HIGHEST_PROTOCOL)
+        return wire.dumps(table.handle(message))
     except Exception:
-        return pickle.dumps(_Failure(traceback.format_exc()), protocol=pickle.HIGHEST_PROTOCOL)
+        return wire.dumps(_Failure(traceback.format_exc()))
 
 
 def _child(connection: multiprocessing.connection.Connection, preload: Preload | None) -> None:
