@@ -6,9 +6,9 @@ training people's faces with captured and large expressions (:mod:`jr2net.traini
 with the paper's activation loss (:func:`activation_loss`), and is RecNet's expression head in
 RecAugNet (:mod:`jr2net.nets.recaugnet`).
 
-The shipped weights (``jr2net/data/etnet.pt``, a ``recnet_head`` on the shipped RecNet, trained on the pairs and on
-RecNet's landmark term on real crops) were trained by this
-project's own ``jr2net.training.train_etnet``; ``$JR2NET_ETNET`` points at other weights.
+The shipped weights (``jr2net/data/etnet.pt``, a ``recnet_head`` on the shipped RecNet, trained on
+the pairs and on RecNet's landmark term on real crops) were trained by this project's own
+``jr2net.training.train_etnet``; ``$JR2NET_ETNET`` points at other weights.
 
 Architectures: ``resnet34`` (the paper's ETNet), ``small`` (a MobileNetV2 at half width, the
 real-time variant) and ``recnet_head``: a head on the small RecNet's own backbone, which it shares,
