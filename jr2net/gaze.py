@@ -10,11 +10,11 @@ of its eye's contour anchors (the draw field is smooth across an eye), and its r
 computed through that same shift, so the two agree.
 
 The pinning's fields live on a grid of :data:`jr2net.landmark_pinning.GRID_STEP` pixels, coarse
-next to an iris (about 11 px across at 512²): an iris moves by about half of the driver's iris
-motion, and the eye region around it by less. A local correction of the iris's own size instead
-(Gaussians fitted at the iris and contour landmarks) read the source's irises exactly, but
-MediaPipe followed the driver's gaze less in its output (blendshape correlation 0.56 against 0.59
-on 8 cross-identity pairs), so the coarse, smooth shift stays.
+next to an iris (about 11 px across at 512²): they move an iris by about half of the driver's iris
+motion, and the eye region around it by less. Inside the eye openings the read points are then
+replaced by a piecewise-affine map of the contour and iris landmarks (:mod:`jr2net.eye_warp`),
+which puts the iris where the driver's motion does; the anchors here still move the lids and the
+skin around the eye with it.
 
 While the driver's eye closes, the iris landmarks are guesses under the lid: the read correction
 fades out with the eye's opening (:func:`eye_openness`), so a blink shows the lid, not an iris

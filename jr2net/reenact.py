@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -27,6 +27,7 @@ from torch import Tensor
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
 from jr2net.compositing import extrapolate_flow, feather, sample
 from jr2net.correspondence import MediapipeCorrespondence
+from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets
 from jr2net.face_model import FaceModel
 from jr2net.gaze import IRIS_SMOOTHING, IrisAnchors, iris_anchors, iris_reads
 from jr2net.geometry import COVISIBILITY_TOLERANCE, FaceGeometry, face_geometry
@@ -236,6 +237,16 @@ class TargetWarp:
             screen=self.screen,
         )
 
+    def reading(self, points: Tensor, inside: Tensor) -> TargetWarp:
+        """This warp with each target pixel where ``inside`` (1, 1, H, W) > 0 reading the source at
+        ``points`` (1, H, W, 2) instead (the face's points and the spread ones alike)."""
+        chosen = inside[:, 0, ..., None] > 0
+        return replace(
+            self,
+            face_points=torch.where(chosen, points, self.face_points),
+            source_points=torch.where(chosen, points, self.source_points),
+        )
+
     def refiner_inputs(self) -> RefinerInputs:
         """What a :class:`Refiner` gets: the source image sampled at the face's points."""
         return RefinerInputs(
@@ -359,11 +370,13 @@ class PinningPlan:
         grid: (1, 4, rows, columns) draw ‖ read values with the irises reading nothing.
         iris_response: (1, 10, rows, columns) the read field of a unit read value at each iris anchor.
         irises: the iris anchors.
+        eyes: (2·21, 2) where the eye openings' landmarks are drawn (:func:`jr2net.eye_warp.eye_targets`).
     """
 
     grid: Tensor
     iris_response: Tensor
     irises: IrisAnchors
+    eyes: Tensor
 
 
 @dataclass(frozen=True)
@@ -425,12 +438,14 @@ class Reenactor:
         self._correspondence: MediapipeCorrespondence | None = None
         self._anchored: Tensor | None = None
         self._source_residual: Tensor | None = None
+        self._eyes: EyeTriangles | None = None
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)
             frontal = self._correspondence.landmark_points(model.neutral[None])[0, :, :2]
             self._anchored = spline_anchors(frontal, self._correspondence.valid)
             fitted = self._landmark_pixels(source.params, self._source_shape)
             self._source_residual = (source.landmarks - fitted)[self._anchored]
+            self._eyes = EyeTriangles.of(source.landmarks.float())
 
     def recalibrate(self) -> None:
         """Make the next driving frame the neutral reference of relative motion (its FaceParams and
@@ -473,7 +488,7 @@ class Reenactor:
         reenactor of the same source and model, in another process)."""
         warp = self._warp(plan.params, plan.screen, plan.view_normals)
         if plan.pinning is not None:
-            warp = warp.pinned(self._pinning_fields(plan.pinning, warp))
+            warp = self._pinned(plan.pinning, warp)
         return self._frame(warp, plan.params)
 
     def render(self, target: FaceParams) -> ReenactedFrame:
@@ -495,7 +510,7 @@ class Reenactor:
         head's angles). The first driving landmarks seen are the reference of their motion. The
         irises then follow the driver's (:mod:`jr2net.gaze`)."""
         plan = self._pinning_plan(warp.screen, controls, landmarks)
-        return warp if plan is None else warp.pinned(self._pinning_fields(plan, warp))
+        return warp if plan is None else self._pinned(plan, warp)
 
     def _pinning_plan(
         self, screen: Tensor, controls: Controls, landmarks: np.ndarray | None
@@ -530,7 +545,16 @@ class Reenactor:
         height, width = self.source.image.shape[-2:]
         anchors = torch.cat([pinned[anchored], irises.positions])
         grid = thin_plate_grid(anchors, values, height, width, smoothing=smoothing)
-        return PinningPlan(grid[:, :4], grid[:, 4:], irises)
+        assert self._eyes is not None  # set with the source residual
+        return PinningPlan(grid[:, :4], grid[:, 4:], irises, eye_targets(pinned, self._eyes))
+
+    def _pinned(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:
+        """``warp`` pinned by ``plan``: bent by the pinning's fields, its eye openings read
+        piecewise-affinely (:mod:`jr2net.eye_warp`)."""
+        assert self._eyes is not None  # a pinning plan implies the source's eye triangles
+        height, width = warp.target.mask.shape[-2:]
+        bent = warp.pinned(self._pinning_fields(plan, warp))
+        return bent.reading(*eye_reads(self._eyes, plan.eyes, height, width))
 
     def _pinning_fields(self, plan: PinningPlan, warp: TargetWarp) -> PinningFields:
         """The pinning's fields for ``warp``: the irises' read values (which need its source

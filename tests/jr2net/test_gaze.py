@@ -63,8 +63,9 @@ def test_an_unmoved_warp_reads_the_iris_shift_and_a_closed_eye_reads_none(reenac
 
 def test_the_output_looks_where_the_driver_looks(reenactor: Reenactor) -> None:
     """The driver keeps still and turns only its eyes by 4 px: MediaPipe finds the output's irises
-    moved the same way (by about half: the pinning's fields are on an 8 px grid), and its lids
-    where they were."""
+    moved the same way (by 2 px: the iris pixels inside the opening move 3-4 px, MediaPipe reads
+    about half of that; 1.6 px with the pinning's 8 px grid alone), and its lids where they were
+    (within the 1 px MediaPipe's lid landmarks lean with the iris)."""
     landmarks = _landmarks(reenactor).numpy()
     params = reenactor.source.params
     reenactor.recalibrate()
@@ -79,6 +80,6 @@ def test_the_output_looks_where_the_driver_looks(reenactor: Reenactor) -> None:
     finally:
         tracker.close()
     shift = (after[iris] - before[iris]).mean(axis=0)
-    assert 1.2 < shift[0] < 4.5 and abs(shift[1]) < 1.0
+    assert 1.8 < shift[0] < 4.5 and abs(shift[1]) < 1.0
     lids = [index for pair in EYE_LIDS for index in pair]
-    assert np.abs(after[lids] - before[lids]).max() < 1.0
+    assert np.abs(after[lids] - before[lids]).max() < 1.5
