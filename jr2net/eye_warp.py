@@ -19,9 +19,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
-from scipy.spatial import Delaunay
 from torch import Tensor
 
 from jr2net.gaze import EYE_OPENINGS, IRISES, eye_openness
@@ -55,12 +55,25 @@ class EyeTriangles:
         for eye in range(len(EYE_LANDMARKS)):
             start = eye * len(EYE_LANDMARKS[0])
             eye_points = points[start : start + len(EYE_LANDMARKS[0])].double().numpy()
-            triangles.append(Delaunay(eye_points).simplices + start)
+            triangles.append(delaunay_triangles(eye_points) + start)
             contour = eye_points[:CONTOUR_COUNT]
             openings.append(polygon_triangles(contour) + start)
         return EyeTriangles(
             points, torch.from_numpy(np.concatenate(triangles)), torch.from_numpy(np.concatenate(openings))
         )
+
+
+def delaunay_triangles(points: np.ndarray) -> np.ndarray:
+    """(F, 3) the Delaunay triangles of (N, 2) distinct points, as indices (OpenCV's ``Subdiv2D``)."""
+    low = np.floor(points.min(axis=0)) - 1
+    span = np.ceil(points.max(axis=0) - low) + 2
+    subdivision = cv2.Subdiv2D((int(low[0]), int(low[1]), int(span[0]), int(span[1])))
+    subdivision.insert([(float(x), float(y)) for x, y in points])
+    corners = subdivision.getTriangleList().reshape(-1, 3, 2)
+    distances = np.linalg.norm(corners[:, :, None, :] - points[None, None].astype(np.float32), axis=-1)
+    nearest = distances.argmin(axis=-1)
+    known = (distances.min(axis=-1) < 1e-3).all(axis=1)  # not one of the outer, virtual vertices
+    return nearest[known].astype(np.int64)
 
 
 def polygon_triangles(contour: np.ndarray) -> np.ndarray:
