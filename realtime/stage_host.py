@@ -187,16 +187,28 @@ class StageHost:
 
 
 class ThreadStageHost(StageHost):
-    """A host in this process: the calling thread runs the worker (quick to start, shares the GIL)."""
+    """A host in this process: the calling thread runs the worker (quick to start, shares the GIL).
+
+    Once closed it builds nothing more: an open that was on its way when the server stopped (a
+    call that hung up while its workers were built) would leave a worker, MediaPipe graph and all,
+    that nobody closes."""
 
     def __init__(self, name: str, preload: Preload | None = None) -> None:
         super().__init__(name)
         self._table = WorkerTable(None if preload is None else preload())
+        self._closed = False
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
 
     def _call(self, message: Message, doing: str | None) -> object:
+        if self._closed:
+            raise RuntimeError(f"the {self.name} host is closed")
         return self._table.handle(message)
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             self._table.close()
         self.sessions.clear()

@@ -84,6 +84,7 @@ class WorkerPool:
         self.kinds, self.mode, self.preload = list(kinds), mode, preload
         self.hosts: dict[str, list[StageHost]] = {kind: [] for kind in self.kinds}
         self._placing = threading.Lock()
+        self._closed = False
         try:
             for _ in range(count):  # every child starts before any is waited for
                 for kind in self.kinds:
@@ -103,7 +104,12 @@ class WorkerPool:
 
     def open(self, key: str, factories: Mapping[str, WorkerFactory]) -> PooledSession:
         """Session ``key``'s workers, one per kind on that kind's least-loaded host (a host whose
-        process died is replaced by a new one first)."""
+        process died is replaced by a new one first).
+
+        Raises:
+            RuntimeError: the pool is closed (or closes while the workers are built: those built
+                are closed with it).
+        """
         if set(factories) != set(self.kinds):
             raise ValueError(f"give a worker factory for each of {self.kinds}, got {sorted(factories)}")
         self._replace_dead()
@@ -111,6 +117,8 @@ class WorkerPool:
         try:
             for kind in self.kinds:
                 with self._placing:  # chosen and counted at once: concurrent opens spread out
+                    if self._closed:
+                        raise RuntimeError("the worker pool closed while this session's workers were built")
                     host = min(self.hosts[kind], key=lambda h: len(h.sessions))
                     host.sessions.add(key)
                 session.hosts.append(host)
@@ -133,6 +141,8 @@ class WorkerPool:
     def _replace_dead(self) -> None:
         """Start a new host in place of each one whose process died (its sessions ended with it)."""
         with self._placing:
+            if self._closed:
+                raise RuntimeError("the worker pool is closed")
             for kind, hosts in self.hosts.items():
                 for index, host in enumerate(hosts):
                     if not host.alive:
@@ -169,7 +179,9 @@ class WorkerPool:
         return [host.pid for host in self._all() if host.pid is not None and host.alive]
 
     def close(self) -> None:
-        """Stop every host (and the workers on them)."""
+        """Stop every host (and the workers on them); the pool opens no session after."""
+        with self._placing:
+            self._closed = True
         for host in self._all():
             host.close()
 

@@ -142,7 +142,7 @@ def test_calls_that_declare_part_of_a_gpu_share_the_node_that_has_one(
         return received, stats, third
 
     async def scenario() -> tuple:
-        async for base in serve_app(door):
+        async with serve_app(door) as base:
             outcome = await calls(base)
         return outcome
 
@@ -205,7 +205,7 @@ def test_a_lost_node_ends_its_call_only_and_a_node_that_joins_takes_the_next(
         return told_s, ended, gap_before, gap_after, full, newcomer_node == joined.node_id
 
     async def scenario() -> tuple:
-        async for base in serve_app(door):
+        async with serve_app(door) as base:
             outcome = await calls(base)
         return outcome
 

@@ -103,7 +103,7 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         async with aiohttp.ClientSession() as http:
             third = await offer_status(http, base, {})
         restarted = _front_door(face_model, avatar, namespace, warm=1)
-        async for second_base in serve_app(restarted):
+        async with serve_app(restarted) as second_base:
             adopted = await server_stats(second_base)
         pids = {door.calls[session].where["pid"] for _, session in callers}
         for client, _ in callers:
@@ -120,7 +120,7 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         return bad_upload, received, stats, third, adopted, pids, await server_stats(base)
 
     async def scenario() -> tuple:
-        async for base in serve_app(door):  # runs once, then stops the front door
+        async with serve_app(door) as base:  # stops the front door after
             outcome = await calls(base)
         return outcome
 
@@ -187,7 +187,7 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
         return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape
 
     async def scenario() -> tuple:
-        async for base in serve_app(door):  # runs once, then stops the front door
+        async with serve_app(door) as base:  # stops the front door after
             outcome = await calls(base)
         return outcome
 

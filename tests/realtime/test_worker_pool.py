@@ -110,6 +110,48 @@ def test_a_pool_refuses_missing_factories_and_frees_a_half_open_session() -> Non
         assert all(not host.sessions for hosts in pool.hosts.values() for host in hosts)
 
 
+class _Closable:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        return frame
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_closed_pool_opens_nothing_and_closes_what_it_was_building() -> None:
+    """A call that hangs up as the server stops: the workers being built are closed, none after."""
+    built: list[_Closable] = []
+
+    def slow_worker(preloaded: object) -> _Closable:
+        time.sleep(0.3)
+        built.append(_Closable())
+        return built[-1]
+
+    factories = {"first": slow_worker, "second": slow_worker}
+    pool = WorkerPool(["first", "second"], mode="thread", hosts=1)
+    outcome: list[BaseException | object] = []
+
+    def opening() -> None:
+        try:
+            outcome.append(pool.open("a", factories))
+        except RuntimeError as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=opening)
+    thread.start()
+    time.sleep(0.1)  # the first worker is being built
+    pool.close()
+    thread.join()
+    assert isinstance(outcome[0], RuntimeError) and "closed" in str(outcome[0])
+    assert len(built) == 1 and built[0].closed, "the worker built as the pool closed is closed"
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.open("b", factories)
+    assert len(built) == 1, "nothing is built on a closed pool"
+
+
 def test_hosts_per_stage_grow_with_cores() -> None:
     assert [hosts_per_stage(c) for c in (1, 2, 4, 5, 8, 16)] == [1, 1, 1, 2, 3, 7]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from fractions import Fraction
 from typing import Protocol
 
@@ -44,8 +45,12 @@ class ClipTrack(MediaStreamTrack):
         return frame
 
 
+@asynccontextmanager
 async def serve_app(server: Served) -> AsyncIterator[str]:
-    """Serve ``server``'s app on a free loopback port; yields its base URL, cleans up after."""
+    """Serve ``server``'s app on a free loopback port: ``async with serve_app(server) as base``
+    gives its base URL and shuts the server down on leaving (a generator left by a ``return``
+    inside ``async for`` would be finalised only as ``asyncio.run`` ends, after it has cancelled
+    every task, so the server's shutdown would never run)."""
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
