@@ -235,6 +235,7 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
         "answered": answered,
         "server": stats.get("you", {}),
         "capacity": stats.get("capacity"),
+        "warning": answer.get("warning"),
     }
 
 
@@ -404,6 +405,7 @@ def _describe(
         },
         "server": {key: value for key, value in call["server"].items() if key != "frames"},
         "capacity": call["capacity"],  # the server's admission model as the call ended
+        "warning": call["warning"],  # what the answer told a first caller under the floor
     }
     if extra_span is not None:
         inside = arrivals[~_outside(arrivals, extra_span)]
@@ -429,6 +431,8 @@ def _print(label: str, caller: dict) -> None:
         f"motion lag {lag} ms, frames {caller['frames_received']}/{caller['frames_sent']}"
         f"{extra}"
     )
+    if caller.get("warning"):
+        print(f"{'':28s} warned: {caller['warning']}")
 
 
 def _group(callers: list[dict]) -> dict[str, float | int]:

@@ -7,8 +7,9 @@ Routes:
   a source kept for the one call whose offer names it (see :mod:`jr2net.realtime.source_store`).
 - ``POST /offer`` ``{"sdp", "type"}`` and optionally ``"refiner"`` (one the server offers) and
   ``"source"`` (an upload's id; default: the server's ``--source``) → ``{"sdp", "type",
-  "session"}``; 503 with the reason when one more caller would push every caller below the fps
-  floor (:mod:`jr2net.realtime.admission`).
+  "session"}``; 503 with the reason when one more caller would push the callers on below the fps
+  floor (:mod:`jr2net.realtime.admission`); a first caller under the floor is taken, and the
+  answer's ``"warning"`` says what it can expect.
 - ``POST /recalibrate`` ``{"session"}``: the session's next driving frame becomes its neutral.
 - ``GET /stats``: every caller's refiner, fps (over the call and the last seconds), time to the
   first frame, drops and latency (by a public name, never the session id), the pool's load and
@@ -95,7 +96,8 @@ class ReenactmentServer:
         renderers: the refiners an offer may name (its ``refiner`` field), each building the
             reenact stage's frame renderer (default: only ``geometric``); ``default_renderer``
             serves offers that name none.
-        min_fps: the fps floor admission control keeps every caller above.
+        min_fps: the fps floor admission control keeps the callers on above (a first caller is
+            taken under it, warned).
         hosts: hosts per stage kind (default: sized to the machine's cores).
     """
 
@@ -135,9 +137,9 @@ class ReenactmentServer:
 
     async def offer(self, request: web.Request) -> web.Response:
         offer = await read_offer(request, self.renderers, self.default_renderer)
-        refusal = self.refusal()
-        if refusal is not None:
-            raise web.HTTPServiceUnavailable(text=refusal)
+        expected = self.forecast()
+        if expected is not None and self.sessions:
+            raise web.HTTPServiceUnavailable(text=self.refusal(expected))
         source = self.source if offer.source is None else self.uploads.take(offer.source)
         peer = new_peer()
         name = f"caller-{next(self._names)}"
@@ -163,7 +165,10 @@ class ReenactmentServer:
                 self.uploads.store.restore(offer.source, source, client(request))  # the caller may try again
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         self._spawn(self._close_unless_started(session))
-        return web.json_response({"sdp": answer.sdp, "type": answer.type, "session": session.id})
+        reply = {"sdp": answer.sdp, "type": answer.type, "session": session.id}
+        if expected is not None:
+            reply["warning"] = self.warning(expected)
+        return web.json_response(reply)
 
     async def _close_unless_started(self, session: Session) -> None:
         """Close an answered session whose video never started: it holds a caller's place."""
@@ -178,18 +183,29 @@ class ReenactmentServer:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def refusal(self) -> str | None:
-        """Why one more caller cannot be taken (every caller would drop below ``min_fps``), or None."""
+    def forecast(self) -> float | None:
+        """The fps every caller would get with one more, when that is below ``min_fps``; else None
+        (and always None for the echo server, which has no pool)."""
         if self.echo or self.pool is None:
             return None
-        callers = len(self.sessions) + 1
         expected = self.expected_fps(extra=1)
-        if expected >= self.min_fps:
-            return None
-        who = "a caller" if callers == 1 else f"with one more caller each of the {callers}"
+        return expected if expected < self.min_fps else None
+
+    def refusal(self, expected: float) -> str:
+        """Why one more caller cannot join the callers on: with it each would get ``expected`` fps.
+
+        Only callers already on are protected by the floor: a first caller is taken whatever its
+        forecast (:meth:`warning`), since refusing it protects nobody."""
         return (
-            f"the server is full: {who} would get about {expected:.1f} fps, below this server's "
-            f"floor of {self.min_fps:g} fps; try again later"
+            f"the server is full: with one more caller each of the {len(self.sessions) + 1} would get "
+            f"about {expected:.1f} fps, below this server's floor of {self.min_fps:g} fps; try again later"
+        )
+
+    def warning(self, expected: float) -> str:
+        """What a first caller under the floor is told: this machine gives it about ``expected`` fps."""
+        return (
+            f"this machine can give this call only about {expected:.1f} fps, below this server's floor of "
+            f"{self.min_fps:g} fps (other programs busy, or a slow machine)"
         )
 
     def expected_fps(self, extra: int) -> float:

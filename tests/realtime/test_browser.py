@@ -58,8 +58,6 @@ def served(tmp_path: Path) -> Iterator[str]:
             "model",
             "--size",
             "160",
-            "--min-fps",
-            "0",  # admission is tested in test_server; a slow machine must not turn the one caller away
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
