@@ -25,8 +25,10 @@ With the most callers, one more caller is offered mid-run (``--extra-caller``): 
 reason (a 503 when it would push everyone below ``--min-fps``) are reported. While an admitted
 extra caller runs, the others' frames are left out of their figures (fps, glass to glass): those
 are the figures of that many callers; ``beside_extra`` gives them for the frames in its span.
-Then a soak (``--soak`` s, one caller): per-10 s medians of both measures and the server's
-resident memory (its process and the pool's children) every second.
+Glass to glass is also given per second over a call's first :data:`START_S` seconds, and its p99
+after them (a slow start shows there, apart from the steady state). Then a soak (``--soak`` s, one
+caller): per-10 s medians of both measures and the server's resident memory (its process and the
+pool's children) every second.
 
 With ``--ray`` the same callers also run against ``jr2net serve --ray local`` (each call in its own
 Ray actor on this machine, declaring ``--session-cpus``), in the same run, and the report compares
@@ -82,6 +84,7 @@ WINDOW_S = 4.0
 MAX_LAG_S = 0.6
 SERVER_START_S = 180.0
 EXTRA_CALLER_AFTER_S = 4.0
+START_S = 5.0  # a call's first seconds, reported per second
 
 
 class _ClipTrack(MediaStreamTrack):
@@ -379,6 +382,8 @@ def _describe(
     legs = _frame_legs(call, FPS)
     glass, sent_at = legs.pop("glass_to_glass"), legs.pop("sent_at")
     alone = _outside(call["sent"][0] + (sent_at + glass) / 1e3, extra_span)
+    early = alone & (sent_at < START_S * 1e3)
+    later = alone & (sent_at >= START_S * 1e3)
     sent_times = np.array(call["sent"]) - call["sent"][0]
     got_values = _signals(tracker, [image for _, _, image in received])
     lags = _lags(sent_times, sent_values[: len(sent_times)], arrivals - call["sent"][0], got_values)
@@ -392,6 +397,8 @@ def _describe(
         "median_ms": float(np.median(glass[alone])),
         "p99_ms": float(np.percentile(glass[alone], 99)),
         "median_ms_per_10s": _medians_by_window(sent_at[alone], glass[alone]),
+        "median_ms_per_1s_first_5s": _medians_by_window(sent_at[early], glass[early], 1.0),
+        "p99_ms_after_5s": float(np.percentile(glass[later], 99)) if later.any() else None,
         "legs_ms": {
             leg: {"median": float(np.median(values[alone])), "p99": float(np.percentile(values[alone], 99))}
             for leg, values in legs.items()
