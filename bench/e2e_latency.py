@@ -4,8 +4,11 @@
     python -m bench.e2e_latency --out out/bench_e2e_720.json --frame 1280x720 --callers 1 --soak 0
 
 aiortc clients send a shared talking clip (d3: head turns, blinks, an open mouth), pillarboxed to a
-webcam's frame size, at 30 fps, and record when each frame left and when each reenacted frame
-arrived; the server (``jr2net serve`` in its own process, a photo as its source) drives the photo.
+webcam's frame size, at 30 fps, or, as the page does, at most at the rate the server asks each
+caller to send (its ``send_fps``, in the answer and ``/stats``; ``--no-follow-send-rate``: always
+30), skipping the clip's frames in between; they record when each frame left and when each
+reenacted frame arrived; the server (``jr2net serve`` in its own process, a photo as its source)
+drives the photo.
 The same clients against an echo server (``jr2net serve --echo``: the video sent straight back) in
 the same run are the transport floor. For each number of callers at once (``--callers``), every
 caller's:
@@ -45,6 +48,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import socket
 import subprocess
 import sys
@@ -88,22 +92,38 @@ START_S = 5.0  # a call's first seconds, reported per second
 
 
 class _ClipTrack(MediaStreamTrack):
+    """A camera playing ``frames`` at ``fps``; ``sent`` gets each frame's time (when it was sent, or
+    when it was due where the camera skipped it). With :attr:`rate` below ``fps`` (the server's
+    ``send_fps``, as the page caps its encoder) it sends at that rate, the clip's frame of the moment
+    each time, and skips the others; at ``fps`` it sends every frame, catching up when late."""
+
     kind = "video"
 
     def __init__(self, frames: list[np.ndarray], fps: float, sent: list[float]) -> None:
         super().__init__()
         self.frames, self.fps, self.sent, self.index = frames, fps, sent, 0
-        self.started = time.monotonic()
+        self.rate, self.frames_sent = fps, 0
+        self.started = self.next_at = time.monotonic()
 
     async def recv(self) -> av.VideoFrame:
+        await asyncio.sleep(max(0.0, self.next_at - time.monotonic()))
+        now = time.monotonic()
+        capped = self.rate < self.fps
+        if capped:  # the clip's frame of this moment; the ones before it were skipped
+            due = min(math.floor((now - self.started) * self.fps), len(self.frames))
+            while self.index < due:
+                self.sent.append(self.started + self.index / self.fps)
+                self.index += 1
         if self.index >= len(self.frames):
             self.stop()
             raise MediaStreamError
-        await asyncio.sleep(max(0.0, self.started + self.index / self.fps - time.monotonic()))
         frame = av.VideoFrame.from_ndarray(self.frames[self.index], format="rgb24")
         frame.pts, frame.time_base = round(self.index * 90000 / self.fps), Fraction(1, 90000)
-        self.sent.append(time.monotonic())
+        self.sent.append(now)
         self.index += 1
+        self.frames_sent += 1
+        on_time = self.started + self.index / self.fps
+        self.next_at = max(on_time, now + 1.0 / self.rate) if capped else on_time
         return frame
 
 
@@ -190,12 +210,14 @@ def _wait_for_warm_actors(server: _Server) -> None:
         time.sleep(0.5)
 
 
-async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
-    """One caller: send ``frames`` at ``fps``, keep what comes back; its offer's status too."""
+async def _call(base: str, frames: list[np.ndarray], fps: float, follow_hint: bool) -> dict:
+    """One caller: send ``frames`` at ``fps`` (with ``follow_hint``, at most at the ``send_fps`` the
+    server asks for, read every second), keep what comes back; its offer's status too."""
     sent: list[float] = []
     received: list[tuple[float, int, np.ndarray]] = []
     client = RTCPeerConnection()
-    client.addTrack(_ClipTrack(frames, fps, sent))
+    camera = _ClipTrack(frames, fps, sent)
+    client.addTrack(camera)
     release_frames_on_marker(client)  # a browser also plays a frame once its last packet is in
     pulls = []
 
@@ -222,8 +244,18 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
         answer = await response.json()
         answered = time.monotonic()
         await client.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+        hint = answer.get("send_fps")
+        hints = [] if hint is None else [hint]
+        asked_at = time.monotonic()
         while len(sent) < len(frames) and client.connectionState not in ("failed", "closed"):
+            if follow_hint and hint is not None:
+                camera.rate = min(fps, float(hint))
             await asyncio.sleep(0.1)
+            if hint is not None and time.monotonic() - asked_at >= 1.0:
+                asked_at = time.monotonic()
+                asked = await http.get(f"{base}/stats?session={answer['session']}")
+                hint = (await asked.json()).get("you", {}).get("send_fps", hint)
+                hints.append(hint)
         await asyncio.sleep(1.0)
         reply = await http.get(f"{base}/stats?frames=1&session={answer['session']}")
         if reply.status != 200:
@@ -233,6 +265,8 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
     return {
         "status": 200,
         "sent": sent,
+        "frames_sent": camera.frames_sent,
+        "send_fps_hints": hints,  # the server's send_fps, from the answer on, one a second
         "received": received,
         "offered": offered,
         "answered": answered,
@@ -243,18 +277,18 @@ async def _call(base: str, frames: list[np.ndarray], fps: float) -> dict:
 
 
 async def _callers(
-    base: str, frames: list[np.ndarray], count: int, extra: bool
+    base: str, frames: list[np.ndarray], count: int, extra: bool, follow_hint: bool
 ) -> tuple[list[dict], dict | None]:
     """``count`` callers at once (each starting a fifth of a second after the previous); with
-    ``extra``, one more offered a few seconds in, while they run."""
+    ``extra``, one more offered a few seconds in, while they run; ``follow_hint`` as :func:`_call`."""
 
     async def staggered(k: int) -> dict:
         await asyncio.sleep(0.2 * k)
-        return await _call(base, frames, FPS)
+        return await _call(base, frames, FPS, follow_hint)
 
     async def late() -> dict:
         await asyncio.sleep(EXTRA_CALLER_AFTER_S)
-        return await _call(base, frames[: round(3 * FPS)], FPS)
+        return await _call(base, frames[: round(3 * FPS)], FPS, follow_hint)
 
     jobs = [staggered(k) for k in range(count)] + ([late()] if extra else [])
     results = await asyncio.gather(*jobs)
@@ -377,7 +411,7 @@ def _describe(
     inside it. Motion lag is measured in windows over the whole call."""
     received = call["received"]
     if len(received) < 2:
-        return {"frames_sent": len(call["sent"]), "frames_received": len(received), "fps": 0.0}
+        return {"frames_sent": call["frames_sent"], "frames_received": len(received), "fps": 0.0}
     arrivals = np.array([t for t, _, _ in received])
     legs = _frame_legs(call, FPS)
     glass, sent_at = legs.pop("glass_to_glass"), legs.pop("sent_at")
@@ -389,7 +423,8 @@ def _describe(
     lags = _lags(sent_times, sent_values[: len(sent_times)], arrivals - call["sent"][0], got_values)
     delays = np.array([lag for lag, _ in lags]) * 1e3
     described = {
-        "frames_sent": len(call["sent"]),
+        "frames_sent": call["frames_sent"],
+        "send_fps_hints": call["send_fps_hints"],
         "frames_received": len(received),
         "fps": _fps(arrivals, extra_span),
         "first_frame_s": float(arrivals[0] - call["answered"]),
@@ -468,7 +503,7 @@ def _compare(plain: dict[str, float | int], ray: dict[str, float | int]) -> dict
     return {"plain": plain, "ray": ray, "change_percent": change}
 
 
-def _soak(arguments: list[str], frames: list[np.ndarray]) -> tuple[dict, list[float]]:
+def _soak(arguments: list[str], frames: list[np.ndarray], follow_hint: bool) -> tuple[dict, list[float]]:
     """One caller for the frames' length; the server's RSS (MB) every second meanwhile."""
     rss: list[float] = []
     with _serve(arguments) as server:
@@ -480,7 +515,7 @@ def _soak(arguments: list[str], frames: list[np.ndarray]) -> tuple[dict, list[fl
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        call = asyncio.run(_call(server.base, frames, FPS))
+        call = asyncio.run(_call(server.base, frames, FPS, follow_hint))
         done.set()
         sampler.join()
     return call, rss
@@ -511,6 +546,12 @@ def main() -> None:
         help="offer one more caller during the largest group (default on)",
     )
     parser.add_argument("--min-fps", type=float, default=8.0, help="the server's --min-fps (default 8)")
+    parser.add_argument(
+        "--follow-send-rate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send at most at the server's send_fps, as the page does (default on; off: always 30 fps)",
+    )
     parser.add_argument("--hosts", type=int, help="the server's --hosts (default: its own, by cores)")
     parser.add_argument(
         "--ray",
@@ -570,13 +611,15 @@ def main() -> None:
             for count in counts:
                 _wait_for_warm_actors(server)
                 extra = args.extra_caller and name == "reenactment" and count == counts[-1]
-                calls, extras_call = asyncio.run(_callers(server.base, frames, count, extra))
+                calls, extras_call = asyncio.run(
+                    _callers(server.base, frames, count, extra, args.follow_send_rate)
+                )
                 groups[name][count] = calls
                 extras[name] = extras_call if extra else extras.get(name)
     soak_call, rss = (None, [])
     if args.soak > 0:
         soak_frames = [clip[index % len(clip)] for index in range(round(args.soak * FPS))]
-        soak_call, rss = _soak(servers["reenactment"], soak_frames)
+        soak_call, rss = _soak(servers["reenactment"], soak_frames, args.follow_send_rate)
     report: dict[str, object] = {}
     runs = []
     summaries: dict[str, dict[int, dict[str, float | int]]] = {name: {} for name in groups}
@@ -633,6 +676,7 @@ def main() -> None:
         "frame": f"{width}x{height}",
         "callers": counts,
         "min_fps": args.min_fps,
+        "follow_send_rate": args.follow_send_rate,
         "hosts": args.hosts,
         "method": args.method,
         "runtime": args.runtime,

@@ -29,6 +29,7 @@ from jr2net.realtime.threads import usable_cores
 SAMPLE_WINDOW = 10  # CPU samples kept (one a second)
 PROC = Path("/proc")
 CAMERA_FPS = 30.0  # frames a second a call is assumed to send before one is measured
+SEND_HEADROOM = 1.2  # a caller is asked to send this much faster than it is expected to get back
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,20 @@ def expected_fps(
     left = max(0.0, share - cost.received_rate * cost.per_received)  # for the frames delivered
     machine = left / cost.per_delivered if cost.per_delivered > 0 else math.inf
     return min([machine, *per_host])
+
+
+def send_rate(expected: float) -> int:
+    """The frames a second a caller should send when each caller is ``expected`` to get that many
+    back: a little more (:data:`SEND_HEADROOM`, so the stages always have a fresh frame), at most
+    :data:`CAMERA_FPS`, at least 1.
+
+    Every frame sent is received and decoded by the server (about 7 ms of its CPU on 2 cores at
+    640x480) whether or not a stage takes it. On 2 cores (``bench.e2e_latency``, three runs each,
+    a noisy machine), callers following this rate let a third caller in at 8.6-9.1 fps in two runs
+    of three (never without it, nor at 1.5x headroom), two callers got 22.5-30.9 fps in all against
+    21.4-25.2; the delay of the driver's motion was about the same, the frame's own pts delay often
+    higher (a capped sender's frame waits for its turn where a 30 fps one is replaced by a fresher)."""
+    return max(1, min(round(CAMERA_FPS), math.ceil(SEND_HEADROOM * expected)))
 
 
 def machine_busy_seconds(cores: Iterable[int]) -> float | None:

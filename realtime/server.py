@@ -9,12 +9,15 @@ Routes:
   ``"source"`` (an upload's id; default: the server's ``--source``) → ``{"sdp", "type",
   "session"}``; 503 with the reason when one more caller would push the callers on below the fps
   floor (:mod:`jr2net.realtime.admission`); a first caller under the floor is taken, and the
-  answer's ``"warning"`` says what it can expect.
+  answer's ``"warning"`` says what it can expect. The answer's ``"send_fps"`` is the rate the
+  caller should send at (:func:`jr2net.realtime.admission.send_rate`; the page caps its camera's
+  encoder there), kept up to date in its ``/stats``.
 - ``POST /recalibrate`` ``{"session"}``: the session's next driving frame becomes its neutral.
 - ``GET /stats``: every caller's refiner, fps (over the call and the last seconds), time to the
   first frame, drops and latency (by a public name, never the session id), the pool's load and
-  the capacity; ``?session=ID`` adds that caller's own as ``"you"`` (and with ``&frames=1`` the
-  latest sent frames' ``[pts, captured, sent]`` in monotonic seconds, and the first one's pts).
+  the capacity; ``?session=ID`` adds that caller's own as ``"you"``, with the ``"send_fps"`` it
+  should send at now (and with ``&frames=1`` the latest sent frames' ``[pts, captured, sent]`` in
+  monotonic seconds, and the first one's pts).
 
 Every session shares one warm :class:`jr2net.realtime.worker_pool.WorkerPool` started with the
 server; a session has its own workers (tracker, fit state, source) there, freed when it ends.
@@ -34,7 +37,7 @@ from aiohttp import web
 from aiortc import RTCPeerConnection
 
 from jr2net.face_model import FaceModel
-from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps
+from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps, send_rate
 from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
@@ -165,7 +168,9 @@ class ReenactmentServer:
                 self.uploads.store.restore(offer.source, source, client(request))  # the caller may try again
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         self._spawn(self._close_unless_started(session))
-        reply = {"sdp": answer.sdp, "type": answer.type, "session": session.id}
+        reply: dict[str, object] = {"sdp": answer.sdp, "type": answer.type, "session": session.id}
+        if self.pool is not None:
+            reply["send_fps"] = send_rate(self.expected_fps(extra=0))
         if expected is not None:
             reply["warning"] = self.warning(expected)
         return web.json_response(reply)
@@ -344,6 +349,8 @@ class ReenactmentServer:
         own = self.sessions.get(request.query.get("session", ""))
         if own is not None:
             report["you"] = sessions[own.name] | {"name": own.name}
+            if self.pool is not None:
+                report["you"]["send_fps"] = send_rate(self.expected_fps(extra=0))
             if request.query.get("frames") == "1":
                 report["you"] |= frame_timeline(own.outgoing)
         return web.json_response(report)

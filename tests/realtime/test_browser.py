@@ -132,6 +132,10 @@ def test_browser_sees_the_reenacted_stream(served: str, shared_media: Path, tmp_
             driver.find_element("id", "recalibrate").click()
             recalibrated = _wait_for_text(driver, "message", "recalibrated")
             stats = _wait_for_text(driver, "stats", "caller-1")
+            cap = driver.execute_script(
+                "const sender = peer.getSenders().find((c) => c.track && c.track.kind === 'video');"
+                "return sender.getParameters().encodings[0].maxFramerate || null;"
+            )
     finally:
         driver.quit()
     assert "error" not in played, played
@@ -141,6 +145,7 @@ def test_browser_sees_the_reenacted_stream(served: str, shared_media: Path, tmp_
     )
     assert "fps" in stats and "server: 1 caller(s)" in stats, stats
     assert "your current face is the neutral one" in recalibrated
+    assert "sending at most" in stats and cap is not None and 1 <= cap <= 30, (stats, cap)
 
 
 def _wait_for_text(driver: object, element: str, expected: str, timeout_s: float = 30.0) -> str:

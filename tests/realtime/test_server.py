@@ -274,7 +274,9 @@ def test_a_first_caller_under_the_floor_is_warned_and_the_next_one_gets_a_503(fa
 
     (status, text), (refused, reason), sessions, stats = asyncio.run(scenario())
     assert status == 200, text
-    warning = json.loads(text)["warning"]
+    answer = json.loads(text)
+    warning = answer["warning"]
+    assert 1 <= answer["send_fps"] <= 30, "the rate to send at, as the page caps its encoder"
     assert "this call only about" in warning and "below this server's floor of 1000 fps" in warning
     assert refused == 503 and "each of the 2 would get" in reason and "floor of 1000 fps" in reason
     assert sessions == 1, "the refused offer left no session"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from jr2net.realtime import admission
-from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps
+from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps, send_rate
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.process_stage import StageProcessError
@@ -176,6 +176,12 @@ def test_expected_fps_divides_each_host_among_its_callers_and_the_free_cores_amo
     assert expected_fps(2, leaving, stages, CallCost(0.0, 0.050)) == pytest.approx(1 / 0.030)
     with pytest.raises(ValueError):
         expected_fps(2, {"reconstruct": [0], "reenact": [0]}, stages, CallCost(0.0, 0.050))
+
+
+def test_callers_are_asked_to_send_a_little_faster_than_they_get_back() -> None:
+    assert send_rate(10.0) == 12 and send_rate(7.6) == 10
+    assert send_rate(29.0) == 30, "never more than a camera sends"
+    assert send_rate(0.2) == 1, "never nothing"
 
 
 def test_loads_place_extra_callers_as_open_would() -> None:
