@@ -329,7 +329,9 @@ class ReenactmentServer:
             "refiners": sorted(self.renderers),
             "default_refiner": self.default_renderer,
         }
+        expected_now: float | None = None  # every caller's fps now (with a pool)
         if self.pool is not None:
+            expected_now = self.expected_fps(extra=0)
             stages = self.stage_seconds()
             callers = len(self.sessions)
             cost = self.call_cost(stages)
@@ -343,14 +345,14 @@ class ReenactmentServer:
                 "received_fps_per_call": cost.received_rate,
                 "foreign_cores": self._cpu.foreign_cores(),
                 "foreign_cores_with_one_more": self._cpu.foreign_cores(calls=callers + 1),
-                "expected_fps": self.expected_fps(extra=0),
+                "expected_fps": expected_now,
                 "expected_fps_with_one_more": self.expected_fps(extra=1),
             }
         own = self.sessions.get(request.query.get("session", ""))
         if own is not None:
             report["you"] = sessions[own.name] | {"name": own.name}
-            if self.pool is not None:
-                report["you"]["send_fps"] = send_rate(self.expected_fps(extra=0))
+            if expected_now is not None:
+                report["you"]["send_fps"] = send_rate(expected_now)
             if request.query.get("frames") == "1":
                 report["you"] |= frame_timeline(own.outgoing)
         return web.json_response(report)

@@ -280,6 +280,7 @@ def test_a_first_caller_under_the_floor_is_warned_and_the_next_one_gets_a_503(fa
     assert "this call only about" in warning and "below this server's floor of 1000 fps" in warning
     assert refused == 503 and "each of the 2 would get" in reason and "floor of 1000 fps" in reason
     assert sessions == 1, "the refused offer left no session"
+    assert server.sessions == {}, "the server's shutdown closed the first caller's session"
     capacity = stats["capacity"]
     assert capacity["min_fps"] == 1000 and 1 < capacity["expected_fps_with_one_more"] < 1000
     assert all(ms > 0 for ms in capacity["stage_ms"].values()), "the warm-up measured both stages"
