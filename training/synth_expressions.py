@@ -9,8 +9,10 @@ albedo) and prepared as a reenactment source; the reenactor then renders it with
 expressions in place of its own, keeping its shape, pose and light: half captured (the split's clips'
 blendshape tracks), half large (:mod:`jr2net.training.expression_bank`). Each rendering is tracked
 by MediaPipe, as a live frame would be, and aligned to a ``--crop-size`` crop
-(:mod:`jr2net.alignment`); one MediaPipe finds no face in is skipped and counted. The geometric
-reenactor renders the pairs; DCNet's generator is to remake them once it holds up (issue 19).
+(:mod:`jr2net.alignment`); one MediaPipe finds no face in is skipped and counted. ``--refiner``
+says what renders them: ``geometric`` (the default) or ``dcnet``, the learned generator
+(``--dcnet-weights FILE``, default the shipped one), which fills the mouth, the eyes and the
+face's edge instead of pasting the relit warp.
 
 Written to ``--out``: ``crops.npy`` (N, S, S, 3) uint8, ``betas.npy`` (N, 53) float32 (the ICT
 expression each crop was rendered with), ``meta.json`` (per pair its source and expression origin
@@ -33,10 +35,13 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from jr2net.alignment import align_face
+from jr2net.engines.refiners import DEFAULT_REFINER, REFINERS, RefinerChoice
 from jr2net.face_model import FaceModel
+from jr2net.nets.checkpoint import provenance
+from jr2net.nets.dcnet_checkpoint import default_dcnet_weights
 from jr2net.provenance import checkout_commit
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Reenactor, prepare_source
+from jr2net.reenact import FrameRenderer, Reenactor, prepare_source
 from jr2net.sources import limit_size
 from jr2net.tracking import Tracker
 from jr2net.training.crop_cache import TRAIN_MEDIA, split_images
@@ -61,6 +66,7 @@ class SynthConfig:
     seed: int = 0
     max_sources: int | None = None
     real_pairs: bool = False  # also the captured clip frames themselves, labelled by the blendshape map
+    refiner: str = DEFAULT_REFINER  # what renders the pairs (a key of REFINERS)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,7 @@ def source_pairs(
     reconstructor: Reconstructor,
     tracker: Tracker,
     crop_size: int,
+    renderer: FrameRenderer,
 ) -> tuple[np.ndarray | None, list[ExpressionPair], int]:
     """The aligned crop of one source image and its pairs, and how many renderings had no face
     for MediaPipe; (None, [], 0) when the source itself has none."""
@@ -108,7 +115,7 @@ def source_pairs(
     if result.params is None:
         return None, [], 0
     source = prepare_source(model, image, result.params, landmarks=result.tracking.landmarks)
-    reenactor = Reenactor(model, source)
+    reenactor = Reenactor(model, source, renderer=renderer)
     pairs, faceless = [], 0
     for expression in expressions:
         target = source.params.replace(expression=torch.from_numpy(expression.weights)[None])
@@ -147,6 +154,12 @@ def real_pairs(frames: list[CapturedFrame], crop_size: int) -> list[ExpressionPa
     ]
 
 
+def dcnet_record(weights: Path | None) -> dict[str, object]:
+    """Which DCNet weights rendered the pairs (default the shipped), and how they were made."""
+    path = default_dcnet_weights() if weights is None else weights
+    return {"weights": str(path), "provenance": provenance(path)}
+
+
 def build_expression_pairs(
     model: FaceModel,
     images: list[tuple[str, np.ndarray]],
@@ -154,8 +167,13 @@ def build_expression_pairs(
     out: Path,
     config: SynthConfig,
     real: Sequence[ExpressionPair] = (),
+    dcnet_weights: Path | None = None,
 ) -> dict[str, object]:
-    """Render the pairs of ``images`` (named sources) into ``out``; the counts (as in meta.json)."""
+    """Render the pairs of ``images`` (named sources) into ``out`` with ``config.refiner`` (DCNet's
+    weights: ``dcnet_weights``, default the shipped); the counts (as in meta.json)."""
+    choice = RefinerChoice(config.refiner, "torch", dcnet_weights)
+    choice.check()
+    renderer = choice()
     generator = np.random.default_rng(split_seed(config))
     pairs: list[ExpressionPair] = []
     sheet_rows: list[tuple[np.ndarray, list[ExpressionPair]]] = []
@@ -164,7 +182,7 @@ def build_expression_pairs(
         for name, image in tqdm(images, desc="expression pairs", unit="source"):
             chosen = expressions_for(model, bank, config.per_source, generator)
             own, made, faceless = source_pairs(
-                model, name, image, chosen, reconstructor, tracker, config.crop_size
+                model, name, image, chosen, reconstructor, tracker, config.crop_size, renderer
             )
             if own is None:
                 faceless_sources += 1
@@ -192,7 +210,8 @@ def build_expression_pairs(
     meta = {
         **counts,
         "config": asdict(config),
-        "renderer": "geometric",
+        "renderer": config.refiner,
+        "dcnet": dcnet_record(dcnet_weights) if config.refiner == "dcnet" else None,
         "expression_names": list(model.expression_names),
         "per_pair": [
             {
@@ -232,6 +251,14 @@ def main() -> None:
         action="store_true",
         help="also store the captured clip frames themselves, labelled by the blendshape map",
     )
+    parser.add_argument(
+        "--refiner",
+        choices=REFINERS,
+        default=DEFAULT_REFINER,
+        help=f"what renders the pairs: geometric (relit warp, feathered paste) or dcnet (the learned "
+        f"generator); default {DEFAULT_REFINER}",
+    )
+    parser.add_argument("--dcnet-weights", type=Path, help="DCNet weights (default: the shipped ones)")
     args = parser.parse_args()
     config = SynthConfig(
         args.split,
@@ -242,6 +269,7 @@ def main() -> None:
         args.seed,
         args.max_sources,
         args.real_pairs,
+        args.refiner,
     )
     model = FaceModel.load()
     images = split_images(args.train_media, config.frames_per_clip, config.split)[: config.max_sources]
@@ -253,7 +281,9 @@ def main() -> None:
     print(f"{len(images)} source images, blendshape tracks of {len(clips)} clips", file=sys.stderr)
     frames = list(captured_frames(model, clips, config.capture_every))
     real = real_pairs(frames, config.crop_size) if config.real_pairs else []
-    counts = build_expression_pairs(model, images, [f.expression for f in frames], args.out, config, real)
+    counts = build_expression_pairs(
+        model, images, [f.expression for f in frames], args.out, config, real, args.dcnet_weights
+    )
     print(json.dumps(counts))
 
 
