@@ -260,6 +260,10 @@ def main() -> None:
     )
     parser.add_argument("--dcnet-weights", type=Path, help="DCNet weights (default: the shipped ones)")
     args = parser.parse_args()
+    try:
+        RefinerChoice(args.refiner, "torch", args.dcnet_weights).check()
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
     config = SynthConfig(
         args.split,
         args.per_source,
