@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.piecewise_warp import PiecewiseAffineWarp
-from jr2net.engines.refiners import RefinerChoice
+from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.landmark_pinning import transfer_landmarks
 from jr2net.reconstruct import Reconstructor

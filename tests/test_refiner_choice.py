@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from jr2net.commands.refiner import RefinerChoice
 from jr2net.dcnet_renderer import DCNetRenderer
-from jr2net.engines.refiners import RefinerChoice
 from jr2net.nets.dcnet import DCNet
 from jr2net.nets.dcnet_checkpoint import save_dcnet
 from jr2net.realtime.threads import LIVE_ONNX_THREADS, live_onnx_threads

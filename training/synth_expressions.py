@@ -35,13 +35,13 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from jr2net.alignment import align_face
-from jr2net.engines.refiners import DEFAULT_REFINER, REFINERS, RefinerChoice
+from jr2net.dcnet_renderer import DCNetRenderer
 from jr2net.face_model import FaceModel
 from jr2net.nets.checkpoint import provenance
-from jr2net.nets.dcnet_checkpoint import default_dcnet_weights
+from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
 from jr2net.provenance import checkout_commit
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import FrameRenderer, Reenactor, prepare_source
+from jr2net.reenact import FrameRenderer, GeometricRenderer, Reenactor, prepare_source
 from jr2net.sources import limit_size
 from jr2net.tracking import Tracker
 from jr2net.training.crop_cache import TRAIN_MEDIA, split_images
@@ -52,6 +52,7 @@ DEFAULT_OUT = Path("out/cache/expression_pairs")
 SPLITS = ("train", "validation")
 SOURCE_SIZE = 512  # longest side a source is rendered at
 SHEET_ROWS, SHEET_COLUMNS, SHEET_TILE = 8, 7, 112
+RENDERERS = ("geometric", "dcnet")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class SynthConfig:
     seed: int = 0
     max_sources: int | None = None
     real_pairs: bool = False  # also the captured clip frames themselves, labelled by the blendshape map
-    refiner: str = DEFAULT_REFINER  # what renders the pairs (a key of REFINERS)
+    renderer: str = "geometric"  # what renders the pairs (one of RENDERERS)
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,22 @@ def real_pairs(frames: list[CapturedFrame], crop_size: int) -> list[ExpressionPa
     ]
 
 
+def pair_renderer(name: str, dcnet_weights: Path | None = None) -> FrameRenderer:
+    """The frame renderer ``name`` (one of :data:`RENDERERS`); DCNet (``dcnet_weights``, default
+    the shipped) runs in torch here, on each source's own crop size.
+
+    Raises:
+        ValueError: an unknown name, or DCNet weights that are no DCNet's.
+        FileNotFoundError: no DCNet weights at ``dcnet_weights``.
+    """
+    if name not in RENDERERS:
+        raise ValueError(f"unknown pair renderer {name!r}; choose from {RENDERERS}")
+    if name == "geometric":
+        return GeometricRenderer()
+    net = load_dcnet(dcnet_weights)
+    return DCNetRenderer(lambda size: net)
+
+
 def dcnet_record(weights: Path | None) -> dict[str, object]:
     """Which DCNet weights rendered the pairs (default the shipped), and how they were made."""
     path = default_dcnet_weights() if weights is None else weights
@@ -169,11 +186,9 @@ def build_expression_pairs(
     real: Sequence[ExpressionPair] = (),
     dcnet_weights: Path | None = None,
 ) -> dict[str, object]:
-    """Render the pairs of ``images`` (named sources) into ``out`` with ``config.refiner`` (DCNet's
+    """Render the pairs of ``images`` (named sources) into ``out`` with ``config.renderer`` (DCNet's
     weights: ``dcnet_weights``, default the shipped); the counts (as in meta.json)."""
-    choice = RefinerChoice(config.refiner, "torch", dcnet_weights)
-    choice.check()
-    renderer = choice()
+    renderer = pair_renderer(config.renderer, dcnet_weights)
     generator = np.random.default_rng(split_seed(config))
     pairs: list[ExpressionPair] = []
     sheet_rows: list[tuple[np.ndarray, list[ExpressionPair]]] = []
@@ -210,8 +225,8 @@ def build_expression_pairs(
     meta = {
         **counts,
         "config": asdict(config),
-        "renderer": config.refiner,
-        "dcnet": dcnet_record(dcnet_weights) if config.refiner == "dcnet" else None,
+        "renderer": config.renderer,
+        "dcnet": dcnet_record(dcnet_weights) if config.renderer == "dcnet" else None,
         "expression_names": list(model.expression_names),
         "per_pair": [
             {
@@ -253,15 +268,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--refiner",
-        choices=REFINERS,
-        default=DEFAULT_REFINER,
-        help=f"what renders the pairs: geometric (relit warp, feathered paste) or dcnet (the learned "
-        f"generator); default {DEFAULT_REFINER}",
+        choices=RENDERERS,
+        default=SynthConfig.renderer,
+        help="what renders the pairs: geometric (relit warp, feathered paste) or dcnet (the learned "
+        f"generator, in torch); default {SynthConfig.renderer}",
     )
     parser.add_argument("--dcnet-weights", type=Path, help="DCNet weights (default: the shipped ones)")
     args = parser.parse_args()
     try:
-        RefinerChoice(args.refiner, "torch", args.dcnet_weights).check()
+        pair_renderer(args.refiner, args.dcnet_weights)
     except (FileNotFoundError, ValueError) as error:
         parser.error(str(error))
     config = SynthConfig(

@@ -4,11 +4,48 @@ the output frame, the geometric renderer or the learned DCNet."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
-from jr2net.engines.dcnet_runners import DCNET_RUNTIMES
-from jr2net.engines.refiners import DEFAULT_REFINER, REFINERS, RefinerChoice
-from jr2net.nets.dcnet_checkpoint import default_dcnet_weights
+import torch
+
+from jr2net.dcnet_renderer import DCNetRenderer
+from jr2net.engines.dcnet_runners import DCNET_RUNTIMES, DCNetRunnersBySize
+from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
+from jr2net.reenact import FrameRenderer, GeometricRenderer
+
+REFINERS = ("dcnet", "geometric")
+DEFAULT_REFINER = "geometric"
+
+
+@dataclass(frozen=True)
+class RefinerChoice:
+    """Which frame renderer a reenactor uses, as a value that pickles: called (in a stage
+    process, say), it builds the renderer; DCNet's onnxruntime gets ``threads`` threads (0: as
+    many as torch has where it is built)."""
+
+    refiner: str = DEFAULT_REFINER
+    runtime: str = "onnx"
+    weights: Path | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.refiner not in REFINERS:
+            raise ValueError(f"unknown refiner {self.refiner!r}; choose from {REFINERS}")
+        if self.runtime not in DCNET_RUNTIMES:
+            raise ValueError(f"unknown DCNet runtime {self.runtime!r}; choose from {DCNET_RUNTIMES}")
+
+    def check(self) -> None:
+        """Fail now, with the reason, when the refiner cannot be built (DCNet weights missing or
+        unreadable), instead of inside a stage once the call has started."""
+        if self.refiner == "dcnet":
+            load_dcnet(self.weights)
+
+    def __call__(self) -> FrameRenderer:
+        if self.refiner == "geometric":
+            return GeometricRenderer()
+        threads = self.threads or torch.get_num_threads()
+        return DCNetRenderer(DCNetRunnersBySize(self.runtime, self.weights, threads=threads))
 
 
 def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,8 +9,7 @@ import sys
 from aiohttp import web
 
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
-from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
-from jr2net.engines.refiners import REFINERS, RefinerChoice
+from jr2net.commands.refiner import REFINERS, RefinerChoice, add_refiner_arguments, refiner_choice
 from jr2net.face_model import FaceModel
 from jr2net.realtime.ray_loopback import keep_ray_on_loopback
 from jr2net.realtime.server import DEFAULT_MIN_FPS, ReenactmentServer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jr2net.engines.refiners import RefinerChoice
+from jr2net.commands.refiner import RefinerChoice
 from jr2net.realtime.front_door import refiner_table
 
 

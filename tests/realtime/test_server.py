@@ -17,7 +17,7 @@ import pytest
 from aiortc import RTCPeerConnection
 from PIL import Image
 
-from jr2net.engines.refiners import RefinerChoice
+from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.realtime.server import ReenactmentServer
 from jr2net.realtime.webrtc import limit_ice_to_loopback

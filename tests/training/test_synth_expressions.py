@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jr2net.engines.refiners import REFINERS, RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.media import read_image
 from jr2net.nets.dcnet_checkpoint import default_dcnet_weights
@@ -22,10 +21,12 @@ from jr2net.training.expression_bank import (
     large_expressions,
 )
 from jr2net.training.synth_expressions import (
+    RENDERERS,
     SPLITS,
     SynthConfig,
     build_expression_pairs,
     expressions_for,
+    pair_renderer,
     real_pairs,
     source_pairs,
     split_seed,
@@ -71,9 +72,9 @@ def test_the_splits_never_share_a_sampled_expression(face_model: FaceModel) -> N
     assert not weights["train"] & weights["validation"]
 
 
-@pytest.mark.parametrize("refiner", REFINERS)
+@pytest.mark.parametrize("renderer", RENDERERS)
 def test_a_rendered_expression_is_what_mediapipe_sees(
-    face_model: FaceModel, shared_media: Path, refiner: str
+    face_model: FaceModel, shared_media: Path, renderer: str
 ) -> None:
     """The source rendered with a wide-open jaw and with closed eyes, by either refiner: MediaPipe
     reads those on the aligned crops, against the source's own."""
@@ -84,7 +85,7 @@ def test_a_rendered_expression_is_what_mediapipe_sees(
     ]
     with Reconstructor(face_model, mode="image") as reconstructor, Tracker(mode="image") as tracker:
         own, pairs, faceless = source_pairs(
-            face_model, "s5.jpg", image, wanted, reconstructor, tracker, 224, RefinerChoice(refiner)()
+            face_model, "s5.jpg", image, wanted, reconstructor, tracker, 224, pair_renderer(renderer)
         )
         assert own is not None and own.shape == (224, 224, 3) and faceless == 0 and len(pairs) == 2
 
@@ -136,7 +137,7 @@ def test_pairs_rendered_by_dcnet_say_which_weights_made_them(
     face_model: FaceModel, shared_media: Path, tmp_path: Path
 ) -> None:
     images = [("s12.jpg", read_image(shared_media / "liveportrait/source/s12.jpg"))]
-    config = SynthConfig(per_source=2, crop_size=64, refiner="dcnet")
+    config = SynthConfig(per_source=2, crop_size=64, renderer="dcnet")
     counts = build_expression_pairs(face_model, images, [], tmp_path, config)
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert counts["pairs"] == 2 and meta["renderer"] == "dcnet"
@@ -144,3 +145,5 @@ def test_pairs_rendered_by_dcnet_say_which_weights_made_them(
     assert meta["dcnet"]["provenance"]["command"].startswith("python -m jr2net.training.train_dcnet")
     with pytest.raises(FileNotFoundError):
         build_expression_pairs(face_model, images, [], tmp_path, config, dcnet_weights=tmp_path / "none.pt")
+    with pytest.raises(ValueError, match="unknown pair renderer"):
+        pair_renderer("paint")
