@@ -141,7 +141,8 @@ class ReenactmentServer:
     async def offer(self, request: web.Request) -> web.Response:
         offer = await read_offer(request, self.renderers, self.default_renderer)
         expected = self.forecast()
-        if expected is not None and self.sessions:
+        under_floor = expected is not None and expected < self.min_fps
+        if under_floor and self.sessions:
             raise web.HTTPServiceUnavailable(text=self.refusal(expected))
         source = self.source if offer.source is None else self.uploads.take(offer.source)
         peer = new_peer()
@@ -169,9 +170,9 @@ class ReenactmentServer:
             raise web.HTTPBadRequest(text=f"cannot answer this offer: {error}") from error
         self._spawn(self._close_unless_started(session))
         reply: dict[str, object] = {"sdp": answer.sdp, "type": answer.type, "session": session.id}
-        if self.pool is not None:
-            reply["send_fps"] = send_rate(self.expected_fps(extra=0))
-        if expected is not None:
+        if expected is not None:  # the forecast counted this caller: it is what each caller gets now
+            reply["send_fps"] = send_rate(expected)
+        if under_floor:
             reply["warning"] = self.warning(expected)
         return web.json_response(reply)
 
@@ -189,12 +190,10 @@ class ReenactmentServer:
         task.add_done_callback(self._background.discard)
 
     def forecast(self) -> float | None:
-        """The fps every caller would get with one more, when that is below ``min_fps``; else None
-        (and always None for the echo server, which has no pool)."""
+        """The fps every caller would get with one more; None for the echo server, which has no pool."""
         if self.echo or self.pool is None:
             return None
-        expected = self.expected_fps(extra=1)
-        return expected if expected < self.min_fps else None
+        return self.expected_fps(extra=1)
 
     def refusal(self, expected: float) -> str:
         """Why one more caller cannot join the callers on: with it each would get ``expected`` fps.
