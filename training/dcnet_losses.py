@@ -25,11 +25,14 @@ FACE_ALPHA = 0.99  # what the face_alpha term asks of the blending mask inside t
 class DCNetLossWeights:
     """Weights of the generator's terms (``face_l1`` is an extra L1 inside the target face mask;
     ``face_alpha`` asks the blending mask to be 1 there, so the static source never shows through
-    the face: the ghost of a doubled chin or cheek)."""
+    the face: the ghost of a doubled chin or cheek; ``decisive_alpha`` asks it to be 0 or 1
+    anywhere, so a moved head is shown either moved or where it was, never both at half strength:
+    the ghost of a doubled head)."""
 
     l1: float = 10.0
     face_l1: float = 10.0
     face_alpha: float = 0.0
+    decisive_alpha: float = 0.0
     feature_matching: float = 2.0
     adversarial: float = 0.5
     perceptual: float = 1.0
@@ -99,6 +102,15 @@ def composite(image: Tensor, alpha: Tensor, background: Tensor) -> Tensor:
     return alpha * image + (1 - alpha) * background
 
 
+def indecision(alpha: Tensor) -> Tensor:
+    """(B, 1, S, S): 4 s (1 - s) of the blending mask ``alpha`` (B, 1, S, S) before the crop's
+    border ramp (``s = alpha / ramp``), weighted by the ramp: 1 where the mask shows the generated
+    crop and the source at half strength each, 0 where it shows one of them."""
+    ramp = border_ramp(alpha.shape[-1]).to(alpha)
+    decided = alpha / ramp.clamp(min=1e-6)
+    return 4 * alpha * (1 - decided)
+
+
 def generator_terms(
     output: Tensor,
     alpha: Tensor,
@@ -119,6 +131,8 @@ def generator_terms(
         reachable = FACE_ALPHA * mask * border_ramp(mask.shape[-1]).to(mask)
         shortfall = functional.relu(reachable - alpha).sum() / mask.sum().clamp(min=1)
         terms["face_alpha"] = weights.face_alpha * shortfall
+    if weights.decisive_alpha:
+        terms["decisive_alpha"] = weights.decisive_alpha * indecision(alpha).mean()
     if fake is not None and real_features is not None:
         logits, features = fake
         terms["adversarial"] = -weights.adversarial * logits.mean()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNetConfig
+from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNetConfig, border_ramp
 from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet
 from jr2net.training.dcnet_data import PairDataset
 from jr2net.training.dcnet_losses import DCNetLossWeights, generator_terms
@@ -135,6 +135,30 @@ def test_the_ablations_without_the_warped_image_ask_for_the_seen_source_to_be_gi
     with pytest.raises(ValueError, match="keep_seen_source=false"):
         train(config)
     assert not (tmp_path / "run").exists(), "refused before anything was written"
+
+
+def test_the_decisive_alpha_term_asks_the_mask_to_show_one_image_not_both() -> None:
+    """``weights.decisive_alpha``: nothing for a mask of 0 or 1 (before the border ramp), most for
+    0.5, and its gradient pushes a mask towards whichever end it is nearer."""
+    size = 32
+    ramp = border_ramp(size)
+    image, mask = torch.rand(1, 3, size, size), torch.ones(1, 1, size, size)
+    weights = DCNetLossWeights(decisive_alpha=1.0)
+
+    def term(alpha: torch.Tensor) -> torch.Tensor:
+        return generator_terms(image, alpha, image, mask, None, None, weights, None)["decisive_alpha"]
+
+    assert float(term(ramp.clone())) == pytest.approx(0, abs=1e-6)
+    assert float(term(torch.zeros_like(ramp))) == 0
+    halves = [term(level * ramp) for level in (0.2, 0.5, 0.8)]
+    assert float(halves[1]) > float(halves[0]) == pytest.approx(float(halves[2]), rel=1e-5)
+    assert float(halves[1]) == pytest.approx(float(ramp.mean()), rel=1e-5)
+    low, high = (torch.full_like(ramp, level).mul(ramp).requires_grad_() for level in (0.3, 0.7))
+    (term(low) + term(high)).backward()
+    inside = ramp == 1
+    assert (low.grad[inside] > 0).all() and (high.grad[inside] < 0).all()
+    default = generator_terms(image, low, image, mask, None, None, DCNetLossWeights(), None)
+    assert "decisive_alpha" not in default
 
 
 def test_the_face_alpha_term_asks_for_the_generated_face_where_the_source_would_show_through() -> None:
