@@ -69,7 +69,12 @@ def _blur_matrix(size: int, sigma: float, dtype: torch.dtype, device: torch.devi
 
 
 def extrapolate_flow(
-    flow: Tensor, mask: Tensor, sigma: float, downscale: int = 4, near_sigma: float | None = None
+    flow: Tensor,
+    mask: Tensor,
+    sigma: float,
+    downscale: int = 4,
+    near_sigma: float | None = None,
+    around: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Spread a flow known on a mask smoothly outwards, fading to zero far from it.
 
@@ -82,6 +87,9 @@ def extrapolate_flow(
             this smaller spread instead (at least ``downscale``), handing over to the wide one
             where its own coverage fades: the wide average alone sits off the flow at the mask's
             edge wherever the flow varies across the mask (a head turning), which shows as a seam.
+        around: a coarser flow known around the mask, (B, 2, h, w) and its (B, 1, h, w) mask at
+            1/``downscale`` of the size (ceil): taken where the mask itself does not cover a small
+            pixel, and spread on with it (the head's own motion beyond the face's).
 
     Returns:
         (B, 2, H, W): the flow itself on the mask, its normalised-convolution extension outside,
@@ -92,6 +100,13 @@ def extrapolate_flow(
     flow = torch.where(mask > 0, flow, torch.zeros_like(flow))
     small_flow = torch.nn.functional.avg_pool2d(flow * mask, downscale, ceil_mode=True)
     small_mask = torch.nn.functional.avg_pool2d(mask, downscale, ceil_mode=True)
+    if around is not None:
+        around_flow, around_mask = around
+        check_tensor("around flow", around_flow, ("B", 2, small_mask.shape[-2], small_mask.shape[-1]))
+        check_tensor("around mask", around_mask, ("B", 1, small_mask.shape[-2], small_mask.shape[-1]))
+        rest = around_mask * (1 - small_mask)
+        small_flow = small_flow + around_flow * rest
+        small_mask = small_mask + rest
     known = torch.cat([small_flow, small_mask], 1)
     extended, coverage = _normalised_convolution(known, sigma / downscale)
     if near_sigma is not None:

@@ -4,7 +4,7 @@ One crop window per source (:meth:`CropWindow.around`): a square around the sour
 enough for hair, ears, neck and the head's motion, fixed for the whole call so the crop does not
 jitter. Every map of a :class:`jr2net.reenact.TargetWarp` is resampled into that window at S×S:
 the warped source is the source image sampled at the crop's source points (the face's eq. 2 points,
-spread over hair, neck and background by the extrapolated flow), so it covers the whole crop.
+the head's own motion over hair and neck, the extrapolated flow beyond), so it covers the whole crop.
 """
 
 from __future__ import annotations

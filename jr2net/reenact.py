@@ -6,10 +6,11 @@ source mesh (eq. 2 of the paper with a per-pixel source point, so expression cha
 texture too; for an unchanged expression it is exactly eq. 2's rigid warp), the source image is
 sampled there, and the co-visibility mask says where the source actually saw that point. A
 refiner turns that into the face (:class:`GeometricRefiner`: shading-ratio relighting, rendered
-albedo where the source saw nothing, a dark mouth cavity); hair, neck and background follow a
-flow extrapolated smoothly from the face, and the face is pasted back with a feathered mask
-(:class:`GeometricRenderer`). A :class:`FrameRenderer` turns that warp into the output frame:
-the geometric one, or the learned DCNet (:mod:`jr2net.dcnet_renderer`).
+albedo where the source saw nothing, a dark mouth cavity); hair, ears and neck follow the head's
+own motion (:mod:`jr2net.head_motion`), the background a flow extrapolated smoothly from the
+head's, and the face is pasted back with a feathered mask (:class:`GeometricRenderer`). A
+:class:`FrameRenderer` turns that warp into the output frame: the geometric one, or the learned
+DCNet (:mod:`jr2net.dcnet_renderer`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets
 from jr2net.face_model import FaceModel
 from jr2net.gaze import IRIS_SMOOTHING, IrisAnchors, iris_anchors, iris_reads
 from jr2net.geometry import COVISIBILITY_TOLERANCE, FaceGeometry, face_geometry
+from jr2net.head_motion import HEAD_FLOW_DOWNSCALE, HeadFlow, head_flow
 from jr2net.landmark_pinning import (
     SPLINE_SMOOTHING,
     PinningFields,
@@ -189,8 +191,8 @@ class TargetWarp:
         covisible: (1, 1, H, W) 1 where the source saw the target pixel's surface point.
         mouth: (1, 1, H, W) 1 on the mouth cap (the mouth interior).
         source_points: (1, H, W, 2) where each target pixel samples the source image: the face's
-            points, spread smoothly over hair, neck and background and fading to the pixel itself
-            far from the face.
+            points, the head's own motion over hair, ears and neck (photos), spread smoothly over
+            the background and fading to the pixel itself far from the head.
         screen: (1, V, 3) the target FaceParams' vertices on the image (pixels and depth), as
             rendered (before any pinning).
     """
@@ -606,19 +608,33 @@ class Reenactor:
             face_points=face_points,
             covisible=found.covisible,
             mouth=mouth,
-            source_points=self._spread(maps.mask, face_points),
+            source_points=self._spread(maps.mask, face_points, self._head_flow(target)),
             screen=screen,
         )
 
+    def _head_flow(self, target: FaceParams) -> HeadFlow | None:
+        """The head's flow beyond the face for ``target`` (:mod:`jr2net.head_motion`), None where
+        the warped region is already the whole head (the built-in avatar)."""
+        if self.source.region == "head_neck":
+            return None
+        height, width = self.source.image.shape[-2:]
+        return head_flow(self.source.params, target, height, width)
+
     @staticmethod
-    def _spread(mask: Tensor, source_pixels: Tensor) -> Tensor:
-        """The face's source points (1, H, W, 2) extended over the frame by the extrapolated flow."""
+    def _spread(mask: Tensor, source_pixels: Tensor, head: HeadFlow | None) -> Tensor:
+        """The face's source points (1, H, W, 2) extended over the frame: by the head's own flow
+        around the face where ``head`` is given, and the extrapolated flow beyond."""
         height, width = mask.shape[-2:]
         centres = pixel_centres(height, width)
         flow = (source_pixels - centres).permute(0, 3, 1, 2).contiguous()  # channels first: faster blurs
         face_size = math.sqrt(float(mask.sum())) or 1.0
         spread = extrapolate_flow(
-            flow, mask, sigma=FLOW_SPREAD_FRACTION * face_size, near_sigma=FLOW_NEAR_FRACTION * face_size
+            flow,
+            mask,
+            sigma=FLOW_SPREAD_FRACTION * face_size,
+            downscale=HEAD_FLOW_DOWNSCALE,
+            near_sigma=FLOW_NEAR_FRACTION * face_size,
+            around=None if head is None else (head.flow, head.mask),
         )
         return centres + spread.permute(0, 2, 3, 1)
 

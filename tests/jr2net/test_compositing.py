@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from jr2net.compositing import extrapolate_flow, gaussian_blur
+from jr2net.shapes import ShapeError
 
 
 def test_gaussian_blur_keeps_mass_and_flat_images() -> None:
@@ -56,3 +57,23 @@ def test_extrapolated_flow_follows_the_mask_edge_with_a_near_spread() -> None:
     assert near_jump < 0.5 * wide_jump
     torch.testing.assert_close(near * mask, flow * mask)
     assert float(near[0, 0, 64, 127].abs()) < float(near[0, 0, 64, 97].abs())
+
+
+def test_extrapolated_flow_takes_a_coarser_flow_around_the_mask() -> None:
+    """A face flow of +5 px inside a small square, the head's -3 px known around it on a larger
+    square at a quarter of the size: the face keeps its own, the ring between takes the head's, the
+    far corner fades to nothing."""
+    size, downscale = 128, 4
+    mask = torch.zeros(1, 1, size, size)
+    mask[..., 48:80, 48:80] = 1.0
+    flow = torch.full((1, 2, size, size), 5.0)
+    around_mask = torch.zeros(1, 1, size // downscale, size // downscale)
+    around_mask[..., 6:26, 6:26] = 1.0
+    around = (torch.full((1, 2, size // downscale, size // downscale), -3.0) * around_mask, around_mask)
+    spread = extrapolate_flow(flow, mask, sigma=16.0, downscale=downscale, near_sigma=2.0, around=around)
+    torch.testing.assert_close(spread * mask, flow * mask)
+    assert abs(float(spread[0, 0, 64, 32]) + 3.0) < 0.3
+    assert abs(float(spread[0, 1, 36, 64]) + 3.0) < 0.3
+    assert abs(float(spread[0, 0, 0, 0])) < 0.5
+    with pytest.raises(ShapeError, match="around"):
+        extrapolate_flow(flow, mask, sigma=16.0, downscale=downscale, around=(around[0][..., :-1], around[1]))
