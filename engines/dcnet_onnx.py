@@ -13,11 +13,12 @@ import argparse
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
-from jr2net.dense_conditions import CROP_SIZE
+from jr2net.dense_conditions import CROP_SIZE, CROP_STEP
 from jr2net.engines.onnx_export import OPSET, cached_path, export_module
 from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS, DCNet
-from jr2net.nets.dcnet_checkpoint import load_dcnet
+from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
 
 INPUTS = ["texture", "conditions", "grid"]
 OUTPUTS = ["image", "alpha"]
@@ -38,6 +39,23 @@ def cached_dcnet_onnx(net: DCNet, weights: Path, size: int = CROP_SIZE, opset: i
     """The ONNX export of ``net``, loaded from ``weights``: exported on first use, then reused."""
     path = cached_path(f"dcnet-{size}", weights, opset)
     return path if path.is_file() else export_dcnet(net, path, size, opset)
+
+
+def crop_sizes() -> list[int]:
+    """Every crop side a source's window can ask for (``CropWindow.crop_size``)."""
+    return list(range(CROP_STEP, CROP_SIZE + 1, CROP_STEP))
+
+
+def export_crop_sizes(weights: Path | None = None, opset: int = OPSET) -> list[Path]:
+    """DCNet's ONNX export for every crop size (:func:`crop_sizes`) of a weights file (default:
+    ``$JR2NET_DCNET`` or the shipped), made where not yet cached: a server does this before its
+    first caller, who would otherwise wait for the export of their source's crop size."""
+    weights = default_dcnet_weights() if weights is None else weights
+    net = load_dcnet(weights)
+    missing = [size for size in crop_sizes() if not cached_path(f"dcnet-{size}", weights, opset).is_file()]
+    for size in tqdm(missing, desc="DCNet ONNX exports (once per weights)", unit="size", disable=not missing):
+        cached_dcnet_onnx(net, weights, size, opset)
+    return [cached_dcnet_onnx(net, weights, size, opset) for size in crop_sizes()]
 
 
 def main() -> None:

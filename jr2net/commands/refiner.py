@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from jr2net.dcnet_renderer import DCNetRenderer
+from jr2net.engines.dcnet_onnx import export_crop_sizes
 from jr2net.engines.dcnet_runners import DCNET_RUNTIMES, DCNetRunnersBySize
 from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
 from jr2net.reenact import FrameRenderer, GeometricRenderer
@@ -40,6 +41,13 @@ class RefinerChoice:
         unreadable), instead of inside a stage once the call has started."""
         if self.refiner == "dcnet":
             load_dcnet(self.weights)
+
+    def prepare(self) -> None:
+        """First-use work done now, not during a call: DCNet on onnxruntime exports its model for
+        every crop size (cached on disk by the weights' hash: only the first start after new
+        weights pays, under a second a size)."""
+        if self.refiner == "dcnet" and self.runtime == "onnx":
+            export_crop_sizes(self.weights)
 
     def __call__(self) -> FrameRenderer:
         if self.refiner == "geometric":

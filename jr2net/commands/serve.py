@@ -82,7 +82,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def renderers(args: argparse.Namespace) -> dict[str, RefinerChoice]:
     """The refiners a caller may pick: the chosen one (checked: a clear error now if it cannot be
-    built), and the others that can be (DCNet only with readable weights, said when it is not)."""
+    built), and the others that can be (DCNet only with readable weights, said when it is not),
+    each prepared (:meth:`RefinerChoice.prepare`) so no caller waits for first-use work."""
     chosen = refiner_choice(args, live_onnx_threads())
     offered = {chosen.refiner: chosen}
     for name in REFINERS:
@@ -95,6 +96,8 @@ def renderers(args: argparse.Namespace) -> dict[str, RefinerChoice]:
             print(f"the {name} refiner is not offered: {error}", file=sys.stderr)
             continue
         offered[name] = other
+    for choice in offered.values():
+        choice.prepare()
     return offered
 
 

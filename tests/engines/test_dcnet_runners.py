@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from jr2net.engines.dcnet_onnx import export_dcnet
+from jr2net.dense_conditions import CROP_SIZE, CROP_STEP
+from jr2net.engines.dcnet_onnx import crop_sizes, export_crop_sizes, export_dcnet
 from jr2net.engines.dcnet_runners import (
     DCNetRunnersBySize,
     OnnxDCNetRunner,
@@ -68,3 +69,19 @@ def test_runners_by_size_make_one_export_per_size_and_reuse_it(
     assert len(list((tmp_path / "cache").rglob("*.onnx"))) == 2, "one export per size, on disk"
     image, alpha = small(*_inputs(0, 64))
     assert image.shape == (1, 3, 64, 64) and alpha.shape == (1, 1, 64, 64)
+
+
+def test_every_crop_size_is_exported_once_before_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a server does before its first caller: an export per crop size a source can ask for,
+    on disk, and nothing more the second time."""
+    weights = tmp_path / "dcnet.pt"
+    save_dcnet(DCNet(), weights, {})
+    monkeypatch.setenv("JR2NET_CACHE", str(tmp_path / "cache"))
+    paths = export_crop_sizes(weights)
+    assert len(paths) == len(crop_sizes()) == CROP_SIZE // CROP_STEP
+    assert all(path.is_file() for path in paths)
+    stamps = [path.stat().st_mtime_ns for path in paths]
+    assert export_crop_sizes(weights) == paths
+    assert [path.stat().st_mtime_ns for path in paths] == stamps, "cached exports are reused"
+    runner = DCNetRunnersBySize("onnx", weights, threads=1)(CROP_STEP)
+    assert runner.size == CROP_STEP
