@@ -134,3 +134,14 @@ def feather(mask: Tensor, width: float) -> Tensor:
     The blurred mask is 1/2 on the edge; rescaling (blur - 1/2) · 2 ramps from the edge inwards.
     """
     return ((gaussian_blur(mask, max(width / 2, 0.5)) - 0.5) * 2).clamp(0, 1) * mask
+
+
+@functools.lru_cache(maxsize=16)
+def pixel_centres(height: int, width: int) -> Tensor:
+    """(1, H, W, 2) pixel-centre positions (x, y), at +0.5.
+
+    Made once per size and shared by every caller (a frame's warp asks for them several times):
+    never modify the result in place."""
+    ys = torch.arange(height, dtype=torch.float32) + 0.5
+    xs = torch.arange(width, dtype=torch.float32) + 0.5
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]

@@ -18,10 +18,10 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from jr2net.compositing import feather, sample
+from jr2net.compositing import feather, pixel_centres, sample
 from jr2net.dense_conditions import CROP_SIZE, CropWindow, SourceCrop, dense_conditions, source_head
 from jr2net.nets.dcnet import unseen_only
-from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
+from jr2net.reenact import SourceFace, TargetWarp
 
 
 class DCNetRunner(Protocol):

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from jr2net.compositing import sample
-from jr2net.reenact import SourceFace, TargetWarp, pixel_centres
+from jr2net.compositing import pixel_centres, sample
+from jr2net.reenact import SourceFace, TargetWarp
 from jr2net.shapes import check_tensor
 
 CROP_SIZE = 256  # the largest crop, and the size DCNet is trained at

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics
+from jr2net.compositing import pixel_centres
 from jr2net.params import FaceParams
 
 HEAD_FLOW_DOWNSCALE = 4  # the head's flow is computed at this fraction of the frame's size
@@ -61,9 +62,7 @@ def head_flow(source: FaceParams, target: FaceParams, height: int, width: int) -
     view; the displacement is scaled by the neck's skinning (:data:`NECK_RANGE`)."""
     small_height = -(-height // HEAD_FLOW_DOWNSCALE)
     small_width = -(-width // HEAD_FLOW_DOWNSCALE)
-    ys = (torch.arange(small_height, dtype=torch.float32) + 0.5) * HEAD_FLOW_DOWNSCALE
-    xs = (torch.arange(small_width, dtype=torch.float32) + 0.5) * HEAD_FLOW_DOWNSCALE
-    pixels = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) frame pixels
+    pixels = pixel_centres(small_height, small_width)[0] * HEAD_FLOW_DOWNSCALE  # (h, w, 2) frame pixels
     homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
     to_plane = torch.linalg.inv(plane_homography(target, height, width)[0])
     plane = homogeneous @ to_plane.T

@@ -15,7 +15,6 @@ DCNet (:mod:`jr2net.dcnet_renderer`).
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ import torch
 from torch import Tensor
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
-from jr2net.compositing import extrapolate_flow, feather, sample
+from jr2net.compositing import extrapolate_flow, feather, pixel_centres, sample
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets
 from jr2net.face_model import FaceModel
@@ -637,17 +636,6 @@ class Reenactor:
             around=None if head is None else (head.flow, head.mask),
         )
         return centres + spread.permute(0, 2, 3, 1)
-
-
-@functools.lru_cache(maxsize=16)
-def pixel_centres(height: int, width: int) -> Tensor:
-    """(1, H, W, 2) pixel-centre positions (x, y), at +0.5.
-
-    Made once per size and shared by every caller (a frame's warp asks for them several times):
-    never modify the result in place."""
-    ys = torch.arange(height, dtype=torch.float32) + 0.5
-    xs = torch.arange(width, dtype=torch.float32) + 0.5
-    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)[None]
 
 
 def area_ratio(points: Tensor) -> Tensor:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from jr2net.compositing import pixel_centres
 from jr2net.eye_warp import (
     CONTOUR_COUNT,
     EYE_LANDMARKS,
@@ -20,7 +21,6 @@ from jr2net.eye_warp import (
 )
 from jr2net.gaze import EYE_LIDS
 from jr2net.media import read_image
-from jr2net.reenact import pixel_centres
 from jr2net.sources import limit_size
 from jr2net.tracking import Tracker
 

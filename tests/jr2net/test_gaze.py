@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from jr2net.compositing import pixel_centres
 from jr2net.face_model import FaceModel
 from jr2net.gaze import EYE_LIDS, IRISES, eye_openness, iris_anchors, iris_reads
 from jr2net.media import read_image
-from jr2net.reenact import Reenactor, pixel_centres
+from jr2net.reenact import Reenactor
 from jr2net.sources import limit_size, source_from_image
 from jr2net.tracking import Tracker
 
