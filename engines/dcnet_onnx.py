@@ -51,11 +51,13 @@ def export_crop_sizes(weights: Path | None = None, opset: int = OPSET) -> list[P
     ``$JR2NET_DCNET`` or the shipped), made where not yet cached: a server does this before its
     first caller, who would otherwise wait for the export of their source's crop size."""
     weights = default_dcnet_weights() if weights is None else weights
-    net = load_dcnet(weights)
-    missing = [size for size in crop_sizes() if not cached_path(f"dcnet-{size}", weights, opset).is_file()]
-    for size in tqdm(missing, desc="DCNet ONNX exports (once per weights)", unit="size", disable=not missing):
-        cached_dcnet_onnx(net, weights, size, opset)
-    return [cached_dcnet_onnx(net, weights, size, opset) for size in crop_sizes()]
+    paths = {size: cached_path(f"dcnet-{size}", weights, opset) for size in crop_sizes()}
+    missing = [size for size, path in paths.items() if not path.is_file()]
+    if missing:
+        net = load_dcnet(weights)
+        for size in tqdm(missing, desc="DCNet ONNX exports (once per weights)", unit="size"):
+            export_dcnet(net, paths[size], size, opset)
+    return list(paths.values())
 
 
 def main() -> None:
