@@ -89,6 +89,11 @@ def clip_paths(which: str) -> list[Path]:
     return [path for path in sorted(TRAINING_VIDEOS.glob("*.mp4")) if not is_validation(path.name)][:8]
 
 
+def jitter_percent(track: np.ndarray, iod: float) -> float:
+    """The jitter of a (T, 68, 2) track in % of the inter-ocular distance ``iod`` (px)."""
+    return 100 * jitter(torch.from_numpy(track.reshape(len(track), -1) / iod))
+
+
 def measure(model: FaceModel, path: Path, frame_count: int, settings: dict[str, OneEuroConfig]) -> dict:
     """One clip's jitter and lag for each setting, beside the unsmoothed pass."""
     frames = read_clip(path, frame_count)
@@ -98,7 +103,7 @@ def measure(model: FaceModel, path: Path, frame_count: int, settings: dict[str, 
         return {"clip": path.stem, "skipped": "a frame without a face"}
     corners = raw[:, list(OUTER_EYE_CORNERS)]
     iod = float(np.median(np.linalg.norm(corners[:, 0] - corners[:, 1], axis=-1)))
-    raw_jitter = 100 * jitter(torch.from_numpy(raw.reshape(len(raw), -1) / iod))
+    raw_jitter = jitter_percent(raw, iod)
     row: dict = {"clip": path.stem, "frames": len(frames), "frame_ms": frame_ms, "iod_px": iod}
     row["unsmoothed"] = {"jitter": raw_jitter}
     for name, config in settings.items():
@@ -106,7 +111,7 @@ def measure(model: FaceModel, path: Path, frame_count: int, settings: dict[str, 
         if track is None:
             row[name] = {"skipped": "a frame without a face"}
             continue
-        value = 100 * jitter(torch.from_numpy(track.reshape(len(track), -1) / iod))
+        value = jitter_percent(track, iod)
         row[name] = {
             "jitter": value,
             "jitter_ratio": value / raw_jitter,
