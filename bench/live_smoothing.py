@@ -20,7 +20,7 @@ shared clips and the validation people: where it is reported).
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +41,17 @@ OUTER_EYE_CORNERS = (36, 45)  # of the 68 landmarks
 
 
 def candidate_settings() -> dict[str, OneEuroConfig]:
-    """The live setting and its neighbours: faster rest cut-offs, a stronger speed term."""
+    """The live setting and its neighbours: no lead, faster rest cut-offs, a stronger speed term,
+    a shorter and a longer lead."""
+    plain = replace(LIVE_SMOOTHING, lead=0.0)
     return {
         "live": LIVE_SMOOTHING,
-        "6Hz": OneEuroConfig(min_cutoff=6.0, beta=LIVE_SMOOTHING.beta),
-        "8Hz": OneEuroConfig(min_cutoff=8.0, beta=LIVE_SMOOTHING.beta),
-        "live_beta1.5": OneEuroConfig(min_cutoff=LIVE_SMOOTHING.min_cutoff, beta=1.5),
+        "4Hz": plain,
+        "6Hz": replace(plain, min_cutoff=6.0),
+        "8Hz": replace(plain, min_cutoff=8.0),
+        "4Hz_beta1.5": replace(plain, beta=1.5),
+        "lead1": replace(LIVE_SMOOTHING, lead=1.0),
+        "lead3": replace(LIVE_SMOOTHING, lead=3.0),
     }
 
 

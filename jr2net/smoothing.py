@@ -1,7 +1,10 @@
 """One-Euro filtering of per-frame FaceParams, and a jitter metric.
 
 The One-Euro filter (Casiez et al. 2012) low-passes each value with a cut-off that rises with its
-speed: still faces stay still, fast motion keeps little lag.
+speed: still faces stay still, fast motion keeps little lag. A first-order low-pass trails a steady
+motion by its time constant τ = 1 / (2π · cut-off); with a ``lead`` the filter's output is moved ahead
+along its own speed estimate by that share of τ (its state stays the plain low-pass), which takes
+back that share of the lag in steady motion at the price of some overshoot when the motion stops.
 """
 
 from __future__ import annotations
@@ -19,16 +22,21 @@ SMOOTHED_FIELDS = ("expression", "rotation", "translation")
 
 @dataclass(frozen=True)
 class OneEuroConfig:
-    """Cut-off at rest (Hz), speed coefficient, and the cut-off of the speed estimate (Hz)."""
+    """Cut-off at rest (Hz), speed coefficient, the cut-off of the speed estimate (Hz), and the
+    share of the low-pass's own lag the output is moved ahead by (0: the plain One-Euro filter)."""
 
     min_cutoff: float = 1.5
     beta: float = 0.3
     derivative_cutoff: float = 1.0
+    lead: float = 0.0
+
+
+def _time_constant(cutoff: Tensor | float) -> Tensor | float:
+    return 1.0 / (2.0 * math.pi * cutoff)
 
 
 def _alpha(cutoff: Tensor | float, elapsed: float) -> Tensor | float:
-    tau = 1.0 / (2.0 * math.pi * cutoff)
-    return 1.0 / (1.0 + tau / elapsed)
+    return 1.0 / (1.0 + _time_constant(cutoff) / elapsed)
 
 
 class OneEuroFilter:
@@ -55,9 +63,14 @@ class OneEuroFilter:
         speed = (value - self._value) / elapsed
         self._speed = self._speed + _alpha(self.config.derivative_cutoff, elapsed) * (speed - self._speed)
         cutoff = self.config.min_cutoff + self.config.beta * self._speed.abs()
-        self._value = self._value + _alpha(cutoff, elapsed) * (value - self._value)
+        alpha = _alpha(cutoff, elapsed)
+        self._value = self._value + alpha * (value - self._value)
         self._time = time_s
-        return self._value.clone()
+        if self.config.lead == 0:
+            return self._value.clone()
+        # The speed is the input's rate away from the filtered value (as the One-Euro filter has it):
+        # 1/alpha times the motion's own in steady motion.
+        return self._value + self.config.lead * _time_constant(cutoff) * alpha * self._speed
 
 
 class ParamsSmoother:

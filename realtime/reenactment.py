@@ -41,11 +41,13 @@ TRACKING_SIZE = 480  # longest side (px) a live frame is tracked at: a webcam's 
 WARM_UP_FRAMES = 12
 # Live smoothing trades less jitter suppression for lag (``python -m bench.live_smoothing``, the 68
 # model landmarks on the image): on eight training clips a 4 Hz rest cut-off left 0.63 of the
-# unsmoothed jitter for 24 ms of lag, 6 Hz 0.69 for 18.5 ms, 8 Hz 0.74 for 15 ms (1.5 Hz: ~100 ms).
-# 6 Hz did not shorten the motion lag of ``bench.e2e_latency`` (12 s calls: 65-72 ms p50 either way;
-# 40 s calls: 55-60 at 4 Hz, 55 at 6 Hz; two runs each, in 5 ms steps): the jitter it would add buys
-# nothing the end-to-end figure can see.
-LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7)
+# unsmoothed jitter for 24 ms of lag, 6 Hz 0.69 for 18.5 ms, 8 Hz 0.74 for 15 ms (1.5 Hz: ~100 ms);
+# 4 Hz led by its own lag (``lead``) 1: 0.71 for 16 ms, 2: 0.79 for 7.5 ms, 3: 0.89 for 0 ms. The
+# speed estimate the lead follows is itself smoothed (1 Hz), so a lead of 1 takes back the lag of a
+# steady motion only, not of a motion's start. Lead 2 shortened the motion lag of
+# ``bench.e2e_latency`` (640×480, 40 s calls, three alternated runs each) from 60-62 ms p50 to 52-55;
+# 6 Hz alone had not (55-60 in 40 s calls).
+LIVE_SMOOTHING = OneEuroConfig(min_cutoff=4.0, beta=0.7, lead=2.0)
 # Warm-started from the previous frame, five LM steps land within 0.4 % of the inter-ocular
 # distance (mean; 1.6 % max) of ten, for 6.4 instead of 9.9 ms (d3 at 320², one thread); the
 # motion they leave unconverged shows as ~5 ms more lag over the clip.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -23,6 +26,18 @@ def test_follows_a_step_quickly_when_fast() -> None:
     values = [smoother(torch.tensor([0.0 if t < 10 else 1.0]), t / 30) for t in range(20)]
     assert float(values[9]) == 0.0
     assert float(values[14]) > 0.8
+
+
+def test_a_lead_takes_back_the_lag_of_a_steady_motion() -> None:
+    config = OneEuroConfig(min_cutoff=2.0, beta=0.0)
+    plain, leading = OneEuroFilter(config), OneEuroFilter(replace(config, lead=1.0))
+    slope, time_constant = 0.5, 1 / (2 * math.pi * config.min_cutoff)
+    for frame in range(90):
+        time_s = frame / 30
+        value = torch.tensor([slope * time_s])
+        trailing, ahead = plain(value, time_s), leading(value, time_s)
+    assert float(value - trailing) == pytest.approx(slope * time_constant, rel=1e-3)
+    assert abs(float(value - ahead)) < 1e-3 * slope * time_constant
 
 
 def test_reset_and_time_order() -> None:
