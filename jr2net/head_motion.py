@@ -12,6 +12,12 @@ a shift moves it. The plane counts as head within :data:`HEAD_EXTENT` (model cen
 included); the neck is skinned: the further down its point, the less of the head's motion it keeps,
 none at its base (the shoulders do not turn with the head).
 
+Given where the source shows the person (:mod:`jr2net.person_mask`), the head's motion is taken
+only where the source point it reads is the person's, and the background (the pixel and the point it
+would read both :data:`BACKGROUND_MARGIN` or more off the person) is known to stay put, instead of
+being dragged along by the head's motion fading out past it; the margin leaves the person's edge to
+the face's and the head's flow.
+
 Computed at 1/:data:`HEAD_FLOW_DOWNSCALE` of the frame, where the warp's flow is extended
 (:func:`jr2net.compositing.extrapolate_flow`): the plane's flow is smooth, the face's points stay exact.
 """
@@ -24,13 +30,14 @@ import torch
 from torch import Tensor
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics
-from jr2net.compositing import pixel_centres
+from jr2net.compositing import pixel_centres, sample
 from jr2net.params import FaceParams
 
 HEAD_FLOW_DOWNSCALE = 4  # the head's flow is computed at this fraction of the frame's size
 HEAD_PLANE_DEPTH = 0.0  # model z (cm) of the plane whose motion the outline follows
 HEAD_EXTENT = (14.0, 17.0)  # the half width and half height (cm) of the plane's head ellipse, at the origin
 NECK_RANGE = (-17.0, -8.0)  # model y (cm): no head motion at or below the first, all of it above the second
+BACKGROUND_MARGIN = 3.0  # cm: the background is known to stay put this far from the person and beyond
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,9 @@ class HeadFlow:
 
     Attributes:
         flow: (1, 2, h, w) source pixel minus target pixel (frame pixels), 0 off the head.
-        mask: (1, 1, h, w) 1 where the plane's point lies on the head (:data:`HEAD_EXTENT`).
+        mask: (1, 1, h, w) 1 where the flow is known: where the plane's point lies on the head
+            (:data:`HEAD_EXTENT`), on the person where the person is known, and on the background
+            then too (its flow 0).
     """
 
     flow: Tensor
@@ -55,11 +64,15 @@ def plane_homography(params: FaceParams, height: int, width: int) -> Tensor:
     return intrinsics(params.focal, height, width) @ columns
 
 
-def head_flow(source: FaceParams, target: FaceParams, height: int, width: int) -> HeadFlow:
+def head_flow(
+    source: FaceParams, target: FaceParams, height: int, width: int, person: Tensor | None = None
+) -> HeadFlow:
     """The head's flow beyond the face for one target frame of a ``height`` × ``width`` source.
 
     Each small pixel's centre is traced to the target's mid-plane and from there into the source
-    view; the displacement is scaled by the neck's skinning (:data:`NECK_RANGE`)."""
+    view; the displacement is scaled by the neck's skinning (:data:`NECK_RANGE`). ``person``
+    (1, 1, h', w'), 1 where the source shows the person (any size), limits the head's motion to the
+    person and makes the background's stillness known."""
     small_height = -(-height // HEAD_FLOW_DOWNSCALE)
     small_width = -(-width // HEAD_FLOW_DOWNSCALE)
     pixels = pixel_centres(small_height, small_width)[0] * HEAD_FLOW_DOWNSCALE  # (h, w, 2) frame pixels
@@ -76,5 +89,13 @@ def head_flow(source: FaceParams, target: FaceParams, height: int, width: int) -
     inside = (plane[..., 0] / half_width) ** 2 + (plane[..., 1] / half_height) ** 2 <= 1
     flow = share * (source_pixels - pixels)
     inside = inside & flow.isfinite().all(dim=-1)  # a line of sight along the plane meets it nowhere
+    known = inside
+    if person is not None:
+        to_mask = torch.tensor([person.shape[-1] / width, person.shape[-2] / height])
+        inside = inside & (sample(person, ((pixels + flow) * to_mask)[None])[0, 0] > 0.5)
+        margin = round(BACKGROUND_MARGIN * float(source.focal / source.translation[0, 2]) * float(to_mask[0]))
+        near = torch.nn.functional.max_pool2d(person, 2 * margin + 1, stride=1, padding=margin)
+        near_person = sample(near, ((pixels + flow) * to_mask)[None]) + sample(near, (pixels * to_mask)[None])
+        known = inside | (near_person[0, 0] < 0.5)
     flow = torch.where(inside[..., None], flow, torch.zeros_like(flow))
-    return HeadFlow(flow.permute(2, 0, 1)[None].contiguous(), inside[None, None].float())
+    return HeadFlow(flow.permute(2, 0, 1)[None].contiguous(), known[None, None].float())

@@ -43,6 +43,7 @@ from jr2net.landmark_pinning import (
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
+from jr2net.person_mask import person_mask
 from jr2net.render import RenderMaps, render_maps
 from jr2net.warp import mesh_correspondence
 
@@ -440,6 +441,9 @@ class Reenactor:
         self._anchored: Tensor | None = None
         self._source_residual: Tensor | None = None
         self._eyes: EyeTriangles | None = None
+        self._person = (
+            None if source.region == "head_neck" else person_mask(source.image, source.params, source.depth)
+        )
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)
             frontal = self._correspondence.landmark_points(model.neutral[None])[0, :, :2]
@@ -614,10 +618,10 @@ class Reenactor:
     def _head_flow(self, target: FaceParams) -> HeadFlow | None:
         """The head's flow beyond the face for ``target`` (:mod:`jr2net.head_motion`), None where
         the warped region is already the whole head (the built-in avatar)."""
-        if self.source.region == "head_neck":
+        if self._person is None:
             return None
         height, width = self.source.image.shape[-2:]
-        return head_flow(self.source.params, target, height, width)
+        return head_flow(self.source.params, target, height, width, self._person)
 
     @staticmethod
     def _spread(mask: Tensor, source_pixels: Tensor, head: HeadFlow | None) -> Tensor:

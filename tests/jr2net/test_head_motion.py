@@ -87,3 +87,23 @@ def test_the_neck_keeps_less_of_the_heads_motion_the_lower_it_is() -> None:
     assert abs(x_flow(high + 1.0) + 30.0) < 0.5
     assert abs(x_flow((low + high) / 2) + 15.0) < 2.0
     assert abs(x_flow(low - 0.5)) < 0.5
+
+
+def test_the_persons_outline_ends_the_heads_motion_and_the_background_stays_known() -> None:
+    """The source shows the person only left of the head's centre line: a 3 cm shift moves what
+    reads the person by 30 px, and right of the person (pixel and read both off it) the flow is
+    known to be 0 instead of unknown."""
+    source, shifted = placed(), placed(shift=SHIFT)
+    centre = int(pixel_of(source, (0.0, 0.0, 0.0))[0])
+    person = torch.zeros(1, 1, HEIGHT, WIDTH)
+    person[..., :centre] = 1.0
+    plain = head_flow(source, shifted, HEIGHT, WIDTH)
+    limited = head_flow(source, shifted, HEIGHT, WIDTH, person)
+    row, column = small_pixel(shifted, (-HEAD_EXTENT[0] * 0.5, 0.0, 0.0))
+    assert float(limited.mask[0, 0, row, column]) == 1.0
+    assert abs(float(limited.flow[0, 0, row, column]) + 30.0) < 0.5
+    row, column = small_pixel(shifted, (HEAD_EXTENT[0] * 0.8, 0.0, 0.0))
+    assert float(plain.flow[0, 0, row, column]) < -29.0
+    assert float(limited.mask[0, 0, row, column]) == 1.0
+    assert float(limited.flow[0, :, row, column].abs().max()) == 0.0
+    assert float(limited.mask[0, 0, 0, -1]) == 1.0

@@ -1,0 +1,60 @@
+"""Where a source photo shows the person: GrabCut seeded by the head's ellipse."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jr2net.head_motion import HEAD_EXTENT
+from jr2net.params import FaceParams, ParamLayout
+from jr2net.person_mask import ellipse_radius, person_mask
+
+HEIGHT, WIDTH = 384, 512
+LAYOUT = ParamLayout(identity_count=4, expression_count=3, vertex_count=10)
+
+
+def head(shift_cm: float = 0.0) -> FaceParams:
+    """A frontal head 80 cm away (10 px per cm on its mid-plane), ``shift_cm`` to image right."""
+    params = FaceParams.neutral(LAYOUT, distance=80.0, focal=800.0)
+    return params.replace(translation=torch.tensor([[shift_cm, 0.0, 80.0]]))
+
+
+def photo(person: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W): a noisy skin-and-hair coloured person where ``person`` (H, W) is true, a noisy
+    blue-grey wall elsewhere."""
+    generator = torch.Generator().manual_seed(0)
+    noise = 0.04 * torch.randn(1, 3, HEIGHT, WIDTH, generator=generator)
+    wall = torch.tensor([0.35, 0.45, 0.6]).view(1, 3, 1, 1)
+    skin = torch.tensor([0.8, 0.6, 0.5]).view(1, 3, 1, 1)
+    return (torch.where(person, skin, wall) + noise).clamp(0, 1)
+
+
+def test_the_ellipse_radius_is_one_on_the_heads_extent() -> None:
+    radius, model_y = ellipse_radius(head(), HEIGHT, WIDTH, HEIGHT, WIDTH)
+    centre_row, centre_column = HEIGHT // 2, WIDTH // 2
+    side = centre_column + int(10 * HEAD_EXTENT[0])
+    assert float(radius[centre_row, centre_column]) < 0.02
+    assert float(radius[centre_row, side]) == pytest.approx(1.0, abs=0.02)
+    assert float(model_y[centre_row - 50, centre_column]) == pytest.approx(5.0, abs=0.1)
+
+
+def test_grabcut_finds_a_person_wider_than_the_sure_core_and_leaves_the_wall() -> None:
+    """The person: a disc 1.2 times the head's half width around the head (hair), and everything
+    below the head (shoulders), the face rendered on it; the mask covers it and not the wall
+    beside it."""
+    rows = torch.arange(HEIGHT).view(-1, 1) + 0.5 - HEIGHT / 2
+    columns = torch.arange(WIDTH).view(1, -1) + 0.5 - WIDTH / 2 - 40
+    radius = 1.2 * 10 * HEAD_EXTENT[0]
+    truth = (rows**2 + columns**2 <= radius**2) | ((rows > 100) & (columns.abs() < 170))
+    face = torch.zeros(1, HEIGHT, WIDTH)
+    face[:, HEIGHT // 2 - 60 : HEIGHT // 2 + 60, WIDTH // 2 - 10 : WIDTH // 2 + 90] = 1.0
+    mask = person_mask(photo(truth), head(shift_cm=4.0), face)
+    assert mask.shape[:2] == (1, 1) and max(mask.shape[-2:]) == 192
+    resized = torch.nn.functional.interpolate(mask, size=(HEIGHT, WIDTH), mode="nearest")[0, 0] > 0.5
+    overlap = float((resized & truth).sum() / (resized | truth).sum())
+    assert overlap > 0.9
+
+
+def test_a_head_outside_the_photo_is_an_error() -> None:
+    with pytest.raises(ValueError, match="outside its image"):
+        person_mask(torch.rand(1, 3, HEIGHT, WIDTH), head(shift_cm=200.0), torch.zeros(1, HEIGHT, WIDTH))
