@@ -46,9 +46,9 @@ class HeadFlow:
 
     Attributes:
         flow: (1, 2, h, w) source pixel minus target pixel (frame pixels), 0 off the head.
-        mask: (1, 1, h, w) 1 where the flow is known: where the plane's point lies on the head
-            (:data:`HEAD_EXTENT`), on the person where the person is known, and on the background
-            then too (its flow 0).
+        mask: (1, 1, h, w) 1 where the flow is known: on the head (the plane's point within
+            :data:`HEAD_EXTENT`; given the person, only where it reads the person) and, given the
+            person, on the background (flow 0).
     """
 
     flow: Tensor
