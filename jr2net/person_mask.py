@@ -24,6 +24,7 @@ from jr2net.shapes import check_tensor
 
 GRABCUT_SIDE = 192  # the long side (px) GrabCut runs at
 GRABCUT_ITERATIONS = 5
+GRABCUT_SEED = 0
 SURE_HEAD = 0.55  # within this share of the head's ellipse every pixel is the person's
 SURE_BACKGROUND = 1.6  # beyond this multiple of it, above the neck, every pixel is background
 
@@ -62,6 +63,7 @@ def person_mask(image: Tensor, params: FaceParams, face: Tensor) -> Tensor:
     if not (seeds == cv2.GC_FGD).any():
         raise ValueError("the source's head lies outside its image: nothing to seed the person with")
     background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(GRABCUT_SEED)  # its colour models start from k-means: the same photo, the same mask
     cv2.grabCut(
         small, seeds, None, background_model, foreground_model, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK
     )

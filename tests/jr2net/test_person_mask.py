@@ -58,3 +58,11 @@ def test_grabcut_finds_a_person_wider_than_the_sure_core_and_leaves_the_wall() -
 def test_a_head_outside_the_photo_is_an_error() -> None:
     with pytest.raises(ValueError, match="outside its image"):
         person_mask(torch.rand(1, 3, HEIGHT, WIDTH), head(shift_cm=200.0), torch.zeros(1, HEIGHT, WIDTH))
+
+
+def test_the_same_photo_gives_the_same_mask() -> None:
+    generator = torch.Generator().manual_seed(1)
+    image = torch.rand(1, 3, HEIGHT, WIDTH, generator=generator)
+    face = torch.zeros(1, HEIGHT, WIDTH)
+    masks = [person_mask(image, head(), face) for _ in range(3)]
+    assert all(torch.equal(masks[0], mask) for mask in masks[1:])
