@@ -41,6 +41,20 @@ BACKGROUND_MARGIN = 3.0  # cm: the background is known to stay put this far from
 
 
 @dataclass(frozen=True)
+class PersonMasks:
+    """Where the source photo shows the person (:mod:`jr2net.person_mask`), both (1, 1, h', w') at
+    any size over the frame.
+
+    Attributes:
+        person: 1 on the person, 0 on the background.
+        near: 1 on the person and within :data:`BACKGROUND_MARGIN` of it.
+    """
+
+    person: Tensor
+    near: Tensor
+
+
+@dataclass(frozen=True)
 class HeadFlow:
     """The head's flow beyond the face at 1/:data:`HEAD_FLOW_DOWNSCALE` of the frame (ceil).
 
@@ -65,14 +79,14 @@ def plane_homography(params: FaceParams, height: int, width: int) -> Tensor:
 
 
 def head_flow(
-    source: FaceParams, target: FaceParams, height: int, width: int, person: Tensor | None = None
+    source: FaceParams, target: FaceParams, height: int, width: int, person: PersonMasks | None = None
 ) -> HeadFlow:
     """The head's flow beyond the face for one target frame of a ``height`` × ``width`` source.
 
     Each small pixel's centre is traced to the target's mid-plane and from there into the source
-    view; the displacement is scaled by the neck's skinning (:data:`NECK_RANGE`). ``person``
-    (1, 1, h', w'), 1 where the source shows the person (any size), limits the head's motion to the
-    person and makes the background's stillness known."""
+    view; the displacement is scaled by the neck's skinning (:data:`NECK_RANGE`). ``person``, where
+    the source shows the person, limits the head's motion to the person and makes the background's
+    stillness known."""
     small_height = -(-height // HEAD_FLOW_DOWNSCALE)
     small_width = -(-width // HEAD_FLOW_DOWNSCALE)
     pixels = pixel_centres(small_height, small_width)[0] * HEAD_FLOW_DOWNSCALE  # (h, w, 2) frame pixels
@@ -91,11 +105,11 @@ def head_flow(
     inside = inside & flow.isfinite().all(dim=-1)  # a line of sight along the plane meets it nowhere
     known = inside
     if person is not None:
-        to_mask = torch.tensor([person.shape[-1] / width, person.shape[-2] / height])
-        inside = inside & (sample(person, ((pixels + flow) * to_mask)[None])[0, 0] > 0.5)
-        margin = round(BACKGROUND_MARGIN * float(source.focal / source.translation[0, 2]) * float(to_mask[0]))
-        near = torch.nn.functional.max_pool2d(person, 2 * margin + 1, stride=1, padding=margin)
-        near_person = sample(near, ((pixels + flow) * to_mask)[None]) + sample(near, (pixels * to_mask)[None])
-        known = inside | (near_person[0, 0] < 0.5)
+        masks = torch.cat([person.person, person.near], dim=1)
+        to_mask = torch.tensor([masks.shape[-1] / width, masks.shape[-2] / height])
+        reads = sample(masks, ((pixels + flow) * to_mask)[None])[0]
+        inside = inside & (reads[0] > 0.5)
+        near = reads[1] + sample(person.near, (pixels * to_mask)[None])[0, 0]
+        known = inside | (near < 0.5)
     flow = torch.where(inside[..., None], flow, torch.zeros_like(flow))
     return HeadFlow(flow.permute(2, 0, 1)[None].contiguous(), known[None, None].float())

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from jr2net.compositing import pixel_centres
-from jr2net.head_motion import HEAD_EXTENT, NECK_RANGE, plane_homography
+from jr2net.head_motion import BACKGROUND_MARGIN, HEAD_EXTENT, NECK_RANGE, PersonMasks, plane_homography
 from jr2net.params import FaceParams
 from jr2net.shapes import check_tensor
 
@@ -42,10 +42,10 @@ def ellipse_radius(params: FaceParams, height: int, width: int, rows: int, colum
     return torch.stack([radius, plane[..., 1]])
 
 
-def person_mask(image: Tensor, params: FaceParams, face: Tensor) -> Tensor:
-    """(1, 1, h, w) 1 where the source ``image`` (1, 3, H, W) in [0, 1] shows the person, 0 on the
-    background, at :data:`GRABCUT_SIDE` on the long side; ``params`` is the source's fit and
-    ``face`` (1, H, W) > 0 where its face is rendered (all of it the person's)."""
+def person_masks(image: Tensor, params: FaceParams, face: Tensor) -> PersonMasks:
+    """Where the source ``image`` (1, 3, H, W) in [0, 1] shows the person, at :data:`GRABCUT_SIDE`
+    on the long side, and what lies within :data:`BACKGROUND_MARGIN` of it; ``params`` is the
+    source's fit and ``face`` (1, H, W) > 0 where its face is rendered (all of it the person's)."""
     check_tensor("image", image, (1, 3, "H", "W"))
     check_tensor("face", face, (1, image.shape[-2], image.shape[-1]))
     height, width = image.shape[-2:]
@@ -67,5 +67,8 @@ def person_mask(image: Tensor, params: FaceParams, face: Tensor) -> Tensor:
     cv2.grabCut(
         small, seeds, None, background_model, foreground_model, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK
     )
-    person = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
-    return torch.from_numpy(person.astype(np.float32))[None, None]
+    person = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
+    margin = round(BACKGROUND_MARGIN * float(params.focal[0] / params.translation[0, 2]) * scale)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
+    near = cv2.dilate(person, disc)
+    return PersonMasks(*(torch.from_numpy(mask.astype(np.float32))[None, None] for mask in (person, near)))

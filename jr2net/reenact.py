@@ -43,7 +43,7 @@ from jr2net.landmark_pinning import (
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
-from jr2net.person_mask import person_mask
+from jr2net.person_mask import person_masks
 from jr2net.render import RenderMaps, render_maps
 from jr2net.warp import mesh_correspondence
 
@@ -442,7 +442,7 @@ class Reenactor:
         self._source_residual: Tensor | None = None
         self._eyes: EyeTriangles | None = None
         self._person = (
-            None if source.region == "head_neck" else person_mask(source.image, source.params, source.depth)
+            None if source.region == "head_neck" else person_masks(source.image, source.params, source.depth)
         )
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)

@@ -7,7 +7,15 @@ import math
 import torch
 
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, project
-from jr2net.head_motion import HEAD_EXTENT, HEAD_FLOW_DOWNSCALE, NECK_RANGE, head_flow, plane_homography
+from jr2net.head_motion import (
+    BACKGROUND_MARGIN,
+    HEAD_EXTENT,
+    HEAD_FLOW_DOWNSCALE,
+    NECK_RANGE,
+    PersonMasks,
+    head_flow,
+    plane_homography,
+)
 from jr2net.params import FaceParams, ParamLayout
 
 HEIGHT, WIDTH = 480, 640
@@ -92,13 +100,14 @@ def test_the_neck_keeps_less_of_the_heads_motion_the_lower_it_is() -> None:
 def test_the_persons_outline_ends_the_heads_motion_and_the_background_stays_known() -> None:
     """The source shows the person only left of the head's centre line: a 3 cm shift moves what
     reads the person by 30 px, and right of the person (pixel and read both off it) the flow is
-    known to be 0 instead of unknown."""
+    known to be 0 instead of unknown (past the margin)."""
     source, shifted = placed(), placed(shift=SHIFT)
     centre = int(pixel_of(source, (0.0, 0.0, 0.0))[0])
-    person = torch.zeros(1, 1, HEIGHT, WIDTH)
+    person, near = torch.zeros(1, 1, HEIGHT, WIDTH), torch.zeros(1, 1, HEIGHT, WIDTH)
     person[..., :centre] = 1.0
+    near[..., : centre + int(10 * BACKGROUND_MARGIN)] = 1.0
     plain = head_flow(source, shifted, HEIGHT, WIDTH)
-    limited = head_flow(source, shifted, HEIGHT, WIDTH, person)
+    limited = head_flow(source, shifted, HEIGHT, WIDTH, PersonMasks(person, near))
     row, column = small_pixel(shifted, (-HEAD_EXTENT[0] * 0.5, 0.0, 0.0))
     assert float(limited.mask[0, 0, row, column]) == 1.0
     assert abs(float(limited.flow[0, 0, row, column]) + 30.0) < 0.5

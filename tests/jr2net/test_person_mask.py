@@ -1,13 +1,13 @@
-"""Where a source photo shows the person: GrabCut seeded by the head's ellipse."""
+"""Where a source photo shows the person: GrabCut seeded by the head's ellipse, and its margin."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from jr2net.head_motion import HEAD_EXTENT
+from jr2net.head_motion import BACKGROUND_MARGIN, HEAD_EXTENT
 from jr2net.params import FaceParams, ParamLayout
-from jr2net.person_mask import ellipse_radius, person_mask
+from jr2net.person_mask import ellipse_radius, person_masks
 
 HEIGHT, WIDTH = 384, 512
 LAYOUT = ParamLayout(identity_count=4, expression_count=3, vertex_count=10)
@@ -48,21 +48,25 @@ def test_grabcut_finds_a_person_wider_than_the_sure_core_and_leaves_the_wall() -
     truth = (rows**2 + columns**2 <= radius**2) | ((rows > 100) & (columns.abs() < 170))
     face = torch.zeros(1, HEIGHT, WIDTH)
     face[:, HEIGHT // 2 - 60 : HEIGHT // 2 + 60, WIDTH // 2 - 10 : WIDTH // 2 + 90] = 1.0
-    mask = person_mask(photo(truth), head(shift_cm=4.0), face)
-    assert mask.shape[:2] == (1, 1) and max(mask.shape[-2:]) == 192
-    resized = torch.nn.functional.interpolate(mask, size=(HEIGHT, WIDTH), mode="nearest")[0, 0] > 0.5
+    masks = person_masks(photo(truth), head(shift_cm=4.0), face)
+    assert masks.person.shape[:2] == (1, 1) and max(masks.person.shape[-2:]) == 192
+    resized = torch.nn.functional.interpolate(masks.person, size=(HEIGHT, WIDTH), mode="nearest")[0, 0] > 0.5
     overlap = float((resized & truth).sum() / (resized | truth).sum())
     assert overlap > 0.9
+    assert bool((masks.near >= masks.person).all())
+    margin = masks.near.sum(dim=-1).max() - masks.person.sum(dim=-1).max()  # along the widest row
+    expected = 2 * BACKGROUND_MARGIN * 10 * 192 / WIDTH  # both sides, 10 px per cm
+    assert abs(float(margin) - expected) <= 2
 
 
 def test_a_head_outside_the_photo_is_an_error() -> None:
     with pytest.raises(ValueError, match="outside its image"):
-        person_mask(torch.rand(1, 3, HEIGHT, WIDTH), head(shift_cm=200.0), torch.zeros(1, HEIGHT, WIDTH))
+        person_masks(torch.rand(1, 3, HEIGHT, WIDTH), head(shift_cm=200.0), torch.zeros(1, HEIGHT, WIDTH))
 
 
 def test_the_same_photo_gives_the_same_mask() -> None:
     generator = torch.Generator().manual_seed(1)
     image = torch.rand(1, 3, HEIGHT, WIDTH, generator=generator)
     face = torch.zeros(1, HEIGHT, WIDTH)
-    masks = [person_mask(image, head(), face) for _ in range(3)]
+    masks = [person_masks(image, head(), face).person for _ in range(3)]
     assert all(torch.equal(masks[0], mask) for mask in masks[1:])
