@@ -5,9 +5,9 @@ The head's motion beyond the face (:mod:`jr2net.head_motion`) is known only up t
 ends, which the face model does not say: without this mask the motion fades out smoothly past the
 head and drags the background next to it along. The photo itself says it: the colours inside the
 head's ellipse (:data:`jr2net.head_motion.HEAD_EXTENT`) and on the fitted face are the person's,
-those well outside the ellipse
-and above the neck the background's; GrabCut (OpenCV) labels the band between. Run once per source
-at :data:`GRABCUT_SIDE` pixels on the long side (55-90 ms for a 512-pixel photo, one thread).
+those well outside the ellipse and above the neck the background's; GrabCut (OpenCV) labels the band
+between. Run once per source at :data:`GRABCUT_SIDE` pixels on the long side (55-90 ms for a
+512-pixel photo, one thread).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ SURE_BACKGROUND = 1.6  # beyond this multiple of it, above the neck, every pixel
 
 
 def ellipse_radius(params: FaceParams, height: int, width: int, rows: int, columns: int) -> Tensor:
-    """(rows, columns) the head-ellipse radius (1 on :data:`HEAD_EXTENT`) of the mid-plane point seen
-    at each cell of a rows × columns grid over a height × width image, and its model y (cm), stacked
-    as (2, rows, columns); NaN where the line of sight misses the plane."""
+    """(2, rows, columns): at each cell of a rows × columns grid over a height × width image, the
+    head-ellipse radius of the mid-plane point seen there (1 on :data:`HEAD_EXTENT`) and that point's
+    model y (cm); NaN where the line of sight misses the plane."""
     pixels = pixel_centres(rows, columns)[0] * torch.tensor([width / columns, height / rows])
     homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
     plane = homogeneous @ torch.linalg.inv(plane_homography(params, height, width)[0]).T
