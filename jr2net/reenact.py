@@ -15,6 +15,7 @@ DCNet (:mod:`jr2net.dcnet_renderer`).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets
 from jr2net.face_model import FaceModel
 from jr2net.gaze import IRIS_SMOOTHING, IrisAnchors, iris_anchors, iris_reads
 from jr2net.geometry import COVISIBILITY_TOLERANCE, FaceGeometry, face_geometry
-from jr2net.head_motion import HEAD_FLOW_DOWNSCALE, HeadFlow, head_flow
+from jr2net.head_motion import HEAD_FLOW_DOWNSCALE, HeadFlow, PersonMasks, head_flow
 from jr2net.landmark_pinning import (
     SPLINE_SMOOTHING,
     PinningFields,
@@ -441,9 +442,6 @@ class Reenactor:
         self._anchored: Tensor | None = None
         self._source_residual: Tensor | None = None
         self._eyes: EyeTriangles | None = None
-        self._person = (
-            None if source.region == "head_neck" else person_masks(source.image, source.params, source.depth)
-        )
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)
             frontal = self._correspondence.landmark_points(model.neutral[None])[0, :, :2]
@@ -614,6 +612,14 @@ class Reenactor:
             source_points=self._spread(maps.mask, face_points, self._head_flow(target)),
             screen=screen,
         )
+
+    @functools.cached_property
+    def _person(self) -> PersonMasks | None:
+        """Where the source photo shows the person, None for the built-in avatar; made on the first
+        warp, so a reenactor that only plans (the live reconstruct stage's) never runs GrabCut."""
+        if self.source.region == "head_neck":
+            return None
+        return person_masks(self.source.image, self.source.params, self.source.depth)
 
     def _head_flow(self, target: FaceParams) -> HeadFlow | None:
         """The head's flow beyond the face for ``target`` (:mod:`jr2net.head_motion`), None where
