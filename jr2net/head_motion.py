@@ -78,6 +78,21 @@ def plane_homography(params: FaceParams, height: int, width: int) -> Tensor:
     return intrinsics(params.focal, height, width) @ columns
 
 
+def mid_plane_points(params: FaceParams, height: int, width: int, pixels: Tensor) -> Tensor:
+    """(..., 3) the mid-plane point (x, y, 1) (cm) that ``params``' view of a ``height`` × ``width``
+    image shows at each of ``pixels`` (..., 2); NaN or infinite where the line of sight misses it."""
+    homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
+    plane = homogeneous @ torch.linalg.inv(plane_homography(params, height, width)[0]).T
+    return plane / plane[..., 2:]
+
+
+def ellipse_radius(plane: Tensor) -> Tensor:
+    """(...) how far out mid-plane points (..., 2+) (cm) lie on the head's ellipse: 1 on
+    :data:`HEAD_EXTENT`."""
+    half_width, half_height = HEAD_EXTENT
+    return ((plane[..., 0] / half_width) ** 2 + (plane[..., 1] / half_height) ** 2).sqrt()
+
+
 def head_flow(
     source: FaceParams, target: FaceParams, height: int, width: int, person: PersonMasks | None = None
 ) -> HeadFlow:
@@ -90,17 +105,13 @@ def head_flow(
     small_height = -(-height // HEAD_FLOW_DOWNSCALE)
     small_width = -(-width // HEAD_FLOW_DOWNSCALE)
     pixels = pixel_centres(small_height, small_width)[0] * HEAD_FLOW_DOWNSCALE  # (h, w, 2) frame pixels
-    homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
-    to_plane = torch.linalg.inv(plane_homography(target, height, width)[0])
-    plane = homogeneous @ to_plane.T
-    plane = plane / plane[..., 2:]
+    plane = mid_plane_points(target, height, width, pixels)
     seen = plane_homography(source, height, width)[0]
     source_pixels = plane @ seen.T
     source_pixels = source_pixels[..., :2] / source_pixels[..., 2:]
     low, high = NECK_RANGE
     share = ((plane[..., 1:2] - low) / (high - low)).clamp(0, 1)
-    half_width, half_height = HEAD_EXTENT
-    inside = (plane[..., 0] / half_width) ** 2 + (plane[..., 1] / half_height) ** 2 <= 1
+    inside = ellipse_radius(plane) <= 1
     flow = share * (source_pixels - pixels)
     inside = inside & flow.isfinite().all(dim=-1)  # a line of sight along the plane meets it nowhere
     known = inside

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from jr2net.compositing import pixel_centres
-from jr2net.head_motion import BACKGROUND_MARGIN, HEAD_EXTENT, NECK_RANGE, PersonMasks, plane_homography
+from jr2net.head_motion import BACKGROUND_MARGIN, NECK_RANGE, PersonMasks, ellipse_radius, mid_plane_points
 from jr2net.params import FaceParams
 from jr2net.shapes import check_tensor
 
@@ -27,19 +27,6 @@ GRABCUT_ITERATIONS = 5
 GRABCUT_SEED = 0
 SURE_HEAD = 0.55  # within this share of the head's ellipse every pixel is the person's
 SURE_BACKGROUND = 1.6  # beyond this multiple of it, above the neck, every pixel is background
-
-
-def ellipse_radius(params: FaceParams, height: int, width: int, rows: int, columns: int) -> Tensor:
-    """(2, rows, columns): at each cell of a rows × columns grid over a height × width image, the
-    head-ellipse radius of the mid-plane point seen there (1 on :data:`HEAD_EXTENT`) and that point's
-    model y (cm); NaN where the line of sight misses the plane."""
-    pixels = pixel_centres(rows, columns)[0] * torch.tensor([width / columns, height / rows])
-    homogeneous = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)
-    plane = homogeneous @ torch.linalg.inv(plane_homography(params, height, width)[0]).T
-    plane = plane[..., :2] / plane[..., 2:]
-    half_width, half_height = HEAD_EXTENT
-    radius = ((plane[..., 0] / half_width) ** 2 + (plane[..., 1] / half_height) ** 2).sqrt()
-    return torch.stack([radius, plane[..., 1]])
 
 
 def person_masks(image: Tensor, params: FaceParams, face: Tensor) -> PersonMasks:
@@ -53,7 +40,9 @@ def person_masks(image: Tensor, params: FaceParams, face: Tensor) -> PersonMasks
     rows, columns = max(8, round(height * scale)), max(8, round(width * scale))
     pixels = (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
     small = cv2.resize(pixels, (columns, rows), interpolation=cv2.INTER_AREA)
-    radius, model_y = ellipse_radius(params, height, width, rows, columns).numpy()
+    grid = pixel_centres(rows, columns)[0] * torch.tensor([width / columns, height / rows])
+    plane = mid_plane_points(params, height, width, grid)
+    radius, model_y = ellipse_radius(plane).numpy(), plane[..., 1].numpy()
     seeds = np.full((rows, columns), cv2.GC_PR_BGD, np.uint8)
     seeds[radius <= 1.0] = cv2.GC_PR_FGD
     seeds[radius <= SURE_HEAD] = cv2.GC_FGD

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from jr2net.head_motion import BACKGROUND_MARGIN, HEAD_EXTENT
+from jr2net.compositing import pixel_centres
+from jr2net.head_motion import BACKGROUND_MARGIN, HEAD_EXTENT, ellipse_radius, mid_plane_points
 from jr2net.params import FaceParams, ParamLayout
-from jr2net.person_mask import ellipse_radius, person_masks
+from jr2net.person_mask import person_masks
 
 HEIGHT, WIDTH = 384, 512
 LAYOUT = ParamLayout(identity_count=4, expression_count=3, vertex_count=10)
@@ -30,7 +31,8 @@ def photo(person: torch.Tensor) -> torch.Tensor:
 
 
 def test_the_ellipse_radius_is_one_on_the_heads_extent() -> None:
-    radius, model_y = ellipse_radius(head(), HEIGHT, WIDTH, HEIGHT, WIDTH)
+    plane = mid_plane_points(head(), HEIGHT, WIDTH, pixel_centres(HEIGHT, WIDTH)[0])
+    radius, model_y = ellipse_radius(plane), plane[..., 1]
     centre_row, centre_column = HEIGHT // 2, WIDTH // 2
     side = centre_column + int(10 * HEAD_EXTENT[0])
     assert float(radius[centre_row, centre_column]) < 0.02
