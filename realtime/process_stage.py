@@ -34,7 +34,9 @@ class StageProcessError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class _Failure:
+class StageFailure:
+    """A host's answer to a message it could not carry out: the traceback where it failed."""
+
     traceback: str
 
 
@@ -49,13 +51,26 @@ def _receive(connection: multiprocessing.connection.Connection) -> object:
     return wire.loads(connection.recv_bytes())
 
 
-def _answer(table: WorkerTable, message: Message) -> bytes:
+def answer(table: WorkerTable, message: Message) -> bytes:
     """The table's answer to one message, pickled; a failure (in the worker, or pickling what it
-    returned) as a :class:`_Failure`."""
+    returned) as a :class:`StageFailure`."""
     try:
         return wire.dumps(table.handle(message))
     except Exception:
-        return wire.dumps(_Failure(traceback.format_exc()))
+        return wire.dumps(StageFailure(traceback.format_exc()))
+
+
+def checked(reply: object, name: str, doing: str | None) -> object:
+    """A host's ``reply`` to a message of stage ``name``.
+
+    Raises:
+        StageProcessError: the reply is a :class:`StageFailure` (``doing`` names a build that
+            failed; None: a frame or command).
+    """
+    if isinstance(reply, StageFailure):
+        failed = f"could not {doing}" if doing else "stage failed"
+        raise StageProcessError(f"the {name} {failed} in its process:\n{reply.traceback}")
+    return reply
 
 
 def _child(connection: multiprocessing.connection.Connection, preload: Preload | None) -> None:
@@ -68,13 +83,13 @@ def _child(connection: multiprocessing.connection.Connection, preload: Preload |
     try:
         preloaded = None if preload is None else preload()
     except Exception:
-        _send(connection, _Failure(traceback.format_exc()))
+        _send(connection, StageFailure(traceback.format_exc()))
         return
     table = WorkerTable(preloaded)
     try:
         _send(connection, "started")
         while (message := _receive(connection)) is not None:
-            connection.send_bytes(_answer(table, message))
+            connection.send_bytes(answer(table, message))
     except (EOFError, OSError):
         pass  # the pipe broke: the parent is gone
     finally:
@@ -124,7 +139,7 @@ class StageProcess(StageHost):
         if not self._connection.poll(START_TIMEOUT_S):
             raise StageProcessError(f"the {self.name} stage's process did not start in {START_TIMEOUT_S:g} s")
         reply = self._reply("before it started")
-        if isinstance(reply, _Failure):
+        if isinstance(reply, StageFailure):
             raise StageProcessError(f"the {self.name} stage's process could not start:\n{reply.traceback}")
         if reply != "started":
             raise StageProcessError(f"the {self.name} stage's process answered {reply!r} as it started")
@@ -136,11 +151,7 @@ class StageProcess(StageHost):
             _send(self._connection, message)
         except OSError as error:
             raise StageProcessError(self._exited("")) from error
-        reply = self._reply("")
-        if isinstance(reply, _Failure):
-            failed = f"could not {doing}" if doing else "stage failed"
-            raise StageProcessError(f"the {self.name} {failed} in its process:\n{reply.traceback}")
-        return reply
+        return checked(self._reply(""), self.name, doing)
 
     def _reply(self, when: str) -> object:
         try:

@@ -123,7 +123,8 @@ class RayFrontDoor:
         resources: what each call declares to Ray.
         namespace: the Ray namespace of the calls' actors.
         method: builds the reconstruct stage's estimator (None: the fitter).
-        stage_mode: each call's stage hosts in processes or threads.
+        stage_mode: ``process``: the calls' stages on their node's shared hosts; ``thread``: each
+            call's own, in threads of its actor.
         renderers: the refiners an offer may name (default: only ``geometric``).
         default_renderer: the refiner of offers that name none.
         echo: send every caller's video back unprocessed (from its actor).

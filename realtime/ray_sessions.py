@@ -1,9 +1,10 @@
 """One call on a Ray worker: ``jr2net serve --ray`` runs each caller's session in a
 :class:`SessionActor`, placed by Ray on a node with the resources the session declares.
 
-The actor holds all of the call: its own pool of one stage host per stage kind (processes or
-threads, as the single server's), the caller's peer connection (so the media flows between the
-caller and this node, never through the front door) and the pipeline between them. It is an async
+The actor holds the call: the caller's peer connection (so the media flows between the caller and
+this node, never through the front door), the pipeline, and its workers on the node's stage hosts,
+which every call on the node shares (:mod:`jr2net.realtime.ray_stage_hosts`; or hosts of its own,
+in threads). It is an async
 actor: aiortc runs on its event loop. It is named (by the session id) and detached, so a front
 door that restarts finds it again in the namespace.
 
@@ -33,8 +34,10 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer
 from jr2net.realtime.pipeline import Pipeline
+from jr2net.realtime.ray_stage_hosts import frames_served, node_host_factory
 from jr2net.realtime.reenactment import (
     TRACKING_SIZE,
+    WARM_UP_FRAMES,
     EstimatorFactory,
     RendererFactory,
     open_reenactment,
@@ -69,7 +72,9 @@ class WorkerSetup:
     """How every session actor of a front door runs its call.
 
     Attributes:
-        stage_mode: the session's stage hosts in processes or threads.
+        stage_mode: ``process``: the stages run on the node's hosts, shared by its calls
+            (:mod:`~jr2net.realtime.ray_stage_hosts`); ``thread``: on hosts of the call's own, in
+            threads of its actor (quicker to start, slower per frame).
         method: builds the reconstruct stage's estimator (None: the fitter).
         echo: send the caller's video back unprocessed (the transport floor).
         loopback_ice: offer only 127.0.0.1 as ICE candidate (the front door serves loopback).
@@ -129,15 +134,22 @@ class SessionActor:
         }
 
     async def warm(self, picture_source: SourceFace) -> None:
-        """Start the session's stage hosts on this node (one per stage kind, preloaded with the face
-        model) and drive ``picture_source`` through them once, so its caller waits for no imports
-        or first-use costs: the seconds of a session's start, before any caller."""
+        """Join this node's stage hosts (started, preloaded with the face model, by the first
+        session here) and drive ``picture_source`` through them once unless another session has,
+        so its caller waits for no imports or first-use costs: the seconds of a session's start,
+        before any caller."""
         configure_live_threads()
         if self.setup.loopback_ice:
             limit_ice_to_loopback()
         if self.setup.echo:
             return
-        self.pool = await asyncio.to_thread(reenactment_pool, self.setup.stage_mode, 1)
+        if self.setup.stage_mode == "thread":
+            self.pool = await asyncio.to_thread(reenactment_pool, "thread", 1)
+        else:
+            node = node_host_factory(ray.get_runtime_context().get_node_id())
+            self.pool = await asyncio.to_thread(reenactment_pool, host_factory=node)
+            if await asyncio.to_thread(frames_served, self.pool) >= WARM_UP_FRAMES:
+                return  # the node's hosts are warm: another call warmed them
         await asyncio.to_thread(warm_up, self.pool, picture_source)
 
     async def take(self, spec: SessionSpec) -> None:

@@ -16,6 +16,7 @@ frame at 640×480).
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -29,7 +30,7 @@ from jr2net.image_io import to_uint8
 from jr2net.media import DEFAULT_FPS
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
-from jr2net.realtime.worker_pool import PooledSession, WorkerPool
+from jr2net.realtime.worker_pool import HostFactory, PooledSession, WorkerPool
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, FrameRenderer, Reenactor, SourceFace, TargetPlan
 from jr2net.smoothing import OneEuroConfig
@@ -207,9 +208,11 @@ class ReenactFactory:
         return ReenactWorker(Reenactor(model, self.source, renderer=renderer), self.plans, self.controls)
 
 
-def reenactment_pool(mode: str = "process", hosts: int | None = None) -> WorkerPool:
+def reenactment_pool(
+    mode: str = "process", hosts: int | None = None, host_factory: HostFactory | None = None
+) -> WorkerPool:
     """The hosts of both stages, preloaded with the face model (see :class:`WorkerPool`)."""
-    return WorkerPool(STAGES, mode, hosts, preload=load_stage_model)
+    return WorkerPool(STAGES, mode, hosts, preload=load_stage_model, host_factory=host_factory)
 
 
 def open_reenactment(
@@ -254,7 +257,8 @@ def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) 
     sessions: list[PooledSession] = []
     try:
         for host_index in range(max(len(hosts) for hosts in pool.hosts.values())):
-            sessions.append(pool.open(f"warm-up-{host_index}", factories))  # one per host
+            key = f"warm-up-{host_index}-{secrets.token_hex(4)}"  # unique on a host shared by pools
+            sessions.append(pool.open(key, factories))  # one per host
         for session in sessions:
             for index in range(frames):
                 frame = StagedFrame(picture, index, None, None, time.monotonic())

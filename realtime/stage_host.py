@@ -133,6 +133,11 @@ class StageHost:
     def wait_started(self) -> None:
         """Block until the host can take its first message (a host in this process can at once)."""
 
+    def placed(self) -> int:
+        """The sessions with a worker on this host (a pool places a new one on the host with the
+        fewest): its own count; a host shared with other pools counts theirs too."""
+        return len(self.sessions)
+
     def open(self, key: str, factory: WorkerFactory) -> Stage:
         """Build session ``key``'s worker here (``factory(preloaded)``); the session's pipeline stage.
 

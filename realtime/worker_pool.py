@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from jr2net.realtime.pipeline import Stage
@@ -21,6 +21,8 @@ from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.threads import machine_cores
 
 LOG = logging.getLogger("jr2net.realtime")
+HostFactory = Callable[[str, int, Preload | None], StageHost]
+"""Starts (or joins) host number ``index`` of a stage kind, with its preload."""
 
 
 def hosts_per_stage(cores: int) -> int:
@@ -67,6 +69,8 @@ class WorkerPool:
         mode: ``process`` (a child process per host) or ``thread`` (hosts in this process).
         hosts: hosts per kind (default: :func:`hosts_per_stage` of the machine's cores).
         preload: each host's preload (it must pickle in process mode).
+        host_factory: starts the hosts instead of ``mode`` (hosts shared with other pools, say:
+            :mod:`jr2net.realtime.ray_stage_hosts`).
     """
 
     def __init__(
@@ -75,9 +79,11 @@ class WorkerPool:
         mode: str = "process",
         hosts: int | None = None,
         preload: Preload | None = None,
+        host_factory: HostFactory | None = None,
     ) -> None:
         if mode not in STAGE_MODES:
             raise ValueError(f"unknown stage mode {mode!r}; choose from {STAGE_MODES}")
+        self._host_factory = host_factory or _local_host_factory(mode)
         count = hosts_per_stage(machine_cores()) if hosts is None else hosts
         if count < 1:
             raise ValueError(f"a pool needs at least one host per stage, got {count}")
@@ -86,21 +92,14 @@ class WorkerPool:
         self._placing = threading.Lock()
         self._closed = False
         try:
-            for _ in range(count):  # every child starts before any is waited for
+            for index in range(count):  # every child starts before any is waited for
                 for kind in self.kinds:
-                    self.hosts[kind].append(self._host(kind))
+                    self.hosts[kind].append(self._host_factory(kind, index, preload))
             for host in self._all():
                 host.wait_started()
         except BaseException:
             self.close()
             raise
-
-    def _host(self, kind: str) -> StageHost:
-        return (
-            StageProcess(kind, self.preload)
-            if self.mode == "process"
-            else ThreadStageHost(kind, self.preload)
-        )
 
     def open(self, key: str, factories: Mapping[str, WorkerFactory]) -> PooledSession:
         """Session ``key``'s workers, one per kind on that kind's least-loaded host (a host whose
@@ -119,7 +118,7 @@ class WorkerPool:
                 with self._placing:  # chosen and counted at once: concurrent opens spread out
                     if self._closed:
                         raise RuntimeError("the worker pool closed while this session's workers were built")
-                    host = min(self.hosts[kind], key=lambda h: len(h.sessions))
+                    host = min(self.hosts[kind], key=lambda h: h.placed())
                     host.sessions.add(key)
                 session.hosts.append(host)
                 session.stages.append(host.open(key, factories[kind]))
@@ -148,7 +147,7 @@ class WorkerPool:
                     if not host.alive:
                         LOG.warning("the %s host died; starting a new one", kind)
                         host.close()
-                        hosts[index] = self._host(kind)
+                        hosts[index] = self._host_factory(kind, index, self.preload)
                         hosts[index].wait_started()
 
     def load(self) -> dict[str, list[dict[str, object]]]:
@@ -193,3 +192,9 @@ class WorkerPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _local_host_factory(mode: str) -> HostFactory:
+    """Hosts of this pool's own, in child processes or in this process (``mode``)."""
+    host = StageProcess if mode == "process" else ThreadStageHost
+    return lambda kind, index, preload: host(kind, preload)

@@ -19,7 +19,10 @@ from jr2net.cli import main
 from jr2net.face_model import FaceModel
 from jr2net.realtime.ray_cluster import SessionResources, named_actors
 from jr2net.realtime.ray_server import START_TIMEOUT_S, WORKER_STOPPED, RayFrontDoor
+from jr2net.realtime.ray_stage_hosts import STAGE_NAMESPACE
+from jr2net.realtime.threads import machine_cores
 from jr2net.realtime.webrtc import limit_ice_to_loopback
+from jr2net.realtime.worker_pool import hosts_per_stage
 from jr2net.reenact import SourceFace
 from jr2net.sources import load_source
 from jr2net.tracking import Tracker
@@ -52,15 +55,14 @@ def avatar(face_model: FaceModel) -> SourceFace:
 
 
 def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str, warm: int) -> RayFrontDoor:
-    """A front door whose calls each declare 1 CPU (two fit on the cluster), stages in threads,
-    ``warm`` actors kept warm."""
+    """A front door whose calls each declare 1 CPU (two fit on the cluster), their stages on the
+    node's shared hosts, ``warm`` actors kept warm."""
     return RayFrontDoor(
         face_model,
         avatar,
         160,
         SessionResources(cpus=1),
         namespace,
-        stage_mode="thread",
         loopback_ice=True,
         warm=warm,
     )
@@ -72,6 +74,12 @@ def _free_cpus() -> float:
 
 async def _all_free() -> bool:
     return await asyncio.to_thread(_free_cpus) == CLUSTER_CPUS
+
+
+def _sessions_on_hosts(kind: str) -> int:
+    """The sessions with a worker on the node's shared hosts of stage ``kind``."""
+    names = [name for name in named_actors(STAGE_NAMESPACE) if f"/{kind}/" in name]
+    return sum(ray.get(ray.get_actor(name, STAGE_NAMESPACE).stats.remote())["sessions"] for name in names)
 
 
 def _freed(namespace: str) -> None:
@@ -100,6 +108,8 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         callers = [await connect(base, ClipTrack(driving), frames) for frames in received]
         await until(lambda: each_got(received, FRAMES), 90, f"{FRAMES} frames back to each caller")
         stats = await server_stats(base, callers[0][1])
+        hosts = await asyncio.to_thread(named_actors, STAGE_NAMESPACE)
+        shared = await asyncio.to_thread(_sessions_on_hosts, "reenact")
         async with aiohttp.ClientSession() as http:
             third = await offer_status(http, base, {})
         restarted = _front_door(face_model, avatar, namespace, warm=1)
@@ -117,20 +127,23 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
 
         await until(ended, 30, "both calls ended (and a warm actor back)")
         await until(warm_again, START_TIMEOUT_S, "the warm actor warmed up")
-        return bad_upload, received, stats, third, adopted, pids, await server_stats(base)
+        return bad_upload, received, stats, third, adopted, pids, await server_stats(base), hosts, shared
 
     async def scenario() -> tuple:
         async with serve_app(door) as base:  # stops the front door after
             outcome = await calls(base)
         return outcome
 
-    bad_upload, received, stats, (status, reason), adopted, pids, after = asyncio.run(scenario())
+    outcome = asyncio.run(scenario())
+    bad_upload, received, stats, (status, reason), adopted, pids, after, hosts, shared = outcome
     assert bad_upload == 415, "an upload is checked at the front door, before any worker"
     with Tracker(mode="image") as tracker:
         for frames in received:
             assert len(frames) >= FRAMES and frames[-1].shape == (160, 160, 3), "the avatar's size"
             assert tracker.track(np.ascontiguousarray(frames[-1])).face, "a reenacted face"
     assert len(pids) == 2, "each call on its own actor"
+    assert len(hosts) == 2 * hosts_per_stage(machine_cores()), "one pool of hosts on the node"
+    assert shared == 2, "both calls' reenact workers on the node's shared hosts"
     assert sorted(stats["sessions"]) == ["caller-1", "caller-2"]
     assert all(call["node"] == "127.0.0.1" for call in stats["sessions"].values())
     assert stats["you"]["name"] == "caller-1" and stats["you"]["frames_out"] > 0
@@ -181,23 +194,25 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
         late: list[np.ndarray] = []
         newcomer = await connect(base, ClipTrack(driving), late, source=ended["source"])
         await until(lambda: each_got([late], FRAMES), 90, "frames back to the next caller")
+        shared = await asyncio.to_thread(_sessions_on_hosts, "reenact")
         for client, _ in [*callers, newcomer]:
             await client.close()
         await until(_all_free, 30, "every call's CPU freed")
-        return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape
+        return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape, shared
 
     async def scenario() -> tuple:
         async with serve_app(door) as base:  # stops the front door after
             outcome = await calls(base)
         return outcome
 
-    told_s, ended, survivor_stats, photo_shape, reconnected_shape = asyncio.run(scenario())
+    told_s, ended, survivor_stats, photo_shape, reconnected_shape, shared = asyncio.run(scenario())
     _freed("kill")
     print(f"the killed worker's caller was told after {told_s:.2f} s")
     assert ended["reason"] == WORKER_STOPPED and ended["worker_stopped"] and ended["source"]
     assert reconnected_shape == photo_shape != (160, 160, 3), "the reconnect has the same photo"
     assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
     assert sorted(survivor_stats["sessions"]) == ["caller-2"], "the killed call is gone, the other stays"
+    assert shared == 2, "the killed call's worker was closed on the shared host as the next call opened"
 
 
 def test_serve_options_of_the_other_mode_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:

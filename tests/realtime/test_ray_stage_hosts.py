@@ -1,0 +1,125 @@
+"""The stage hosts a Ray node's calls share: real actors on a local Ray cluster (loopback only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import ray
+
+from jr2net.realtime.frames import StagedFrame
+from jr2net.realtime.process_stage import StageProcessError
+from jr2net.realtime.ray_cluster import named_actors
+from jr2net.realtime.ray_stage_hosts import STAGE_NAMESPACE, NodeStageHost, host_name, node_host_factory
+from jr2net.realtime.worker_pool import PooledSession, WorkerPool
+
+KINDS = ("negate", "count")
+
+
+@pytest.fixture(scope="module")
+def node_id() -> Iterator[str]:
+    """A private Ray cluster of 2 CPUs on 127.0.0.1, no dashboard; its one node's id."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield ray.get_runtime_context().get_node_id()
+    ray.shutdown()
+
+
+def _negate(preloaded: object) -> object:
+    return lambda frame: replace(frame, image=255 - frame.image)
+
+
+class _Count:
+    """Counts its session's frames: per-session state on a shared host."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def __call__(self, frame: StagedFrame) -> StagedFrame:
+        self.frames += 1
+        return replace(frame, payload=self.frames)
+
+
+def _count(preloaded: object) -> object:
+    return _Count()
+
+
+def _preload_fails() -> None:
+    raise RuntimeError("nothing to preload")
+
+
+class _Call:
+    """A stand-in for a call's session actor: its own pool on the node's shared hosts."""
+
+    def __init__(self, node_id: str) -> None:
+        self.pool = WorkerPool(KINDS, hosts=1, host_factory=node_host_factory(node_id))
+        self.session = self._open()
+
+    def frame(self, image: np.ndarray) -> tuple[np.ndarray, object]:
+        """``image`` through both stages: the negated image and the session's frame count."""
+        frame = StagedFrame(image, 0, None, None, time.monotonic())
+        for stage in self.session.stages:
+            frame = stage.work(frame)
+        return frame.image, frame.payload
+
+    def reopen(self) -> None:
+        """Close the session's workers and open them again (a dead host is replaced first)."""
+        self.session.close()
+        self.session = self._open()
+
+    def _open(self) -> PooledSession:
+        return self.pool.open(
+            ray.get_runtime_context().get_actor_name(), {"negate": _negate, "count": _count}
+        )
+
+
+_REMOTE_CALL = ray.remote(num_cpus=0)(_Call)
+
+
+def _call(node_id: str, name: str) -> ray.actor.ActorHandle:
+    return _REMOTE_CALL.options(name=name, namespace="calls").remote(node_id)
+
+
+def _host_stats(node_id: str, kind: str) -> dict[str, int]:
+    return ray.get(ray.get_actor(host_name(node_id, kind, 0), STAGE_NAMESPACE).stats.remote())
+
+
+def test_calls_on_a_node_share_its_hosts_each_with_its_own_workers(node_id: str) -> None:
+    """Two calls' pools find the same host per stage kind (started once), each session keeps its
+    own state there; a call whose actor was killed loses its workers when the next call opens."""
+    image = np.full((4, 4, 3), 200, np.uint8)
+    first, second = _call(node_id, "first"), _call(node_id, "second")
+    outcomes = ray.get([first.frame.remote(image), second.frame.remote(image), first.frame.remote(image)])
+    assert sorted(named_actors(STAGE_NAMESPACE)) == sorted(host_name(node_id, kind, 0) for kind in KINDS)
+    assert all(np.array_equal(negated, 255 - image) for negated, _ in outcomes)
+    assert [count for _, count in outcomes] == [1, 1, 2], "each session its own counter"
+    assert _host_stats(node_id, "count") == {"sessions": 2, "frames": 3}
+    ray.kill(first)
+    third = _call(node_id, "third")
+    assert ray.get(third.frame.remote(image))[1] == 1
+    assert _host_stats(node_id, "count")["sessions"] == 2, "the killed call's worker was closed"
+    ray.kill(second)
+    ray.kill(third)
+
+
+def test_a_host_that_dies_fails_its_calls_frames_and_is_replaced_on_the_next_open(node_id: str) -> None:
+    image = np.zeros((2, 2, 3), np.uint8)
+    call = _call(node_id, "survivor")
+    ray.get(call.frame.remote(image))
+    ray.kill(ray.get_actor(host_name(node_id, "count", 0), STAGE_NAMESPACE))
+    with pytest.raises(StageProcessError, match="count stage's host on this node is gone"):
+        ray.get(call.frame.remote(image))
+    ray.get(call.reopen.remote())
+    assert ray.get(call.frame.remote(image))[1] == 1, "a new host, a new worker"
+    ray.kill(call)
+
+
+def test_a_host_whose_preload_fails_says_why(node_id: str) -> None:
+    host = NodeStageHost("broken", _preload_fails, node_id, 0)
+    with pytest.raises(
+        StageProcessError, match="(?s)broken stage's host on this node is gone.*nothing to preload"
+    ):
+        host.wait_started()
+    assert not host.alive
