@@ -40,14 +40,15 @@ class StageFailure:
     traceback: str
 
 
-def _send(connection: multiprocessing.connection.Connection, message: object) -> None:
+def send_message(connection: multiprocessing.connection.Connection, message: object) -> None:
     """Pickled by :mod:`~jr2net.realtime.wire`: ``Connection.send`` would pass torch tensors as
     shared-memory file descriptors, a socket round trip per tensor that cost a tenth of the
     reenact stage."""
     connection.send_bytes(wire.dumps(message))
 
 
-def _receive(connection: multiprocessing.connection.Connection) -> object:
+def receive_message(connection: multiprocessing.connection.Connection) -> object:
+    """The next message of :func:`send_message` on ``connection``."""
     return wire.loads(connection.recv_bytes())
 
 
@@ -83,12 +84,12 @@ def _child(connection: multiprocessing.connection.Connection, preload: Preload |
     try:
         preloaded = None if preload is None else preload()
     except Exception:
-        _send(connection, StageFailure(traceback.format_exc()))
+        send_message(connection, StageFailure(traceback.format_exc()))
         return
     table = WorkerTable(preloaded)
     try:
-        _send(connection, "started")
-        while (message := _receive(connection)) is not None:
+        send_message(connection, "started")
+        while (message := receive_message(connection)) is not None:
             connection.send_bytes(answer(table, message))
     except (EOFError, OSError):
         pass  # the pipe broke: the parent is gone
@@ -148,14 +149,14 @@ class StageProcess(StageHost):
     def _call(self, message: Message, doing: str | None) -> object:
         self._wait_started()
         try:
-            _send(self._connection, message)
+            send_message(self._connection, message)
         except OSError as error:
             raise StageProcessError(self._exited("")) from error
         return checked(self._reply(""), self.name, doing)
 
     def _reply(self, when: str) -> object:
         try:
-            return _receive(self._connection)
+            return receive_message(self._connection)
         except (EOFError, OSError) as error:
             raise StageProcessError(self._exited(when)) from error
 
@@ -169,7 +170,7 @@ class StageProcess(StageHost):
             if self._lock.acquire(timeout=CLOSE_TIMEOUT_S):
                 try:
                     with contextlib.suppress(OSError):  # a broken pipe: terminated below
-                        _send(self._connection, None)
+                        send_message(self._connection, None)
                 finally:
                     self._lock.release()
             self._process.join(CLOSE_TIMEOUT_S)

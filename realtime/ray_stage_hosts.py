@@ -8,31 +8,50 @@ started by the first session actor that needs it there and found by the next one
 call, two calls on two cores ran four stage processes and got about half the frames of the single
 server at the same load (``bench/e2e_latency.py --ray``).
 
+Ray places, names and accounts for the hosts; the frames do not go through Ray. A Ray call cost
+1.5 ms (a 0.5 MB frame in) to 3 ms (0.8 MB out) and 0.6 ms of the host's CPU, against a tenth of
+that down a pipe, so each session's pool connects to each host over a local socket (authenticated
+by a key the host gives through Ray) and speaks the stage processes' messages there. The host takes
+the messages of all its connections in arrival order, one at a time (a :class:`FairLock`: each
+session has at most one frame in flight per stage, so turns are fair), in its own process (its own
+GIL). A connection that closes, the session actor's exit or death included, closes the workers
+opened through it.
+
 A host actor declares no resources: the calls declare what their work costs, so Ray's admission
 stays per call, and the host sees every GPU of its node (Ray leaves the visible devices of an actor
-that asks for none as they are). It runs its workers one message at a time in its own process (its
-own GIL), in the order the messages arrive; a session has at most one frame in flight per stage, so
-the turns are fair. A worker whose session's actor is gone (killed, or lost with its front door) is
-closed when the next session opens on that host.
+that asks for none as they are).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing.connection
+import os
+import secrets
+import sys
+import tempfile
+import threading
 
 import ray
-from ray._private.state import actors  # a DeveloperAPI: ray has no public view of an actor's state
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from jr2net.realtime import wire
-from jr2net.realtime.process_stage import START_TIMEOUT_S, StageProcessError, answer, checked
+from jr2net.realtime.fair_lock import FairLock
+from jr2net.realtime.process_stage import (
+    START_TIMEOUT_S,
+    StageProcessError,
+    answer,
+    checked,
+    receive_message,
+    send_message,
+)
 from jr2net.realtime.stage_host import Message, Preload, StageHost, WorkerTable
 from jr2net.realtime.threads import configure_live_threads
 from jr2net.realtime.worker_pool import HostFactory, WorkerPool
 
 LOG = logging.getLogger("jr2net.realtime")
 STAGE_NAMESPACE = "jr2net-stages"  # the hosts' namespace: every front door's calls on a node share them
+SOCKET_FAMILY = "AF_UNIX"
 
 
 def host_name(node_id: str, kind: str, index: int) -> str:
@@ -40,8 +59,17 @@ def host_name(node_id: str, kind: str, index: int) -> str:
     return f"{node_id}/{kind}/{index}"
 
 
+def _socket_address() -> str:
+    """A fresh local socket address: abstract on Linux (no file to leave behind), else a file in a
+    private temporary folder."""
+    if sys.platform == "linux":
+        return f"\0jr2net-stage-{secrets.token_hex(8)}"
+    return os.path.join(tempfile.mkdtemp(prefix="jr2net-stage-"), "host.sock")
+
+
 class StageHostActor:
-    """The Ray actor of one shared host: a :class:`WorkerTable` preloaded once, in its own process.
+    """The Ray actor of one shared host: a :class:`WorkerTable` preloaded once, serving the
+    messages of every connected pool.
 
     Args:
         preload: run first (the stage's imports and face model); what it returns is handed to
@@ -51,42 +79,67 @@ class StageHostActor:
     def __init__(self, preload: Preload | None) -> None:
         configure_live_threads()
         self._table = WorkerTable(None if preload is None else preload())
-        self._owners: dict[str, str] = {}  # session key -> the id of the actor that opened its worker
+        self._turns = FairLock()
         self._frames = 0
+        self._authkey = secrets.token_bytes(32)
+        self._listener = multiprocessing.connection.Listener(
+            _socket_address(), SOCKET_FAMILY, authkey=self._authkey
+        )
+        threading.Thread(target=self._accept, name="jr2net-host-accept", daemon=True).start()
 
-    def handle(self, message: bytes, owner: str | None = None) -> bytes:
-        """Carry out one pickled :data:`Message` (``owner``: the id of the actor that opens a
-        worker); the pickled answer, or a :class:`~jr2net.realtime.process_stage.StageFailure`."""
-        decoded: Message = wire.loads(message)  # type: ignore[assignment]
-        kind, key = decoded[0], decoded[1]
-        if kind == "open":
-            self._close_orphans()
-            if owner is not None:
-                self._owners[key] = owner
-        elif kind == "close":
-            self._owners.pop(key, None)
-        elif kind == "frame":
-            self._frames += 1
-        return answer(self._table, decoded)
+    def address(self) -> tuple[str, bytes]:
+        """Where a pool connects (the socket's address) and the key it authenticates with."""
+        return self._listener.address, self._authkey
 
     def stats(self) -> dict[str, int]:
         """The sessions with a worker here and the frames served since the host started."""
         return {"sessions": len(self._table.workers), "frames": self._frames}
 
-    def _close_orphans(self) -> None:
-        """Close the workers whose session actor has died."""
-        for key, owner in list(self._owners.items()):
-            if actors(actor_id=owner).get("State") == "DEAD":
-                LOG.warning("closing session %s…'s worker: its actor is gone", key[:4])
-                del self._owners[key]
-                answer(self._table, ("close", key))
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection = self._listener.accept()
+            except multiprocessing.AuthenticationError:
+                LOG.warning("a connection to the stage host failed to authenticate")
+                continue
+            threading.Thread(target=self._serve, args=(connection,), name="jr2net-host", daemon=True).start()
+
+    def _serve(self, connection: multiprocessing.connection.Connection) -> None:
+        """One pool's messages until it disconnects; then close the workers it left open."""
+        opened: set[str] = set()
+        try:
+            while True:
+                message: Message = receive_message(connection)  # type: ignore[assignment]
+                connection.send_bytes(self._carry_out(message, opened))
+        except (EOFError, OSError):
+            pass
+        finally:
+            connection.close()
+            with self._turns:
+                for key in opened:
+                    LOG.warning("closing session %s…'s worker: its pool disconnected", key[:4])
+                    answer(self._table, ("close", key))
+
+    def _carry_out(self, message: Message, opened: set[str]) -> bytes:
+        """One message in turn; ``opened`` follows the workers this connection opened."""
+        kind, key = message[0], message[1]
+        with self._turns:
+            existed = key in self._table.workers
+            reply = answer(self._table, message)
+            if kind == "open" and not existed and key in self._table.workers:
+                opened.add(key)
+            elif kind == "close":
+                opened.discard(key)
+            elif kind == "frame":
+                self._frames += 1
+        return reply
 
 
 _REMOTE_HOST = ray.remote(StageHostActor)
 
 
 class NodeStageHost(StageHost):
-    """A session actor's handle on a shared host of its node (the actor started if none runs).
+    """A session's pool's link to a shared host of its node (the host started if none runs).
 
     Its :meth:`close` frees only the workers opened through it: the host serves the node's other
     calls and stays (detached) for the next ones.
@@ -94,14 +147,14 @@ class NodeStageHost(StageHost):
     Args:
         name: the stage's name.
         preload: the host's preload, if this starts it (it must pickle).
-        node_id: the Ray node the host runs on.
+        node_id: the Ray node the host runs on (this process's node: the link is a local socket).
         index: which of the node's hosts of this kind.
     """
 
     def __init__(self, name: str, preload: Preload | None, node_id: str, index: int) -> None:
         super().__init__(name)
         self._alive = True
-        self._owner = _calling_actor()
+        self._connection: multiprocessing.connection.Connection | None = None
         self._actor = _REMOTE_HOST.options(
             name=host_name(node_id, name, index),
             namespace=STAGE_NAMESPACE,
@@ -114,16 +167,17 @@ class NodeStageHost(StageHost):
 
     @property
     def alive(self) -> bool:
-        """False once the host actor was found gone (a pool then starts a new one)."""
+        """False once the host was found gone (a pool then starts a new one)."""
         return self._alive
 
     def wait_started(self) -> None:
-        """Block until the host has preloaded.
+        """Block until the host has preloaded, and connect to it.
 
         Raises:
             StageProcessError: it failed to start (the cause), or took over ``START_TIMEOUT_S``.
         """
-        self._ask(self._actor.stats.remote(), START_TIMEOUT_S)
+        with self._lock:
+            self._connect()
 
     def placed(self) -> int:
         """The sessions on the host, the node's other calls' included."""
@@ -131,38 +185,44 @@ class NodeStageHost(StageHost):
 
     def stats(self) -> dict[str, int]:
         """The host's :meth:`StageHostActor.stats`."""
-        return self._ask(self._actor.stats.remote(), None)
+        return self._ask(self._actor.stats.remote())
+
+    def _connect(self) -> multiprocessing.connection.Connection:
+        if self._connection is None:
+            address, authkey = self._ask(self._actor.address.remote(), START_TIMEOUT_S)
+            self._connection = multiprocessing.connection.Client(address, SOCKET_FAMILY, authkey=authkey)
+        return self._connection
 
     def _call(self, message: Message, doing: str | None) -> object:
-        owner = self._owner if message[0] == "open" else None
-        reply = self._ask(self._actor.handle.remote(wire.dumps(message), owner), None)
-        return checked(wire.loads(reply), self.name, doing)
+        connection = self._connect()
+        try:
+            send_message(connection, message)
+            reply = receive_message(connection)
+        except (EOFError, OSError) as error:
+            self._alive = False
+            raise StageProcessError(f"the {self.name} stage's host on this node is gone") from error
+        return checked(reply, self.name, doing)
 
-    def _ask(self, reference: ray.ObjectRef, timeout: float | None) -> object:
+    def _ask(self, reference: ray.ObjectRef, timeout: float | None = None) -> object:
+        """The value of a call on the host actor."""
         try:
             return ray.get(reference, timeout=timeout)
         except RayActorError as error:
             self._alive = False
             raise StageProcessError(f"the {self.name} stage's host on this node is gone: {error}") from error
-        except RayTaskError as error:
-            raise StageProcessError(f"the {self.name} stage's host failed: {error}") from error
         except GetTimeoutError as error:
             raise StageProcessError(f"the {self.name} stage's host did not start in {timeout:g} s") from error
 
     def close(self) -> None:
-        """Close the workers opened through this handle (the host stays for the node's calls)."""
+        """Close the workers opened through this link, then the link (the host stays)."""
         for key in list(self.sessions):
             try:
                 self.close_worker(key)
             except StageProcessError:
-                LOG.exception("could not close session %s…'s %s worker", key[:4], self.name)
+                LOG.warning("session %s…'s %s worker is closed with its host", key[:4], self.name)
         self.sessions.clear()
-
-
-def _calling_actor() -> str | None:
-    """The id of the actor this runs in; None elsewhere (a driver)."""
-    context = ray.get_runtime_context()
-    return context.get_actor_id() if context.worker.mode == ray.WORKER_MODE else None
+        if self._connection is not None:
+            self._connection.close()
 
 
 def node_host_factory(node_id: str) -> HostFactory:
@@ -172,9 +232,5 @@ def node_host_factory(node_id: str) -> HostFactory:
 
 def frames_served(pool: WorkerPool) -> int:
     """The fewest frames any of ``pool``'s shared hosts has served (0 for a host just started)."""
-    return min(
-        host.stats()["frames"]
-        for hosts in pool.hosts.values()
-        for host in hosts
-        if isinstance(host, NodeStageHost)
-    )
+    hosts = [host for hosts in pool.hosts.values() for host in hosts]
+    return min(host.stats()["frames"] for host in hosts if isinstance(host, NodeStageHost))

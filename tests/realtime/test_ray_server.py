@@ -212,7 +212,7 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
     assert reconnected_shape == photo_shape != (160, 160, 3), "the reconnect has the same photo"
     assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
     assert sorted(survivor_stats["sessions"]) == ["caller-2"], "the killed call is gone, the other stays"
-    assert shared == 2, "the killed call's worker was closed on the shared host as the next call opened"
+    assert shared == 2, "the killed call's worker was closed on the shared host"
 
 
 def test_serve_options_of_the_other_mode_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
