@@ -98,7 +98,8 @@ def add_stage_mode_argument(parser: argparse.ArgumentParser) -> None:
         choices=STAGE_MODES,
         default="process",
         help="run reconstruct and reenact each in its own process (default: faster on several cores) "
-        "or in threads of this one (quicker start)",
+        "or in threads of this one (quicker start); with --ray, process: on each node's stage hosts, "
+        "shared by the calls there, thread: in threads of each call's own actor",
     )
 
 
