@@ -428,8 +428,8 @@ def _http_error(error: Exception) -> web.HTTPException:
 
 
 def _public(figures: dict[str, object]) -> dict[str, object]:
-    """A call's figures as every caller may see them (no frame timeline)."""
-    return {key: value for key, value in figures.items() if key not in ("frames", "first_pts")}
+    """A call's figures as every caller may see them (no frame timeline, no send rate)."""
+    return {key: value for key, value in figures.items() if key not in ("frames", "first_pts", "send_fps")}
 
 
 async def _within(reference: Any, seconds: float, doing: str) -> Any:

@@ -31,10 +31,11 @@ from typing import Any
 import ray
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
+from jr2net.realtime.admission import send_rate
 from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.ray_stage_hosts import frames_served, node_host_factory
+from jr2net.realtime.ray_stage_hosts import expected_fps, frames_served, node_host_factory
 from jr2net.realtime.reenactment import (
     TRACKING_SIZE,
     WARM_UP_FRAMES,
@@ -170,7 +171,8 @@ class SessionActor:
         )
 
     async def answer(self, sdp: str, kind: str) -> dict[str, str]:
-        """Take the caller's offer; the answer's ``{"sdp", "type"}``.
+        """Take the caller's offer; the answer's ``{"sdp", "type"}`` and the ``"send_fps"`` its
+        caller should send at (where known).
 
         Raises:
             OfferRefused: the offer cannot be taken (the call is ended then).
@@ -194,7 +196,7 @@ class SessionActor:
             await self.hang_up(f"the offer could not be taken: {error}")
             raise OfferRefused(f"cannot answer this offer: {error}") from error
         self._spawn(self._end_unless_started())
-        return {"sdp": answer.sdp, "type": answer.type}
+        return {"sdp": answer.sdp, "type": answer.type} | await self._send_rate()
 
     async def _run(self, track: MediaStreamTrack) -> None:
         """The call's pipeline, from the caller's video to the outgoing track, until either ends."""
@@ -263,8 +265,16 @@ class SessionActor:
         latest sent frames' ``[pts, captured, sent]`` (this node's monotonic seconds)."""
         state = "new" if self.peer is None else self.peer.connectionState
         refiner = None if self.spec is None else self.spec.refiner
-        report = call_stats(state, refiner, self.pipeline, self.outgoing)
+        report = call_stats(state, refiner, self.pipeline, self.outgoing) | await self._send_rate()
         return report | (frame_timeline(self.outgoing) if frames else {})
+
+    async def _send_rate(self) -> dict[str, int]:
+        """``{"send_fps"}``: the rate its caller should send at (as the single server tells its
+        callers: a little above what the node's shared hosts can give each of their calls now),
+        or nothing before the hosts have a forecast (or on hosts of its own)."""
+        workers = self.workers
+        expected = None if workers is None else await asyncio.to_thread(expected_fps, workers.hosts)
+        return {} if expected is None else {"send_fps": send_rate(expected)}
 
     async def describe(self) -> dict[str, Any]:
         """For a front door that adopts this call: its public name and refiner (None for a warm actor

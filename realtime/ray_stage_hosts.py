@@ -31,6 +31,8 @@ import secrets
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Sequence
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
@@ -45,7 +47,7 @@ from jr2net.realtime.process_stage import (
     receive_message,
     send_message,
 )
-from jr2net.realtime.stage_host import Message, Preload, StageHost, WorkerTable
+from jr2net.realtime.stage_host import FrameCosts, Message, Preload, StageHost, WorkerTable
 from jr2net.realtime.threads import configure_live_threads
 from jr2net.realtime.worker_pool import HostFactory, WorkerPool
 
@@ -81,6 +83,7 @@ class StageHostActor:
         self._table = WorkerTable(None if preload is None else preload())
         self._turns = FairLock()
         self._frames = 0
+        self._costs = FrameCosts()
         self._authkey = secrets.token_bytes(32)
         self._listener = multiprocessing.connection.Listener(
             _socket_address(), SOCKET_FAMILY, authkey=self._authkey
@@ -91,9 +94,10 @@ class StageHostActor:
         """Where a pool connects (the socket's address) and the key it authenticates with."""
         return self._listener.address, self._authkey
 
-    def stats(self) -> dict[str, int]:
-        """The sessions with a worker here and the frames served since the host started."""
-        return {"sessions": len(self._table.workers), "frames": self._frames}
+    def stats(self) -> dict[str, float | None]:
+        """The sessions with a worker here, the frames served since the host started and the
+        median seconds of its recent frames (None before any)."""
+        return {"sessions": len(self._table.workers), "frames": self._frames, "frame_s": self._costs.median()}
 
     def _accept(self) -> None:
         while True:
@@ -125,7 +129,10 @@ class StageHostActor:
         kind, key = message[0], message[1]
         with self._turns:
             existed = key in self._table.workers
+            started = time.perf_counter()
             reply = answer(self._table, message)
+            if kind == "frame":
+                self._costs.add(time.perf_counter() - started)
             if kind == "open" and not existed and key in self._table.workers:
                 opened.add(key)
             elif kind == "close":
@@ -181,11 +188,18 @@ class NodeStageHost(StageHost):
 
     def placed(self) -> int:
         """The sessions on the host, the node's other calls' included."""
-        return self.stats()["sessions"]
+        return int(self.stats()["sessions"])
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, float | None]:
         """The host's :meth:`StageHostActor.stats`."""
         return self._ask(self._actor.stats.remote())
+
+    def turn_seconds(self) -> float | None:
+        """How long a session on the host waits from one of its frames to the next when every
+        session there keeps it busy: its sessions times its recent seconds per frame (None
+        before a frame)."""
+        stats = self.stats()
+        return None if stats["frame_s"] is None else stats["sessions"] * stats["frame_s"]
 
     def _connect(self) -> multiprocessing.connection.Connection:
         if self._connection is None:
@@ -233,4 +247,15 @@ def node_host_factory(node_id: str) -> HostFactory:
 def frames_served(pool: WorkerPool) -> int:
     """The fewest frames any of ``pool``'s shared hosts has served (0 for a host just started)."""
     hosts = [host for hosts in pool.hosts.values() for host in hosts]
-    return min(host.stats()["frames"] for host in hosts if isinstance(host, NodeStageHost))
+    return min(int(host.stats()["frames"]) for host in hosts if isinstance(host, NodeStageHost))
+
+
+def expected_fps(hosts: Sequence[StageHost]) -> float | None:
+    """The frames a second a session on ``hosts`` (one per stage kind) can expect while every
+    session on them keeps them busy: its slowest host's turns (None unless every host is shared and
+    has served a frame lately). The stages' own bound: the machine's other work (decoding,
+    encoding) shows only as it slows the hosts' frames."""
+    turns = [host.turn_seconds() if isinstance(host, NodeStageHost) else None for host in hosts]
+    if not turns or any(turn is None or turn <= 0 for turn in turns):
+        return None
+    return 1.0 / max(turns)  # type: ignore[type-var]

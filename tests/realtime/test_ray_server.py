@@ -147,6 +147,8 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
     assert sorted(stats["sessions"]) == ["caller-1", "caller-2"]
     assert all(call["node"] == "127.0.0.1" for call in stats["sessions"].values())
     assert stats["you"]["name"] == "caller-1" and stats["you"]["frames_out"] > 0
+    assert 1 <= stats["you"]["send_fps"] <= 30, "the rate to send at, from the node's shared hosts"
+    assert all("send_fps" not in call for call in stats["sessions"].values()), "each caller's own"
     assert [node["free_cpus"] for node in stats["cluster"]["nodes"]] == [0.0]
     assert status == 503 and "the cluster is full" in reason and "1 CPU" in reason
     assert sorted(adopted["sessions"]) == ["caller-1", "caller-2"], "a restarted front door finds the calls"
