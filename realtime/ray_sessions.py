@@ -4,14 +4,13 @@
 The actor holds the call: the caller's peer connection (so the media flows between the caller and
 this node, never through the front door), the pipeline, and its workers on the node's stage hosts,
 which every call on the node shares (:mod:`jr2net.realtime.ray_stage_hosts`; or hosts of its own,
-in threads). It is an async
-actor: aiortc runs on its event loop. It is named (by the session id) and detached, so a front
-door that restarts finds it again in the namespace.
+in threads). It is an async actor: aiortc runs on its event loop. It is named (by the session id)
+and detached, so a front door that restarts finds it again in the namespace.
 
-The slow part of a session's start (its stage processes' imports and face model, first-use costs)
-happens before its caller: the front door keeps an actor or more warm (:meth:`SessionActor.warm`)
-and hands the next call to one (:meth:`SessionActor.take`), so an offer waits only for the call's
-own workers (tracker, source).
+The slow part of a session's start (its imports; on a node's first call, its hosts' face model
+and first-use costs) happens before its caller: the front door keeps an actor or more warm
+(:meth:`SessionActor.warm`) and hands the next call to one (:meth:`SessionActor.take`), so an
+offer waits only for the call's own workers (tracker, source).
 
 A call ends once (the caller leaves, its video stops, or the front door hangs up): the actor then
 frees its stages, says why through :meth:`SessionActor.ended`, and exits itself a little later
