@@ -27,6 +27,9 @@ GRABCUT_ITERATIONS = 5
 GRABCUT_SEED = 0
 SURE_HEAD = 0.55  # within this share of the head's ellipse every pixel is the person's
 SURE_BACKGROUND = 1.6  # beyond this multiple of it, above the neck, every pixel is background
+# A close-up whose head's ellipse leaves fewer pixels than this outside it shows no background to
+# model (GrabCut's colour models need samples on both sides): every pixel is then the person's.
+MIN_BACKGROUND_PIXELS = 32
 
 
 def person_masks(image: Tensor, params: FaceParams, face: Tensor) -> PersonMasks:
@@ -51,11 +54,12 @@ def person_masks(image: Tensor, params: FaceParams, face: Tensor) -> PersonMasks
     seeds[(radius > SURE_BACKGROUND) & (model_y > NECK_RANGE[1])] = cv2.GC_BGD
     if not (seeds == cv2.GC_FGD).any():
         raise ValueError("the source's head lies outside its image: nothing to seed the person with")
-    background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
-    cv2.setRNGSeed(GRABCUT_SEED)  # its colour models start from k-means: the same photo, the same mask
-    cv2.grabCut(
-        small, seeds, None, background_model, foreground_model, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK
-    )
+    if ((seeds == cv2.GC_BGD) | (seeds == cv2.GC_PR_BGD)).sum() >= MIN_BACKGROUND_PIXELS:
+        background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
+        cv2.setRNGSeed(GRABCUT_SEED)  # its colour models start from k-means: the same photo, the same mask
+        cv2.grabCut(
+            small, seeds, None, background_model, foreground_model, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK
+        )
     person = ((seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)).astype(np.uint8)
     margin = round(BACKGROUND_MARGIN * float(params.focal[0] / params.translation[0, 2]) * scale)
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))

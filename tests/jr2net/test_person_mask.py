@@ -61,6 +61,14 @@ def test_grabcut_finds_a_person_wider_than_the_sure_core_and_leaves_the_wall() -
     assert abs(float(margin) - expected) <= 2
 
 
+def test_a_close_up_that_the_head_fills_is_all_person() -> None:
+    """A head 15 cm away (53 px per cm) fills the photo: no background to model, nothing moves
+    the background, and GrabCut is not asked to (it cannot build a colour model of no pixels)."""
+    close = FaceParams.neutral(LAYOUT, distance=15.0, focal=800.0)
+    masks = person_masks(torch.rand(1, 3, HEIGHT, WIDTH), close, torch.zeros(1, HEIGHT, WIDTH))
+    assert bool((masks.person == 1).all()) and bool((masks.near == 1).all())
+
+
 def test_a_head_outside_the_photo_is_an_error() -> None:
     with pytest.raises(ValueError, match="outside its image"):
         person_masks(torch.rand(1, 3, HEIGHT, WIDTH), head(shift_cm=200.0), torch.zeros(1, HEIGHT, WIDTH))
