@@ -44,7 +44,14 @@ from jr2net.face_model import FaceModel
 from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import read_offer
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
-from jr2net.realtime.ray_sessions import NotRunning, OfferRefused, SessionSpec, WorkerSetup, session_actor
+from jr2net.realtime.ray_sessions import (
+    WORKER_STOPPED,
+    NotRunning,
+    OfferRefused,
+    SessionSpec,
+    WorkerSetup,
+    session_actor,
+)
 from jr2net.realtime.reenactment import EstimatorFactory, RendererFactory
 from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.reenact import SourceFace
@@ -58,7 +65,6 @@ WARM_RETRY_S = 2.0  # a front door short of warm actors looks for room this ofte
 UNAVAILABLE_RETRY_S = 1.0  # an actor Ray cannot reach for now is asked again after this
 ADOPT_TIMEOUT_S = 10.0
 ENDED_KEPT = 256  # ended calls whose reason /stats?session= still gives
-WORKER_STOPPED = "the worker for this call stopped"
 
 
 @dataclass
@@ -285,19 +291,19 @@ class RayFrontDoor:
         task.add_done_callback(self._tasks.discard)
 
     async def _follow(self, call: RemoteCall) -> None:
-        """Wait for the call to end, or its worker to stop; then forget it, keeping why."""
+        """Wait for the call to end, or its worker (its actor, or the stage hosts it ran on) to stop;
+        then forget it, keeping why."""
         while True:
             try:
-                reason, stopped = await call.actor.ended.remote(), False
+                reason = await call.actor.ended.remote()
+                call.actor.exit.remote()  # its resources go back now rather than after its linger
                 break
             except ActorUnavailableError:  # Ray cannot reach it for now: it may come back
                 await asyncio.sleep(UNAVAILABLE_RETRY_S)
             except RayActorError:  # killed, crashed, or lost with its node
-                reason, stopped = WORKER_STOPPED, True
+                reason = WORKER_STOPPED
                 break
-        if not stopped:
-            call.actor.exit.remote()  # its resources go back now rather than after its linger
-        self._forget(call, reason, stopped)
+        self._forget(call, reason, stopped=reason == WORKER_STOPPED)
 
     def _forget(self, call: RemoteCall, reason: str, stopped: bool) -> None:
         """Drop a call that ended; keep why, and for a stopped worker's caller an upload of the same

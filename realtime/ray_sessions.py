@@ -56,6 +56,7 @@ STOP_TIMEOUT_S = 10.0  # how long an ending call waits for its pipeline's frames
 HUNG_UP = "the call was hung up"
 CALLER_LEFT = "the caller left"
 VIDEO_ENDED = "the caller's video ended"
+WORKER_STOPPED = "the worker for this call stopped"  # its actor, or the stage hosts it ran on
 NO_VIDEO = f"the caller's video did not start within {TRACK_TIMEOUT_S:g} s"
 
 
@@ -202,12 +203,14 @@ class SessionActor:
         stages = [] if self.workers is None else self.workers.stages
         source = TrackSource(track) if self.setup.echo else TrackSource(track, TRACKING_SIZE)
         self.pipeline = Pipeline(source, stages, [self.outgoing])
+        reason = WORKER_STOPPED  # a stage failed (its node's host died, say) unless the run ends well
         try:
             await self.pipeline.run()
+            reason = VIDEO_ENDED
         except Exception:
             LOG.exception("session %s failed", self.label)
         finally:
-            self._spawn(self.hang_up(VIDEO_ENDED))
+            self._spawn(self.hang_up(reason))
 
     async def _end_unless_started(self) -> None:
         """End a call whose video never started: it holds its node's resources."""

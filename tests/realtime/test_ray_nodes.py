@@ -25,6 +25,7 @@ from ray.cluster_utils import Cluster
 from jr2net.face_model import FaceModel
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, named_actors, refusal
 from jr2net.realtime.ray_server import WORKER_STOPPED, RayFrontDoor
+from jr2net.realtime.ray_stage_hosts import STAGE_NAMESPACE
 from jr2net.realtime.webrtc import limit_ice_to_loopback
 from jr2net.reenact import SourceFace
 from jr2net.sources import load_source
@@ -85,11 +86,19 @@ def avatar(face_model: FaceModel) -> SourceFace:
     return load_source(face_model, "model", 160)
 
 
-def _front_door(face_model: FaceModel, avatar: SourceFace, resources: SessionResources) -> RayFrontDoor:
-    """A front door placing each offer's own actor (none kept warm), stages in threads."""
+def _front_door(
+    face_model: FaceModel, avatar: SourceFace, resources: SessionResources, stage_mode: str = "thread"
+) -> RayFrontDoor:
+    """A front door placing each offer's own actor (none kept warm), stages in threads of each call's
+    actor unless ``stage_mode`` is ``process`` (each node's shared hosts)."""
     return RayFrontDoor(
-        face_model, avatar, 160, resources, "nodes", stage_mode="thread", loopback_ice=True, warm=0
+        face_model, avatar, 160, resources, "nodes", stage_mode=stage_mode, loopback_ice=True, warm=0
     )
+
+
+def _nodes_with_hosts() -> set[str]:
+    """The nodes that run shared stage hosts, by their hosts' names (``NODE_ID/KIND/INDEX``)."""
+    return {name.split("/")[0] for name in named_actors(STAGE_NAMESPACE)}
 
 
 def _freed(namespace: str, cpus: float) -> None:
@@ -165,10 +174,11 @@ def test_calls_that_declare_part_of_a_gpu_share_the_node_that_has_one(
 def test_a_lost_node_ends_its_call_only_and_a_node_that_joins_takes_the_next(
     nodes: Nodes, face_model: FaceModel, avatar: SourceFace, driving: list
 ) -> None:
-    """Two 1-CPU calls land on the two nodes. The GPU node is lost (its processes killed): its
-    caller is told its worker stopped, the other call goes on without a stall, and a third caller
-    gets a 503 until a new node joins, where the next call then runs."""
-    door = _front_door(face_model, avatar, SessionResources(cpus=1))
+    """Two 1-CPU calls land on the two nodes, each on its node's shared stage hosts. The GPU node is
+    lost (its processes killed, the hosts there too): its caller is told its worker stopped, the
+    other call goes on without a stall, and a third caller gets a 503 until a new node joins, where
+    the next call then runs on new hosts there."""
+    door = _front_door(face_model, avatar, SessionResources(cpus=1), stage_mode="process")
 
     async def calls(base: str) -> tuple:
         received: list[list[np.ndarray]] = [[], []]
@@ -180,6 +190,7 @@ def test_a_lost_node_ends_its_call_only_and_a_node_that_joins_takes_the_next(
         await until(lambda: each_got(received, FRAMES), 90, f"{FRAMES} frames back to each caller")
         placed = {door.calls[session].where["node_id"]: k for k, (_, session) in enumerate(callers)}
         lost, kept = placed[nodes.gpu_node.node_id], placed[nodes.head_id]
+        hosted = await asyncio.to_thread(_nodes_with_hosts)
         lost_at = time.monotonic()
         await asyncio.to_thread(nodes.cluster.remove_node, nodes.gpu_node, False)
 
@@ -199,17 +210,19 @@ def test_a_lost_node_ends_its_call_only_and_a_node_that_joins_takes_the_next(
         newcomer = await connect(base, ClipTrack(driving), late)
         await until(lambda: each_got([late], FRAMES), 90, "frames back to the caller on the new node")
         newcomer_node = door.calls[newcomer[1]].where["node_id"]
+        hosted_after = await asyncio.to_thread(_nodes_with_hosts)
         for client, _ in [*callers, newcomer]:
             await client.close()
         await until(_no_calls(door), 30, "the calls ended")
-        return told_s, ended, gap_before, gap_after, full, newcomer_node == joined.node_id
+        hosts = (hosted, hosted_after)
+        return told_s, ended, gap_before, gap_after, full, newcomer_node == joined.node_id, hosts
 
     async def scenario() -> tuple:
         async with serve_app(door) as base:
             outcome = await calls(base)
         return outcome
 
-    told_s, ended, gap_before, gap_after, (status, reason), on_joined = asyncio.run(scenario())
+    told_s, ended, gap_before, gap_after, (status, reason), on_joined, hosts = asyncio.run(scenario())
     _freed("nodes", 2.0)
     print(
         f"the lost node's caller was told after {told_s:.2f} s; the other call's longest wait between "
@@ -219,6 +232,9 @@ def test_a_lost_node_ends_its_call_only_and_a_node_that_joins_takes_the_next(
     assert gap_after < 2.0, "the other call went on without a stall"
     assert status == 503 and "the cluster is full" in reason, "one live node, taken"
     assert on_joined, "the next call runs on the node that joined"
+    hosted, hosted_after = hosts
+    assert hosted == {nodes.head_id, nodes.gpu_node.node_id}, "each node its own hosts"
+    assert nodes.gpu_node.node_id not in hosted_after and len(hosted_after) == 2, "lost with it; new ones"
 
 
 def _free_ports(count: int) -> list[int]:

@@ -162,7 +162,8 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
 ) -> None:
     """``ray.kill`` of one call's actor: that caller is told its worker stopped, the other call
     goes on, and the caller reconnects (with the same photo) on the freed CPU (each offer places
-    its own actor here)."""
+    its own actor here). Then the node's shared reenact host is killed: both calls on it are told
+    their worker stopped."""
     photo = shared_media / "liveportrait/source/s12.jpg"
     door = _front_door(face_model, avatar, "kill", warm=0)
 
@@ -197,17 +198,26 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
         newcomer = await connect(base, ClipTrack(driving), late, source=ended["source"])
         await until(lambda: each_got([late], FRAMES), 90, "frames back to the next caller")
         shared = await asyncio.to_thread(_sessions_on_hosts, "reenact")
+        for name in await asyncio.to_thread(named_actors, STAGE_NAMESPACE):
+            if "/reenact/" in name:
+                ray.kill(ray.get_actor(name, STAGE_NAMESPACE))  # the node's shared host dies
+
+        async def both_told() -> bool:
+            return all(["ended" in await server_stats(base, s) for s in (survivor, newcomer[1])])
+
+        await until(both_told, 10, "the calls on the dead host told")
+        host_lost = [(await server_stats(base, s))["ended"] for s in (survivor, newcomer[1])]
         for client, _ in [*callers, newcomer]:
             await client.close()
         await until(_all_free, 30, "every call's CPU freed")
-        return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape, shared
+        return told_s, ended, survivor_stats, received[0][-1].shape, late[-1].shape, shared, host_lost
 
     async def scenario() -> tuple:
         async with serve_app(door) as base:  # stops the front door after
             outcome = await calls(base)
         return outcome
 
-    told_s, ended, survivor_stats, photo_shape, reconnected_shape, shared = asyncio.run(scenario())
+    told_s, ended, survivor_stats, photo_shape, reconnected_shape, shared, host_lost = asyncio.run(scenario())
     _freed("kill")
     print(f"the killed worker's caller was told after {told_s:.2f} s")
     assert ended["reason"] == WORKER_STOPPED and ended["worker_stopped"] and ended["source"]
@@ -215,6 +225,9 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
     assert survivor_stats["you"]["name"] == "caller-2" and survivor_stats["you"]["state"] == "connected"
     assert sorted(survivor_stats["sessions"]) == ["caller-2"], "the killed call is gone, the other stays"
     assert shared == 2, "the killed call's worker was closed on the shared host"
+    assert all(lost["reason"] == WORKER_STOPPED and lost["worker_stopped"] for lost in host_lost), (
+        "a dead stage host ends the calls on it as their worker stopping (a reconnect offered)"
+    )
 
 
 def test_serve_options_of_the_other_mode_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
