@@ -177,15 +177,20 @@ class PinningFields:
     read_shift: Tensor
 
 
-def fields_from_grid(grid: Tensor, face_mask: Tensor) -> PinningFields:
+def fields_from_grid(grid: Tensor, face_mask: Tensor, moving: Tensor | None = None) -> PinningFields:
     """The fields that pin a warp, from the spline's draw ‖ read values on the coarse grid.
 
     Args:
         grid: (1, 4, ⌈H/step⌉, ⌈W/step⌉) the spline's draw and read values at the grid's cells
             (:func:`thin_plate_grid`); only the face's cells are read.
         face_mask: (1, 1, H, W) the target face; the fields are faded out away from it.
+        moving: (1, 1, H, W) in [0, 1], where the frame may move at all (the person and its
+            margin, :mod:`jr2net.person_mask`); the fields are scaled by it, so the fade never
+            drags a background that is known to stay still. None: everywhere.
     """
     check_tensor("face_mask", face_mask, (1, 1, "H", "W"))
+    if moving is not None:
+        check_tensor("moving", moving, (1, 1, face_mask.shape[-2], face_mask.shape[-1]))
     height, width = face_mask.shape[-2:]
     rows, columns = grid_shape(height, width)
     check_tensor("grid", grid, (1, 4, rows, columns))
@@ -200,4 +205,6 @@ def fields_from_grid(grid: Tensor, face_mask: Tensor) -> PinningFields:
     fields = torch.nn.functional.interpolate(
         faded.reshape(1, 4, rows, columns), size=(height, width), mode="bilinear", align_corners=False
     )
+    if moving is not None:
+        fields = fields * moving
     return PinningFields(draw_shift=fields[:, :2], read_shift=fields[:, 2:])

@@ -566,7 +566,7 @@ class Reenactor:
         reads = iris_reads(plan.irises, self.source.landmarks.float(), warp.source_points)
         iris_share = torch.einsum("bkhw,kc->bchw", plan.iris_response, reads)
         grid = torch.cat([plan.grid[:, :2], plan.grid[:, 2:] + iris_share], dim=1)
-        return fields_from_grid(grid, warp.target.mask)
+        return fields_from_grid(grid, warp.target.mask, self._moving_region)
 
     def _landmark_pixels(self, params: FaceParams, shape: Tensor) -> Tensor:
         """(478, 2) where ``params`` put MediaPipe's landmarks on the source image (pixels)."""
@@ -620,6 +620,18 @@ class Reenactor:
         if self.source.region == "head_neck":
             return None
         return person_masks(self.source.image, self.source.params, self.source.depth)
+
+    @functools.cached_property
+    def _moving_region(self) -> Tensor | None:
+        """(1, 1, H, W) in [0, 1]: where the source's frame may move (its person and the margin
+        around it, soft at the edge), None where the person is not known (the built-in avatar)."""
+        if self._person is None:
+            return None
+        height, width = self.source.image.shape[-2:]
+        near = self._person.near
+        return torch.nn.functional.interpolate(
+            near, size=(height, width), mode="bilinear", align_corners=False
+        )
 
     def _head_flow(self, target: FaceParams) -> HeadFlow | None:
         """The head's flow beyond the face for ``target`` (:mod:`jr2net.head_motion`), None where

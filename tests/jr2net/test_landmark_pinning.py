@@ -15,6 +15,7 @@ from jr2net.face_model import FaceModel
 from jr2net.landmark_pinning import (
     GRID_STEP,
     feature_landmarks,
+    fields_from_grid,
     fit_similarity,
     spline_anchors,
     thin_plate_field,
@@ -144,6 +145,28 @@ def test_pinned_warp_reads_the_source_landmarks_at_the_driver_landmarks(
     assert read_error(pinned.face_points) < 1.0
     assert read_error(plain.face_points) > 2 * read_error(pinned.face_points)
     assert pinned.target.mask.unique().tolist() == [0.0, 1.0]
+    still = reenactor._moving_region[0, 0] == 0  # the background past the person's margin
+    assert still.float().mean() > 0.1
+    moved = (pinned.source_points - plain.source_points).norm(dim=-1)[0]
+    assert float(moved[still].max()) < 1e-3, "the pinning leaves the known-still background alone"
+
+
+def test_the_pinning_fields_are_scaled_by_where_the_frame_may_move() -> None:
+    """A constant spline on a face in the middle: faded out around it, and 0 wherever ``moving``
+    is 0, halved where it is a half."""
+    height, width = 96, 128
+    rows, columns = -(-height // GRID_STEP), -(-width // GRID_STEP)
+    grid = torch.ones(1, 4, rows, columns)
+    face = torch.zeros(1, 1, height, width)
+    face[..., 32:64, 48:80] = 1.0
+    moving = torch.ones(1, 1, height, width)
+    moving[..., :, :16] = 0.0
+    moving[..., :, 112:] = 0.5
+    free, limited = fields_from_grid(grid, face), fields_from_grid(grid, face, moving)
+    assert torch.allclose(free.draw_shift[..., 48, 64], torch.ones(2), atol=1e-4)
+    assert bool((limited.read_shift[..., :, :16] == 0).all())
+    assert torch.allclose(limited.draw_shift[..., 112:], 0.5 * free.draw_shift[..., 112:])
+    assert torch.equal(limited.read_shift[..., 16:112], free.read_shift[..., 16:112])
 
 
 def test_pinning_stands_aside_when_controls_set_the_face(
