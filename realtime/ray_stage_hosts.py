@@ -32,15 +32,18 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from jr2net.realtime import wire
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.process_stage import (
     START_TIMEOUT_S,
+    StageFailure,
     StageProcessError,
     answer,
     checked,
@@ -103,8 +106,8 @@ class StageHostActor:
         while True:
             try:
                 connection = self._listener.accept()
-            except multiprocessing.AuthenticationError:
-                LOG.warning("a connection to the stage host failed to authenticate")
+            except (multiprocessing.AuthenticationError, EOFError, OSError) as error:
+                LOG.warning("a connection to the stage host failed as it opened: %s", error)
                 continue
             threading.Thread(target=self._serve, args=(connection,), name="jr2net-host", daemon=True).start()
 
@@ -113,7 +116,12 @@ class StageHostActor:
         opened: set[str] = set()
         try:
             while True:
-                message: Message = receive_message(connection)  # type: ignore[assignment]
+                data = connection.recv_bytes()
+                try:
+                    message: Message = wire.loads(data)  # type: ignore[assignment]
+                except Exception:  # a worker factory this host cannot import, say: its pool is told
+                    connection.send_bytes(wire.dumps(StageFailure(traceback.format_exc())))
+                    continue
                 connection.send_bytes(self._carry_out(message, opened))
         except (EOFError, OSError):
             pass

@@ -50,6 +50,17 @@ def _preload_fails() -> None:
     raise RuntimeError("nothing to preload")
 
 
+def _explode() -> None:
+    raise ImportError("this worker factory cannot be loaded here")
+
+
+class _Unloadable:
+    """A worker factory that pickles but fails as the host unpickles it."""
+
+    def __reduce__(self) -> tuple:
+        return _explode, ()
+
+
 class _Call:
     """A stand-in for a call's session actor: its own pool on the node's shared hosts."""
 
@@ -130,3 +141,13 @@ def test_a_host_whose_preload_fails_says_why(node_id: str) -> None:
     ):
         host.wait_started()
     assert not host.alive
+
+
+def test_a_message_the_host_cannot_load_fails_that_call_only(node_id: str) -> None:
+    host = NodeStageHost("negate", None, node_id, 0)
+    with pytest.raises(StageProcessError, match="(?s)could not build.*cannot be loaded here"):
+        host.open("unloadable", _Unloadable())
+    stage = host.open("fine", _negate)
+    image = np.full((2, 2, 3), 10, np.uint8)
+    assert np.array_equal(stage.work(StagedFrame(image, 0, None, None, time.monotonic())).image, 255 - image)
+    host.close()
