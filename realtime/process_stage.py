@@ -52,6 +52,15 @@ def receive_message(connection: multiprocessing.connection.Connection) -> object
     return wire.loads(connection.recv_bytes())
 
 
+def loaded(data: bytes) -> object:
+    """A received message, or the :class:`StageFailure` of loading it (a worker factory the host
+    cannot import, say): a host answers that instead of ending."""
+    try:
+        return wire.loads(data)
+    except Exception:
+        return StageFailure(traceback.format_exc())
+
+
 def answer(table: WorkerTable, message: Message) -> bytes:
     """The table's answer to one message, pickled; a failure (in the worker, or pickling what it
     returned) as a :class:`StageFailure`."""
@@ -89,8 +98,11 @@ def _child(connection: multiprocessing.connection.Connection, preload: Preload |
     table = WorkerTable(preloaded)
     try:
         send_message(connection, "started")
-        while (message := receive_message(connection)) is not None:
-            connection.send_bytes(answer(table, message))
+        while (message := loaded(connection.recv_bytes())) is not None:
+            if isinstance(message, StageFailure):
+                send_message(connection, message)
+            else:
+                connection.send_bytes(answer(table, message))  # type: ignore[arg-type]
     except (EOFError, OSError):
         pass  # the pipe broke: the parent is gone
     finally:

@@ -32,14 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Sequence
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from jr2net.realtime import wire
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.process_stage import (
     START_TIMEOUT_S,
@@ -47,6 +45,7 @@ from jr2net.realtime.process_stage import (
     StageProcessError,
     answer,
     checked,
+    loaded,
     receive_message,
     send_message,
 )
@@ -116,13 +115,11 @@ class StageHostActor:
         opened: set[str] = set()
         try:
             while True:
-                data = connection.recv_bytes()
-                try:
-                    message: Message = wire.loads(data)  # type: ignore[assignment]
-                except Exception:  # a worker factory this host cannot import, say: its pool is told
-                    connection.send_bytes(wire.dumps(StageFailure(traceback.format_exc())))
-                    continue
-                connection.send_bytes(self._carry_out(message, opened))
+                message = loaded(connection.recv_bytes())
+                if isinstance(message, StageFailure):
+                    send_message(connection, message)
+                else:
+                    connection.send_bytes(self._carry_out(message, opened))  # type: ignore[arg-type]
         except (EOFError, OSError):
             pass
         finally:

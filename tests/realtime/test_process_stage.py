@@ -59,6 +59,17 @@ def _missing_file(preloaded: object) -> _Invert:
     raise FileNotFoundError("weights.pt is not there")  # an OSError, unlike a broken pipe
 
 
+def _explode() -> None:
+    raise ImportError("this worker factory cannot be loaded here")
+
+
+class Unloadable:
+    """A worker factory that pickles but fails as the host loads it (one it cannot import, say)."""
+
+    def __reduce__(self) -> tuple:
+        return _explode, ()
+
+
 def _preload() -> tuple[str, int]:
     return ("preloaded in", os.getpid())
 
@@ -126,7 +137,12 @@ def test_a_failing_frame_raises_with_its_traceback_and_the_child_goes_on() -> No
 
 
 @pytest.mark.parametrize(
-    ("factory", "cause"), [(_broken, "no worker today"), (_missing_file, "weights.pt is not there")]
+    ("factory", "cause"),
+    [
+        (_broken, "no worker today"),
+        (_missing_file, "weights.pt is not there"),
+        (Unloadable(), "cannot be loaded here"),
+    ],
 )
 def test_a_factory_that_fails_is_a_clear_error(factory: object, cause: str) -> None:
     with StageProcess("broken") as child:

@@ -15,6 +15,7 @@ from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.ray_cluster import named_actors
 from jr2net.realtime.ray_stage_hosts import STAGE_NAMESPACE, NodeStageHost, host_name, node_host_factory
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
+from tests.realtime.test_process_stage import Unloadable
 
 KINDS = ("negate", "count")
 
@@ -48,17 +49,6 @@ def _count(preloaded: object) -> object:
 
 def _preload_fails() -> None:
     raise RuntimeError("nothing to preload")
-
-
-def _explode() -> None:
-    raise ImportError("this worker factory cannot be loaded here")
-
-
-class _Unloadable:
-    """A worker factory that pickles but fails as the host unpickles it."""
-
-    def __reduce__(self) -> tuple:
-        return _explode, ()
 
 
 class _Call:
@@ -146,7 +136,7 @@ def test_a_host_whose_preload_fails_says_why(node_id: str) -> None:
 def test_a_message_the_host_cannot_load_fails_that_call_only(node_id: str) -> None:
     host = NodeStageHost("negate", None, node_id, 0)
     with pytest.raises(StageProcessError, match="(?s)could not build.*cannot be loaded here"):
-        host.open("unloadable", _Unloadable())
+        host.open("unloadable", Unloadable())
     stage = host.open("fine", _negate)
     image = np.full((2, 2, 3), 10, np.uint8)
     assert np.array_equal(stage.work(StagedFrame(image, 0, None, None, time.monotonic())).image, 255 - image)
