@@ -138,12 +138,11 @@ class StageHostActor:
             reply = answer(self._table, message)
             if kind == "frame":
                 self._costs.add(time.perf_counter() - started)
-            if kind == "open" and not existed and key in self._table.workers:
+                self._frames += 1
+            elif kind == "open" and not existed and key in self._table.workers:
                 opened.add(key)
             elif kind == "close":
                 opened.discard(key)
-            elif kind == "frame":
-                self._frames += 1
         return reply
 
 

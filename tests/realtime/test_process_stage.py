@@ -27,7 +27,7 @@ class _Invert:
         return replace(frame, image=255 - frame.image, payload=(os.getpid(), self.preloaded))
 
 
-def _invert(preloaded: object) -> _Invert:
+def invert(preloaded: object) -> _Invert:
     return _Invert(preloaded)
 
 
@@ -47,7 +47,7 @@ class _Counter:
         return True
 
 
-def _counter(preloaded: object) -> _Counter:
+def counter(preloaded: object) -> _Counter:
     return _Counter()
 
 
@@ -74,7 +74,7 @@ def _preload() -> tuple[str, int]:
     return ("preloaded in", os.getpid())
 
 
-def _failing_preload() -> None:
+def failing_preload() -> None:
     raise RuntimeError("nothing to preload")
 
 
@@ -86,7 +86,7 @@ def _frame(index: int) -> StagedFrame:
 def test_frames_round_trip_through_the_child() -> None:
     child = StageProcess("invert", preload=_preload)
     with child:
-        stage = child.open("a", _invert)
+        stage = child.open("a", invert)
         assert stage.name == "invert"
         for index in range(3):
             result = stage.work(_frame(index))
@@ -100,7 +100,7 @@ def test_frames_round_trip_through_the_child() -> None:
 
 def test_sessions_have_their_own_workers_in_one_child() -> None:
     with StageProcess("count") as child:
-        first, second = child.open("a", _counter), child.open("b", _counter)
+        first, second = child.open("a", counter), child.open("b", counter)
         counts = [stage.work(_frame(0)).payload for stage in (first, first, second, first)]
         assert counts == [1, 2, 1, 3], "each session's worker keeps its own state"
         assert child.control("b", "reset") is True
@@ -110,19 +110,19 @@ def test_sessions_have_their_own_workers_in_one_child() -> None:
         with pytest.raises(StageProcessError, match="no worker for session b"):
             second.work(_frame(0))
         with pytest.raises(StageProcessError, match="already has a worker"):
-            child.open("a", _counter)
+            child.open("a", counter)
         assert first.work(_frame(0)).payload == 5, "a refused open leaves the session's worker as it was"
 
 
 def test_without_a_preload_the_factory_gets_none() -> None:
     with StageProcess("invert") as child:
-        assert child.open("a", _invert).work(_frame(0)).payload[1] is None
+        assert child.open("a", invert).work(_frame(0)).payload[1] is None
         assert child.control("a", "reset") is False, "a worker without commands ignores them"
 
 
 def test_a_failing_preload_is_a_clear_error() -> None:
     with (
-        StageProcess("invert", preload=_failing_preload) as child,
+        StageProcess("invert", preload=failing_preload) as child,
         pytest.raises(StageProcessError, match="(?s)could not start.*nothing to preload"),
     ):
         child.wait_started()
@@ -130,7 +130,7 @@ def test_a_failing_preload_is_a_clear_error() -> None:
 
 def test_a_failing_frame_raises_with_its_traceback_and_the_child_goes_on() -> None:
     with StageProcess("invert") as child:
-        stage = child.open("a", _invert)
+        stage = child.open("a", invert)
         with pytest.raises(StageProcessError, match="(?s)invert stage failed.*negative index"):
             stage.work(_frame(-1))
         assert stage.work(_frame(1)).index == 1
@@ -149,12 +149,12 @@ def test_a_factory_that_fails_is_a_clear_error(factory: object, cause: str) -> N
         with pytest.raises(StageProcessError, match=f"(?s)could not build.*{cause}"):
             child.open("a", factory)
         assert child.sessions == set()
-        assert child.open("b", _invert).work(_frame(0)).index == 0, "the child serves other sessions on"
+        assert child.open("b", invert).work(_frame(0)).index == 0, "the child serves other sessions on"
 
 
 def test_a_dead_child_is_a_clear_error() -> None:
     with StageProcess("invert") as child:
-        stage = child.open("a", _invert)
+        stage = child.open("a", invert)
         pid = stage.work(_frame(0)).payload[0]
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(StageProcessError, match="process exited"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.ray_cluster import named_actors
 from jr2net.realtime.ray_stage_hosts import STAGE_NAMESPACE, NodeStageHost, host_name, node_host_factory
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
-from tests.realtime.test_process_stage import Unloadable
+from tests.realtime.test_process_stage import Unloadable, counter, failing_preload, invert
 
 KINDS = ("negate", "count")
 
@@ -26,29 +25,6 @@ def node_id() -> Iterator[str]:
     ray.init(address="local", num_cpus=2, include_dashboard=False)
     yield ray.get_runtime_context().get_node_id()
     ray.shutdown()
-
-
-def _negate(preloaded: object) -> object:
-    return lambda frame: replace(frame, image=255 - frame.image)
-
-
-class _Count:
-    """Counts its session's frames: per-session state on a shared host."""
-
-    def __init__(self) -> None:
-        self.frames = 0
-
-    def __call__(self, frame: StagedFrame) -> StagedFrame:
-        self.frames += 1
-        return replace(frame, payload=self.frames)
-
-
-def _count(preloaded: object) -> object:
-    return _Count()
-
-
-def _preload_fails() -> None:
-    raise RuntimeError("nothing to preload")
 
 
 class _Call:
@@ -72,7 +48,7 @@ class _Call:
 
     def _open(self) -> PooledSession:
         return self.pool.open(
-            ray.get_runtime_context().get_actor_name(), {"negate": _negate, "count": _count}
+            ray.get_runtime_context().get_actor_name(), {"negate": invert, "count": counter}
         )
 
 
@@ -125,7 +101,7 @@ def test_a_host_that_dies_fails_its_calls_frames_and_is_replaced_on_the_next_ope
 
 
 def test_a_host_whose_preload_fails_says_why(node_id: str) -> None:
-    host = NodeStageHost("broken", _preload_fails, node_id, 0)
+    host = NodeStageHost("broken", failing_preload, node_id, 0)
     with pytest.raises(
         StageProcessError, match="(?s)broken stage's host on this node is gone.*nothing to preload"
     ):
@@ -137,7 +113,7 @@ def test_a_message_the_host_cannot_load_fails_that_call_only(node_id: str) -> No
     host = NodeStageHost("negate", None, node_id, 0)
     with pytest.raises(StageProcessError, match="(?s)could not build.*cannot be loaded here"):
         host.open("unloadable", Unloadable())
-    stage = host.open("fine", _negate)
+    stage = host.open("fine", invert)
     image = np.full((2, 2, 3), 10, np.uint8)
     assert np.array_equal(stage.work(StagedFrame(image, 0, None, None, time.monotonic())).image, 255 - image)
     host.close()
