@@ -63,6 +63,12 @@ class EyeTriangles:
         )
 
 
+def opening_contours(eye_points: Tensor) -> Tensor:
+    """(2, 16, 2) the eye-opening contours of (2·21, 2) eye landmarks (:data:`EYE_LANDMARKS` order)."""
+    check_tensor("eye_points", eye_points, (len(EYE_LANDMARKS) * len(EYE_LANDMARKS[0]), 2))
+    return eye_points.reshape(len(EYE_LANDMARKS), len(EYE_LANDMARKS[0]), 2)[:, :CONTOUR_COUNT]
+
+
 def delaunay_triangles(points: np.ndarray) -> np.ndarray:
     """(F, 3) the Delaunay triangles of (N, 2) distinct points, as indices (OpenCV's ``Subdiv2D``)."""
     low = np.floor(points.min(axis=0)) - 1

@@ -49,10 +49,20 @@ def eye_openness(landmarks: Tensor) -> Tensor:
     """(2,) how open each eye of (478, 2) landmarks is, 0 (closed) to 1 (open): the lids' distance
     over the corners', mapped linearly from :data:`CLOSED_OPENING` to :data:`OPEN_OPENING`."""
     check_tensor("landmarks", landmarks, (478, 2))
-    lids = torch.tensor(EYE_LIDS)
-    corners = torch.tensor(EYE_CORNERS)
-    lid_gap = (landmarks[lids[:, 0]] - landmarks[lids[:, 1]]).norm(dim=-1)
-    ratios = lid_gap / (landmarks[corners[:, 0]] - landmarks[corners[:, 1]]).norm(dim=-1).clamp(min=1e-6)
+    return contour_openness(landmarks[torch.tensor(EYE_OPENINGS)])
+
+
+def contour_openness(contours: Tensor) -> Tensor:
+    """(2,) :func:`eye_openness` of the (2, 16, 2) eye-opening contours (:data:`EYE_OPENINGS` order)."""
+    check_tensor("contours", contours, (len(EYE_OPENINGS), len(EYE_OPENINGS[0]), 2))
+    eyes = torch.arange(len(EYE_OPENINGS))
+    lids = torch.tensor([[opening.index(i) for i in pair] for opening, pair in zip(EYE_OPENINGS, EYE_LIDS)])
+    corners = torch.tensor(
+        [[opening.index(i) for i in pair] for opening, pair in zip(EYE_OPENINGS, EYE_CORNERS)]
+    )
+    lid_gap = (contours[eyes, lids[:, 0]] - contours[eyes, lids[:, 1]]).norm(dim=-1)
+    corner_gap = (contours[eyes, corners[:, 0]] - contours[eyes, corners[:, 1]]).norm(dim=-1)
+    ratios = lid_gap / corner_gap.clamp(min=1e-6)
     return ((ratios - CLOSED_OPENING) / (OPEN_OPENING - CLOSED_OPENING)).clamp(0, 1)
 
 

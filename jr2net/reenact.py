@@ -28,7 +28,8 @@ from torch import Tensor
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
 from jr2net.compositing import extrapolate_flow, feather, pixel_centres, sample
 from jr2net.correspondence import MediapipeCorrespondence
-from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets
+from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets, opening_contours
+from jr2net.eyelids import closed_lid_reads, skin_above_crease
 from jr2net.face_model import FaceModel
 from jr2net.gaze import IRIS_SMOOTHING, IrisAnchors, iris_anchors, iris_reads
 from jr2net.geometry import COVISIBILITY_TOLERANCE, FaceGeometry, face_geometry
@@ -442,6 +443,7 @@ class Reenactor:
         self._anchored: Tensor | None = None
         self._source_residual: Tensor | None = None
         self._eyes: EyeTriangles | None = None
+        self._lid_gains: Tensor | None = None
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)
             frontal = self._correspondence.landmark_points(model.neutral[None])[0, :, :2]
@@ -449,6 +451,7 @@ class Reenactor:
             fitted = self._landmark_pixels(source.params, self._source_shape)
             self._source_residual = (source.landmarks - fitted)[self._anchored]
             self._eyes = EyeTriangles.of(source.landmarks.float())
+            self._lid_gains = skin_above_crease(source.image, opening_contours(self._eyes.source))
 
     def recalibrate(self) -> None:
         """Make the next driving frame the neutral reference of relative motion (its FaceParams and
@@ -553,11 +556,16 @@ class Reenactor:
 
     def _pinned(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:
         """``warp`` pinned by ``plan``: bent by the pinning's fields, its eye openings read
-        piecewise-affinely (:mod:`jr2net.eye_warp`)."""
+        piecewise-affinely (:mod:`jr2net.eye_warp`), its closing lids reading the skin above the
+        crease (:mod:`jr2net.eyelids`)."""
         assert self._eyes is not None  # a pinning plan implies the source's eye triangles
         height, width = warp.target.mask.shape[-2:]
         bent = warp.pinned(self._pinning_fields(plan, warp))
-        return bent.reading(*eye_reads(self._eyes, plan.eyes, height, width))
+        read = bent.reading(*eye_reads(self._eyes, plan.eyes, height, width))
+        assert self._lid_gains is not None  # set with the eye triangles
+        contours = opening_contours(self._eyes.source), opening_contours(plan.eyes)
+        lids = closed_lid_reads(read.source_points, *contours, self._lid_gains)
+        return read if lids is None else read.reading(*lids)
 
     def _pinning_fields(self, plan: PinningPlan, warp: TargetWarp) -> PinningFields:
         """The pinning's fields for ``warp``: the irises' read values (which need its source
