@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.e2e_latency import _extra_span, _fps, _outside
+from bench.e2e_latency import MIN_MOTION, STEP_S, _extra_span, _fps, _lags, _outside
 
 
 def test_fps_leaves_out_the_span_an_extra_caller_shared() -> None:
@@ -25,3 +25,36 @@ def test_the_extra_span_runs_from_its_offer_to_its_last_frame_and_none_when_refu
     assert _extra_span({"status": 200, "offered": 4.0, "answered": 4.1, "received": []}) == (4.0, 4.1)
     assert _extra_span({"status": 503, "reason": "full"}) is None
     assert _extra_span(None) is None
+
+
+def _smooth_noise(times: np.ndarray, seed: int) -> np.ndarray:
+    """A smooth random signal of unit spread over ``times`` (a random walk, averaged over 0.2 s)."""
+    walk = np.cumsum(np.random.default_rng(seed).normal(size=len(times)))
+    smooth = np.convolve(walk, np.ones(6) / 6, mode="same")
+    return (smooth - smooth.mean()) / smooth.std()
+
+
+def test_motion_lag_counts_only_the_signals_the_driver_moved() -> None:
+    """The jaw moves and comes back 0.1 s later; two blink signals stay shut, their tracker noise
+    (well under MIN_MOTION) aligning best 0.4 s later. Every window finds the jaw's 0.1 s: the
+    still signals, standardised, would have counted as much as the moving one."""
+    sent_t = np.arange(0, 20, 1 / 30)
+    got_t = sent_t + 0.05
+    motion = 0.3 * _smooth_noise(sent_t, 0)
+    still = 0.2 * MIN_MOTION * _smooth_noise(sent_t, 1)
+
+    def at(times: np.ndarray, delay: float, signal: np.ndarray) -> np.ndarray:
+        return np.interp(times - delay, sent_t, signal)
+
+    sent = np.stack([motion, still, still], axis=1)
+    got = np.stack([at(got_t, 0.1, motion), at(got_t, 0.4, still), at(got_t, 0.4, still)], axis=1)
+    lags = _lags(sent_t, sent, got_t, got)
+    assert len(lags) >= 7
+    assert all(abs(lag - 0.1) <= STEP_S for _, lag, _ in lags)
+    assert [start for start, _, _ in lags] == sorted(start for start, _, _ in lags)
+
+
+def test_a_window_where_nothing_moved_tells_no_lag() -> None:
+    times = np.arange(0, 10, 1 / 30)
+    still = np.full((len(times), 3), 0.1)
+    assert _lags(times, still, times + 0.05, still) == []
