@@ -19,16 +19,20 @@ no seam at the crease). Column by column across the eye (its corner-to-corner pa
   reads it: the lashes the source shows, moved with the lid margin);
 - each of its pixels reads the source at the source's upper lid ``CREASE`` widths up, going up by as
   much as the pixel lies below the target's crease;
+- the opening left between the lids reads the source's lash line (:data:`LASH_LINE` eye widths above
+  its upper lid) instead of the source's eyeball squeezed into a sliver, a white line where the
+  driver's shut eye shows lashes;
 - the reads move there by how far the eye closed from the source's opening, fading in from the
-  crease and from the corners, and by how much lighter the skin above the crease is than the fold
+  crease and from the corners; the lid's, also by how much lighter the skin above the crease is than the fold
   (:func:`skin_above_crease`: deep-set eyes under a shadowed brow show the lid itself in the fold,
   and darkened their closed lids with the skin above; s12 takes none of it, d3's first frame 0.96
   and 0.64).
 
-On d3 reenacting its first frame the output's eye aspect ratio now reaches 0.13 (was 0.17–0.21) and
-its blinks 0.57 of the driver's (``eyeBlinkLeft`` slope, was 0.40). The constants were set looking at
-d3's blink and checked on the eight training clips (face PSNR +0.05 dB, the face without mouth, eyes
-and edge +0.10, no clip lower).
+On d3 reenacting its first frame the output's eye aspect ratio now reaches 0.12–0.13 (was 0.17–0.21)
+and its blinks 0.60 of the driver's (``eyeBlinkLeft`` slope, was 0.40); s12 driven by d3 (no take of
+the skin above its crease, the lash line only) 0.26 (was 0.23). The constants were set looking at
+d3's blink and checked on the eight training clips: face PSNR +0.05 dB, the face without mouth, eyes
+and edge +0.10 (no clip lower), the eyes +0.02 (lia_ted −0.28, three clips +0.06 to +0.24).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from jr2net.shapes import check_tensor
 
 CREASE = 0.15  # eye widths from the upper lid up to where the skin above the crease is read
 LASH_BAND = 0.12  # eye widths of lashes above the upper lid that move with it as the warp reads them
+LASH_LINE = LASH_BAND / 2  # eye widths above the source's upper lid that a closing opening reads
 CORNER_FADE = 0.25  # of the eye's width from each corner over which the lid reads fade in
 LIGHTER_BY = 0.1  # how much lighter (of the full range) the skin above the crease is for a full take
 CREASE_FADE = 0.5  # of the lid's height below the crease over which the lid reads fade in
@@ -91,7 +96,8 @@ def closed_lid_reads(
         gains: (2,) how much each lid takes the skin above the crease (:func:`skin_above_crease`).
 
     Returns:
-        points: (1, H, W, 2) ``points`` moved towards the skin above the crease on each closing lid.
+        points: (1, H, W, 2) ``points`` moved towards the skin above the crease on each closing lid
+            and towards the lash line in its opening.
         inside: (1, 1, H, W) 1 where the reads moved, else 0.
         None where no eye is more closed than the source's.
     """
@@ -100,7 +106,7 @@ def closed_lid_reads(
     check_tensor("target_contours", target_contours, (2, len(EYE_OPENINGS[0]), 2))
     height, width = dims["H"], dims["W"]
     source_open, target_open = contour_openness(source_contours), contour_openness(target_contours)
-    closing = gains * ((source_open - target_open) / source_open.clamp(min=1e-3)).clamp(0, 1)
+    closing = ((source_open - target_open) / source_open.clamp(min=1e-3)).clamp(0, 1)
     if not (closing > 0).any():
         return None
     moved = points.clone()
@@ -115,8 +121,8 @@ def closed_lid_reads(
         top, bottom, left, right = box
         rows, columns = torch.arange(top, bottom) + 0.5, torch.arange(left, right) + 0.5
         where = torch.stack(torch.meshgrid(columns, rows, indexing="xy"), dim=-1)  # (h, w, 2) pixel centres
-        reads, weight = _lid_reads(source, target, where)
-        weight = closing[eye] * weight
+        reads, skin, lashes = _lid_reads(source, target, where)
+        weight = closing[eye] * (gains[eye] * skin + lashes)
         region = moved[0, top:bottom, left:right]
         moved[0, top:bottom, left:right] = region + weight[..., None] * (reads - region)
         inside[0, 0, top:bottom, left:right] = torch.maximum(
@@ -147,28 +153,33 @@ def _open_upper_lid(source: Tensor, target: Tensor) -> Tensor:
     return target[lower, 1] + (source[upper, 1] - source[lower, 1])
 
 
-def _lid_reads(source: Tensor, target: Tensor, where: Tensor) -> tuple[Tensor, Tensor]:
-    """For the pixel centres ``where`` (h, w, 2) of one eye's box: the mirrored reads (h, w, 2) and
-    how much each pixel takes them (h, w), 0 outside the lid."""
-    upper = torch.tensor(UPPER_LID)
+def _lid_reads(source: Tensor, target: Tensor, where: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """For the pixel centres ``where`` (h, w, 2) of one eye's box: the reads (h, w, 2), and how much
+    each pixel takes them (h, w) on the lid (the mirrored skin) and in the opening (the lashes)."""
+    upper, lower = torch.tensor(UPPER_LID), torch.tensor(LOWER_LID)
     first, last = target[0], target[len(UPPER_LID) - 1]
     source_width = (source[0] - source[len(UPPER_LID) - 1]).norm()
     target_width = (last - first).norm()
     along = _along(target, where[..., 0])  # (h, w)
     knots = _along(target, target[upper, 0])
     target_lid = _piecewise(along, knots, target[upper, 1])
+    target_lower = _piecewise(along, _along(target, target[lower, 0]), target[lower, 1])
     crease = _piecewise(along, knots, _open_upper_lid(source, target)) - CREASE * target_width
     lash_top = target_lid - LASH_BAND * target_width
     source_knots = _along(source, source[upper, 0])
     source_x = _piecewise(along, source_knots, source[upper, 0])
-    source_crease = _piecewise(along, source_knots, source[upper, 1]) - CREASE * source_width
+    source_lid = _piecewise(along, source_knots, source[upper, 1])
     below = where[..., 1] - crease
-    reads = torch.stack([source_x, source_crease - below * source_width / target_width], dim=-1)
+    mirrored = source_lid - CREASE * source_width - below * source_width / target_width
+    in_opening = (where[..., 1] >= target_lid) & (where[..., 1] <= target_lower)
+    lashes = source_lid - LASH_LINE * source_width
+    reads = torch.stack([source_x, torch.where(in_opening, lashes, mirrored)], dim=-1)
     height = (lash_top - crease).clamp(min=1e-6)
-    on_lid = (below >= 0) & (where[..., 1] < lash_top) & (along > 0) & (along < 1)
+    across = (along > 0) & (along < 1)
+    on_lid = (below >= 0) & (where[..., 1] < lash_top) & across
     fade = (below / (CREASE_FADE * height).clamp(min=1.0)).clamp(0, 1)
     corners = (torch.minimum(along, 1 - along) / CORNER_FADE).clamp(0, 1)
-    return reads, on_lid.float() * fade * corners
+    return reads, on_lid.float() * fade * corners, (in_opening & across).float() * corners
 
 
 def _along(contour: Tensor, x: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from jr2net.compositing import pixel_centres
-from jr2net.eyelids import CREASE, LASH_BAND, closed_lid_reads, skin_above_crease
+from jr2net.eyelids import CREASE, LASH_BAND, LASH_LINE, closed_lid_reads, skin_above_crease
 from jr2net.face_model import FaceModel
 from jr2net.gaze import EYE_OPENINGS
 from jr2net.reconstruct import Reconstructor
@@ -59,13 +59,12 @@ def test_an_eye_no_more_closed_than_the_source_reads_as_before() -> None:
     source = _eyes(20.0)
     assert closed_lid_reads(points, source, source, torch.ones(2)) is None
     assert closed_lid_reads(points, source, _eyes(30.0), torch.ones(2)) is None
-    assert closed_lid_reads(points, source, _eyes(1.0), torch.zeros(2)) is None
 
 
 def test_a_closed_lid_reads_upward_from_the_source_crease() -> None:
     """The target eye shut (lids 1 px apart): between where its crease lies (as open as the
     source's over its lower lid, CREASE widths up) and its lash band, each column reads the
-    source from the source's crease upward; nothing else moves."""
+    source from the source's crease upward; nothing moves but that and the opening."""
     points = pixel_centres(SIZE, SIZE)
     source, target = _eyes(20.0), _eyes(1.0)
     result = closed_lid_reads(points, source, target, torch.ones(2))
@@ -79,13 +78,30 @@ def test_a_closed_lid_reads_upward_from_the_source_crease() -> None:
     source_lid, target_lid = LID_Y - 12.0, LID_Y - 0.6
     crease = LID_Y + 0.4 - 20.0 - CREASE * width  # the target's lower lid + the source's gap
     rows = torch.nonzero(changed[:, column])[:, 0].float() + 0.5
-    assert float(rows.min()) >= crease - 1 and float(rows.max()) <= target_lid - LASH_BAND * width + 1
-    full = rows[rows >= crease + 0.5 * (target_lid - LASH_BAND * width - crease)]  # past the fade-in
+    lid, opening = rows[rows < target_lid], rows[rows >= target_lid]
+    assert float(lid.min()) >= crease - 1 and float(lid.max()) <= target_lid - LASH_BAND * width + 1
+    assert float(opening.max()) <= LID_Y + 0.4 + 1  # and the opening, down to the lower lid
+    full = lid[lid >= crease + 0.5 * (target_lid - LASH_BAND * width - crease)]  # past the fade-in
     read = moved[0, full.long(), column]
     expected = source_lid - CREASE * width - (full - crease)
     assert torch.allclose(read[:, 1], expected, atol=0.5)
     assert torch.allclose(read[:, 0], torch.full_like(read[:, 0], column + 0.5), atol=0.5)
     assert not changed[:, : int(CORNERS[0])].any() and not changed[:, int(CORNERS[1]) + 1 :].any()
+
+
+def test_a_shut_opening_reads_the_lash_line_whatever_the_lid_takes() -> None:
+    """Between the shut target's lids, the middle column reads the source's lash line instead of
+    its eyeball squeezed flat; with no take of the skin above the crease the lid above stays."""
+    points = pixel_centres(SIZE, SIZE)
+    result = closed_lid_reads(points, _eyes(20.0), _eyes(2.0), torch.zeros(2))
+    assert result is not None
+    moved, inside = result
+    column = int(sum(CORNERS) / 2)
+    changed = torch.nonzero(inside[0, 0, :, column])[:, 0]
+    target_upper, target_lower = LID_Y - 1.2, LID_Y + 0.8
+    assert float(changed.min()) + 0.5 >= target_upper - 1 and float(changed.max()) + 0.5 <= target_lower + 1
+    lash_line = LID_Y - 12.0 - LASH_LINE * (CORNERS[1] - CORNERS[0])
+    assert torch.allclose(moved[0, changed, column, 1], torch.full((len(changed),), lash_line), atol=0.5)
 
 
 def test_wrong_shapes_are_refused() -> None:
