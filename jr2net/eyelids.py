@@ -133,7 +133,11 @@ def closed_lid_reads(
 
 def _lid_box(source: Tensor, target: Tensor, height: int, width: int) -> tuple[int, int, int, int] | None:
     """(top, bottom, left, right) pixels of the frame that can hold the target eye's lid, or None
-    where it lies off the frame."""
+    where it lies off the frame or is not across the columns (the lids are read column by column:
+    an eye whose corners stand less than a pixel apart across them, a head rolled onto its side)."""
+    corners = (source[0, 0] - source[len(UPPER_LID) - 1, 0], target[0, 0] - target[len(UPPER_LID) - 1, 0])
+    if min(abs(float(span)) for span in corners) < 1.0:
+        return None
     eye_width = (target[0] - target[len(UPPER_LID) - 1]).norm()
     highest = torch.minimum(target[:, 1].min(), _open_upper_lid(source, target).min())
     top = int((highest - CREASE * eye_width).floor().clamp(min=0))

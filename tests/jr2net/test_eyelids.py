@@ -104,6 +104,15 @@ def test_a_shut_opening_reads_the_lash_line_whatever_the_lid_takes() -> None:
     assert torch.allclose(moved[0, changed, column, 1], torch.full((len(changed),), lash_line), atol=0.5)
 
 
+def test_an_eye_standing_upright_is_left_as_the_warp_reads_it() -> None:
+    """A head rolled onto its side: the shut eye's corners share a column, so its lid, read column
+    by column, is left alone (no division by the corners' zero span across the columns)."""
+    upright = _eyes(1.0).flip(-1)  # x and y swapped: the eye runs down the frame
+    points = pixel_centres(SIZE, SIZE)
+    result = closed_lid_reads(points, _eyes(20.0).flip(-1), upright, torch.ones(2))
+    assert result is None or torch.equal(result[0], points)
+
+
 def test_wrong_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="target_contours"):
         closed_lid_reads(pixel_centres(SIZE, SIZE), _eyes(20.0), _eyes(1.0)[:1], torch.ones(2))
