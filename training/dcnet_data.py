@@ -21,6 +21,7 @@ CONDITION_MAPS = CONDITION_CHANNELS.index("light_r")
 TEXTURE_NORMAL_X = TEXTURE_CHANNELS.index("normal_x")
 CONDITION_NORMAL_X = CONDITION_CHANNELS.index("normal_x")
 MASK = CONDITION_CHANNELS.index("mask")
+MOUTH = CONDITION_CHANNELS.index("mouth")
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class PairBatch:
     def mask(self) -> Tensor:
         """(B, 1, S, S) the target face mask."""
         return self.conditions[:, MASK : MASK + 1]
+
+    @property
+    def mouth(self) -> Tensor:
+        """(B, 1, S, S) the target's mouth interior."""
+        return self.conditions[:, MOUTH : MOUTH + 1]
 
     def to(self, device: torch.device) -> PairBatch:
         values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}

@@ -19,11 +19,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 FACE_ALPHA = 0.99  # what the face_alpha term asks of the blending mask inside the face
+MOUTH_GROWTH = 1 / 48  # of the crop's side: the mouth interior grown by this for mouth_l1 (its lips)
 
 
 @dataclass(frozen=True)
 class DCNetLossWeights:
     """Weights of the generator's terms (``face_l1`` is an extra L1 inside the target face mask;
+    ``mouth_l1`` one inside the target's mouth and lips (its interior grown by
+    :data:`MOUTH_GROWTH` of the crop), a few hundred pixels of the crop that the crop's L1 barely
+    sees, where the generator makes what the source never showed;
     ``face_alpha`` asks the blending mask to be 1 there, so the static source never shows through
     the face: the ghost of a doubled chin or cheek; ``decisive_alpha`` asks it to be 0 or 1
     anywhere, so a moved head is shown either moved or where it was, never both at half strength:
@@ -31,6 +35,7 @@ class DCNetLossWeights:
 
     l1: float = 10.0
     face_l1: float = 10.0
+    mouth_l1: float = 0.0
     face_alpha: float = 0.0
     decisive_alpha: float = 0.0
     feature_matching: float = 2.0
@@ -120,13 +125,19 @@ def generator_terms(
     real_features: list[Tensor] | None,
     weights: DCNetLossWeights,
     vgg: VGG19Features | None,
+    mouth: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """The generator's weighted terms and ``total`` (``alpha``: its blending mask, (B, 1, S, S);
-    ``fake``: the discriminator on the output)."""
+    ``fake``: the discriminator on the output; ``mouth``: the target's mouth interior (B, 1, S, S),
+    for ``mouth_l1``)."""
     terms = {
         "l1": weights.l1 * (output - truth).abs().mean(),
-        "face_l1": weights.face_l1 * ((output - truth).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1),
+        "face_l1": weights.face_l1 * _masked_l1(output, truth, mask),
     }
+    if weights.mouth_l1 and mouth is not None:
+        reach = 2 * round(MOUTH_GROWTH * mouth.shape[-1]) + 1
+        lips = functional.max_pool2d(mouth, reach, stride=1, padding=reach // 2)
+        terms["mouth_l1"] = weights.mouth_l1 * _masked_l1(output, truth, lips)
     if weights.face_alpha:  # the ramp holds alpha below 1 at the edge; a sigmoid reaches 0.99 at most
         reachable = FACE_ALPHA * mask * border_ramp(mask.shape[-1]).to(mask)
         shortfall = functional.relu(reachable - alpha).sum() / mask.sum().clamp(min=1)
@@ -143,6 +154,11 @@ def generator_terms(
         terms["perceptual"] = weights.perceptual * sum((o - t.detach()).abs().mean() for o, t in pairs)
     terms["total"] = sum(terms.values())
     return terms
+
+
+def _masked_l1(output: Tensor, truth: Tensor, mask: Tensor) -> Tensor:
+    """Mean absolute error of (B, 3, S, S) images over the pixels of ``mask`` (B, 1, S, S)."""
+    return ((output - truth).abs() * mask).sum() / (3 * mask.sum()).clamp(min=1)
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

@@ -234,7 +234,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
                 fake = discriminator(output, batch.conditions)
                 terms["discriminator"] = loss.detach()
             terms |= generator_terms(
-                output, alpha, batch.truth, batch.mask, fake, real_features, config.weights, vgg
+                output, alpha, batch.truth, batch.mask, fake, real_features, config.weights, vgg, batch.mouth
             )
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()

@@ -12,7 +12,7 @@ import torch
 from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNetConfig, border_ramp
 from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet
 from jr2net.training.dcnet_data import PairDataset
-from jr2net.training.dcnet_losses import DCNetLossWeights, generator_terms
+from jr2net.training.dcnet_losses import MOUTH_GROWTH, DCNetLossWeights, generator_terms
 from jr2net.training.dcnet_pairs import PairConfig, build_pairs
 from jr2net.training.settings import configure
 from jr2net.training.train_dcnet import DCNetTrainConfig, main, psnr, train
@@ -180,3 +180,28 @@ def test_the_face_alpha_term_asks_for_the_generated_face_where_the_source_would_
     shortfall.backward()
     assert (half.grad[mask == 0] == 0).all() and (half.grad[mask == 1] < 0).all()
     assert "face_alpha" not in generator_terms(image, half, image, mask, None, None, DCNetLossWeights(), None)
+
+
+def test_the_mouth_term_weighs_the_error_inside_the_grown_mouth_only() -> None:
+    """``weights.mouth_l1``: the mean error over the target's mouth interior grown by
+    MOUTH_GROWTH of the crop (its lips), nothing for errors beyond it; absent by default."""
+    size = 96
+    mouth = torch.zeros(1, 1, size, size)
+    mouth[..., 40:44, 30:60] = 1
+    truth = torch.rand(1, 3, size, size)
+    alpha, face = torch.ones(1, 1, size, size), torch.ones(1, 1, size, size)
+    weights = DCNetLossWeights(mouth_l1=1.0)
+    reach = round(MOUTH_GROWTH * size)
+
+    def term(output: torch.Tensor) -> torch.Tensor:
+        return generator_terms(output, alpha, truth, face, None, None, weights, None, mouth)["mouth_l1"]
+
+    far = truth.clone()
+    far[..., : 40 - reach - 1, :] += 0.5  # wrong only above the lips
+    assert float(term(far)) == 0
+    lips = truth.clone()
+    lips[..., 40 - reach, 45] += 0.3  # wrong on one pixel of the upper lip, in all three channels
+    grown = (44 + reach - (40 - reach)) * (60 + reach - (30 - reach))
+    assert float(term(lips)) == pytest.approx(0.3 / grown, rel=1e-4)
+    default = generator_terms(lips, alpha, truth, face, None, None, DCNetLossWeights(), None, mouth)
+    assert "mouth_l1" not in default
