@@ -15,10 +15,12 @@ and the worker factories are any picklable callables.
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import multiprocessing.connection
 import signal
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jr2net.realtime import wire
@@ -52,13 +54,29 @@ def receive_message(connection: multiprocessing.connection.Connection) -> object
     return wire.loads(connection.recv_bytes())
 
 
-def loaded(data: bytes) -> object:
-    """A received message, or the :class:`StageFailure` of loading it (a worker factory the host
-    cannot import, say): a host answers that instead of ending."""
+def _loaded(data: bytes) -> object:
+    """A received message, or the :class:`StageFailure` of loading it."""
     try:
         return wire.loads(data)
     except Exception:
         return StageFailure(traceback.format_exc())
+
+
+def serve_messages(
+    connection: multiprocessing.connection.Connection, carry_out: Callable[[Message], bytes]
+) -> None:
+    """Answer ``connection``'s messages in order until ``None``: each with what ``carry_out`` makes
+    of it (pickled), or, for one that cannot be loaded (a worker factory the host cannot import,
+    say), with the :class:`StageFailure` of loading it instead of ending.
+
+    Raises:
+        EOFError, OSError: the connection broke.
+    """
+    while (message := _loaded(connection.recv_bytes())) is not None:
+        if isinstance(message, StageFailure):
+            send_message(connection, message)
+        else:
+            connection.send_bytes(carry_out(message))  # type: ignore[arg-type]
 
 
 def answer(table: WorkerTable, message: Message) -> bytes:
@@ -98,11 +116,7 @@ def _child(connection: multiprocessing.connection.Connection, preload: Preload |
     table = WorkerTable(preloaded)
     try:
         send_message(connection, "started")
-        while (message := loaded(connection.recv_bytes())) is not None:
-            if isinstance(message, StageFailure):
-                send_message(connection, message)
-            else:
-                connection.send_bytes(answer(table, message))  # type: ignore[arg-type]
+        serve_messages(connection, functools.partial(answer, table))
     except (EOFError, OSError):
         pass  # the pipe broke: the parent is gone
     finally:

@@ -41,13 +41,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.process_stage import (
     START_TIMEOUT_S,
-    StageFailure,
     StageProcessError,
     answer,
     checked,
-    loaded,
     receive_message,
     send_message,
+    serve_messages,
 )
 from jr2net.realtime.stage_host import FrameCosts, Message, Preload, StageHost, WorkerTable
 from jr2net.realtime.threads import configure_live_threads
@@ -111,15 +110,11 @@ class StageHostActor:
             threading.Thread(target=self._serve, args=(connection,), name="jr2net-host", daemon=True).start()
 
     def _serve(self, connection: multiprocessing.connection.Connection) -> None:
-        """One pool's messages until it disconnects; then close the workers it left open."""
+        """One pool's messages until it disconnects (or sends ``None``); then close the workers it left
+        open."""
         opened: set[str] = set()
         try:
-            while True:
-                message = loaded(connection.recv_bytes())
-                if isinstance(message, StageFailure):
-                    send_message(connection, message)
-                else:
-                    connection.send_bytes(self._carry_out(message, opened))  # type: ignore[arg-type]
+            serve_messages(connection, lambda message: self._carry_out(message, opened))
         except (EOFError, OSError):
             pass
         finally:
