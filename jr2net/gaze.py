@@ -43,6 +43,10 @@ EYE_LIDS = ((159, 145), (386, 374))  # upper and lower lid, middle
 # eyes measure ~0.05, open ones 0.25-0.35
 CLOSED_OPENING, OPEN_OPENING = 0.12, 0.2
 IRIS_SMOOTHING = 1e-6  # the iris anchors' spline regularisation: followed tightly, not smoothed
+_LID_POSITIONS, _CORNER_POSITIONS = (  # where each eye's lids and corners lie along its contour
+    tuple(tuple(opening.index(i) for i in pair) for opening, pair in zip(EYE_OPENINGS, pairs, strict=True))
+    for pairs in (EYE_LIDS, EYE_CORNERS)
+)
 
 
 def eye_openness(landmarks: Tensor) -> Tensor:
@@ -56,10 +60,7 @@ def contour_openness(contours: Tensor) -> Tensor:
     """(2,) :func:`eye_openness` of the (2, 16, 2) eye-opening contours (:data:`EYE_OPENINGS` order)."""
     check_tensor("contours", contours, (len(EYE_OPENINGS), len(EYE_OPENINGS[0]), 2))
     eyes = torch.arange(len(EYE_OPENINGS))
-    lids = torch.tensor([[opening.index(i) for i in pair] for opening, pair in zip(EYE_OPENINGS, EYE_LIDS)])
-    corners = torch.tensor(
-        [[opening.index(i) for i in pair] for opening, pair in zip(EYE_OPENINGS, EYE_CORNERS)]
-    )
+    lids, corners = torch.tensor(_LID_POSITIONS), torch.tensor(_CORNER_POSITIONS)
     lid_gap = (contours[eyes, lids[:, 0]] - contours[eyes, lids[:, 1]]).norm(dim=-1)
     corner_gap = (contours[eyes, corners[:, 0]] - contours[eyes, corners[:, 1]]).norm(dim=-1)
     ratios = lid_gap / corner_gap.clamp(min=1e-6)
