@@ -41,6 +41,7 @@ from ray.actor import ActorHandle
 from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTaskError
 
 from jr2net.face_model import FaceModel
+from jr2net.image_io import to_uint8
 from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
 from jr2net.realtime.offers import read_offer
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
@@ -49,12 +50,20 @@ from jr2net.realtime.ray_sessions import (
     NotRunning,
     OfferRefused,
     SessionSpec,
+    WarmUp,
     WorkerSetup,
     session_actor,
 )
-from jr2net.realtime.reenactment import EstimatorFactory, RendererFactory
+from jr2net.realtime.reenactment import (
+    EstimatorFactory,
+    RendererFactory,
+    session_factories,
+    warm_up_factories,
+)
+from jr2net.realtime.reenactment_hosts import planning_stage
+from jr2net.realtime.stage_host import PackedFactory, packed_factories
 from jr2net.realtime.uploads import SourceUploads, client
-from jr2net.reenact import SourceFace
+from jr2net.reenact import Controls, SourceFace
 
 LOG = logging.getLogger("jr2net.serve")
 PLACEMENT_TIMEOUT_S = 30.0  # a call's actor not running by then (Ray found no node after all) is a 503
@@ -160,7 +169,9 @@ class RayFrontDoor:
         if warm < 0:
             raise ValueError(f"warm actors cannot be fewer than 0, got {warm}")
         self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
-        self.setup = WorkerSetup(stage_mode, method, echo, loopback_ice)
+        self.method = method
+        self.setup = WorkerSetup(stage_mode, echo, loopback_ice)
+        self.warm_up = WarmUp(to_uint8(source.image[0]), packed_factories(warm_up_factories(source)))
         self.uploads = SourceUploads(model, size)
         self.calls: dict[str, RemoteCall] = {}
         self.ended: OrderedDict[str, EndedCall] = OrderedDict()
@@ -190,8 +201,8 @@ class RayFrontDoor:
                 client(request),
                 upload,
             )
-            source = self.source if upload is None else upload
-            spec = SessionSpec(call.id, call.name, source, call.refiner, self.renderers[call.refiner])
+            factories = await asyncio.to_thread(self._factories, upload or self.source, call.refiner)
+            spec = SessionSpec(call.id, call.name, call.refiner, factories)
             await _within(call.actor.take.remote(spec), START_TIMEOUT_S, "take the call")
             answer = await call.actor.answer.remote(offer.description.sdp, offer.description.type)
         except BaseException as error:  # a cancelled offer too: its detached actor must not stay
@@ -208,6 +219,13 @@ class RayFrontDoor:
         self._watch(call)
         LOG.info("%s runs on %s", call.name, call.where.get("node"))
         return web.json_response(answer | {"session": call.id})
+
+    def _factories(self, source: SourceFace, refiner: str) -> dict[str, PackedFactory]:
+        """A call's worker factories on ``source`` with ``refiner``, packed for its actor."""
+        renderer = self.renderers[refiner]
+        return packed_factories(
+            session_factories(source, self.method, Controls(), renderer, planning_stage(refiner))
+        )
 
     async def _worker(self) -> WarmActor:
         """A warm actor for a call: one kept warm, else one placed now and warmed.
@@ -259,7 +277,7 @@ class RayFrontDoor:
             except BaseException:  # not placed in time, failed, or the front door stopping
                 ray.kill(actor)
                 raise
-        ready = asyncio.ensure_future(_within(actor.warm.remote(self.source), START_TIMEOUT_S, "warm up"))
+        ready = asyncio.ensure_future(_within(actor.warm.remote(self.warm_up), START_TIMEOUT_S, "warm up"))
         return WarmActor(key, actor, where, ready)
 
     def _top_up(self) -> None:

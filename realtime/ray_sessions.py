@@ -7,6 +7,12 @@ which every call on the node shares (:mod:`jr2net.realtime.ray_stage_hosts`; or 
 in threads). It is an async actor: aiortc runs on its event loop. It is named (by the session id)
 and detached, so a front door that restarts finds it again in the namespace.
 
+The actor only routes the call's frames between its caller and the hosts: it never imports torch,
+MediaPipe or the reenactor (the hosts do). Its call's worker factories come made and packed by the
+front door (:class:`~jr2net.realtime.stage_host.PackedFactory`), and the plan a frame carries from
+the reconstruct host to the reenact host passes through it packed. A replacement actor that starts
+while calls run costs the node a third of the CPU it cost with those imports (1.5 s of a core).
+
 The slow part of a session's start (its imports; on a node's first call, its hosts' face model
 and first-use costs) happens before its caller: the front door keeps an actor or more warm
 (:meth:`SessionActor.warm`) and hands the next call to one (:meth:`SessionActor.take`), so an
@@ -27,6 +33,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import ray
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
@@ -35,20 +42,11 @@ from jr2net.realtime.call_report import call_stats, frame_timeline
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.ray_stage_hosts import expected_fps, frames_served, node_host_factory
-from jr2net.realtime.reenactment import (
-    TRACKING_SIZE,
-    WARM_UP_FRAMES,
-    EstimatorFactory,
-    RendererFactory,
-    open_reenactment,
-    planning_stage,
-    reenactment_pool,
-    warm_up,
-)
-from jr2net.realtime.threads import configure_live_threads
+from jr2net.realtime.reenactment_hosts import TRACKING_SIZE, WARM_UP_FRAMES, drive_warm_up, reenactment_pool
+from jr2net.realtime.stage_host import PackedFactory
+from jr2net.realtime.threads import configure_live_threads, shorten_switch_interval
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource, limit_ice_to_loopback
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
-from jr2net.reenact import Controls, SourceFace
 
 LOG = logging.getLogger("jr2net.serve")
 ENDED_LINGER_S = 10.0  # an ended call's actor waits this long for the front door to read why, then exits
@@ -75,14 +73,12 @@ class WorkerSetup:
     Attributes:
         stage_mode: ``process``: the stages run on the node's hosts, shared by its calls
             (:mod:`~jr2net.realtime.ray_stage_hosts`); ``thread``: on hosts of the call's own, in
-            threads of its actor (quicker to start, slower per frame).
-        method: builds the reconstruct stage's estimator (None: the fitter).
+            threads of its actor (quicker to start, slower per frame; the actor imports the workers).
         echo: send the caller's video back unprocessed (the transport floor).
         loopback_ice: offer only 127.0.0.1 as ICE candidate (the front door serves loopback).
     """
 
     stage_mode: str = "process"
-    method: EstimatorFactory | None = None
     echo: bool = False
     loopback_ice: bool = False
 
@@ -94,15 +90,24 @@ class SessionSpec:
     Attributes:
         id: the session id (secret: the actor's name, and what authorises recalibration).
         name: the public name (``caller-N``) that ``/stats`` shows.
-        source: the checked source face (the front door validated any upload).
-        refiner: the refiner's name; ``renderer`` builds its frame renderer (None: geometric).
+        refiner: the refiner's name.
+        factories: the call's worker factories by stage kind (its checked source, its method and
+            renderer), made by the front door.
     """
 
     id: str
     name: str
-    source: SourceFace
     refiner: str
-    renderer: RendererFactory | None = None
+    factories: dict[str, PackedFactory]
+
+
+@dataclass(frozen=True)
+class WarmUp:
+    """What a session actor warms its node's hosts with: the default source's picture
+    ((H, W, 3) uint8) and the factories of a warm-up session on it, made by the front door."""
+
+    picture: np.ndarray
+    factories: dict[str, PackedFactory]
 
 
 class SessionActor:
@@ -134,24 +139,25 @@ class SessionActor:
             "gpus": list(context.get_accelerator_ids().get("GPU", [])),
         }
 
-    async def warm(self, picture_source: SourceFace) -> None:
+    async def warm(self, warm_up: WarmUp) -> None:
         """Join this node's stage hosts (started, preloaded with the face model, by the first
-        session here) and drive ``picture_source`` through them once unless another session has,
-        so its caller waits for no imports or first-use costs: the seconds of a session's start,
-        before any caller."""
-        configure_live_threads()
+        session here) and drive ``warm_up``'s picture through them once unless another session
+        has, so its caller waits for no imports or first-use costs: the seconds of a session's
+        start, before any caller."""
+        shorten_switch_interval()
         if self.setup.loopback_ice:
             limit_ice_to_loopback()
         if self.setup.echo:
             return
         if self.setup.stage_mode == "thread":
+            configure_live_threads()  # the workers run in this process
             self.pool = await asyncio.to_thread(reenactment_pool, "thread", 1)
         else:
             node = node_host_factory(ray.get_runtime_context().get_node_id())
             self.pool = await asyncio.to_thread(reenactment_pool, host_factory=node)
             if await asyncio.to_thread(frames_served, self.pool) >= WARM_UP_FRAMES:
                 return  # the node's hosts are warm: another call warmed them
-        await asyncio.to_thread(warm_up, self.pool, picture_source)
+        await asyncio.to_thread(drive_warm_up, self.pool, warm_up.picture, warm_up.factories)
 
     async def take(self, spec: SessionSpec) -> None:
         """Become the session of call ``spec``: its workers on the warm hosts (its own tracker, fit
@@ -159,16 +165,7 @@ class SessionActor:
         self.spec = spec
         if self.pool is None:
             return
-        self.workers = await asyncio.to_thread(
-            open_reenactment,
-            self.pool,
-            spec.id,
-            spec.source,
-            self.setup.method,
-            Controls(),
-            spec.renderer,
-            planning_stage(spec.refiner),
-        )
+        self.workers = await asyncio.to_thread(self.pool.open, spec.id, spec.factories)
 
     async def answer(self, sdp: str, kind: str) -> dict[str, str]:
         """Take the caller's offer; the answer's ``{"sdp", "type"}`` and the ``"send_fps"`` its

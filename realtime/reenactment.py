@@ -5,7 +5,8 @@ by default (:mod:`jr2net.realtime.process_stage`: both are GIL-heavy) or in the 
 (``mode="thread"``: quicker to start, slower per frame); a session has its own worker on one
 host of each kind. Between tracking and drawing sits the plan of where the face goes
 (:meth:`jr2net.reenact.Reenactor.plan`: the target FaceParams, their vertices and the landmark
-pinning's spline, ~12 ms a frame), done by the stage that has the time (:func:`planning_stage`):
+pinning's spline, ~12 ms a frame), done by the stage that has the time
+(:func:`~jr2net.realtime.reenactment_hosts.planning_stage`):
 with DCNet the reconstruct stage plans and the frame between the stages carries the
 :class:`TargetPlan` (a few hundred kB), since DCNet's drawing alone took about twice as long as
 tracking and fitting; with the geometric renderer the reenact stage plans, and the frame carries
@@ -16,8 +17,6 @@ frame at 640×480).
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -30,16 +29,15 @@ from jr2net.image_io import to_uint8
 from jr2net.media import DEFAULT_FPS
 from jr2net.params import FaceParams
 from jr2net.realtime.frames import StagedFrame
-from jr2net.realtime.worker_pool import HostFactory, PooledSession, WorkerPool
+from jr2net.realtime.reenactment_hosts import STAGES, WARM_UP_FRAMES, drive_warm_up
+from jr2net.realtime.stage_host import WorkerFactory
+from jr2net.realtime.wire import Packed
+from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Controls, FrameRenderer, Reenactor, SourceFace, TargetPlan
 from jr2net.smoothing import OneEuroConfig
 
 LOG = logging.getLogger("jr2net.realtime")
-STAGES = ("reconstruct", "reenact")
-HEAVY_REFINERS = ("dcnet",)  # refiners whose drawing outweighs tracking and fitting
-TRACKING_SIZE = 480  # longest side (px) a live frame is tracked at: a webcam's frame is scaled to it once
-WARM_UP_FRAMES = 12
 # Live smoothing trades less jitter suppression for lag (``python -m bench.live_smoothing``, the 68
 # model landmarks on the image): on eight training clips a 4 Hz rest cut-off left 0.63 of the
 # unsmoothed jitter for 24 ms of lag, 6 Hz 0.69 for 18.5 ms, 8 Hz 0.74 for 15 ms (1.5 Hz: ~100 ms);
@@ -60,12 +58,9 @@ RendererFactory = Callable[[], FrameRenderer]
 """Builds the reenact stage's frame renderer, in its process: it must pickle too."""
 
 
-def load_stage_model() -> FaceModel:
-    """A reenactment stage process's preload: the face model its worker is built with.
-
-    Unpickling this function in the child imports this module, so the stages' imports are paid
-    when the child starts, before any session.
-    """
+def load_face_model() -> FaceModel:
+    """The face model a reenactment host's workers are built with (its preload,
+    :func:`~jr2net.realtime.reenactment_hosts.load_stage_model`, imports this module for it)."""
     return FaceModel.load()
 
 
@@ -75,12 +70,6 @@ def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None
     return Reconstructor(
         model, mode="video", smoothing=LIVE_SMOOTHING, fitter=LIVE_FITTER, estimator=estimator
     )
-
-
-def planning_stage(refiner: str) -> str:
-    """The stage that plans a session's frames with ``refiner``: the reconstruct stage where the
-    drawing is the heavier half (:data:`HEAVY_REFINERS`), else the reenact stage."""
-    return "reconstruct" if refiner in HEAVY_REFINERS else "reenact"
 
 
 @dataclass(frozen=True)
@@ -94,7 +83,8 @@ class DrivingFace:
 
 class ReconstructWorker:
     """The ``reconstruct`` stage: the frame's payload becomes the :class:`TargetPlan` of its
-    driving face (with a ``planner``), else its :class:`DrivingFace`; None without a face.
+    driving face (with a ``planner``), else its :class:`DrivingFace`, :class:`Packed` (the session
+    that passes it to the reenact stage never loads it); None without a face.
 
     ``control("recalibrate")`` makes the next driving face the neutral reference of relative
     motion, where this stage plans (the planner keeps the references).
@@ -126,7 +116,8 @@ class ReconstructWorker:
         except ValueError as error:  # one unusable frame must not end a live session
             LOG.warning("frame %d not reconstructed: %s", frame.index, error)
             return replace(frame, image=None, payload=None)
-        return replace(frame, image=None, payload=payload)  # nobody reads the pixels after this
+        packed = None if payload is None else Packed.of(payload)
+        return replace(frame, image=None, payload=packed)  # nobody reads the pixels after this
 
     def control(self, command: str) -> bool:
         """Carry out ``command`` (``recalibrate``); whether this stage took it (it plans)."""
@@ -141,8 +132,8 @@ class ReconstructWorker:
 
 
 class ReenactWorker:
-    """The ``reenact`` stage: the payload's :class:`TargetPlan` drawn, or its :class:`DrivingFace`
-    planned (with ``controls``) and drawn.
+    """The ``reenact`` stage: the (packed) payload's :class:`TargetPlan` drawn, or its
+    :class:`DrivingFace` planned (with ``controls``) and drawn.
 
     A frame without a face shows the last reenacted image (the source before the first face).
     ``control("recalibrate")`` is taken as by :class:`ReconstructWorker`, where this stage plans.
@@ -153,7 +144,8 @@ class ReenactWorker:
         self._last = to_uint8(reenactor.source.image[0])
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
-        payload = frame.payload
+        packed: Packed[TargetPlan | DrivingFace] | None = frame.payload
+        payload = None if packed is None else packed.unpack()
         try:
             if isinstance(payload, DrivingFace):
                 payload = self.reenactor.plan(payload.params, self.controls, payload.landmarks)
@@ -208,11 +200,32 @@ class ReenactFactory:
         return ReenactWorker(Reenactor(model, self.source, renderer=renderer), self.plans, self.controls)
 
 
-def reenactment_pool(
-    mode: str = "process", hosts: int | None = None, host_factory: HostFactory | None = None
-) -> WorkerPool:
-    """The hosts of both stages, preloaded with the face model (see :class:`WorkerPool`)."""
-    return WorkerPool(STAGES, mode, hosts, preload=load_stage_model, host_factory=host_factory)
+def session_factories(
+    source: SourceFace,
+    method: EstimatorFactory | None = None,
+    controls: Controls = Controls(),
+    renderer: RendererFactory | None = None,
+    planner: str = "reenact",
+) -> dict[str, WorkerFactory]:
+    """A session's worker factories, by stage kind: its own tracker, fit state and ``source``;
+    ``method`` the reconstruction method (None: the fitter), ``renderer`` builds the reenact
+    stage's frame renderer (None: the geometric one), ``planner`` the stage that plans
+    (:func:`~jr2net.realtime.reenactment_hosts.planning_stage` of the renderer's refiner)."""
+    if planner not in STAGES:
+        raise ValueError(f"the planning stage must be one of {STAGES}, got {planner!r}")
+    return {
+        "reconstruct": ReconstructFactory(source, controls, method, plans=planner == "reconstruct"),
+        "reenact": ReenactFactory(source, renderer, controls, plans=planner == "reenact"),
+    }
+
+
+def warm_up_factories(source: SourceFace) -> dict[str, WorkerFactory]:
+    """The factories of a warm-up session on ``source``: as a session with the default
+    (geometric) renderer runs."""
+    return {
+        "reconstruct": ReconstructFactory(source, plans=False),
+        "reenact": ReenactFactory(source, plans=True),
+    }
 
 
 def open_reenactment(
@@ -224,53 +237,10 @@ def open_reenactment(
     renderer: RendererFactory | None = None,
     planner: str = "reenact",
 ) -> PooledSession:
-    """Session ``key``'s reconstruct and reenact workers in ``pool``: its own tracker, fit state and
-    ``source``; ``method`` the reconstruction method (None: the fitter), ``renderer`` builds the
-    reenact stage's frame renderer (None: the geometric one), ``planner`` the stage that plans
-    (:func:`planning_stage` of the renderer's refiner)."""
-    if planner not in STAGES:
-        raise ValueError(f"the planning stage must be one of {STAGES}, got {planner!r}")
-    return pool.open(
-        key,
-        {
-            "reconstruct": ReconstructFactory(source, controls, method, plans=planner == "reconstruct"),
-            "reenact": ReenactFactory(source, renderer, controls, plans=planner == "reenact"),
-        },
-    )
+    """Session ``key``'s reconstruct and reenact workers in ``pool`` (see :func:`session_factories`)."""
+    return pool.open(key, session_factories(source, method, controls, renderer, planner))
 
 
 def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) -> dict[str, float]:
-    """Drive ``source`` with its own picture for ``frames`` frames on every host of ``pool``, so
-    the first caller pays for no first-use costs (graphs, JIT, caches); the median seconds per
-    frame of each stage kind (what admission control assumes before real frames are measured).
-
-    Raises:
-        RuntimeError: the tracker found no face in the source picture (nothing was measured).
-    """
-    picture = to_uint8(source.image[0])
-    seconds: dict[str, list[float]] = {kind: [] for kind in STAGES}
-    faces = 0
-    factories = {  # as a session with the default (geometric) renderer runs
-        "reconstruct": ReconstructFactory(source, plans=False),
-        "reenact": ReenactFactory(source, plans=True),
-    }
-    sessions: list[PooledSession] = []
-    try:
-        for host_index in range(max(len(hosts) for hosts in pool.hosts.values())):
-            key = f"warm-up-{host_index}-{secrets.token_hex(4)}"  # unique on a host shared by pools
-            sessions.append(pool.open(key, factories))  # one per host
-        for session in sessions:
-            for index in range(frames):
-                frame = StagedFrame(picture, index, None, None, time.monotonic())
-                for kind, stage in zip(STAGES, session.stages):
-                    started = time.perf_counter()
-                    frame = stage.work(frame)
-                    if index >= frames // 2:  # the first frames pay for first use
-                        seconds[kind].append(time.perf_counter() - started)
-                    faces += kind == "reconstruct" and frame.payload is not None
-    finally:
-        for session in sessions:
-            session.close()
-    if faces == 0:
-        raise RuntimeError("warm-up: the tracker found no face in the source picture")
-    return {kind: float(np.median(values)) for kind, values in seconds.items()}
+    """:func:`~jr2net.realtime.reenactment_hosts.drive_warm_up` with ``source``'s own picture."""
+    return drive_warm_up(pool, to_uint8(source.image[0]), warm_up_factories(source), frames)

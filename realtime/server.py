@@ -43,16 +43,8 @@ from jr2net.realtime.front_door import front_door_app, refiner_table, requested_
 from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessError
-from jr2net.realtime.reenactment import (
-    STAGES,
-    TRACKING_SIZE,
-    EstimatorFactory,
-    RendererFactory,
-    open_reenactment,
-    planning_stage,
-    reenactment_pool,
-    warm_up,
-)
+from jr2net.realtime.reenactment import EstimatorFactory, RendererFactory, open_reenactment, warm_up
+from jr2net.realtime.reenactment_hosts import STAGES, TRACKING_SIZE, planning_stage, reenactment_pool
 from jr2net.realtime.stage_modes import STAGE_MODES
 from jr2net.realtime.threads import machine_cores
 from jr2net.realtime.uploads import SourceUploads, client

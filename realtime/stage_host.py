@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import numpy as np
 from jr2net.realtime.fair_lock import FairLock
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Stage
+from jr2net.realtime.wire import Packed
 
 StageWorker = Callable[[StagedFrame], StagedFrame]
 Preload = Callable[[], Any]
@@ -30,6 +32,24 @@ Message = tuple
 """``("open", key, factory)``, ``("frame", key, StagedFrame)``, ``("control", key, command)`` or
 ``("close", key)``; a ``control`` answers ``"ignored"`` where the worker takes no commands (no
 ``control`` method) or did not take this one (its ``control`` returned False)."""
+
+
+@dataclass(frozen=True)
+class PackedFactory:
+    """A worker factory made where its modules are imported (a front door), carried packed by a
+    process that never loads them (a Ray session actor), and loaded in the host that calls it."""
+
+    factory: Packed[WorkerFactory]
+
+    def __call__(self, preloaded: Any) -> StageWorker:
+        return self.factory.unpack()(preloaded)
+
+
+def packed_factories(factories: Mapping[str, WorkerFactory]) -> dict[str, PackedFactory]:
+    """Each stage kind's factory of ``factories``, packed."""
+    return {kind: PackedFactory(Packed.of(factory)) for kind, factory in factories.items()}
+
+
 COST_WINDOW = 300  # frames of per-frame cost kept per host
 COST_MAX_AGE_S = 30.0  # a cost older than this says nothing about the load now
 

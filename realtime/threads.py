@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-import numba
-import torch
-
 LIVE_SWITCH_INTERVAL_S = 0.0005
 LIVE_ONNX_THREADS = 2
 
@@ -39,8 +36,17 @@ def live_onnx_threads() -> int:
     return min(LIVE_ONNX_THREADS, machine_cores())
 
 
+def shorten_switch_interval() -> None:
+    """Shorten the GIL switch interval, for a live process whose threads take turns on one GIL (see
+    :func:`configure_live_threads`)."""
+    sys.setswitchinterval(LIVE_SWITCH_INTERVAL_S)
+
+
 def configure_live_threads() -> None:
     """Shorten the GIL switch interval and give torch and numba one thread each.
+
+    Torch and numba are imported here, by the processes that compute, not where this module is:
+    a process that only routes frames (a Ray session actor) never loads them (0.86 s of a core).
 
     Every torch op releases the GIL and must win it back; at Python's default 5 ms switch
     interval a stage thread queues behind the event loop and the other stage at every op (a
@@ -48,6 +54,9 @@ def configure_live_threads() -> None:
     13.7 fps at the defaults, 16.1 with the short interval, 18.6 with one torch thread too. With
     the stages in processes, a second numba thread per kernel cost more than it gave (13 -> 21 fps).
     """
-    sys.setswitchinterval(LIVE_SWITCH_INTERVAL_S)
+    import numba
+    import torch
+
+    shorten_switch_interval()
     torch.set_num_threads(1)
     numba.set_num_threads(1)

@@ -26,7 +26,8 @@ from jr2net.face_model import FaceModel
 from jr2net.media import iter_video_frames
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Pipeline
-from jr2net.realtime.reenactment import open_reenactment, reenactment_pool, warm_up
+from jr2net.realtime.reenactment import open_reenactment, warm_up
+from jr2net.realtime.reenactment_hosts import reenactment_pool
 from jr2net.realtime.sinks import FileSink
 from jr2net.realtime.sources import FileSource
 from jr2net.sources import MODEL_SOURCE, load_source

@@ -15,7 +15,8 @@ from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
 from jr2net.realtime.pipeline import Pipeline, PipelineStats
-from jr2net.realtime.reenactment import open_reenactment, planning_stage, reenactment_pool
+from jr2net.realtime.reenactment import open_reenactment
+from jr2net.realtime.reenactment_hosts import planning_stage, reenactment_pool
 from jr2net.realtime.sinks import SINKS, FrameSink
 from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenCVCameraSource
 from jr2net.realtime.threads import configure_live_threads, live_onnx_threads

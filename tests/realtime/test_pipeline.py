@@ -24,7 +24,8 @@ from jr2net.realtime import sinks, webrtc
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.handoff import LatestSlot
 from jr2net.realtime.pipeline import Pipeline, Stage
-from jr2net.realtime.reenactment import open_reenactment, reenactment_pool
+from jr2net.realtime.reenactment import open_reenactment
+from jr2net.realtime.reenactment_hosts import reenactment_pool
 from jr2net.realtime.sinks import FileSink, VirtualCameraSink
 from jr2net.realtime.sources import EndOfStream, FileSource
 from jr2net.sources import load_source

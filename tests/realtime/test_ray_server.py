@@ -110,6 +110,12 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         stats = await server_stats(base, callers[0][1])
         hosts = await asyncio.to_thread(named_actors, STAGE_NAMESPACE)
         shared = await asyncio.to_thread(_sessions_on_hosts, "reenact")
+        loaded = [  # a lambda travels by value: a function of this module would import it (and torch) there
+            await door.calls[session].actor.__ray_call__.remote(
+                lambda actor: {name for name in ("torch", "numba", "mediapipe", "cv2") if name in sys.modules}
+            )
+            for _, session in callers
+        ]
         async with aiohttp.ClientSession() as http:
             third = await offer_status(http, base, {})
         restarted = _front_door(face_model, avatar, namespace, warm=1)
@@ -127,7 +133,8 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
 
         await until(ended, 30, "both calls ended (and a warm actor back)")
         await until(warm_again, START_TIMEOUT_S, "the warm actor warmed up")
-        return bad_upload, received, stats, third, adopted, pids, await server_stats(base), hosts, shared
+        after = await server_stats(base)
+        return bad_upload, received, stats, third, adopted, pids, after, hosts, shared, loaded
 
     async def scenario() -> tuple:
         async with serve_app(door) as base:  # stops the front door after
@@ -135,7 +142,7 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
         return outcome
 
     outcome = asyncio.run(scenario())
-    bad_upload, received, stats, (status, reason), adopted, pids, after, hosts, shared = outcome
+    bad_upload, received, stats, (status, reason), adopted, pids, after, hosts, shared, loaded = outcome
     assert bad_upload == 415, "an upload is checked at the front door, before any worker"
     with Tracker(mode="image") as tracker:
         for frames in received:
@@ -144,6 +151,7 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
     assert len(pids) == 2, "each call on its own actor"
     assert len(hosts) == 2 * hosts_per_stage(machine_cores()), "one pool of hosts on the node"
     assert shared == 2, "both calls' reenact workers on the node's shared hosts"
+    assert loaded == [set(), set()], "a session actor only routes frames: its hosts load what computes"
     assert sorted(stats["sessions"]) == ["caller-1", "caller-2"]
     assert all(call["node"] == "127.0.0.1" for call in stats["sessions"].values())
     assert stats["you"]["name"] == "caller-1" and stats["you"]["frames_out"] > 0
