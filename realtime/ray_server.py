@@ -42,8 +42,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError, RayError, RayTa
 
 from jr2net.face_model import FaceModel
 from jr2net.image_io import to_uint8
-from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
-from jr2net.realtime.offers import read_offer
+from jr2net.realtime.front_door import front_door_app, read_offer, refiner_table, requested_session
 from jr2net.realtime.ray_cluster import NAMESPACE, SessionResources, cluster_view, named_actors, refusal
 from jr2net.realtime.ray_sessions import (
     WORKER_STOPPED,

@@ -39,8 +39,8 @@ from aiortc import RTCPeerConnection
 from jr2net.face_model import FaceModel
 from jr2net.realtime.admission import CallCost, CpuAccount, expected_fps, send_rate
 from jr2net.realtime.call_report import call_stats, frame_timeline
-from jr2net.realtime.front_door import front_door_app, refiner_table, requested_session
-from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer, read_offer
+from jr2net.realtime.front_door import front_door_app, read_offer, refiner_table, requested_session
+from jr2net.realtime.offers import TRACK_TIMEOUT_S, answer_offer, new_peer
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.process_stage import StageProcessError
 from jr2net.realtime.reenactment import EstimatorFactory, RendererFactory, open_reenactment, warm_up
