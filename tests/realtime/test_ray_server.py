@@ -181,12 +181,14 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
             form.add_field("image", photo.read_bytes(), filename=photo.name)
             uploaded = (await (await http.post(f"{base}/source", data=form)).json())["source"]
         received: list[list[np.ndarray]] = [[], []]
+        arrivals: list[float] = []  # the survivor's frames
         callers = [
-            await connect(base, ClipTrack(driving), frames, source=source)
-            for frames, source in zip(received, (uploaded, None))
+            await connect(base, ClipTrack(driving), received[0], source=uploaded),
+            await connect(base, ClipTrack(driving), received[1], arrivals=arrivals),
         ]
         await until(lambda: each_got(received, FRAMES), 90, f"{FRAMES} frames back to each caller")
         (_, killed), (_, survivor) = callers
+        killed_at = time.monotonic()
         ray.kill(door.calls[killed].actor)
 
         async def told() -> bool:
@@ -196,6 +198,12 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
         ended = (await server_stats(base, killed))["ended"]
         before = len(received[1])
         await until(lambda: each_got(received[1:], before + 2 * FRAMES), 30, "the other call going on")
+        waits, ends = np.diff(arrivals), np.array(arrivals[1:])
+        after, before_kill = ends > killed_at, (ends > killed_at - 2.0) & (ends <= killed_at)
+        print(
+            f"the other caller's longest wait between frames: {waits[after].max():.2f} s after the kill, "
+            f"{waits[before_kill].max():.2f} s in the 2 s before"
+        )
 
         async def alone() -> bool:
             return list((await server_stats(base))["sessions"]) == ["caller-2"]
