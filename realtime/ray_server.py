@@ -200,7 +200,8 @@ class RayFrontDoor:
                 client(request),
                 upload,
             )
-            factories = await asyncio.to_thread(self._factories, upload or self.source, call.refiner)
+            source = self.source if upload is None else upload
+            factories = await asyncio.to_thread(self._factories, source, call.refiner)
             spec = SessionSpec(call.id, call.name, call.refiner, factories)
             await _within(call.actor.take.remote(spec), START_TIMEOUT_S, "take the call")
             answer = await call.actor.answer.remote(offer.description.sdp, offer.description.type)
