@@ -74,6 +74,7 @@ from bench.timing import write_report
 from jr2net.assets import repository_root
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
 from jr2net.commands.refiner import add_refiner_arguments
+from jr2net.commands.serve import FILL, warm_calls
 from jr2net.media import iter_video_frames
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.webrtc import limit_ice_to_loopback
@@ -205,7 +206,10 @@ def _wait_for_warm_actors(server: _Server) -> None:
     deadline = time.monotonic() + SERVER_START_S
     while True:
         warm = server.stats().get("warm")
-        if warm is None or warm["ready"] >= warm["wanted"]:
+        if warm is None:
+            return
+        enough = not warm["room"] if warm["wanted"] == FILL else warm["placed"] >= warm["wanted"]
+        if enough and warm["ready"] == warm["placed"]:
             return
         if time.monotonic() > deadline:
             raise RuntimeError(
@@ -589,7 +593,10 @@ def main() -> None:
         help="with --ray: the CPUs each call declares (default 0.5: four calls on two cores)",
     )
     parser.add_argument(
-        "--warm-calls", type=int, default=1, help="with --ray: the warm actors it keeps (default 1)"
+        "--warm-calls",
+        type=warm_calls,
+        default=1,
+        help=f"with --ray: the warm actors it keeps, or {FILL} (all the cluster has room for; default 1)",
     )
     parser.add_argument("--size", type=int, default=256, help="the server's --size")
     parser.add_argument("--source", default=str(PHOTO), help="the server's source (default: a shared photo)")

@@ -8,10 +8,13 @@ caller's peer connection, so media flows between the caller and that node, never
 Routes, as the single server's (:mod:`jr2net.realtime.server`) where not said:
 
 - ``POST /offer``: the call goes to a warm actor (the front door keeps ``warm`` of them started,
-  each holding a session's resources), else to one placed now; 503 with the reason when no live
+  or as many as the cluster has room for, each holding a session's resources), else to one placed
+  now; 503 with the reason when no live
   node has a session's resources free (Ray's per-node view), or when Ray places none within
   :data:`PLACEMENT_TIMEOUT_S`.
-- ``GET /stats``: each call's figures (from its actor) with the node it runs on, and the cluster's
+- ``GET /stats``: each call's figures (from its actor) with the node it runs on, the warm actors
+  (``wanted``: a number or ``"fill"``, ``placed``, ``ready``, and ``room``: whether the last top-up
+  found room for all it wanted), and the cluster's
   nodes; ``?session=ID`` of a call that ended gives ``"ended"``: why, and when its worker stopped
   (killed, or lost with its node) an upload id of the same source to reconnect with.
 
@@ -145,7 +148,9 @@ class RayFrontDoor:
         loopback_ice: the calls offer only 127.0.0.1 (a front door that serves loopback).
         warm: session actors kept started and warm for the next callers, where the cluster has
             room (each holds a session's resources while it waits; 0: each offer places its own,
-            seconds slower).
+            seconds slower); None: as many as the cluster has room for, so a call always finds one
+            and a replacement starts only as a call ends and frees its resources, not beside the
+            calls as they start.
     """
 
     def __init__(
@@ -161,11 +166,11 @@ class RayFrontDoor:
         default_renderer: str = "geometric",
         echo: bool = False,
         loopback_ice: bool = False,
-        warm: int = 1,
+        warm: int | None = 1,
     ) -> None:
         self.renderers = refiner_table(renderers, default_renderer)
         self.default_renderer = default_renderer
-        if warm < 0:
+        if warm is not None and warm < 0:
             raise ValueError(f"warm actors cannot be fewer than 0, got {warm}")
         self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
         self.method = method
@@ -175,6 +180,7 @@ class RayFrontDoor:
         self.calls: dict[str, RemoteCall] = {}
         self.ended: OrderedDict[str, EndedCall] = OrderedDict()
         self.warm_actors: list[WarmActor] = []
+        self.room_for_warm = True  # whether the last top-up found room for every warm actor it wanted
         self._placing = asyncio.Lock()
         self._wanted = asyncio.Event()
         self._names = itertools.count(1)
@@ -285,14 +291,16 @@ class RayFrontDoor:
         self._wanted.set()
 
     async def _keep_warm(self) -> None:
-        """Keep :attr:`warm` actors warm where the cluster has room: when asked, and every
-        :data:`WARM_RETRY_S` (resources freed late, or a node joined)."""
+        """Keep :attr:`warm` actors warm (all there is room for, when None) where the cluster has
+        room: when asked, and every :data:`WARM_RETRY_S` (resources freed late, or a node joined)."""
         while True:
-            while len(self.warm_actors) < self.warm:
+            self.room_for_warm = True
+            while self.warm is None or len(self.warm_actors) < self.warm:
                 try:
                     self.warm_actors.append(await self._place())
                 except (web.HTTPServiceUnavailable, RayError) as error:  # no room: offers place their own
                     LOG.debug("no warm session actor for now: %s", error)
+                    self.room_for_warm = False
                     break
             self._wanted.clear()
             with contextlib.suppress(TimeoutError):
@@ -355,7 +363,12 @@ class RayFrontDoor:
             "refiners": sorted(self.renderers),
             "default_refiner": self.default_renderer,
             "cluster": snapshot.cluster,
-            "warm": {"wanted": self.warm, "ready": sum(worker.is_ready for worker in self.warm_actors)},
+            "warm": {
+                "wanted": "fill" if self.warm is None else self.warm,
+                "placed": len(self.warm_actors),
+                "ready": sum(worker.is_ready for worker in self.warm_actors),
+                "room": self.room_for_warm,
+            },
         }
         own = self.calls.get(own_id)
         if own is not None:
@@ -406,7 +419,7 @@ class RayFrontDoor:
             self._watch(call)
         if adopted:
             LOG.info("adopted %d running call(s): %s", len(adopted), ", ".join(c.name for c in adopted))
-        if self.warm:
+        if self.warm != 0:
             self._background(self._keep_warm())
 
     async def _adopt(self, name: str) -> RemoteCall | None:

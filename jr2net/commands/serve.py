@@ -19,6 +19,21 @@ from jr2net.sources import load_source
 
 SESSION_CPUS = 1.0
 WARM_CALLS = 1
+FILL = "fill"
+
+
+def warm_calls(text: str) -> int | str:
+    """``--warm-calls``: a number of warm actors (0 or more), or :data:`FILL` (as many as the
+    cluster has room for)."""
+    if text == FILL:
+        return FILL
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of actors (0 or more) or {FILL!r}, got {text!r}")
+    return count
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -67,10 +82,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--warm-calls",
-        type=int,
+        type=warm_calls,
         help=f"with --ray: session actors kept started and warm for the next callers where the cluster "
         f"has room, each holding a session's resources (default {WARM_CALLS}; 0: each call starts "
-        "its own, seconds slower)",
+        f"its own, seconds slower; {FILL}: all there is room for, so a replacement starts as a call "
+        "ends rather than beside the calls starting)",
     )
     parser.add_argument(
         "--echo",
@@ -128,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warm_actors(option: int | str | None) -> int | None:
+    """The front door's ``warm`` for ``--warm-calls`` (None for :data:`FILL`; the default when not given)."""
+    if option is None:
+        return WARM_CALLS
+    return None if option == FILL else int(option)
+
+
 def run_on_ray(args: argparse.Namespace) -> int:
     """``serve --ray``: this process is the front door (page, uploads, signalling), every call an
     actor that Ray places on a node with the session's resources free."""
@@ -172,7 +195,7 @@ def run_on_ray(args: argparse.Namespace) -> int:
         default_renderer=args.refiner,
         echo=args.echo,
         loopback_ice=is_loopback(args.host),
-        warm=WARM_CALLS if args.warm_calls is None else args.warm_calls,
+        warm=_warm_actors(args.warm_calls),
     )
     app = door.app()
     if args.ray == "local":  # the private cluster ends with this process: its calls end first, cleanly

@@ -54,7 +54,7 @@ def avatar(face_model: FaceModel) -> SourceFace:
     return load_source(face_model, "model", 160)
 
 
-def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str, warm: int) -> RayFrontDoor:
+def _front_door(face_model: FaceModel, avatar: SourceFace, namespace: str, warm: int | None) -> RayFrontDoor:
     """A front door whose calls each declare 1 CPU (two fit on the cluster), their stages on the
     node's shared hosts, ``warm`` actors kept warm."""
     return RayFrontDoor(
@@ -160,8 +160,10 @@ def test_two_callers_run_on_two_actors_and_a_third_gets_a_503(
     assert [node["free_cpus"] for node in stats["cluster"]["nodes"]] == [0.0]
     assert status == 503 and "the cluster is full" in reason and "1 CPU" in reason
     assert sorted(adopted["sessions"]) == ["caller-1", "caller-2"], "a restarted front door finds the calls"
-    assert stats["warm"] == {"wanted": 1, "ready": 0}, "no room for a warm actor while both calls run"
-    assert after["sessions"] == {} and after["warm"] == {"wanted": 1, "ready": 1}
+    assert stats["warm"] == {"wanted": 1, "placed": 0, "ready": 0, "room": False}, (
+        "no room for a warm actor while both calls run"
+    )
+    assert after["sessions"] == {} and after["warm"] == {"wanted": 1, "placed": 1, "ready": 1, "room": True}
     _freed(namespace)
 
 
@@ -246,9 +248,43 @@ def test_a_killed_worker_ends_its_call_only_and_frees_its_place(
     )
 
 
+def test_warm_actors_filling_the_cluster_are_replaced_as_calls_end_not_as_they_start(
+    cluster: None, face_model: FaceModel, avatar: SourceFace, driving: list
+) -> None:
+    """``warm=None`` (``--warm-calls fill``): as many warm actors as the cluster has room for (two
+    of 1 CPU on 2 CPUs); a caller takes one and no replacement starts beside it (no room: the call
+    holds the CPU its actor held); when the call ends, its freed CPU gets a new warm actor."""
+    door = _front_door(face_model, avatar, "fill", warm=None)
+
+    async def scenario() -> tuple:
+        async with serve_app(door) as base:
+
+            async def settled() -> bool:
+                warm = (await server_stats(base))["warm"]
+                return warm["placed"] == warm["ready"] == 2 and not warm["room"]
+
+            await until(settled, START_TIMEOUT_S, "the cluster filled with ready warm actors")
+            filled = (await server_stats(base))["warm"]
+            received: list[np.ndarray] = []
+            client, _ = await connect(base, ClipTrack(driving), received)
+            await until(lambda: each_got([received], FRAMES), 90, f"{FRAMES} frames back")
+            during = (await server_stats(base))["warm"]
+            await client.close()
+            await until(settled, START_TIMEOUT_S, "a warm actor on the ended call's CPU")
+            return filled, during
+
+    filled, during = asyncio.run(scenario())
+    _freed("fill")
+    assert filled == {"wanted": "fill", "placed": 2, "ready": 2, "room": False}
+    assert during == {"wanted": "fill", "placed": 1, "ready": 1, "room": False}, "none started beside it"
+
+
 def test_serve_options_of_the_other_mode_are_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--session-gpus", "0.25"]) == 1
     assert "add --ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["serve", "--ray", "local", "--warm-calls", "many"])
+    assert "expected a number of actors (0 or more) or 'fill', got 'many'" in capsys.readouterr().err
     assert main(["serve", "--ray", "local", "--min-fps", "10"]) == 1
     assert "--min-fps and --hosts size the single server" in capsys.readouterr().err
 
