@@ -595,8 +595,9 @@ def main() -> None:
     parser.add_argument(
         "--warm-calls",
         type=warm_calls,
-        default=1,
-        help=f"with --ray: the warm actors it keeps, or {FILL} (all the cluster has room for; default 1)",
+        default=FILL,
+        help=f"with --ray: the warm actors it keeps, a number or {FILL} (all the cluster has room for; "
+        "the default)",
     )
     parser.add_argument("--size", type=int, default=256, help="the server's --size")
     parser.add_argument("--source", default=str(PHOTO), help="the server's source (default: a shared photo)")

@@ -18,8 +18,8 @@ from jr2net.realtime.webrtc import is_loopback, limit_ice_to_loopback
 from jr2net.sources import load_source
 
 SESSION_CPUS = 1.0
-WARM_CALLS = 1
 FILL = "fill"
+WARM_CALLS = FILL
 
 
 def warm_calls(text: str) -> int | str:
@@ -84,9 +84,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--warm-calls",
         type=warm_calls,
         help=f"with --ray: session actors kept started and warm for the next callers where the cluster "
-        f"has room, each holding a session's resources (default {WARM_CALLS}; 0: each call starts "
-        f"its own, seconds slower; {FILL}: all there is room for, so a replacement starts as a call "
-        "ends rather than beside the calls starting)",
+        f"has room, each holding a session's resources: a number (0: each call starts its own, "
+        f"seconds slower) or {FILL} (the default: all there is room for, so every call finds one and a "
+        "replacement starts as a call ends rather than beside the calls as they start)",
     )
     parser.add_argument(
         "--echo",
@@ -145,10 +145,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _warm_actors(option: int | str | None) -> int | None:
-    """The front door's ``warm`` for ``--warm-calls`` (None for :data:`FILL`; the default when not given)."""
-    if option is None:
-        return WARM_CALLS
-    return None if option == FILL else int(option)
+    """The front door's ``warm`` for ``--warm-calls`` (None for :data:`FILL`; :data:`WARM_CALLS`
+    when not given)."""
+    chosen = WARM_CALLS if option is None else option
+    return None if chosen == FILL else int(chosen)
 
 
 def run_on_ray(args: argparse.Namespace) -> int:
