@@ -108,9 +108,12 @@ class _ClipTrack(MediaStreamTrack):
         super().__init__()
         self.frames, self.fps, self.sent, self.index = frames, fps, sent, 0
         self.rate, self.frames_sent = fps, 0
-        self.started = self.next_at = time.monotonic()
+        self.started: float | None = None  # when the call asked for the first frame
+        self.next_at = 0.0
 
     async def recv(self) -> av.VideoFrame:
+        if self.started is None:  # a camera's clock starts with its call, not before the answer
+            self.started = self.next_at = time.monotonic()
         await asyncio.sleep(max(0.0, self.next_at - time.monotonic()))
         now = time.monotonic()
         capped = self.rate < self.fps
@@ -199,18 +202,21 @@ def _serve(arguments: list[str]) -> Iterator[_Server]:
         server.wait(timeout=30)
 
 
-def _wait_for_warm_actors(server: _Server) -> None:
-    """Wait until a ``serve --ray`` front door has the warm actors it keeps ready (at most
-    :data:`SERVER_START_S`), so each group of callers starts as a caller would find a settled
-    server; a plain server has none to wait for."""
+def _wait_for_warm_actors(server: _Server, settled: int = 0) -> int:
+    """Wait until a ``serve --ray`` front door has the warm actors it keeps ready, and at least
+    ``settled`` (what it kept when it first settled: the previous group's calls ended and their
+    resources went back to warm actors), at most :data:`SERVER_START_S`, so each group of callers
+    starts as a caller would find a settled server; how many it keeps (0 for a plain server, which
+    has none to wait for)."""
     deadline = time.monotonic() + SERVER_START_S
     while True:
-        warm = server.stats().get("warm")
+        stats = server.stats()
+        warm = stats.get("warm")
         if warm is None:
-            return
+            return 0
         enough = not warm["room"] if warm["wanted"] == FILL else warm["placed"] >= warm["wanted"]
-        if enough and warm["ready"] == warm["placed"]:
-            return
+        if enough and warm["ready"] == warm["placed"] >= settled and not stats["sessions"]:
+            return warm["placed"]
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"serve --ray had {warm['ready']} of {warm['wanted']} warm actors after {SERVER_START_S} s"
@@ -640,8 +646,9 @@ def main() -> None:
     extras: dict[str, dict | None] = {}
     for name, arguments in servers.items():
         with _serve(arguments) as server:
+            settled = 0
             for count in counts:
-                _wait_for_warm_actors(server)
+                settled = _wait_for_warm_actors(server, settled)
                 extra = args.extra_caller and name == "reenactment" and count == counts[-1]
                 calls, extras_call = asyncio.run(
                     _callers(server.base, frames, count, extra, args.follow_send_rate)
