@@ -58,12 +58,6 @@ RendererFactory = Callable[[], FrameRenderer]
 """Builds the reenact stage's frame renderer, in its process: it must pickle too."""
 
 
-def load_face_model() -> FaceModel:
-    """The face model a reenactment host's workers are built with (its preload,
-    :func:`~jr2net.realtime.reenactment_hosts.load_stage_model`, imports this module for it)."""
-    return FaceModel.load()
-
-
 def live_reconstructor(model: FaceModel, estimator: FrameEstimator | None = None) -> Reconstructor:
     """A video-mode reconstructor with the live pipeline's lighter smoothing and shorter per-frame
     fit; the fitter or ``estimator``."""

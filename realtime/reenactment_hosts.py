@@ -25,12 +25,13 @@ WARM_UP_FRAMES = 12
 
 
 def load_stage_model() -> object:
-    """A reenactment host's preload, run as the host starts: the workers' imports and the face model
-    their factories are handed, paid for before any session. Imported here, not at the top, so a
-    process that only names this function (a session's) loads neither."""
-    from jr2net.realtime.reenactment import load_face_model
+    """A reenactment host's preload, run as the host starts: the face model its workers are built
+    with (the workers' own imports come with the first factory it is sent: the warm-up's, before
+    any caller). Imported here, not at the top, so a process that only names this function (a
+    session's) never loads torch."""
+    from jr2net.face_model import FaceModel
 
-    return load_face_model()
+    return FaceModel.load()
 
 
 def planning_stage(refiner: str) -> str:
