@@ -17,10 +17,13 @@ caller's:
   through the server, so every received frame is matched to the frame it came from; its legs (to
   the server, in it, back) come from the server's frame timeline (``GET /stats?session=&frames=1``,
   the machine's shared monotonic clock);
-- motion lag: the driver's motion (MediaPipe jawOpen, blinks, head yaw/pitch) reappears in the
-  output; the lag that best aligns the two signals in sliding windows of a few seconds (over the
-  signals the driver moved in each) adds the method's own lag (smoothing, fitting) to the pixels'
-  delay;
+- motion lag: the driver's motion (its lip gap and eye openings from MediaPipe's landmarks, head
+  yaw/pitch) reappears in the output; the lag that best aligns the two signals in sliding windows
+  of a few seconds (over the signals the driver moved in each) adds the method's own lag
+  (smoothing, fitting) to the pixels' delay. ``motion_lag_blendshapes`` reads the face through
+  MediaPipe's jawOpen and blinks instead (the measure before 2026-12-06): its classifier read a
+  moustached avatar's visibly open mouth as 0.03-0.10 (r 0.55 with the driver's), where the lip
+  gap followed at r 0.97;
 - fps received, and the time from the answer to the first frame;
 - the server's admission model as the call ended (``capacity`` of ``GET /stats``: the fps it
   expects now and with one more caller, its CPU ms per frame, the cores other work keeps busy).
@@ -83,13 +86,20 @@ from jr2net.tracking import Tracker
 MEDIA = repository_root().parent / "shared" / "media" / "liveportrait"
 CLIP = MEDIA / "driving" / "d3.mp4"
 PHOTO = MEDIA / "source" / "s12.jpg"
-SIGNALS = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")
+BLENDSHAPES = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")
+LIP_GAP = (13, 14)  # MediaPipe mesh: the inner lips' middle points
+EYE_OPENINGS = (((159, 145), (33, 133)), ((386, 374), (362, 263)))  # (lids, corners) of each eye
+EYE_CORNERS = (33, 263)  # outer corners: the inter-ocular distance the lip gap is divided by
+MOTION_MEASURES = {  # the report's name -> columns of _signals: face signals, then yaw and pitch
+    "motion_lag": (3, 4, 5, 6, 7),
+    "motion_lag_blendshapes": (0, 1, 2, 6, 7),
+}
 FPS = 30.0
 STEP_S = 0.005
 WINDOW_S = 4.0
 MAX_LAG_S = 0.6
 MIN_MOTION = (
-    0.02  # a signal whose spread in a window is below this (blendshape units, radians) is still there
+    0.02  # a signal whose spread in a window is below this (blendshape units, ratios, radians) is still there
 )
 SERVER_START_S = 180.0
 EXTRA_CALLER_AFTER_S = 4.0
@@ -345,17 +355,27 @@ def _medians_by_window(times_ms: np.ndarray, values: np.ndarray, window_s: float
     return [float(np.median(values[bins == k])) for k in range(bins.max() + 1) if (bins == k).any()]
 
 
+def _distance(points: np.ndarray, pair: tuple[int, int]) -> float:
+    """The distance between two of ``points`` ((478, 2) MediaPipe landmarks)."""
+    return float(np.linalg.norm(points[pair[0]] - points[pair[1]]))
+
+
 def _signals(tracker: Tracker, images: list[np.ndarray]) -> np.ndarray:
-    """(N, S) motion signals per image (NaN where no face): blendshapes and head yaw/pitch."""
+    """(N, 8) motion signals per image (NaN where no face): the :data:`BLENDSHAPES`, the lip gap
+    over the inter-ocular distance, each eye's lid gap over its width, head yaw and pitch."""
     rows = []
     for image in images:
         seen = tracker.track(np.ascontiguousarray(image))
         if not seen.face:
-            rows.append([np.nan] * (len(SIGNALS) + 2))
+            rows.append([np.nan] * (len(BLENDSHAPES) + 5))
             continue
-        scores = [seen.blendshapes[seen.blendshape_names.index(name)] for name in SIGNALS]
+        scores = [seen.blendshapes[seen.blendshape_names.index(name)] for name in BLENDSHAPES]
+        points = seen.landmarks[:, :2]
+        lips = _distance(points, LIP_GAP) / _distance(points, EYE_CORNERS)
+        eyes = [_distance(points, lids) / _distance(points, corners) for lids, corners in EYE_OPENINGS]
         rotation = seen.head_matrix[:3, :3]
-        rows.append([*scores, np.arctan2(rotation[0, 2], rotation[2, 2]), np.arcsin(-rotation[1, 2])])
+        pose = [np.arctan2(rotation[0, 2], rotation[2, 2]), np.arcsin(-rotation[1, 2])]
+        rows.append([*scores, lips, *eyes, *pose])
     return np.array(rows, dtype=np.float64)
 
 
@@ -434,6 +454,23 @@ def _fps(arrivals: np.ndarray, span: tuple[float, float] | None) -> float:
     return (len(kept) - 1) / elapsed if elapsed > 0 else 0.0
 
 
+def _motion_lag(
+    sent_t: np.ndarray, sent_v: np.ndarray, got_t: np.ndarray, got_v: np.ndarray
+) -> dict[str, object]:
+    """The motion lag (ms) of the output's signals ``got_v`` at ``got_t`` behind the driver's
+    ``sent_v`` at ``sent_t`` (see :func:`_lags`): median, p99 and each window's."""
+    lags = _lags(sent_t, sent_v, got_t, got_v)
+    delays = np.array([lag for _, lag, _ in lags]) * 1e3
+    return {
+        "median_ms": float(np.median(delays)) if len(delays) else None,
+        "p99_ms": float(np.percentile(delays, 99)) if len(delays) else None,
+        "windows": len(lags),
+        "median_ms_per_window": [float(d) for d in delays],
+        "window_starts_s": [start for start, _, _ in lags],
+        "peak_correlation_median": float(np.median([c for _, _, c in lags])) if lags else None,
+    }
+
+
 def _describe(
     tracker: Tracker, call: dict, sent_values: np.ndarray, extra_span: tuple[float, float] | None = None
 ) -> dict[str, object]:
@@ -453,8 +490,15 @@ def _describe(
     later = alone & (sent_at >= START_S * 1e3)
     sent_times = np.array(call["sent"]) - call["sent"][0]
     got_values = _signals(tracker, [image for _, _, image in received])
-    lags = _lags(sent_times, sent_values[: len(sent_times)], arrivals - call["sent"][0], got_values)
-    delays = np.array([lag for _, lag, _ in lags]) * 1e3
+    motion = {
+        name: _motion_lag(
+            sent_times,
+            sent_values[: len(sent_times), list(columns)],
+            arrivals - call["sent"][0],
+            got_values[:, list(columns)],
+        )
+        for name, columns in MOTION_MEASURES.items()
+    }
     described = {
         "frames_sent": call["frames_sent"],
         "send_fps_hints": call["send_fps_hints"],
@@ -471,14 +515,7 @@ def _describe(
             leg: {"median": float(np.median(values[alone])), "p99": float(np.percentile(values[alone], 99))}
             for leg, values in legs.items()
         },
-        "motion_lag": {
-            "median_ms": float(np.median(delays)) if len(delays) else None,
-            "p99_ms": float(np.percentile(delays, 99)) if len(delays) else None,
-            "windows": len(lags),
-            "median_ms_per_window": [float(d) for d in delays],
-            "window_starts_s": [start for start, _, _ in lags],
-            "peak_correlation_median": float(np.median([c for _, _, c in lags])) if lags else None,
-        },
+        **motion,
         "server": {key: value for key, value in call["server"].items() if key != "frames"},
         "capacity": call["capacity"],  # the server's admission model as the call ended
         "warning": call["warning"],  # what the answer told a first caller under the floor

@@ -1,10 +1,24 @@
-"""The live benchmark counts a group's frames without the extra caller's span."""
+"""The live benchmark counts a group's frames without the extra caller's span, and reads motion from
+real faces."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from bench.e2e_latency import MIN_MOTION, STEP_S, _extra_span, _fps, _lags, _outside
+from bench.e2e_latency import (
+    MIN_MOTION,
+    MOTION_MEASURES,
+    STEP_S,
+    _extra_span,
+    _fps,
+    _lags,
+    _outside,
+    _signals,
+)
+from jr2net.tracking import Tracker
+from tests.conftest import video_frames
 
 
 def test_fps_leaves_out_the_span_an_extra_caller_shared() -> None:
@@ -58,3 +72,17 @@ def test_a_window_where_nothing_moved_tells_no_lag() -> None:
     times = np.arange(0, 10, 1 / 30)
     still = np.full((len(times), 3), 0.1)
     assert _lags(times, still, times + 0.05, still) == []
+
+
+def test_the_motion_signals_read_a_mouth_opening_and_a_squint_from_the_landmarks(shared_media: Path) -> None:
+    """d3's frames: shut and open mouth (291, 309), eyes open and squinting (180, 240). The lip gap
+    and the eye openings (landmark ratios) move the way the face did; a frame without a face is NaN."""
+    frames = video_frames(shared_media / "liveportrait/driving/d3.mp4", {180, 240, 291, 309})
+    images = [frames[index] for index in (180, 240, 291, 309)] + [np.zeros((64, 64, 3), np.uint8)]
+    with Tracker(mode="image") as tracker:
+        signals = _signals(tracker, images)
+    squint, mouth, empty = signals[[0, 1]], signals[[2, 3]], signals[4]
+    lips, eyes = MOTION_MEASURES["motion_lag"][0], list(MOTION_MEASURES["motion_lag"][1:3])
+    assert mouth[1, lips] > mouth[0, lips] + 0.1, "the open mouth's lip gap"
+    assert (squint[1, eyes] < 0.7 * squint[0, eyes]).all(), "both eyes narrower in the squint"
+    assert np.isnan(empty).all()
