@@ -197,20 +197,21 @@ class RayFrontDoor:
         upload = None if offer.source is None else self.uploads.take(offer.source)
         worker: WarmActor | None = None
         try:
-            worker = await self._worker()
-            call = RemoteCall(
-                worker.id,
-                f"caller-{next(self._names)}",
-                worker.actor,
-                offer.refiner,
-                worker.where,
-                client(request),
-                upload,
-            )
             source = self.source if upload is None else upload
-            factories = await asyncio.to_thread(self._factories, source, call.refiner)
-            spec = SessionSpec(call.id, call.name, call.refiner, factories)
-            await _within(call.actor.take.remote(spec), START_TIMEOUT_S, "take the call")
+            factories = await asyncio.to_thread(self._factories, source, offer.refiner)
+            name = f"caller-{next(self._names)}"
+            while worker is None:
+                worker = await self._worker()
+                try:
+                    spec = SessionSpec(worker.id, name, offer.refiner, factories)
+                    await _within(worker.actor.take.remote(spec), START_TIMEOUT_S, "take the call")
+                except RayActorError as error:  # it died as it waited (its node lost, say): the next one
+                    LOG.warning("a warm session actor was gone: %s", error)
+                    ray.kill(worker.actor)
+                    worker = None
+            call = RemoteCall(
+                worker.id, name, worker.actor, offer.refiner, worker.where, client(request), upload
+            )
             answer = await call.actor.answer.remote(offer.description.sdp, offer.description.type)
         except BaseException as error:  # a cancelled offer too: its detached actor must not stay
             if worker is not None:
