@@ -173,6 +173,8 @@ def test_imports_down_or_within_a_layer_pass(module: str, source: str, is_packag
     ("module", "heavy"),
     [
         ("jr2net.realtime.pipeline", ("torch", "numba")),  # a generic asyncio pipeline
+        ("jr2net.realtime.reenactment_hosts", ("torch", "numba", "mediapipe")),  # a session's view
+        ("jr2net.realtime.ray_sessions", ("torch", "numba", "mediapipe", "cv2", "aiohttp")),  # routes frames
         ("jr2net.commands.method", ("jr2net.realtime.reenactment", "jr2net.engines.runners")),
     ],
 )
