@@ -78,6 +78,7 @@ from jr2net.assets import repository_root
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument
 from jr2net.commands.refiner import add_refiner_arguments
 from jr2net.commands.serve import FILL, warm_calls
+from jr2net.gaze import EYE_CORNERS, EYE_LIDS
 from jr2net.media import iter_video_frames
 from jr2net.realtime.rtp_framing import release_frames_on_marker
 from jr2net.realtime.webrtc import limit_ice_to_loopback
@@ -88,8 +89,7 @@ CLIP = MEDIA / "driving" / "d3.mp4"
 PHOTO = MEDIA / "source" / "s12.jpg"
 BLENDSHAPES = ("jawOpen", "eyeBlinkLeft", "eyeBlinkRight")
 LIP_GAP = (13, 14)  # MediaPipe mesh: the inner lips' middle points
-EYE_OPENINGS = (((159, 145), (33, 133)), ((386, 374), (362, 263)))  # (lids, corners) of each eye
-EYE_CORNERS = (33, 263)  # outer corners: the inter-ocular distance the lip gap is divided by
+OUTER_CORNERS = (EYE_CORNERS[0][0], EYE_CORNERS[1][0])  # the inter-ocular distance the lip gap is divided by
 MOTION_MEASURES = {  # the report's name -> columns of _signals: face signals, then yaw and pitch
     "motion_lag": (3, 4, 5, 6, 7),
     "motion_lag_blendshapes": (0, 1, 2, 6, 7),
@@ -371,8 +371,11 @@ def _signals(tracker: Tracker, images: list[np.ndarray]) -> np.ndarray:
             continue
         scores = [seen.blendshapes[seen.blendshape_names.index(name)] for name in BLENDSHAPES]
         points = seen.landmarks[:, :2]
-        lips = _distance(points, LIP_GAP) / _distance(points, EYE_CORNERS)
-        eyes = [_distance(points, lids) / _distance(points, corners) for lids, corners in EYE_OPENINGS]
+        lips = _distance(points, LIP_GAP) / _distance(points, OUTER_CORNERS)
+        eyes = [
+            _distance(points, lids) / _distance(points, corners)
+            for lids, corners in zip(EYE_LIDS, EYE_CORNERS, strict=True)
+        ]
         rotation = seen.head_matrix[:3, :3]
         pose = [np.arctan2(rotation[0, 2], rotation[2, 2]), np.arcsin(-rotation[1, 2])]
         rows.append([*scores, lips, *eyes, *pose])
@@ -412,13 +415,9 @@ def _lags(
         sent = _series(sent_t, sent_v, grid)
         moving = sent.std(axis=0) >= MIN_MOTION
         if moving.any():
-            reference = _standardised(sent[:, moving])
+            reference, got = _standardised(sent[:, moving]), got_v[:, moving]
             scores = [
-                float(
-                    (
-                        reference * _standardised(_series(got_t, got_v, grid + shift * STEP_S)[:, moving])
-                    ).mean()
-                )
+                float((reference * _standardised(_series(got_t, got, grid + shift * STEP_S))).mean())
                 for shift in shifts
             ]
             best = int(np.argmax(scores))

@@ -9,14 +9,13 @@ Routes, as the single server's (:mod:`jr2net.realtime.server`) where not said:
 
 - ``POST /offer``: the call goes to a warm actor (the front door keeps ``warm`` of them started,
   or as many as the cluster has room for, each holding a session's resources), else to one placed
-  now; 503 with the reason when no live
-  node has a session's resources free (Ray's per-node view), or when Ray places none within
-  :data:`PLACEMENT_TIMEOUT_S`.
+  now; 503 with the reason when no live node has a session's resources free (Ray's per-node view),
+  or when Ray places none within :data:`PLACEMENT_TIMEOUT_S`.
 - ``GET /stats``: each call's figures (from its actor) with the node it runs on, the warm actors
   (``wanted``: a number or ``"fill"``, ``placed``, ``ready``, and ``room``: whether the last top-up
-  found room for all it wanted), and the cluster's
-  nodes; ``?session=ID`` of a call that ended gives ``"ended"``: why, and when its worker stopped
-  (killed, or lost with its node) an upload id of the same source to reconnect with.
+  found room for all it wanted), and the cluster's nodes; ``?session=ID`` of a call that ended
+  gives ``"ended"``: why, and when its worker stopped (killed, or lost with its node) an upload id
+  of the same source to reconnect with.
 
 A call ends cleanly whichever side ends it: the caller leaving, or its worker stopping (the front
 door's pending ``ended()`` on the actor fails; Ray has freed the resources). Calls outlive the front
