@@ -3,7 +3,7 @@
     python -m jr2net.engines.dcnet_onnx --out dcnet.onnx           # the shipped weights
 
 The graph maps ``texture`` (B, 9, S, S), ``conditions`` (B, 12, S, S) and ``grid`` (B, S, S, 2)
-to ``image`` (B, 3, S, S) and ``alpha`` (B, 1, S, S) (:class:`jr2net.nets.dcnet.DCNet`); the
+to ``image`` (B, 3, S, S) and ``alpha`` (B, 1 or 2, S, S) (:class:`jr2net.nets.dcnet.DCNet`); the
 feature warp is ONNX's GridSample (opset 16 and newer).
 """
 

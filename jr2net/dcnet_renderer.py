@@ -20,13 +20,13 @@ from torch import Tensor
 
 from jr2net.compositing import feather, pixel_centres, sample
 from jr2net.dense_conditions import CROP_SIZE, CropWindow, SourceCrop, dense_conditions, source_head
-from jr2net.nets.dcnet import unseen_only
+from jr2net.nets.dcnet import background, unseen_only
 from jr2net.reenact import SourceFace, TargetWarp
 
 
 class DCNetRunner(Protocol):
     """Runs DCNet: ``(texture (1, 9, S, S), conditions (1, 12, S, S), grid (1, S, S, 2))`` ->
-    ``(image (1, 3, S, S), alpha (1, 1, S, S))``."""
+    ``(image (1, 3, S, S), alpha (1, 1 or 2, S, S))`` (:class:`jr2net.nets.dcnet.DCNetOutput`)."""
 
     def __call__(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]: ...
 
@@ -50,12 +50,14 @@ def soft_onset(correction: Tensor, conditions: Tensor) -> Tensor:
 def paste(window: CropWindow, correction: Tensor, alpha: Tensor, warped: Tensor, frame: Tensor) -> Tensor:
     """The crop's ``correction`` (1, 3, S, S) added to ``warped`` (1, 3, H, W), the warped source at
     the frame's resolution, and blended by ``alpha`` (1, 1, S, S) over ``frame`` (1, 3, H, W) where
-    the window lies on it."""
+    the window lies on it; with a second channel of ``alpha`` (``moved_background``), over its
+    share of ``warped`` there (:func:`jr2net.nets.dcnet.background`)."""
     height, width = frame.shape[-2:]
     points = window.to_crop(pixel_centres(height, width), correction.shape[-1])
     layer = sample(torch.cat([correction, alpha], dim=1), points, "zeros")
-    weight = layer[:, 3:].clamp(0, 1)
-    return weight * (warped + layer[:, :3]).clamp(0, 1) + (1 - weight) * frame
+    masks = layer[:, 3:].clamp(0, 1)
+    weight = masks[:, :1]
+    return weight * (warped + layer[:, :3]).clamp(0, 1) + (1 - weight) * background(masks, warped, frame)
 
 
 class DCNetRenderer:

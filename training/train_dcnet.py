@@ -33,7 +33,7 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from jr2net.nets.dcnet import DCNet, DCNetConfig
+from jr2net.nets.dcnet import DCNet, DCNetConfig, background
 from jr2net.nets.dcnet_checkpoint import save_dcnet
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
@@ -94,9 +94,12 @@ def psnr(output: Tensor, truth: Tensor, mask: Tensor | None = None) -> Tensor:
 
 
 def generate(net: nn.Module, batch: PairBatch) -> tuple[Tensor, Tensor]:
-    """``(composited crop, alpha)``: the generated crop over the source crop."""
-    image, alpha = net(batch.texture, batch.conditions, batch.grid)
-    return composite(image, alpha, batch.source_image), alpha
+    """``(composited crop, alpha (B, 1, S, S))``: the generated crop over the source crop (or over
+    its share of the warped source, :func:`jr2net.nets.dcnet.background`)."""
+    image, masks = net(batch.texture, batch.conditions, batch.grid)
+    alpha = masks[:, :1]
+    under = background(masks, batch.conditions[:, :3], batch.source_image)
+    return composite(image, alpha, under), alpha
 
 
 @torch.no_grad()
@@ -145,6 +148,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             f"the {config.ablation!r} ablation has no warped image to keep where the source saw the "
             "target: add --set network.keep_seen_source=false"
         )
+    if config.ablation in WITHOUT_WARPED_IMAGE and config.network.moved_background:
+        raise ValueError(f"the {config.ablation!r} ablation has no warped image to show under the blend")
     train_data = PairDataset(config.pairs, "train")
     validation_data = PairDataset(config.pairs, "validation")
     if not len(train_data) or not len(validation_data):

@@ -24,6 +24,13 @@ the held-out pairs (face PSNR 23.405 with it, 23.408 without) and cost 0.1 to 0.
 clips. The generator makes what the source never showed (the mouth, what the head turned
 towards, hair, neck and background) and the blending mask. The correction starts at zero: an
 untrained DCNet gives back the warped source.
+
+The crop is blended over the static source frame, which shows the source's head where it was
+wherever the mask is below 1 (about a half over the hair and the chin of a turned head: the static
+outline beside the moved one). With ``moved_background`` a second mask channel says how much of
+the layer under the blend is the warped source, the whole frame moved with the head, instead
+(:func:`background`): the network can show the moved hair under a half mask and the static
+background behind it.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ TEXTURE_CHANNELS = ("source_r", "source_g", "source_b", *MAP_CHANNELS)
 CONDITION_CHANNELS = ("warped_r", "warped_g", "warped_b", "covisible", "mask", "mouth", *MAP_CHANNELS)
 BORDER_FRACTION = 1 / 16  # the blending mask ramps from 0 at the crop's edge to 1 this far inside
 SLOPE = 0.2
+UNMOVED_LOGIT = -4.0  # the moved-background share's starting logit: 0.018 of the warped source
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class DCNetConfig:
     modulation_width: int = 16  # hidden width of each SPADE modulation
     condition_channels: int = len(CONDITION_CHANNELS)
     keep_seen_source: bool = True  # no correction where the source saw the target
+    moved_background: bool = False  # a second mask: the warped source under the blend, not the static
 
 
 def _conv(inputs: int, outputs: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -128,6 +137,20 @@ def unseen_only(correction: Tensor, conditions: Tensor) -> Tensor:
     return (1 - covisible * (1 - mouth)) * correction
 
 
+def background(masks: Tensor, warped: Tensor, static: Tensor) -> Tensor:
+    """The layer the generated crop is blended over, (B, 3, H, W): the ``static`` source, or with a
+    second mask channel (``moved_background``) its share of the ``warped`` source over it.
+
+    Args:
+        masks: (B, 1 or 2, H, W) DCNet's blending mask ‖ the share of the warped source under it.
+        warped, static: (B, 3, H, W) the warped and the static source.
+    """
+    if masks.shape[1] == 1:
+        return static
+    share = masks[:, 1:2]
+    return share * warped + (1 - share) * static
+
+
 def border_ramp(size: int, fraction: float = BORDER_FRACTION) -> Tensor:
     """(1, 1, S, S): 0 at the crop's edge, rising linearly to 1 ``fraction`` of S inside."""
     centres = torch.arange(size, dtype=torch.float32) + 0.5
@@ -149,7 +172,8 @@ def warp_features(features: Tensor, grid: Tensor) -> Tensor:
 @dataclass(frozen=True)
 class DCNetOutput:
     """The generated crop: ``image`` (B, 3, S, S) in [0, 1] and ``alpha`` (B, 1, S, S), the soft
-    mask that blends it over the frame (0 at the crop's border)."""
+    mask that blends it over the frame (0 at the crop's border), with ``moved_background`` (B, 2, S,
+    S): the mask ‖ the share of the warped source under it (:func:`background`)."""
 
     image: Tensor
     alpha: Tensor
@@ -169,13 +193,16 @@ class DCNet(nn.Module):
         self.quarter_block = SpadeBlock(generator[0], generator[0], channels, hidden)
         self.half_entry = nn.Conv2d(generator[0] + texture[0], generator[1], 1)
         self.half_block = SpadeBlock(generator[1], generator[1], channels, hidden)
-        self.out = _conv(generator[1] + 3, 4)
+        self.out = _conv(generator[1] + 3, 5 if config.moved_background else 4)
         with torch.no_grad():  # no correction before training: the warped source itself
             self.out.weight[:3].zero_()
             self.out.bias[:3].zero_()
+            if config.moved_background:  # and the static source under the blend, as without it
+                self.out.bias[4].fill_(UNMOVED_LOGIT)
 
     def forward(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]:
-        """``(image (B, 3, S, S), alpha (B, 1, S, S))`` for the inputs of the module docstring."""
+        """``(image (B, 3, S, S), alpha (B, 1, S, S))`` for the inputs of the module docstring
+        (``alpha`` (B, 2, S, S) with ``moved_background``, see :class:`DCNetOutput`)."""
         half_features, quarter_features = self.texture(texture)
         context = self.context(conditions)
         size = conditions.shape[-1]

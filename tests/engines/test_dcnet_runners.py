@@ -15,7 +15,7 @@ from jr2net.engines.dcnet_runners import (
     TorchDCNetRunner,
     make_dcnet_runner,
 )
-from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS, DCNet
+from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS, DCNet, DCNetConfig
 from jr2net.nets.dcnet_checkpoint import save_dcnet
 
 SIZE = 128
@@ -30,9 +30,10 @@ def _inputs(seed: int, size: int = SIZE) -> tuple[torch.Tensor, ...]:
     )
 
 
-def test_onnxruntime_matches_torch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("moved_background", [False, True])
+def test_onnxruntime_matches_torch(tmp_path: Path, moved_background: bool) -> None:
     torch.manual_seed(0)
-    net = DCNet().eval()
+    net = DCNet(DCNetConfig(moved_background=moved_background)).eval()
     onnx_runner = OnnxDCNetRunner(export_dcnet(net, tmp_path / "dcnet.onnx", SIZE), threads=1)
     torch_runner = TorchDCNetRunner(net)
     for seed in range(2):

@@ -88,6 +88,19 @@ def test_paste_lands_in_the_window_only() -> None:
     assert np.isclose(float(out.mean()), 20 * 20 / (60 * 80), atol=0.01)
 
 
+def test_paste_blends_over_the_moved_shares_warped_frame() -> None:
+    """A half mask over a frame whose right half the second channel moves: the static frame
+    shows through on the left, the warped one on the right."""
+    frame, warped = torch.zeros(1, 3, 32, 32), torch.full((1, 3, 32, 32), 0.5)
+    window = CropWindow(16.0, 16.0, 32.0)
+    masks = torch.full((1, 2, 32, 32), 0.5)
+    masks[:, 1, :, :16] = 0
+    masks[:, 1, :, 16:] = 1
+    out = paste(window, torch.zeros(1, 3, 32, 32), masks, warped, frame)
+    torch.testing.assert_close(out[..., 8:24, 4:12], torch.full((1, 3, 16, 8), 0.25))
+    torch.testing.assert_close(out[..., 8:24, 20:28], torch.full((1, 3, 16, 8), 0.5))
+
+
 def test_the_correction_fades_in_from_the_unseen_regions_edge() -> None:
     """Seen on the left half, unseen on the right: no correction where seen, part of it on the
     unseen half's first pixel, all of it a few pixels in (1/64 of a 128 crop: 2 px)."""

@@ -12,6 +12,7 @@ from jr2net.nets.dcnet import (
     TEXTURE_CHANNELS,
     DCNet,
     DCNetConfig,
+    background,
     border_ramp,
     warp_features,
 )
@@ -37,6 +38,25 @@ def test_output_is_an_image_and_a_mask_that_vanishes_at_the_border() -> None:
     edges = torch.cat([output.alpha[..., 0, :], output.alpha[..., -1, :], output.alpha[..., :, 0]], dim=-1)
     assert float(edges.max()) < 0.1
     assert float(output.alpha[..., SIZE // 2, SIZE // 2].min()) > 0.2
+
+
+def test_moved_background_adds_a_share_that_starts_static_and_vanishes_at_the_border() -> None:
+    torch.manual_seed(0)
+    output = DCNet(DCNetConfig(moved_background=True)).eval().generate(*_inputs())
+    assert output.alpha.shape == (2, 2, SIZE, SIZE)
+    share = output.alpha[:, 1:].detach()
+    assert float(share[..., 0, :].max()) < 0.01 and float(share.max()) < 0.05
+    assert float(output.alpha[:, :1, SIZE // 2, SIZE // 2].min()) > 0.2
+
+
+def test_background_is_the_static_source_or_the_warped_ones_share_over_it() -> None:
+    warped, static = torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    alpha = torch.full((1, 1, 4, 4), 0.5)
+    assert background(alpha, warped, static) is static
+    share = torch.linspace(0, 1, 16).reshape(1, 1, 4, 4)
+    torch.testing.assert_close(
+        background(torch.cat([alpha, share], 1), warped, static), share.expand(1, 3, 4, 4)
+    )
 
 
 def test_untrained_net_gives_back_the_warped_source() -> None:

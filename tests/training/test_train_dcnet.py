@@ -205,3 +205,24 @@ def test_the_mouth_term_weighs_the_error_inside_the_grown_mouth_only() -> None:
     assert float(term(lips)) == pytest.approx(0.3 / grown, rel=1e-4)
     default = generator_terms(lips, alpha, truth, face, None, None, DCNetLossWeights(), None, mouth)
     assert "mouth_l1" not in default
+
+
+def test_a_moved_background_net_trains_and_loads_with_its_second_mask(pairs: Path, tmp_path: Path) -> None:
+    config = DCNetTrainConfig(
+        pairs=pairs,
+        out=tmp_path / "moved",
+        network=DCNetConfig(moved_background=True),
+        steps=2,
+        batch_size=2,
+        validate_every=2,
+        sample_every=2,
+        warmup_steps=1,
+    )
+    net = load_dcnet(train(config, "test"))
+    assert net.config.moved_background
+    batch = PairDataset(pairs, "validation").batch(np.arange(1))
+    with torch.no_grad():
+        _, masks = net(batch.texture, batch.conditions, batch.grid)
+    assert masks.shape[1] == 2
+    with pytest.raises(ValueError, match="no warped image to show"):
+        train(configure(config, ["ablation=dense", "network.keep_seen_source=false"]), "test")
