@@ -48,7 +48,6 @@ TEXTURE_CHANNELS = ("source_r", "source_g", "source_b", *MAP_CHANNELS)
 CONDITION_CHANNELS = ("warped_r", "warped_g", "warped_b", "covisible", "mask", "mouth", *MAP_CHANNELS)
 BORDER_FRACTION = 1 / 16  # the blending mask ramps from 0 at the crop's edge to 1 this far inside
 SLOPE = 0.2
-UNMOVED_LOGIT = -4.0  # the moved-background share's starting logit: 0.018 of the warped source
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,7 @@ class DCNetConfig:
     condition_channels: int = len(CONDITION_CHANNELS)
     keep_seen_source: bool = True  # no correction where the source saw the target
     moved_background: bool = False  # a second mask: the warped source under the blend, not the static
+    # (its share starts at a half: started at 0.018, a sigmoid's logit of -4, it stayed there)
 
 
 def _conv(inputs: int, outputs: int, stride: int = 1, dilation: int = 1) -> nn.Conv2d:
@@ -197,8 +197,6 @@ class DCNet(nn.Module):
         with torch.no_grad():  # no correction before training: the warped source itself
             self.out.weight[:3].zero_()
             self.out.bias[:3].zero_()
-            if config.moved_background:  # and the static source under the blend, as without it
-                self.out.bias[4].fill_(UNMOVED_LOGIT)
 
     def forward(self, texture: Tensor, conditions: Tensor, grid: Tensor) -> tuple[Tensor, Tensor]:
         """``(image (B, 3, S, S), alpha (B, 1, S, S))`` for the inputs of the module docstring
