@@ -10,7 +10,9 @@ terms of a PatchGAN discriminator, and a VGG-19 perceptual term when ``vgg=FILE`
 weights. The run writes ``<out>/log.jsonl`` (training terms, validation PSNR on the held-out
 people beside the warped and the static source), sample grids ``<out>/samples/step_N.png``
 (source | warped | generated | true | mask), a resumable ``<out>/checkpoint.pt``
-(``--set resume=true``) and the fp16 EMA weights ``<out>/dcnet.pt`` that ``--refiner dcnet`` reads.
+(``--set resume=true``) and the fp16 EMA weights ``<out>/dcnet.pt`` that ``--refiner dcnet`` reads;
+``--set init=FILE`` starts a new run from such weights (one without ``network.moved_background``
+may start a run with it: the second mask's share starts at a half).
 ``--set ablation=dense|no_light|rendered`` trains a Table 5 variant that leaves the warped image
 or the light maps out, or takes the rendered face in place of the light and normal maps
 (:data:`jr2net.training.dcnet_data.ABLATIONS`).
@@ -34,7 +36,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from jr2net.nets.dcnet import DCNet, DCNetConfig, background
-from jr2net.nets.dcnet_checkpoint import save_dcnet
+from jr2net.nets.dcnet_checkpoint import dcnet_provenance, save_dcnet, starting_state
 from jr2net.provenance import checkout_commit
 from jr2net.training import settings
 from jr2net.training.dcnet_data import ABLATIONS, WITHOUT_WARPED_IMAGE, PairBatch, PairDataset
@@ -81,6 +83,7 @@ class DCNetTrainConfig:
     device: str = "auto"
     threads: int = 0
     resume: bool = False
+    init: Path | None = None  # start from these weights (a dcnet.pt), not from scratch
 
 
 def psnr(output: Tensor, truth: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -169,9 +172,11 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
     sample_batch = validation_data.batch(sample_indices).ablated(config.ablation).to(device)
     config.out.mkdir(parents=True, exist_ok=True)
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
-    average = weight_average(net, config.ema_decay)
     step = 0
     saved = resume_or_start(checkpoint_path, log_path, config.resume, device)
+    if saved is None and config.init is not None:
+        net.load_state_dict(starting_state(config.init, config.network))
+    average = weight_average(net, config.ema_decay)
     if saved is not None:
         net.load_state_dict(saved["net"])
         discriminator.load_state_dict(saved["discriminator"])
@@ -288,6 +293,9 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             "python": platform.python_version(),
             "device": str(device),
             "hours": round((time.perf_counter() - started) / 3600, 2),
+            "init": None
+            if config.init is None
+            else {"path": str(config.init), **dcnet_provenance(config.init)},
         },
     )
     return weights

@@ -57,6 +57,26 @@ def load_dcnet(path: Path | None = None) -> DCNet:
     return net.eval()
 
 
+def starting_state(path: Path, config: DCNetConfig) -> dict[str, torch.Tensor]:
+    """The weights of the DCNet file at ``path`` as the start of a run that trains ``config``: the
+    same widths and inputs; a file without the moved-background mask gives that mask's share a
+    zero output channel, so it starts at a half everywhere and the rest of the network as trained.
+
+    Raises:
+        ValueError: the file's network differs from ``config`` in anything else.
+    """
+    start = load_dcnet(path)
+    if dataclasses.replace(start.config, moved_background=config.moved_background) != config or (
+        start.config.moved_background and not config.moved_background
+    ):
+        raise ValueError(f"init={path} holds a DCNet of {start.config}; this run trains {config}")
+    state = start.state_dict()
+    if config.moved_background and not start.config.moved_background:
+        state["out.weight"] = torch.cat([state["out.weight"], torch.zeros_like(state["out.weight"][:1])])
+        state["out.bias"] = torch.cat([state["out.bias"], torch.zeros_like(state["out.bias"][:1])])
+    return state
+
+
 def dcnet_provenance(path: Path | None = None) -> dict:
     """How a DCNet weights file was made."""
     path = default_dcnet_weights() if path is None else path

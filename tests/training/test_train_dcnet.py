@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNetConfig, border_ramp
-from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet
+from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNet, DCNetConfig, border_ramp
+from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet, starting_state
 from jr2net.training.dcnet_data import PairDataset
 from jr2net.training.dcnet_losses import MOUTH_GROWTH, DCNetLossWeights, generator_terms
 from jr2net.training.dcnet_pairs import PairConfig, build_pairs
@@ -226,3 +226,35 @@ def test_a_moved_background_net_trains_and_loads_with_its_second_mask(pairs: Pat
     assert masks.shape[1] == 2
     with pytest.raises(ValueError, match="no warped image to show"):
         train(configure(config, ["ablation=dense", "network.keep_seen_source=false"]), "test")
+
+
+def test_a_run_starts_from_trained_weights_and_a_moved_background_starts_its_share_at_a_half(
+    pairs: Path, tmp_path: Path
+) -> None:
+    plain = DCNetTrainConfig(
+        pairs=pairs,
+        out=tmp_path / "plain",
+        steps=2,
+        batch_size=2,
+        validate_every=2,
+        sample_every=2,
+        warmup_steps=1,
+    )
+    start = train(plain, "test")
+    moved = configure(plain, [f"init={start}", "network.moved_background=true", f"out={tmp_path / 'moved'}"])
+    state = starting_state(start, moved.network)
+    trained = load_dcnet(start)
+    net = DCNet(moved.network)
+    net.load_state_dict(state)
+    batch = PairDataset(pairs, "validation").batch(np.arange(1))
+    with torch.no_grad():
+        image, masks = net(batch.texture, batch.conditions, batch.grid)
+        trained_image, trained_alpha = trained(batch.texture, batch.conditions, batch.grid)
+    torch.testing.assert_close(image, trained_image)
+    torch.testing.assert_close(masks[:, :1], trained_alpha)
+    torch.testing.assert_close(masks[:, 1:], 0.5 * border_ramp(SIZE).expand_as(masks[:, 1:]))
+    weights = train(moved, "test init")
+    assert dcnet_provenance(weights)["init"]["path"] == str(start)
+    assert load_dcnet(weights).config.moved_background
+    with pytest.raises(ValueError, match="holds a DCNet of"):
+        starting_state(start, DCNetConfig(generator_widths=(32, 16)))
