@@ -207,17 +207,22 @@ def test_the_mouth_term_weighs_the_error_inside_the_grown_mouth_only() -> None:
     assert "mouth_l1" not in default
 
 
-def test_a_moved_background_net_trains_and_loads_with_its_second_mask(pairs: Path, tmp_path: Path) -> None:
-    config = DCNetTrainConfig(
+def _two_step_run(pairs: Path, out: Path, network: DCNetConfig | None = None) -> DCNetTrainConfig:
+    """A run of two steps of two pairs that validates and saves samples at its end."""
+    return DCNetTrainConfig(
         pairs=pairs,
-        out=tmp_path / "moved",
-        network=DCNetConfig(moved_background=True),
+        out=out,
+        network=network or DCNetConfig(),
         steps=2,
         batch_size=2,
         validate_every=2,
         sample_every=2,
         warmup_steps=1,
     )
+
+
+def test_a_moved_background_net_trains_and_loads_with_its_second_mask(pairs: Path, tmp_path: Path) -> None:
+    config = _two_step_run(pairs, tmp_path / "moved", DCNetConfig(moved_background=True))
     net = load_dcnet(train(config, "test"))
     assert net.config.moved_background
     batch = PairDataset(pairs, "validation").batch(np.arange(1))
@@ -231,15 +236,7 @@ def test_a_moved_background_net_trains_and_loads_with_its_second_mask(pairs: Pat
 def test_a_run_starts_from_trained_weights_and_a_moved_background_starts_its_share_at_a_half(
     pairs: Path, tmp_path: Path
 ) -> None:
-    plain = DCNetTrainConfig(
-        pairs=pairs,
-        out=tmp_path / "plain",
-        steps=2,
-        batch_size=2,
-        validate_every=2,
-        sample_every=2,
-        warmup_steps=1,
-    )
+    plain = _two_step_run(pairs, tmp_path / "plain")
     start = train(plain, "test")
     moved = configure(plain, [f"init={start}", "network.moved_background=true", f"out={tmp_path / 'moved'}"])
     state = starting_state(start, moved.network)
