@@ -66,12 +66,10 @@ def starting_state(path: Path, config: DCNetConfig) -> dict[str, torch.Tensor]:
         ValueError: the file's network differs from ``config`` in anything else.
     """
     start = load_dcnet(path)
-    if dataclasses.replace(start.config, moved_background=config.moved_background) != config or (
-        start.config.moved_background and not config.moved_background
-    ):
+    if start.config not in (config, dataclasses.replace(config, moved_background=False)):
         raise ValueError(f"init={path} holds a DCNet of {start.config}; this run trains {config}")
     state = start.state_dict()
-    if config.moved_background and not start.config.moved_background:
+    if start.config != config:
         state["out.weight"] = torch.cat([state["out.weight"], torch.zeros_like(state["out.weight"][:1])])
         state["out.bias"] = torch.cat([state["out.bias"], torch.zeros_like(state["out.bias"][:1])])
     return state
