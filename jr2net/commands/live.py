@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         sinks.append(SINKS["file"](args.output, width, height))
     controls = Controls(expression=parse_weights(args.set), light=args.light)
+    renderer = refiner_choice(args, live_onnx_threads())
+    renderer.prepare()
     with reenactment_pool(args.stages, hosts=1) as pool:
-        renderer = refiner_choice(args, live_onnx_threads())
         planner = planning_stage(args.refiner)
         session = open_reenactment(pool, "live", source, method_choice(args), controls, renderer, planner)
         pipeline = Pipeline(frames, session.stages, sinks)
