@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,3 +34,21 @@ def resume_or_start(checkpoint: Path, log: Path, resume: bool, device: torch.dev
     if not checkpoint.is_file():
         raise FileNotFoundError(f"resume=true but there is no checkpoint at {checkpoint}")
     return torch.load(checkpoint, map_location=device, weights_only=False)
+
+
+def run_origin(saved: dict | None, init: Path | None, provenance: Callable[[Path], dict]) -> dict | None:
+    """The weights a run started from, as its saved weights name them: ``init``'s path and
+    ``provenance(init)`` read when the run starts (None without ``init``), and taken from the
+    checkpoint ``saved`` when it resumes, so a start file replaced during the run (shipped weights
+    used as ``init``, say) is still named as it was.
+
+    Raises:
+        ValueError: ``saved`` is a checkpoint written before runs kept their origin.
+    """
+    if saved is None:
+        return None if init is None else {"path": str(init), **provenance(init)}
+    if "init" not in saved:
+        raise ValueError(
+            "the checkpoint does not say which weights its run started from; start the run again"
+        )
+    return saved["init"]

@@ -50,7 +50,7 @@ from jr2net.training.dcnet_losses import (
 )
 from jr2net.training.dcnet_pairs import DEFAULT_PAIRS
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
-from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
+from jr2net.training.run_files import append_record, resume_or_start, run_origin, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
     step = 0
     saved = resume_or_start(checkpoint_path, log_path, config.resume, device)
+    origin = run_origin(saved, config.init, dcnet_provenance)
     if saved is None and config.init is not None:
         net.load_state_dict(starting_state(config.init, config.network))
     average = weight_average(net, config.ema_decay)
@@ -198,6 +199,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             "rng": rng,
             "torch_rng": torch.get_rng_state(),
             "config": dataclasses.asdict(config),
+            "init": origin,
         }
         if average is not None:
             state["average"] = average.state_dict()
@@ -213,6 +215,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             "config": dataclasses.asdict(config),
             "command": command,
             "commit": commit,
+            "init": origin,
             "train_pairs": len(train_data),
             "validation_pairs": len(validation_data),
             "device": str(device),
@@ -293,9 +296,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             "python": platform.python_version(),
             "device": str(device),
             "hours": round((time.perf_counter() - started) / 3600, 2),
-            "init": None
-            if config.init is None
-            else {"path": str(config.init), **dcnet_provenance(config.init)},
+            "init": origin,
         },
     )
     return weights

@@ -47,7 +47,7 @@ from jr2net.training.crop_dataset import CropDataset
 from jr2net.training.expression_pairs import PairSet
 from jr2net.training.optimisation import parameter_groups, pick_device, warmup_cosine, weight_average
 from jr2net.training.recnet_losses import LossWeights, RecNetLosses
-from jr2net.training.run_files import append_record, resume_or_start, write_checkpoint
+from jr2net.training.run_files import append_record, resume_or_start, run_origin, write_checkpoint
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
     checkpoint_path, log_path = config.out / "checkpoint.pt", config.out / "log.jsonl"
     step = 0
     saved = resume_or_start(checkpoint_path, log_path, config.resume, device)
+    origin = run_origin(saved, config.init, provenance)
     if saved is not None:
         net.load_state_dict(saved["net"])
         optimizer.load_state_dict(saved["optimizer"])
@@ -182,7 +183,12 @@ def train(config: TrainConfig, command: str = "") -> Path:
         state = {"net": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step}
         if average is not None:
             state["average"] = average.state_dict()
-        state |= {"rng": rng, "torch_rng": torch.get_rng_state(), "config": dataclasses.asdict(config)}
+        state |= {
+            "rng": rng,
+            "torch_rng": torch.get_rng_state(),
+            "config": dataclasses.asdict(config),
+            "init": origin,
+        }
         write_checkpoint(state, checkpoint_path)
 
     def log(record: dict) -> None:
@@ -194,6 +200,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             "step": step,
             "config": dataclasses.asdict(config),
             "command": command,
+            "init": origin,
             "train_crops": len(train_data),
             "validation_crops": len(validation_data),
             "device": str(device),
@@ -257,7 +264,7 @@ def train(config: TrainConfig, command: str = "") -> Path:
             "torch": str(torch.__version__),
             "python": platform.python_version(),
             "device": str(device),
-            "init": None if config.init is None else {"path": str(config.init), **provenance(config.init)},
+            "init": origin,
         },
     )
     return weights

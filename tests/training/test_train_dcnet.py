@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -253,5 +254,8 @@ def test_a_run_starts_from_trained_weights_and_a_moved_background_starts_its_sha
     weights = train(moved, "test init")
     assert dcnet_provenance(weights)["init"]["path"] == str(start)
     assert load_dcnet(weights).config.moved_background
+    shutil.copyfile(weights, start)  # the start file replaced during the run, as shipping it would
+    resumed = train(configure(moved, ["steps=3", "resume=true"]), "test init resumed")
+    assert dcnet_provenance(resumed)["init"]["command"] == "test", "the start as it was when the run began"
     with pytest.raises(ValueError, match="holds a DCNet of"):
         starting_state(start, DCNetConfig(generator_widths=(32, 16)))
