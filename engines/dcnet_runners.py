@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,15 @@ class OnnxDCNetRunner:
         return torch.from_numpy(image), torch.from_numpy(alpha)
 
 
+@functools.cache
+def shared_onnx_runner(path: Path, threads: int) -> OnnxDCNetRunner:
+    """One :class:`OnnxDCNetRunner` per export and thread count in a process, shared by every
+    session there: a live stage host serves its callers' frames in turns, and a new caller (or
+    the call after the warm-up) then pays for no session creation (about 120 ms) and no first,
+    slower runs."""
+    return OnnxDCNetRunner(path, threads)
+
+
 def make_dcnet_runner(
     runtime: str = "onnx", weights: Path | None = None, threads: int = 0, size: int = CROP_SIZE
 ) -> TorchDCNetRunner | OnnxDCNetRunner:
@@ -57,7 +67,8 @@ def make_dcnet_runner(
 
 class DCNetRunnersBySize:
     """:data:`jr2net.dcnet_renderer.DCNetRunners`: one runner per crop size, made on first use
-    (the weights are read once; onnxruntime gets an export per size, cached on disk)."""
+    (the weights are read once; onnxruntime gets an export per size, cached on disk, and its
+    runner is shared in the process: :func:`shared_onnx_runner`)."""
 
     def __init__(self, runtime: str = "onnx", weights: Path | None = None, threads: int = 0) -> None:
         if runtime not in DCNET_RUNTIMES:
@@ -73,5 +84,5 @@ class DCNetRunnersBySize:
                 self._runners[size] = TorchDCNetRunner(self.net)
             else:
                 export = cached_dcnet_onnx(self.net, self.weights, size)
-                self._runners[size] = OnnxDCNetRunner(export, self.threads)
+                self._runners[size] = shared_onnx_runner(export, self.threads)
         return self._runners[size]

@@ -175,7 +175,10 @@ class RayFrontDoor:
         self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
         self.method = method
         self.setup = WorkerSetup(stage_mode, echo, loopback_ice)
-        self.warm_up = WarmUp(to_uint8(source.image[0]), packed_factories(warm_up_factories(source)))
+        factories = warm_up_factories(
+            source, self.renderers[default_renderer], planning_stage(default_renderer)
+        )
+        self.warm_up = WarmUp(to_uint8(source.image[0]), packed_factories(factories))
         self.uploads = SourceUploads(model, size)
         self.calls: dict[str, RemoteCall] = {}
         self.ended: OrderedDict[str, EndedCall] = OrderedDict()

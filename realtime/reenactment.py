@@ -213,13 +213,13 @@ def session_factories(
     }
 
 
-def warm_up_factories(source: SourceFace) -> dict[str, WorkerFactory]:
-    """The factories of a warm-up session on ``source``: as a session with the default
-    (geometric) renderer runs."""
-    return {
-        "reconstruct": ReconstructFactory(source, plans=False),
-        "reenact": ReenactFactory(source, plans=True),
-    }
+def warm_up_factories(
+    source: SourceFace, renderer: RendererFactory | None = None, planner: str = "reenact"
+) -> dict[str, WorkerFactory]:
+    """The factories of a warm-up session on ``source``: as a session with ``renderer`` (None: the
+    geometric one) planned in ``planner`` runs, so the warm-up pays that refiner's first-use costs
+    and measures its stages (what admission control assumes until real frames are measured)."""
+    return session_factories(source, renderer=renderer, planner=planner)
 
 
 def open_reenactment(
@@ -235,6 +235,15 @@ def open_reenactment(
     return pool.open(key, session_factories(source, method, controls, renderer, planner))
 
 
-def warm_up(pool: WorkerPool, source: SourceFace, frames: int = WARM_UP_FRAMES) -> dict[str, float]:
-    """:func:`~jr2net.realtime.reenactment_hosts.drive_warm_up` with ``source``'s own picture."""
-    return drive_warm_up(pool, to_uint8(source.image[0]), warm_up_factories(source), frames)
+def warm_up(
+    pool: WorkerPool,
+    source: SourceFace,
+    renderer: RendererFactory | None = None,
+    planner: str = "reenact",
+    frames: int = WARM_UP_FRAMES,
+) -> dict[str, float]:
+    """:func:`~jr2net.realtime.reenactment_hosts.drive_warm_up` with ``source``'s own picture, on
+    a session of :func:`warm_up_factories`."""
+    return drive_warm_up(
+        pool, to_uint8(source.image[0]), warm_up_factories(source, renderer, planner), frames
+    )

@@ -353,12 +353,15 @@ class ReenactmentServer:
         return call_stats(session.peer.connectionState, session.refiner, session.pipeline, session.outgoing)
 
     async def startup(self, app: web.Application) -> None:
-        """Start the worker pool and warm it up on the default source (a few seconds), so the
-        first caller waits for no imports or first-use costs."""
+        """Start the worker pool and warm it up on the default source with the default refiner (a
+        few seconds), so the first caller waits for no imports or first-use costs."""
         if self.echo:
             return
         self.pool = await asyncio.to_thread(reenactment_pool, self.stage_mode, self.hosts)
-        self.warm_seconds = await asyncio.to_thread(warm_up, self.pool, self.source)
+        default = self.default_renderer
+        self.warm_seconds = await asyncio.to_thread(
+            warm_up, self.pool, self.source, self.renderers[default], planning_stage(default)
+        )
         self._spawn(self._sample_cpu())
         LOG.info(
             "pool warm: %s", ", ".join(f"{k} {v * 1e3:.1f} ms/frame" for k, v in self.warm_seconds.items())

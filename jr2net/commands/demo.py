@@ -94,10 +94,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         with reenactment_pool(args.stages, hosts=1) as pool:
-            warm_up(pool, source)  # first-use costs (graphs, JIT) paid before the clip, as `serve` does
-            session = open_reenactment(
-                pool, "demo", source, renderer=renderer, planner=planning_stage(args.refiner)
-            )
+            planner = planning_stage(args.refiner)
+            warm_up(pool, source, renderer, planner)  # first-use costs paid before the clip, as `serve` does
+            session = open_reenactment(pool, "demo", source, renderer=renderer, planner=planner)
             sink = SideBySideSink(args.output, driving, width, height)  # the pipeline closes it
             stats = asyncio.run(Pipeline(FileSource(clip, paced=True), session.stages, [sink]).run())
     summary = stats.summary()

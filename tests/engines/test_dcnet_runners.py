@@ -70,6 +70,9 @@ def test_runners_by_size_make_one_export_per_size_and_reuse_it(
     assert len(list((tmp_path / "cache").rglob("*.onnx"))) == 2, "one export per size, on disk"
     image, alpha = small(*_inputs(0, 64))
     assert image.shape == (1, 3, 64, 64) and alpha.shape == (1, 1, 64, 64)
+    next_session = DCNetRunnersBySize("onnx", weights, threads=1)
+    assert next_session(64) is small, "the next session in the process reuses the onnxruntime session"
+    assert DCNetRunnersBySize("onnx", weights, threads=2)(64) is not small, "other threads, another session"
 
 
 def test_every_crop_size_is_exported_once_before_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
