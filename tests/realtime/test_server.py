@@ -112,17 +112,36 @@ def test_frames_come_back_reenacted_and_sessions_are_freed(server: ReenactmentSe
             assert open_sessions == 0, "a peer that leaves frees its session (and can call again)"
 
 
-def test_a_caller_picks_the_dcnet_refiner(face_model: FaceModel, driving: list) -> None:
-    """An offer naming ``dcnet`` gets DCNet's frames (shipped weights, stages in threads)."""
-    renderers = {"geometric": RefinerChoice("geometric"), "dcnet": RefinerChoice("dcnet")}
+class CountedRenderers:
+    """A refiner's renderer factory that counts the renderers it builds (stages in threads)."""
+
+    def __init__(self, choice: RefinerChoice) -> None:
+        self.choice, self.built = choice, 0
+
+    def __call__(self) -> object:
+        self.built += 1
+        return self.choice()
+
+
+def test_the_default_refiner_dcnet_is_warmed_up_and_an_offer_without_one_gets_it(
+    face_model: FaceModel, driving: list
+) -> None:
+    """With DCNet the default, the pool's warm-up already runs DCNet (its stage times are what
+    admission assumes first), and an offer naming no refiner gets DCNet's frames (shipped weights)."""
+    dcnet = CountedRenderers(RefinerChoice("dcnet"))
+    renderers = {"geometric": RefinerChoice("geometric"), "dcnet": dcnet}
     source = load_source(face_model, "model", 160)
-    server = ReenactmentServer(face_model, source, 160, stage_mode="thread", renderers=renderers)
+    server = ReenactmentServer(
+        face_model, source, 160, stage_mode="thread", renderers=renderers, default_renderer="dcnet"
+    )
 
-    async def scenario() -> tuple[list[np.ndarray], dict, int, list[float]]:
+    async def scenario() -> tuple[int, tuple[list[np.ndarray], dict, int, list[float]]]:
         async with serve_app(server) as base:
-            return await _one_call(base, server, driving, refiner="dcnet")
+            warmed = dcnet.built
+            return warmed, await _one_call(base, server, driving)
 
-    received, stats, open_sessions, _ = asyncio.run(scenario())
+    warmed, (received, stats, open_sessions, _) = asyncio.run(scenario())
+    assert warmed >= 1 and server.warm_seconds["reenact"] > 0, "the warm-up ran DCNet before any call"
     assert len(received) >= 15 and received[-1].shape == (160, 160, 3)
     assert stats["refiner"] == "dcnet" and open_sessions == 0
 
