@@ -59,7 +59,6 @@ from jr2net.realtime.reenactment import (
     EstimatorFactory,
     RendererFactory,
     session_factories,
-    warm_up_factories,
 )
 from jr2net.realtime.reenactment_hosts import planning_stage
 from jr2net.realtime.stage_host import PackedFactory, packed_factories
@@ -175,8 +174,8 @@ class RayFrontDoor:
         self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
         self.method = method
         self.setup = WorkerSetup(stage_mode, echo, loopback_ice)
-        factories = warm_up_factories(
-            source, self.renderers[default_renderer], planning_stage(default_renderer)
+        factories = session_factories(
+            source, renderer=self.renderers[default_renderer], planner=planning_stage(default_renderer)
         )
         self.warm_up = WarmUp(to_uint8(source.image[0]), packed_factories(factories))
         self.uploads = SourceUploads(model, size)

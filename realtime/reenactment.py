@@ -213,15 +213,6 @@ def session_factories(
     }
 
 
-def warm_up_factories(
-    source: SourceFace, renderer: RendererFactory | None = None, planner: str = "reenact"
-) -> dict[str, WorkerFactory]:
-    """The factories of a warm-up session on ``source``: as a session with ``renderer`` (None: the
-    geometric one) planned in ``planner`` runs, so the warm-up pays that refiner's first-use costs
-    and measures its stages (what admission control assumes until real frames are measured)."""
-    return session_factories(source, renderer=renderer, planner=planner)
-
-
 def open_reenactment(
     pool: WorkerPool,
     key: str,
@@ -243,7 +234,8 @@ def warm_up(
     frames: int = WARM_UP_FRAMES,
 ) -> dict[str, float]:
     """:func:`~jr2net.realtime.reenactment_hosts.drive_warm_up` with ``source``'s own picture, on
-    a session of :func:`warm_up_factories`."""
-    return drive_warm_up(
-        pool, to_uint8(source.image[0]), warm_up_factories(source, renderer, planner), frames
-    )
+    a session with ``renderer`` (None: the geometric one) planned in ``planner``, so the warm-up
+    pays that refiner's first-use costs and measures its stages (what admission control assumes
+    until real frames are measured)."""
+    factories = session_factories(source, renderer=renderer, planner=planner)
+    return drive_warm_up(pool, to_uint8(source.image[0]), factories, frames)

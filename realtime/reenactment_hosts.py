@@ -54,7 +54,7 @@ def drive_warm_up(
     frames: int = WARM_UP_FRAMES,
 ) -> dict[str, float]:
     """Drive ``picture`` ((H, W, 3) uint8, the source's own) through a session of ``factories``
-    (the source's, :func:`jr2net.realtime.reenactment.warm_up_factories`) for ``frames`` frames on
+    (the source's, :func:`jr2net.realtime.reenactment.session_factories`) for ``frames`` frames on
     every host of ``pool``, so the first caller pays for no first-use costs (graphs, JIT, caches);
     the median seconds per frame of each stage kind (what admission control assumes before real
     frames are measured).
