@@ -42,6 +42,7 @@ from jr2net.landmark_pinning import (
     thin_plate_grid,
     transfer_landmarks,
 )
+from jr2net.lid_transfer import transfer_lids
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
@@ -534,9 +535,9 @@ class Reenactor:
         if self.motion != "relative" or overridden:
             return None
         assert self.source.landmarks is not None  # a source residual implies source landmarks
-        pinned = torch.from_numpy(
-            transfer_landmarks(self.source.landmarks.double().numpy(), driving, self.reference_landmarks)
-        ).float()
+        source = self.source.landmarks.double().numpy()
+        moved = transfer_landmarks(source, driving, self.reference_landmarks)
+        pinned = torch.from_numpy(transfer_lids(moved, source, driving, self.reference_landmarks)).float()
         anchored = self._anchored
         draw = self._correspondence.landmark_points(screen)[0, :, :2] - pinned
         irises = iris_anchors(pinned, draw, anchored)
