@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from PIL import Image
 
 RIGHT_EYE = (33, 133)  # the subject's right eye (image left in a frontal view): outer, inner corner
 LEFT_EYE = (362, 263)  # the subject's left eye: inner, outer corner
@@ -62,7 +62,15 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = 224) -> Ali
         raise ValueError(f"align_face needs MediaPipe's 478 landmarks, got {landmarks.shape[0]}")
     matrix = alignment_matrix(landmarks, size)
     inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
-    crop = Image.fromarray(image).transform(
-        (size, size), Image.Transform.AFFINE, tuple(inverse.reshape(-1)), resample=Image.Resampling.BILINEAR
+    # OpenCV samples at integer coordinates, the matrices map pixel centres (+0.5): shift both ways.
+    sampling = inverse.copy()
+    sampling[:, 2] += inverse[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    crop = cv2.warpAffine(
+        np.ascontiguousarray(image),
+        sampling,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
     )
-    return AlignedCrop(image=np.asarray(crop), matrix=matrix)
+    return AlignedCrop(image=crop, matrix=matrix)
