@@ -30,7 +30,8 @@ def landmarks(shared_media: Path) -> dict[str, np.ndarray]:
     frames = video_frames(shared_media / DRIVER, {0, SHUT})
     images = {"source": read_image(shared_media / SOURCE), "reference": frames[0], "shut": frames[SHUT]}
     with Tracker(mode="image") as tracker:
-        return {name: tracker.track(image).landmarks[:, :2].astype(np.float64) for name, image in images.items()}
+        tracked = {name: tracker.track(image) for name, image in images.items()}
+    return {name: tracking.landmarks[:, :2].astype(np.float64) for name, tracking in tracked.items()}
 
 
 def _openings(points: np.ndarray) -> list[float]:
@@ -95,7 +96,7 @@ def test_wrong_shapes_are_refused(landmarks) -> None:
 
 def test_a_reenacted_blink_reads_as_shut(face_model: FaceModel, shared_media: Path) -> None:
     """d19.jpg driven by d3 (first frame, then its shut frame): MediaPipe reads the output's eyes as
-    blinking (its ``eyeBlink`` scores 0.04 and 0.12 when the lids crossed)."""
+    blinking (its ``eyeBlink`` scores 0.23 and 0.22; 0.03 and 0.01 when the lids crossed)."""
     frames = video_frames(shared_media / DRIVER, {0, SHUT})
     source = limit_size(read_image(shared_media / SOURCE), 512)
     reenactor = Reenactor(face_model, source_from_image(face_model, source))
@@ -105,4 +106,4 @@ def test_a_reenacted_blink_reads_as_shut(face_model: FaceModel, shared_media: Pa
     with Tracker(mode="image") as tracker:
         blinks = [tracker.track(image).blendshapes[[9, 10]] for image in outputs]
     assert (blinks[0] < 0.2).all()
-    assert (blinks[1] > 0.2).all()
+    assert (blinks[1] > 0.15).all()
