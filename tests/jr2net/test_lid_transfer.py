@@ -10,7 +10,15 @@ import pytest
 from jr2net.face_model import FaceModel
 from jr2net.gaze import EYE_OPENINGS
 from jr2net.landmark_pinning import transfer_landmarks
-from jr2net.lid_transfer import LOWER_LID, UPPER_LID, EyeFrame, opening, transfer_lids
+from jr2net.lid_transfer import (
+    LOWER_LID,
+    MAX_WIDENING,
+    MIN_REFERENCE_OPENING,
+    UPPER_LID,
+    EyeFrame,
+    opening,
+    transfer_lids,
+)
 from jr2net.media import read_image
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import Reenactor
@@ -76,6 +84,18 @@ def test_a_half_closed_driver_eye_half_closes_the_source_eye(landmarks) -> None:
     lids = transfer_lids(transfer_landmarks(source, half, reference), source, half, reference)
     expected = np.array(_openings(source)) * np.divide(_openings(half), _openings(reference))
     assert np.allclose(_openings(lids), expected, atol=0.02)
+
+
+def test_a_reference_caught_mid_blink_opens_the_source_eye_no_wider_than_the_cap(landmarks) -> None:
+    """The reference is nearly shut and the driver's eyes open: in proportion the source's eyes
+    would open well over twice as wide as they are; they stop at :data:`MAX_WIDENING` times."""
+    source, reference, shut = landmarks["source"], landmarks["reference"], landmarks["shut"]
+    blinking = 0.25 * reference + 0.75 * shut
+    openings = zip(_openings(reference), _openings(blinking), strict=True)
+    assert min(wide / max(closed, MIN_REFERENCE_OPENING) for wide, closed in openings) > MAX_WIDENING + 0.2
+    moved = transfer_landmarks(source, reference, blinking)
+    lids = transfer_lids(moved, source, reference, blinking)
+    assert np.allclose(_openings(lids), MAX_WIDENING * np.array(_openings(source)), atol=1e-6)
 
 
 def test_in_self_reenactment_the_lids_are_the_drivers(landmarks) -> None:
