@@ -31,6 +31,7 @@ from jr2net.gaze import EYE_OPENINGS
 # under the lower lid: upper position j faces lower position 16 - j.
 UPPER_LID = np.arange(1, len(EYE_OPENINGS[0]) // 2)
 LOWER_LID = len(EYE_OPENINGS[0]) - UPPER_LID
+LIDS = np.concatenate([UPPER_LID, LOWER_LID])
 OTHER_CORNER = len(EYE_OPENINGS[0]) // 2
 # The two contours mirror each other: the perpendicular to corner-to-corner points down the face for
 # the first eye's order and up it for the second's.
@@ -94,14 +95,14 @@ def transfer_lids(
         source_local, driving_local, reference_local = (
             EyeFrame.of(points[index], eye).local(points[index]) for points in (source, driving, reference)
         )
-        scale = opening(source_local) / max(opening(reference_local), MIN_REFERENCE_OPENING)
+        source_opening = opening(source_local)
+        scale = source_opening / max(opening(reference_local), MIN_REFERENCE_OPENING)
         frame = EyeFrame.of(result[index], eye)
         local = frame.local(result[index])
-        lids = np.concatenate([UPPER_LID, LOWER_LID])
-        local[lids, 1] = source_local[lids, 1] + scale * (driving_local[lids, 1] - reference_local[lids, 1])
+        local[LIDS, 1] = source_local[LIDS, 1] + scale * (driving_local[LIDS, 1] - reference_local[LIDS, 1])
         middle = (local[UPPER_LID, 1] + local[LOWER_LID, 1]) / 2
         gaps = (local[LOWER_LID, 1] - local[UPPER_LID, 1]).clip(min=0)
-        widest = MAX_WIDENING * max(opening(source_local), 0.0)
+        widest = MAX_WIDENING * max(source_opening, 0.0)
         if gaps.mean() > widest:
             gaps *= widest / gaps.mean()
         local[UPPER_LID, 1], local[LOWER_LID, 1] = middle - gaps / 2, middle + gaps / 2
