@@ -13,7 +13,7 @@ the face region found on the true frame by dlib (MediaPipe's face oval where dli
 over the full frame; per clip, mean over clips, worst clip. Cross-identity
 (:mod:`bench.cross_identity`): source photos driven by the shared clips: identity distance to the
 source, blendshape and head-angle correlation with the driver, expression error. Throughput: each
-3D path end to end (tracking, fitting, reenactment) on the 256² built-in avatar.
+3D path end to end (tracking, fitting, reenactment) on a 256² photo (s12.jpg).
 
 Writes the JSON report and, beside it, two PNG contact sheets (``NAME.png``: true | methods at each
 clip's middle frame, the scored face region outlined; ``NAME_cross.png``: driver | source | methods).
@@ -36,19 +36,18 @@ from bench.image_metrics import fidelity, ssim
 from bench.reenact_methods import METHODS, REFINED, face_model
 from bench.self_reenactment import self_reenactment
 from bench.timing import write_report
-from jr2net.avatar import REGION as AVATAR_REGION
-from jr2net.avatar import model_source
 from jr2net.face_model import FaceModel
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Reenactor, prepare_source
+from jr2net.reenact import Reenactor
+from jr2net.sources import load_source
 
 __all__ = ["fidelity", "main", "ssim"]  # the metrics stay importable from here
 
 
 def throughput(model: FaceModel, frames: int, refiner: str) -> dict:
-    """A 3D path end to end on the 256² avatar driven by d12 at 256², ms per frame."""
-    image, params = model_source(model, 256)
-    source = prepare_source(model, image, params, region=AVATAR_REGION)
+    """A 3D path end to end on the s12.jpg photo at 256 px driven by d12 at 256², ms per frame (a
+    photo, not the built-in avatar, which is drawn from the model without a refiner)."""
+    source = load_source(model, str(MEDIA / "liveportrait" / "source" / "s12.jpg"), 256)
     reenactor = Reenactor(model, source, renderer=REFINED[refiner]())
     clip = MEDIA / "liveportrait" / "driving" / "d12.mp4"
     driving = [np.asarray(Image.fromarray(f).resize((256, 256))) for _, _, f in read_clip(clip, frames)]

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from jr2net.avatar import REGION as AVATAR_REGION
+from jr2net.avatar import draw_avatar
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
 from jr2net.compositing import extrapolate_flow, feather, pixel_centres, sample
 from jr2net.correspondence import MediapipeCorrespondence
@@ -94,7 +96,8 @@ class SourceFace:
         light_map: (1, 3, H, W) source irradiance map.
         normal_map: (1, 3, H, W) source view-frame normals, 0 off the mesh.
         region: the mesh region that is warped as face (``face_area`` for photos, whose hair the
-            model does not cover; ``head_neck`` for the built-in avatar, which is all model).
+            model does not cover); the built-in avatar's (:data:`jr2net.avatar.REGION`) marks a
+            picture that is all model, which the reenactor draws from the model instead.
         landmarks: (478, 2) the tracker's landmarks on the source image (pixels), or None (the
             built-in avatar): with them the warp is pinned (:mod:`jr2net.landmark_pinning`).
     """
@@ -489,26 +492,46 @@ class Reenactor:
         pinning = self._pinning_plan(geometry.screen, controls, landmarks)
         return TargetPlan(target, geometry.screen, geometry.view_normals, pinning)
 
+    @property
+    def draws_model(self) -> bool:
+        """Whether the source is the built-in avatar, drawn from the model at each target (its
+        picture is a render of it: exact, where a warp would smear what the picture saw edge-on),
+        so the frame renderer is never used."""
+        return self.source.region == AVATAR_REGION
+
     @torch.no_grad()
     def draw(self, plan: TargetPlan) -> ReenactedFrame:
         """The frame of a :meth:`plan` (of this reenactor's source; it may have been made by another
         reenactor of the same source and model, in another process)."""
+        if self.draws_model:
+            return self._model_frame(plan.params, plan.screen, plan.view_normals)
         warp = self._warp(plan.params, plan.screen, plan.view_normals)
         if plan.pinning is not None:
             warp = self._pinned(plan.pinning, warp)
         return self._frame(warp, plan.params)
 
+    @torch.no_grad()
     def render(self, target: FaceParams) -> ReenactedFrame:
         """Reenact the source with fully specified target FaceParams (never pinned)."""
-        with torch.no_grad():
-            return self._frame(self.warp(target), target)
+        if self.draws_model:
+            geometry = self._geometry(target)
+            return self._model_frame(target, geometry.screen, geometry.view_normals)
+        return self._frame(self.warp(target), target)
 
     def _frame(self, warp: TargetWarp, target: FaceParams) -> ReenactedFrame:
-        image = self.renderer(warp)
-        frame = (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
         return ReenactedFrame(
-            image=frame, face_mask=warp.target.mask, covisible=warp.covisible, params=target
+            image=_frame_pixels(self.renderer(warp)),
+            face_mask=warp.target.mask,
+            covisible=warp.covisible,
+            params=target,
         )
+
+    def _model_frame(self, target: FaceParams, screen: Tensor, normals: Tensor) -> ReenactedFrame:
+        """The built-in avatar drawn with ``target`` from its vertices ``screen`` and ``normals``
+        (1, V, 3) on the source image; every pixel of its head is known (co-visible)."""
+        height, width = self.source.image.shape[-2:]
+        image, mask = draw_avatar(self.model, target, screen, normals, height, width)
+        return ReenactedFrame(image=_frame_pixels(image), face_mask=mask, covisible=mask, params=target)
 
     @torch.no_grad()
     def pin(self, warp: TargetWarp, controls: Controls, landmarks: np.ndarray | None) -> TargetWarp:
@@ -626,7 +649,7 @@ class Reenactor:
     def _person(self) -> PersonMasks | None:
         """Where the source photo shows the person, None for the built-in avatar; made on the first
         warp, so a reenactor that only plans (the live reconstruct stage's) never runs GrabCut."""
-        if self.source.region == "head_neck":
+        if self.draws_model:
             return None
         return person_masks(self.source.image, self.source.params, self.source.depth)
 
@@ -667,6 +690,11 @@ class Reenactor:
             around=None if head is None else (head.flow, head.mask),
         )
         return centres + spread.permute(0, 2, 3, 1)
+
+
+def _frame_pixels(image: Tensor) -> np.ndarray:
+    """(1, 3, H, W) float image -> (H, W, 3) uint8, rounded."""
+    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
 
 
 def area_ratio(points: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from jr2net.albedo import estimate_appearance
 from jr2net.avatar import REGION as AVATAR_REGION
 from jr2net.avatar import model_source
 from jr2net.face_model import FaceModel
+from jr2net.image_io import to_uint8
 from jr2net.media import MediaError, is_image, iter_video_frames, probe_video, read_image
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import SourceFace, prepare_source
@@ -70,3 +71,12 @@ def load_source(model: FaceModel, source: str, size: int) -> SourceFace:
     except MediaError as error:
         raise MediaError(f"{path}: not a readable image or video ({error})") from error
     return source_from_clip(model, path, size)
+
+
+def refined_source(model: FaceModel, source: SourceFace) -> SourceFace:
+    """``source`` itself, or for the built-in avatar (drawn from the face model, never refined) its
+    picture taken as a photo: what a warm-up runs on to pay the frame renderer's first-use costs
+    and measure its stages for the photos callers bring."""
+    if source.region != AVATAR_REGION:
+        return source
+    return source_from_image(model, to_uint8(source.image[0]), "the built-in avatar's picture")

@@ -64,6 +64,7 @@ from jr2net.realtime.reenactment_hosts import planning_stage
 from jr2net.realtime.stage_host import PackedFactory, packed_factories
 from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.reenact import Controls, SourceFace
+from jr2net.sources import refined_source
 
 LOG = logging.getLogger("jr2net.serve")
 PLACEMENT_TIMEOUT_S = 30.0  # a call's actor not running by then (Ray found no node after all) is a 503
@@ -174,10 +175,11 @@ class RayFrontDoor:
         self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
         self.method = method
         self.setup = WorkerSetup(stage_mode, echo, loopback_ice)
+        warm_source = refined_source(model, source)  # the avatar's picture as a photo: it is refined
         factories = session_factories(
-            source, renderer=self.renderers[default_renderer], planner=planning_stage(default_renderer)
+            warm_source, renderer=self.renderers[default_renderer], planner=planning_stage(default_renderer)
         )
-        self.warm_up = WarmUp(to_uint8(source.image[0]), packed_factories(factories))
+        self.warm_up = WarmUp(to_uint8(warm_source.image[0]), packed_factories(factories))
         self.uploads = SourceUploads(model, size)
         self.calls: dict[str, RemoteCall] = {}
         self.ended: OrderedDict[str, EndedCall] = OrderedDict()

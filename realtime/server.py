@@ -51,6 +51,7 @@ from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reenact import Controls, SourceFace
+from jr2net.sources import refined_source
 
 LOG = logging.getLogger("jr2net.serve")
 SESSION_STOP_TIMEOUT_S = 10.0
@@ -353,14 +354,17 @@ class ReenactmentServer:
         return call_stats(session.peer.connectionState, session.refiner, session.pipeline, session.outgoing)
 
     async def startup(self, app: web.Application) -> None:
-        """Start the worker pool and warm it up on the default source with the default refiner (a
-        few seconds), so the first caller waits for no imports or first-use costs."""
+        """Start the worker pool and warm it up with the default refiner on the default source, or
+        on the built-in avatar's picture taken as a photo where that is the default (the avatar
+        itself is drawn from the model, never refined), a few seconds, so the first caller waits
+        for no imports or first-use costs."""
         if self.echo:
             return
         self.pool = await asyncio.to_thread(reenactment_pool, self.stage_mode, self.hosts)
         default = self.default_renderer
+        source = await asyncio.to_thread(refined_source, self.model, self.source)
         self.warm_seconds = await asyncio.to_thread(
-            warm_up, self.pool, self.source, self.renderers[default], planning_stage(default)
+            warm_up, self.pool, source, self.renderers[default], planning_stage(default)
         )
         self._spawn(self._sample_cpu())
         LOG.info(

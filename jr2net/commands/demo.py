@@ -2,9 +2,10 @@
 
 A driving clip is rendered from the face model (:mod:`jr2net.driving_clip`: an expression and
 head-turn sequence), played as if it were a camera through the live pipeline (tracking,
-reconstruction, reenactment in the shared worker pool, encoding) onto the built-in avatar, and
-written side by side (driving | result) to an MP4 that plays in real time. The run's fps and
-per-stage latency are printed. No third-party media is needed.
+reconstruction, reenactment in the shared worker pool, encoding) onto the built-in avatar (drawn
+from the face model at each frame, so no refiner is involved), and written side by side
+(driving | result) to an MP4 that plays in real time. The run's fps and per-stage latency are
+printed. No third-party media is needed.
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ import numpy as np
 from PIL import Image
 
 from jr2net.commands.method import add_stage_mode_argument
-from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
 from jr2net.driving_clip import render_driving_clip
 from jr2net.face_model import FaceModel
 from jr2net.media import iter_video_frames
 from jr2net.realtime.frames import StagedFrame
 from jr2net.realtime.pipeline import Pipeline
 from jr2net.realtime.reenactment import open_reenactment, warm_up
-from jr2net.realtime.reenactment_hosts import planning_stage, reenactment_pool
+from jr2net.realtime.reenactment_hosts import reenactment_pool
 from jr2net.realtime.sinks import FileSink
 from jr2net.realtime.sources import FileSource
-from jr2net.realtime.threads import live_onnx_threads
 from jr2net.sources import MODEL_SOURCE, load_source
 
 CLIP_SIZE = 320
@@ -48,7 +47,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=256, help="working size of the avatar (default 256)")
     parser.add_argument("--stats", type=Path, help="also write the run's statistics here (JSON)")
     add_stage_mode_argument(parser)
-    add_refiner_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -80,8 +78,6 @@ class SideBySideSink:
 
 
 def run(args: argparse.Namespace) -> int:
-    renderer = refiner_choice(args, live_onnx_threads())
-    renderer.prepare()
     model = FaceModel.load()
     source = load_source(model, MODEL_SOURCE, args.size)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -90,13 +86,13 @@ def run(args: argparse.Namespace) -> int:
         driving = [image for _, _, image in iter_video_frames(clip)]
         height, width = source.image.shape[-2:]
         print(
-            f"live pipeline: {len(driving)} driving frames onto the built-in avatar, {args.refiner} refiner",
+            f"live pipeline: {len(driving)} driving frames onto the built-in avatar "
+            "(drawn from the face model)",
             file=sys.stderr,
         )
         with reenactment_pool(args.stages, hosts=1) as pool:
-            planner = planning_stage(args.refiner)
-            warm_up(pool, source, renderer, planner)  # first-use costs paid before the clip, as `serve` does
-            session = open_reenactment(pool, "demo", source, renderer=renderer, planner=planner)
+            warm_up(pool, source)  # first-use costs paid before the clip, as `serve` does
+            session = open_reenactment(pool, "demo", source)
             sink = SideBySideSink(args.output, driving, width, height)  # the pipeline closes it
             stats = asyncio.run(Pipeline(FileSource(clip, paced=True), session.stages, [sink]).run())
     summary = stats.summary()

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from jr2net.commands.method import add_method_arguments, add_stage_mode_argument, method_choice
-from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
+from jr2net.commands.refiner import add_refiner_arguments, note_unrefined, refiner_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("nowhere to send the result: give --vcam and/or -o FILE")
     model = FaceModel.load()
     source = load_source(model, args.source, args.size)
+    note_unrefined(args.source)
     height, width = source.image.shape[-2:]
     frames = _source(args)
     sinks: list[FrameSink] = []

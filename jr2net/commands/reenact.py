@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from jr2net.commands.refiner import add_refiner_arguments, refiner_choice
+from jr2net.commands.refiner import add_refiner_arguments, note_unrefined, refiner_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
 from jr2net.lighting import LIGHT_PRESETS
@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         light=args.light if args.light in LIGHT_PRESETS else None,
     )
     source = load_source(model, args.source, args.size)
+    note_unrefined(args.source)
     source_image = (source.image[0].permute(1, 2, 0) * 255).round().byte().numpy()
     light_mode = args.light if args.light in LIGHT_MODES else "source"
     reenactor = Reenactor(model, source, args.motion, light_mode, renderer)

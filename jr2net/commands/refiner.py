@@ -4,6 +4,7 @@ the output frame, the geometric renderer or the learned DCNet."""
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from jr2net.engines.dcnet_onnx import export_crop_sizes
 from jr2net.engines.dcnet_runners import DCNET_RUNTIMES, DCNetRunnersBySize
 from jr2net.nets.dcnet_checkpoint import default_dcnet_weights, load_dcnet
 from jr2net.reenact import FrameRenderer, GeometricRenderer
+from jr2net.sources import MODEL_SOURCE
 
 REFINERS = ("dcnet", "geometric")
 DEFAULT_REFINER = "dcnet"  # ahead of the geometric path on the quality benchmark (README, "--refiner")
@@ -63,7 +65,8 @@ def add_refiner_arguments(parser: argparse.ArgumentParser) -> None:
         choices=REFINERS,
         default=DEFAULT_REFINER,
         help=f"how the warped source becomes the frame: dcnet (the learned generator) or geometric "
-        f"(relighting and a feathered paste); default {DEFAULT_REFINER}",
+        f"(relighting and a feathered paste); default {DEFAULT_REFINER}. The built-in avatar is drawn "
+        "from the face model instead",
     )
     parser.add_argument(
         "--dcnet-runtime", choices=DCNET_RUNTIMES, default="onnx", help="how DCNet runs (default onnx)"
@@ -81,3 +84,13 @@ def refiner_choice(args: argparse.Namespace, threads: int = 0) -> RefinerChoice:
     choice = RefinerChoice(args.refiner, args.dcnet_runtime, args.dcnet_weights, threads)
     choice.check()
     return choice
+
+
+def note_unrefined(source: str) -> None:
+    """Tell the user on stderr when ``source`` is the built-in avatar, which is drawn from the face
+    model: ``--refiner`` does not change it."""
+    if source == MODEL_SOURCE:
+        print(
+            "the built-in avatar is drawn from the face model; --refiner applies to photos and clips",
+            file=sys.stderr,
+        )

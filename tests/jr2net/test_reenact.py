@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from jr2net.avatar import REGION as AVATAR_REGION
-from jr2net.avatar import model_source
+from jr2net.avatar import model_source, render_portrait
 from jr2net.face_model import FaceModel
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.reconstruct import Reconstructor
@@ -69,6 +69,27 @@ def test_open_mouth_is_transferred(face_model: FaceModel, clip_frames: dict, rec
     dark_closed = (closed.image[mouth_rows].max(axis=-1) < 80).sum()
     dark_open = (opened.image[mouth_rows].max(axis=-1) < 80).sum()
     assert dark_open > dark_closed + 50, "an open mouth shows the dark mouth interior"
+
+
+def test_the_avatar_is_drawn_from_the_model_at_the_target_never_through_the_renderer(
+    face_model: FaceModel, reconstructed: dict
+) -> None:
+    """A turned avatar is exactly its render at the target: nothing smeared from what its picture
+    saw edge-on, no frontal head left on the background; the frame renderer is never called."""
+
+    def refuse(warp: object) -> torch.Tensor:
+        raise AssertionError("the built-in avatar went through the frame renderer")
+
+    image, params = model_source(face_model, 256)
+    source = prepare_source(face_model, image, params, region=AVATAR_REGION)
+    reenactor = Reenactor(face_model, source, renderer=refuse)
+    reference = reconstructed[0]
+    assert np.array_equal(reenactor(reference).image, image), "the reference frame is the picture"
+    turned = reenactor(reference.replace(rotation=reference.rotation + torch.tensor([[0.0, 0.5, 0.0]])))
+    assert np.array_equal(turned.image, render_portrait(face_model, turned.params, 256))
+    moved = np.abs(turned.image.astype(float) - image).max(axis=-1) > 30
+    assert moved.mean() > 0.05, "the head turned"
+    assert np.array_equal(reenactor.render(turned.params).image, turned.image)
 
 
 def test_relative_motion_follows_the_driving_rotation(reconstructed: dict) -> None:

@@ -11,13 +11,13 @@ from jr2net.cli import main
 from jr2net.media import iter_video_frames, probe_video
 
 
-def test_demo_writes_driving_beside_result_with_the_default_refiner(tmp_path: Path, capsys: object) -> None:
+def test_demo_writes_driving_beside_the_avatar_drawn_from_the_model(tmp_path: Path, capsys: object) -> None:
     output, stats = tmp_path / "demo.mp4", tmp_path / "stats.json"
     argv = ["demo", "-o", str(output), "--seconds", "2", "--size", "160", "--stats", str(stats)]
     assert main([*argv, "--stages", "thread"]) == 0
     captured = capsys.readouterr()
     printed = captured.out
-    assert "dcnet refiner" in captured.err, "the demo shows the default refiner, DCNet"
+    assert "drawn from the face model" in captured.err
     assert f"wrote {output}" in printed and "reconstruct" in printed and "reenact" in printed
     info = probe_video(output)
     assert (info.width, info.height) == (640, 320), "the 320² driving clip beside the avatar scaled to 320"
