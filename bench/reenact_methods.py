@@ -21,8 +21,8 @@ from jr2net.commands.refiner import RefinerChoice
 from jr2net.face_model import FaceModel
 from jr2net.landmark_pinning import transfer_landmarks
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import FrameRenderer, Reenactor
-from jr2net.sources import source_from_image
+from jr2net.reenact import Reenactor
+from jr2net.sources import computing_source, source_from_image
 from jr2net.tracking import Tracker
 
 DrivingFrame = tuple[int, float, np.ndarray]
@@ -84,14 +84,16 @@ def face_model() -> FaceModel:
     return FaceModel.load()
 
 
-def geometric(renderer: Callable[[], FrameRenderer]) -> Method:
-    """The 3D path: the source reconstructed in image mode (:func:`jr2net.sources.source_from_image`),
-    the driving in video mode, each frame reenacted (relative motion, the source's light) by a
-    :class:`jr2net.reenact.Reenactor` with the frame renderer ``renderer()`` makes."""
+def geometric(choice: RefinerChoice) -> Method:
+    """The 3D path: the source reconstructed in image mode (:func:`jr2net.sources.source_from_image`)
+    and prepared as the refiner computes it (:func:`jr2net.sources.computing_source`), the driving
+    in video mode, each frame reenacted (relative motion, the source's light) by a
+    :class:`jr2net.reenact.Reenactor` with the frame renderer ``choice()`` makes."""
 
     def reenact(source: np.ndarray, driving: Iterable[DrivingFrame]) -> Iterator[MethodFrame]:
         model = face_model()
-        reenactor = Reenactor(model, source_from_image(model, source), renderer=renderer())
+        prepared = computing_source(model, source_from_image(model, source), choice.refiner)
+        reenactor = Reenactor(model, prepared, renderer=choice())
         last = source
         with Reconstructor(model, mode="video") as reconstructor:
             for result in reconstructor.video(driving):

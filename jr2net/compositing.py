@@ -23,6 +23,24 @@ def sample(image: Tensor, points: Tensor, padding: str = "border", mode: str = "
     return torch.nn.functional.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
+def present(image: Tensor, points: Tensor, source: Tensor, display: Tensor) -> Tensor:
+    """A frame computed at ``source``'s size shown at ``display``'s: ``display`` (1, 3, H', W')
+    read at the frame's read ``points`` (1, H, W, 2) (pixels of ``source``), both upsampled, plus
+    the frame's own change to ``source`` read there (``image`` (1, 3, H, W) minus ``source``
+    (1, 3, H, W) sampled at ``points``), upsampled: where the frame is the warped source, the
+    picture's own pixels at the larger size; where the renderer changed it (light, a mouth), that
+    change, smoothly. (1, 3, H', W')."""
+    size = display.shape[-2:]
+    scale = torch.tensor([size[1] / source.shape[-1], size[0] / source.shape[-2]])
+    upsampled = torch.nn.functional.interpolate(
+        points.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False
+    )
+    change = image - sample(source, points)
+    return sample(display, upsampled.permute(0, 2, 3, 1) * scale) + torch.nn.functional.interpolate(
+        change, size=size, mode="bilinear", align_corners=False
+    )
+
+
 # How many times slower a depthwise conv2d does a multiply-add than a matmul (CPU, one thread): 14
 # to 112 by the shape over the blurs this project runs, and for a 1-channel 256×192 mask anywhere
 # from 25 to 140 by the process (oneDNN's depthwise pass took 0.66 or 3.7 ms, the matrices 0.45).

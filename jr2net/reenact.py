@@ -28,7 +28,7 @@ from torch import Tensor
 from jr2net.avatar import REGION as AVATAR_REGION
 from jr2net.avatar import draw_avatar
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
-from jr2net.compositing import extrapolate_flow, feather, pixel_centres, sample
+from jr2net.compositing import extrapolate_flow, feather, pixel_centres, present, sample
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets, opening_contours
 from jr2net.eyelids import closed_lid_reads, skin_above_crease
@@ -100,6 +100,9 @@ class SourceFace:
             picture that is all model, which the reenactor draws from the model instead.
         landmarks: (478, 2) the tracker's landmarks on the source image (pixels), or None (the
             built-in avatar): with them the warp is pinned (:mod:`jr2net.landmark_pinning`).
+        display: (1, 3, H', W') the source picture at the larger size frames are shown at, or None
+            (``image``'s): the warp is computed at ``image``'s size and presented at this one
+            (:func:`jr2net.compositing.present`, :func:`computed_at`).
     """
 
     image: Tensor
@@ -110,6 +113,12 @@ class SourceFace:
     normal_map: Tensor
     region: str
     landmarks: Tensor | None = None
+    display: Tensor | None = None
+
+    @property
+    def picture(self) -> Tensor:
+        """(1, 3, H, W) the source picture at the size frames are shown at."""
+        return self.image if self.display is None else self.display
 
 
 @dataclass(frozen=True)
@@ -334,6 +343,25 @@ def prepare_source(
     )
 
 
+def computed_at(model: FaceModel, source: SourceFace, scale: float) -> SourceFace:
+    """``source`` prepared at ``scale`` (< 1) of its size for the warp, shown at its own size
+    (:attr:`SourceFace.display`); ``source`` itself at a scale of 1 and for the built-in avatar
+    (drawn from the model at its own size)."""
+    if scale == 1 or source.region == AVATAR_REGION:
+        return source
+    if not 0 < scale < 1:
+        raise ValueError(f"a computing scale is in (0, 1], got {scale}")
+    height, width = source.image.shape[-2:]
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    small = torch.nn.functional.interpolate(source.image, size=size, mode="area")
+    factor = torch.tensor([size[1] / width, size[0] / height])
+    params = source.params.replace(focal=source.params.focal * size[1] / width)
+    landmarks = None if source.landmarks is None else (source.landmarks * factor).numpy()
+    image = (small[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
+    prepared = prepare_source(model, image, params, source.region, landmarks)
+    return replace(prepared, display=source.picture)
+
+
 def _image_placement(params: FaceParams) -> tuple[Tensor, Tensor]:
     """Where the head's origin projects, relative to the principal point (px), and its scale (px/cm).
 
@@ -519,8 +547,11 @@ class Reenactor:
         return self._frame(self.warp(target), target)
 
     def _frame(self, warp: TargetWarp, target: FaceParams) -> ReenactedFrame:
+        image = self.renderer(warp)
+        if self.source.display is not None:
+            image = present(image, warp.source_points, self.source.image, self.source.display)
         return ReenactedFrame(
-            image=_frame_pixels(self.renderer(warp)),
+            image=_frame_pixels(image),
             face_mask=warp.target.mask,
             covisible=warp.covisible,
             params=target,

@@ -64,7 +64,7 @@ from jr2net.realtime.reenactment_hosts import planning_stage
 from jr2net.realtime.stage_host import PackedFactory, packed_factories
 from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.reenact import Controls, SourceFace
-from jr2net.sources import refined_source
+from jr2net.sources import computing_source, refined_source
 
 LOG = logging.getLogger("jr2net.serve")
 PLACEMENT_TIMEOUT_S = 30.0  # a call's actor not running by then (Ray found no node after all) is a 503
@@ -175,11 +175,11 @@ class RayFrontDoor:
         self.source, self.resources, self.namespace, self.warm = source, resources, namespace, warm
         self.method = method
         self.setup = WorkerSetup(stage_mode, echo, loopback_ice)
-        warm_source = refined_source(model, source)  # the avatar's picture as a photo: it is refined
+        warm_source = computing_source(model, refined_source(model, source), default_renderer)
         factories = session_factories(
             warm_source, renderer=self.renderers[default_renderer], planner=planning_stage(default_renderer)
         )
-        self.warm_up = WarmUp(to_uint8(warm_source.image[0]), packed_factories(factories))
+        self.warm_up = WarmUp(to_uint8(warm_source.picture[0]), packed_factories(factories))
         self.uploads = SourceUploads(model, size)
         self.calls: dict[str, RemoteCall] = {}
         self.ended: OrderedDict[str, EndedCall] = OrderedDict()
@@ -234,8 +234,9 @@ class RayFrontDoor:
     def _factories(self, source: SourceFace, refiner: str) -> dict[str, PackedFactory]:
         """A call's worker factories on ``source`` with ``refiner``, packed for its actor."""
         renderer = self.renderers[refiner]
+        computing = computing_source(self.uploads.model, source, refiner)
         return packed_factories(
-            session_factories(source, self.method, Controls(), renderer, planning_stage(refiner))
+            session_factories(computing, self.method, Controls(), renderer, planning_stage(refiner))
         )
 
     async def _worker(self) -> WarmActor:

@@ -135,7 +135,7 @@ class ReenactWorker:
 
     def __init__(self, reenactor: Reenactor, plans: bool, controls: Controls = Controls()) -> None:
         self.reenactor, self.plans, self.controls = reenactor, plans, controls
-        self._last = to_uint8(reenactor.source.image[0])
+        self._last = to_uint8(reenactor.source.picture[0])
 
     def __call__(self, frame: StagedFrame) -> StagedFrame:
         packed: Packed[TargetPlan | DrivingFace] | None = frame.payload
@@ -238,4 +238,4 @@ def warm_up(
     pays that refiner's first-use costs and measures its stages (what admission control assumes
     until real frames are measured)."""
     factories = session_factories(source, renderer=renderer, planner=planner)
-    return drive_warm_up(pool, to_uint8(source.image[0]), factories, frames)
+    return drive_warm_up(pool, to_uint8(source.picture[0]), factories, frames)

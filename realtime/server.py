@@ -51,7 +51,7 @@ from jr2net.realtime.uploads import SourceUploads, client
 from jr2net.realtime.webrtc import ReenactedTrack, TrackSource
 from jr2net.realtime.worker_pool import PooledSession, WorkerPool
 from jr2net.reenact import Controls, SourceFace
-from jr2net.sources import refined_source
+from jr2net.sources import computing_source, refined_source
 
 LOG = logging.getLogger("jr2net.serve")
 SESSION_STOP_TIMEOUT_S = 10.0
@@ -260,16 +260,7 @@ class ReenactmentServer:
             if self.echo or self.pool is None:
                 session.pipeline = Pipeline(TrackSource(track), [], [session.outgoing])
             else:
-                session.workers = await asyncio.to_thread(
-                    open_reenactment,
-                    self.pool,
-                    session.id,
-                    session.source,
-                    self.method,
-                    Controls(),
-                    self.renderers[session.refiner],
-                    planning_stage(session.refiner),
-                )
+                session.workers = await asyncio.to_thread(self._open_workers, session)
                 session.pipeline = Pipeline(
                     TrackSource(track, TRACKING_SIZE), session.workers.stages, [session.outgoing]
                 )
@@ -281,6 +272,16 @@ class ReenactmentServer:
                 await asyncio.to_thread(session.workers.close)  # logs what it cannot close, never raises
             if session.id in self.sessions:
                 self._spawn(self.close_session(session.id))
+
+    def _open_workers(self, session: Session) -> PooledSession:
+        """The session's workers in the pool, on its source as its refiner computes it."""
+        assert self.pool is not None  # a reenacting server has started its pool
+        refiner = session.refiner
+        source = computing_source(self.model, session.source, refiner)
+        renderer = self.renderers[refiner]
+        return open_reenactment(
+            self.pool, session.id, source, self.method, Controls(), renderer, planning_stage(refiner)
+        )
 
     async def close_session(self, session_id: str) -> None:
         """Stop a session's pipeline and peer connection and forget it.
@@ -362,7 +363,9 @@ class ReenactmentServer:
             return
         self.pool = await asyncio.to_thread(reenactment_pool, self.stage_mode, self.hosts)
         default = self.default_renderer
-        source = await asyncio.to_thread(refined_source, self.model, self.source)
+        source = await asyncio.to_thread(
+            lambda: computing_source(self.model, refined_source(self.model, self.source), default)
+        )
         self.warm_seconds = await asyncio.to_thread(
             warm_up, self.pool, source, self.renderers[default], planning_stage(default)
         )

@@ -22,7 +22,7 @@ from jr2net.realtime.sources import CameraSource, FileSource, FrameSource, OpenC
 from jr2net.realtime.threads import configure_live_threads, live_onnx_threads
 from jr2net.realtime.worker_pool import PooledSession
 from jr2net.reenact import Controls
-from jr2net.sources import load_source
+from jr2net.sources import computing_source, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.vcam and args.output is None:
         raise ValueError("nowhere to send the result: give --vcam and/or -o FILE")
     model = FaceModel.load()
-    source = load_source(model, args.source, args.size)
+    source = computing_source(model, load_source(model, args.source, args.size), args.refiner)
     note_unrefined(args.source)
-    height, width = source.image.shape[-2:]
+    height, width = source.picture.shape[-2:]
     frames = _source(args)
     sinks: list[FrameSink] = []
     if args.vcam:

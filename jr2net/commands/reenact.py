@@ -19,7 +19,7 @@ from jr2net.lighting import LIGHT_PRESETS
 from jr2net.media import VideoWriter, iter_video_frames, mux_audio, probe_video, remember_frames
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import LIGHT_MODES, MOTIONS, Controls, Reenactor
-from jr2net.sources import load_source
+from jr2net.sources import computing_source, load_source
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
         roll=args.roll,
         light=args.light if args.light in LIGHT_PRESETS else None,
     )
-    source = load_source(model, args.source, args.size)
+    source = computing_source(model, load_source(model, args.source, args.size), args.refiner)
     note_unrefined(args.source)
-    source_image = (source.image[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    source_image = (source.picture[0].permute(1, 2, 0) * 255).round().byte().numpy()
     light_mode = args.light if args.light in LIGHT_MODES else "source"
     reenactor = Reenactor(model, source, args.motion, light_mode, renderer)
     height, width = source_image.shape[:2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from jr2net.avatar import model_source, render_portrait
 from jr2net.face_model import FaceModel
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Controls, Reenactor, apply_controls, prepare_source, relative_target
+from jr2net.reenact import Controls, Reenactor, apply_controls, computed_at, prepare_source, relative_target
 from tests.conftest import video_frames
 
 
@@ -54,6 +55,31 @@ def test_self_reenactment_reproduces_the_frame(
     assert face.mean() > 0.1
     assert _psnr(frame.image, clip_frames[0], face) > 35
     assert _psnr(frame.image, clip_frames[0]) > 35
+
+
+def test_a_source_computed_at_half_its_size_is_shown_at_its_own(
+    face_model: FaceModel, clip_frames: dict, reconstructed: dict
+) -> None:
+    """The warp computed on a half-size source, the frame shown from the full-size picture: as
+    sharp as the full-size path, where the half-size frame upscaled is not."""
+    source = prepare_source(face_model, clip_frames[0], reconstructed[0])
+    half = computed_at(face_model, source, 0.5)
+    assert half.image.shape[-2:] == (source.image.shape[-2] // 2, source.image.shape[-1] // 2)
+    assert half.picture is source.image and computed_at(face_model, source, 1.0) is source
+    frame = Reenactor(face_model, half)(reconstructed[0])
+    assert frame.image.shape == clip_frames[0].shape
+    small = Reenactor(face_model, replace(half, display=None))(reconstructed[0]).image
+    upscaled = torch.nn.functional.interpolate(
+        torch.from_numpy(small).permute(2, 0, 1)[None].float(), size=clip_frames[0].shape[:2], mode="bilinear"
+    )[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+    assert _psnr(frame.image, clip_frames[0]) > 35
+    assert _psnr(frame.image, clip_frames[0]) > _psnr(upscaled, clip_frames[0]) + 5
+
+
+def test_the_avatar_is_computed_at_its_own_size(face_model: FaceModel) -> None:
+    image, params = model_source(face_model, 128)
+    avatar = prepare_source(face_model, image, params, region=AVATAR_REGION)
+    assert computed_at(face_model, avatar, 0.5) is avatar, "drawn from the model, never warped"
 
 
 def test_open_mouth_is_transferred(face_model: FaceModel, clip_frames: dict, reconstructed: dict) -> None:
