@@ -36,6 +36,7 @@ from jr2net.face_model import FaceModel
 from jr2net.gaze import IRIS_SMOOTHING, IrisAnchors, iris_anchors, iris_reads
 from jr2net.geometry import COVISIBILITY_TOLERANCE, FaceGeometry, face_geometry
 from jr2net.head_motion import HEAD_FLOW_DOWNSCALE, HeadFlow, PersonMasks, head_flow
+from jr2net.image_io import to_uint8
 from jr2net.landmark_pinning import (
     SPLINE_SMOOTHING,
     PinningFields,
@@ -357,8 +358,7 @@ def computed_at(model: FaceModel, source: SourceFace, scale: float) -> SourceFac
     factor = torch.tensor([size[1] / width, size[0] / height])
     params = source.params.replace(focal=source.params.focal * size[1] / width)
     landmarks = None if source.landmarks is None else (source.landmarks * factor).numpy()
-    image = (small[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().numpy()
-    prepared = prepare_source(model, image, params, source.region, landmarks)
+    prepared = prepare_source(model, to_uint8(small[0]), params, source.region, landmarks)
     return replace(prepared, display=source.picture)
 
 
@@ -551,7 +551,7 @@ class Reenactor:
         if self.source.display is not None:
             image = present(image, warp.source_points, self.source.image, self.source.display)
         return ReenactedFrame(
-            image=_frame_pixels(image),
+            image=to_uint8(image[0]),
             face_mask=warp.target.mask,
             covisible=warp.covisible,
             params=target,
@@ -562,7 +562,7 @@ class Reenactor:
         (1, V, 3) on the source image; every pixel of its head is known (co-visible)."""
         height, width = self.source.image.shape[-2:]
         image, mask = draw_avatar(self.model, target, screen, normals, height, width)
-        return ReenactedFrame(image=_frame_pixels(image), face_mask=mask, covisible=mask, params=target)
+        return ReenactedFrame(image=to_uint8(image[0]), face_mask=mask, covisible=mask, params=target)
 
     @torch.no_grad()
     def pin(self, warp: TargetWarp, controls: Controls, landmarks: np.ndarray | None) -> TargetWarp:
@@ -721,11 +721,6 @@ class Reenactor:
             around=None if head is None else (head.flow, head.mask),
         )
         return centres + spread.permute(0, 2, 3, 1)
-
-
-def _frame_pixels(image: Tensor) -> np.ndarray:
-    """(1, 3, H, W) float image -> (H, W, 3) uint8, rounded."""
-    return (image[0].permute(1, 2, 0).clamp(0, 1) * 255 + 0.5).byte().contiguous().numpy()
 
 
 def area_ratio(points: Tensor) -> Tensor:
