@@ -177,6 +177,22 @@ class LandmarkFitter:
                 points(model.exp_basis.reshape(expression_count, -1, 3))[:, valid].double().numpy()
             )
         self.layout = UnknownsLayout.of(expression_count)
+        # The bases component first, (3, N, E) and (3, N, I): the placement turns all of a basis's
+        # points in one matrix product, and the camera-point derivatives come out in the layout
+        # the projection's derivatives read.
+        self._expression_directions = np.ascontiguousarray(self.expression_basis.transpose(2, 1, 0))
+        self._identity_directions = np.ascontiguousarray(self.identity_basis.transpose(2, 1, 0))
+        self._prior_rows = self._prior_jacobian()
+
+    def _prior_jacobian(self) -> np.ndarray:
+        """The prior residuals' Jacobian (2E + 1, E + 7), the same for every frame."""
+        config, layout, expression_count = self.config, self.layout, self.model.expression_count
+        priors = np.zeros((2 * expression_count + 1, layout.size))
+        rows, columns = np.arange(expression_count), np.arange(layout.size)[layout.expression]
+        priors[rows, columns] = math.sqrt(config.expression_prior)
+        priors[expression_count + rows, columns] = math.sqrt(config.blendshape_prior)
+        priors[-1, layout.log_focal] = math.sqrt(config.focal_prior)
+        return priors
 
     def _observe(self, tracking: Tracking) -> _Observation:
         height, width = tracking.image_size
@@ -214,7 +230,6 @@ class LandmarkFitter:
         ``by_identity`` the reprojection rows' Jacobian by the identity (2N, I).
         """
         config, layout = self.config, self.layout
-        expression_count = self.model.expression_count
         points, camera, pixels, placement, derivatives = self._project(base, frame, seen.centre)
         expression = frame[layout.expression]
         residual = np.concatenate(
@@ -229,33 +244,34 @@ class LandmarkFitter:
             return residual, None, None
         focal = math.exp(frame[layout.log_focal][0])
         inverse_z = 1.0 / camera[:, 2]
-        along = focal * inverse_z
-        across = -along[:, None] * camera[:, :2] * inverse_z[:, None]
+        along = focal * inverse_z / seen.scale  # (N,) d(pixel)/d(camera x or y), inter-ocular units
+        across = -along[:, None] * camera[:, :2] * inverse_z[:, None]  # (N, 2) d(pixel)/d(camera z)
 
-        def pixel_derivatives(directions: np.ndarray) -> np.ndarray:
-            """d(pixels)/d(parameter) for camera-point derivatives (K, N, 3) -> (N, 2, K)."""
-            du = along * directions[..., 0] + across[:, 0] * directions[..., 2]
-            dv = along * directions[..., 1] + across[:, 1] * directions[..., 2]
-            return np.stack([du, dv], axis=-1).transpose(1, 2, 0)
+        def pixel_derivatives(directions: np.ndarray, out: np.ndarray) -> None:
+            """d(pixels)/d(parameter) of camera-point derivatives (3, N, K) into ``out`` (N, 2, K)."""
+            out[:, 0] = along[:, None] * directions[0] + across[:, 0, None] * directions[2]
+            out[:, 1] = along[:, None] * directions[1] + across[:, 1, None] * directions[2]
 
-        reprojection = np.empty((len(points), 2, layout.size))
-        reprojection[..., layout.expression] = pixel_derivatives(self.expression_basis @ placement.T)
-        reprojection[..., layout.rotation] = pixel_derivatives(
-            points @ (_FLIP @ derivatives).transpose(0, 2, 1)
-        )
-        reprojection[..., layout.translation] = pixel_derivatives(
-            np.broadcast_to(np.eye(3)[:, None], (3, len(points), 3))
-        )
-        reprojection[..., layout.log_focal] = (focal * camera[:, :2] * inverse_z[:, None])[..., None]
-        priors = np.zeros((2 * expression_count + 1, layout.size))
-        rows, columns = np.arange(expression_count), np.arange(layout.size)[layout.expression]
-        priors[rows, columns] = math.sqrt(config.expression_prior)
-        priors[expression_count + rows, columns] = math.sqrt(config.blendshape_prior)
-        priors[-1, layout.log_focal] = math.sqrt(config.focal_prior)
-        jacobian = np.concatenate([(reprojection / seen.scale).reshape(-1, layout.size), priors])
+        def turned(directions: np.ndarray) -> np.ndarray:
+            """A basis's directions (3, N, K) turned by the placement."""
+            return (placement @ directions.reshape(3, -1)).reshape(directions.shape)
+
+        count = len(points)
+        jacobian = np.empty((2 * count + len(self._prior_rows), layout.size))
+        reprojection = jacobian[: 2 * count].reshape(count, 2, layout.size)
+        pixel_derivatives(turned(self._expression_directions), reprojection[..., layout.expression])
+        turns = (_FLIP @ derivatives).reshape(9, 3) @ points.T  # (angle · 3 + axis, N)
+        pixel_derivatives(turns.reshape(3, 3, count).transpose(1, 2, 0), reprojection[..., layout.rotation])
+        translation = reprojection[..., layout.translation]
+        translation[:, :, :2] = 0.0
+        translation[:, 0, 0] = translation[:, 1, 1] = along
+        translation[:, :, 2] = across
+        reprojection[..., layout.log_focal] = (along[:, None] * camera[:, :2])[..., None]
+        jacobian[2 * count :] = self._prior_rows
         if not by_identity:
             return residual, jacobian, None
-        identity_jacobian = pixel_derivatives(self.identity_basis @ placement.T) / seen.scale
+        identity_jacobian = np.empty((count, 2, self.model.identity_count))
+        pixel_derivatives(turned(self._identity_directions), identity_jacobian)
         return residual, jacobian, identity_jacobian.reshape(-1, self.model.identity_count)
 
     def _initial_unknowns(self, tracking: Tracking) -> Tensor:
