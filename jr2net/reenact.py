@@ -28,7 +28,7 @@ from torch import Tensor
 from jr2net.avatar import REGION as AVATAR_REGION
 from jr2net.avatar import draw_avatar
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
-from jr2net.compositing import extrapolate_flow, feather, pixel_centres, present, sample
+from jr2net.compositing import extrapolate_flow, feather, gaussian_blur, pixel_centres, present, sample
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets, opening_contours
 from jr2net.eyelids import closed_lid_reads, skin_above_crease
@@ -59,6 +59,7 @@ MOUTH_CAVITY = (0.30, 0.10, 0.10)
 RATIO_RANGE = (0.4, 2.5)
 RATIO_EPSILON = 0.05
 CAVITY_STRETCH = (0.2, 0.6)  # source/target area ratio: all cavity below the first, none above the second
+CAVITY_SOFTNESS = 1 / 128  # of the frame's longer side: the σ of the blur that smooths the cavity's edge
 FEATHER_FRACTION = 0.015
 FLOW_SPREAD_FRACTION = 0.5
 FLOW_NEAR_FRACTION = 0.05  # next to the face the flow's extension follows its edge (of the face's size)
@@ -166,7 +167,9 @@ def irradiance_map(normals: Tensor, light: Tensor) -> Tensor:
 
 class GeometricRefiner:
     """Relighting by the change of light, rendered albedo where the source saw nothing, and a dark
-    mouth interior where the source saw none, or saw it squeezed (a closed mouth the target opens).
+    mouth interior where the source saw none, or saw it squeezed (a closed mouth the target opens),
+    its edge blurred (:data:`CAVITY_SOFTNESS`): the cap's mask moves by whole pixels and showed as
+    stair-steps of black, more so at half size (:data:`jr2net.sources.COMPUTE_SCALES`).
 
     The ratio is the target light over the source's light at the same (target) normals: a new
     light (``--light driving``, a preset) changes the face's shading, a turned head under the
@@ -190,7 +193,10 @@ class GeometricRefiner:
         cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * target.clamp(max=1)
         low, high = CAVITY_STRETCH
         squeezed = ((high - inputs.stretch) / (high - low)).clamp(0, 1)
-        opening = inputs.mouth * torch.maximum(squeezed, 1 - inputs.covisible)
+        opening = gaussian_blur(
+            inputs.mouth * torch.maximum(squeezed, 1 - inputs.covisible),
+            CAVITY_SOFTNESS * max(inputs.mouth.shape[-2:]),
+        )
         return (opening * cavity + (1 - opening) * face).clamp(0, 1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,18 @@ from jr2net.avatar import model_source, render_portrait
 from jr2net.face_model import FaceModel
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.reconstruct import Reconstructor
-from jr2net.reenact import Controls, Reenactor, apply_controls, computed_at, prepare_source, relative_target
+from jr2net.reenact import (
+    MOUTH_CAVITY,
+    Controls,
+    GeometricRefiner,
+    Reenactor,
+    RefinerInputs,
+    apply_controls,
+    computed_at,
+    prepare_source,
+    relative_target,
+)
+from jr2net.render import RenderMaps
 from tests.conftest import video_frames
 
 
@@ -144,3 +156,24 @@ def test_controls_override(face_model: FaceModel, reconstructed: dict) -> None:
 def test_source_needs_albedo(face_model: FaceModel, clip_frames: dict, reconstructed: dict) -> None:
     with pytest.raises(ValueError, match="albedo"):
         prepare_source(face_model, clip_frames[0], reconstructed[0].replace(albedo=None))
+
+
+def test_the_mouth_cavity_fades_in_at_the_caps_edge() -> None:
+    """The dark cavity the geometric refiner draws where a target opens a mouth the source did not
+    see open is smoothed at the cap's edge: a hard cap showed as stair-steps of black."""
+    size = 128
+    cap = torch.zeros(1, 1, size, size)
+    cap[..., 40:88, 32:96] = 1
+    pink = torch.tensor([0.9, 0.6, 0.6]).view(1, 3, 1, 1).expand(1, 3, size, size)
+    ones = torch.ones(1, 1, size, size)
+    light = torch.zeros(1, 9, 3)
+    three = ones.expand(1, 3, -1, -1)
+    maps = RenderMaps(ones, ones, three, 0.8 * three, pink, pink, None)  # type: ignore[arg-type]
+    source = SimpleNamespace(params=SimpleNamespace(light=light))
+    inputs = RefinerInputs(source, pink, 1 - cap, maps, light, cap, ones)  # type: ignore[arg-type]
+    row = GeometricRefiner()(inputs)[0, 0, 64, 16:48]
+    cavity = MOUTH_CAVITY[0] * 0.8
+    assert row[0] == pytest.approx(0.9) and row[-1] == pytest.approx(cavity, abs=1e-3)
+    steps = row[:-1] - row[1:]
+    assert (steps >= -1e-6).all(), "darkening monotonically into the cap"
+    assert steps.max() < 0.6 * (0.9 - cavity), "no pixel-sized jump from the lips to the cavity"
