@@ -4,7 +4,12 @@
 
 Rows (median and p99 ms, CPU, ``--threads`` threads): the generator alone on onnxruntime and on
 torch eager (batch 1, the crop size of the weights' export; and on torch eager on the CUDA device
-when there is one), and the whole renderer step of one
+when there is one); the generator on onnxruntime at batches of 1 to 3 crops (:data:`BATCHES`) of
+the live crop (192²: a 256 px source's window) and of 256², with the time per crop, and on the
+CUDA device at batches up to 8: whether callers' crops would gain from one batch across sessions
+(on 2 CPU cores, 2 threads, they did not: 8.14 / 8.09 / 8.12 ms a 192² crop at batches of 1 / 2 /
+3, 14.09 / 13.44 / 13.89 ms a 256² crop, while the first caller's crop waits for the whole batch);
+and the whole renderer step of one
 frame (dense conditions on the crop, the generator on onnxruntime, the paste) for a photo source
 at 640×480 and 1280×720 (a shared photo letterboxed to the webcam size), beside the geometric
 renderer's step on the same warp: their ratio is what DCNet costs the live path; and the warp
@@ -14,6 +19,7 @@ itself and its pinning to the landmarks (:mod:`jr2net.landmark_pinning`) at thos
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +37,9 @@ from jr2net.sources import source_from_image
 
 WEBCAM_SIZES = ((640, 480), (1280, 720))
 PHOTO = "liveportrait/source/s12.jpg"
+LIVE_CROP = 192  # the crop of a 256 px live source (its window's own size)
+BATCHES = (1, 2, 3)  # crops per generator call, one per caller on a stage host
+CUDA_BATCHES = (1, 2, 4, 8)
 
 
 def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -45,13 +54,13 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
-def generator_inputs(device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Random batch-1 generator inputs (the cost does not depend on the values): texture
-    (1, 9, S, S), conditions (1, 12, S, S) and grid (1, S, S, 2) for S = ``CROP_SIZE``."""
+def generator_inputs(device: torch.device, batch: int = 1, size: int = CROP_SIZE) -> tuple[torch.Tensor, ...]:
+    """Random generator inputs (the cost does not depend on the values): texture (B, 9, S, S),
+    conditions (B, 12, S, S) and grid (B, S, S, 2) for B = ``batch``, S = ``size``."""
     return (
-        torch.rand(1, 9, CROP_SIZE, CROP_SIZE, device=device),
-        torch.rand(1, 12, CROP_SIZE, CROP_SIZE, device=device),
-        torch.rand(1, CROP_SIZE, CROP_SIZE, 2, device=device) * 2 - 1,
+        torch.rand(batch, 9, size, size, device=device),
+        torch.rand(batch, 12, size, size, device=device),
+        torch.rand(batch, size, size, 2, device=device) * 2 - 1,
     )
 
 
@@ -66,14 +75,34 @@ def generator_rows(weights: Path | None, threads: int, repeats: int) -> list[dic
     return rows
 
 
-def cuda_generator_row(weights: Path | None, repeats: int) -> dict:
-    """The generator alone on torch eager on the CUDA device, batch 1."""
+def batch_row(op: str, runner: Callable, device: torch.device, batch: int, size: int, repeats: int) -> dict:
+    """The generator on ``batch`` crops of ``size``² at once, with its time per crop."""
+    inputs = generator_inputs(device, batch, size)
+    timing = time_call(lambda: runner(*inputs), device, repeats, 5)
+    per_crop = timing["median_ms"] / batch
+    return {"op": op, "size": f"{size}x{size}", "batch": batch, "per_crop_ms": per_crop, **timing}
+
+
+def batch_rows(weights: Path | None, threads: int, repeats: int) -> list[dict]:
+    """The generator on onnxruntime at :data:`BATCHES`, the live crop and 256²."""
+    runners = DCNetRunnersBySize("onnx", weights, threads=threads)
+    cpu = torch.device("cpu")
+    return [
+        batch_row("dcnet_generator_onnx_batch", runners(size), cpu, batch, size, repeats)
+        for size in (LIVE_CROP, CROP_SIZE)
+        for batch in BATCHES
+    ]
+
+
+def cuda_generator_rows(weights: Path | None, repeats: int) -> list[dict]:
+    """The generator alone on torch eager on the CUDA device, at :data:`CUDA_BATCHES` of 256²."""
     cuda = torch.device("cuda")
     runner = make_dcnet_runner("torch", weights)
     runner.net.to(cuda)
-    inputs = generator_inputs(cuda)
-    timing = time_call(lambda: runner(*inputs), cuda, repeats, 5)
-    return {"op": "dcnet_generator_torch_cuda", "size": f"{CROP_SIZE}x{CROP_SIZE}", **timing}
+    return [
+        batch_row("dcnet_generator_torch_cuda", runner, cuda, batch, CROP_SIZE, repeats)
+        for batch in CUDA_BATCHES
+    ]
 
 
 def renderer_rows(model: FaceModel, weights: Path | None, threads: int, repeats: int) -> list[dict]:
@@ -116,14 +145,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = generator_rows(args.weights, args.threads, args.repeats)
+    rows += batch_rows(args.weights, args.threads, args.repeats)
     devices = [torch.device("cpu")]
     if torch.cuda.is_available():
-        rows.append(cuda_generator_row(args.weights, args.repeats))
+        rows += cuda_generator_rows(args.weights, args.repeats)
         devices.append(torch.device("cuda"))
     rows += renderer_rows(FaceModel.load(), args.weights, args.threads, max(args.repeats // 2, 10))
     for row in rows:
         timing = f"median {row['median_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms"
-        print(f"{row['op']:<22}{row['size']:>10}  {timing}")
+        batch = f"  batch {row['batch']}: {row['per_crop_ms']:.2f} ms a crop" if "batch" in row else ""
+        print(f"{row['op']:<28}{row['size']:>10}  {timing}{batch}")
     write_report(args.out, rows, devices, {"threads": args.threads})
     print(f"wrote {args.out}")
 
