@@ -15,6 +15,7 @@ from tqdm import tqdm
 from jr2net.commands.refiner import add_refiner_arguments, note_unrefined, refiner_choice
 from jr2net.commands.render import parse_weights
 from jr2net.face_model import FaceModel
+from jr2net.image_io import to_uint8
 from jr2net.lighting import LIGHT_PRESETS
 from jr2net.media import VideoWriter, iter_video_frames, mux_audio, probe_video, remember_frames
 from jr2net.reconstruct import Reconstructor
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     )
     source = computing_source(model, load_source(model, args.source, args.size), args.refiner)
     note_unrefined(args.source)
-    source_image = (source.picture[0].permute(1, 2, 0) * 255).round().byte().numpy()
+    source_image = to_uint8(source.picture[0])
     light_mode = args.light if args.light in LIGHT_MODES else "source"
     reenactor = Reenactor(model, source, args.motion, light_mode, renderer)
     height, width = source_image.shape[:2]
