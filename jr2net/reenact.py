@@ -58,6 +58,7 @@ LIGHT_MODES = ("source", "driving")
 MOUTH_CAVITY = (0.30, 0.10, 0.10)
 RATIO_RANGE = (0.4, 2.5)
 RATIO_EPSILON = 0.05
+LIGHT_COLOUR_RANGE = (0.5, 2.0)  # each channel's share of the light's colour, over their mean
 CAVITY_STRETCH = (0.2, 0.6)  # source/target area ratio: all cavity below the first, none above the second
 CAVITY_SOFTNESS = 1 / 128  # of the frame's longer side: the σ of the blur that smooths the cavity's edge
 FEATHER_FRACTION = 0.015
@@ -159,6 +160,15 @@ def _brightness(light: Tensor) -> Tensor:
     return light.clamp(min=0).mean(dim=1, keepdim=True)
 
 
+def _light_colour(light: Tensor, mask: Tensor) -> Tensor:
+    """The colour of a (1, 3, H, W) irradiance map over ``mask`` (1, 1, H, W): its mean per channel
+    over the channel mean, negative light clamped, each channel kept in :data:`LIGHT_COLOUR_RANGE`:
+    (1, 3, 1, 1), all ones for white light."""
+    lit = (light.clamp(min=0) * mask).sum(dim=(2, 3)) / mask.sum().clamp(min=1)
+    colour = lit / lit.mean(dim=1, keepdim=True).clamp(min=RATIO_EPSILON)
+    return colour.clamp(*LIGHT_COLOUR_RANGE)[..., None, None]
+
+
 def irradiance_map(normals: Tensor, light: Tensor) -> Tensor:
     """The irradiance of ``light`` (1, 9, 3) at a (1, 3, H, W) normal map: (1, 3, H, W)."""
     flat = normals.flatten(2).transpose(1, 2)
@@ -179,7 +189,10 @@ class GeometricRefiner:
     Under the source's own light (the default) the ratio is 1 and is not computed. Light enters
     by its brightness (the channel mean of the irradiance): a light fitted to one photo can have a
     channel near or below zero on normals the photo barely constrains (inside the lips, say), and
-    per-channel ratios or products then swing the colour.
+    per-channel ratios or products then swing the colour. The rendered albedo takes the light's
+    colour too, one for the whole face (:func:`_light_colour`): the albedo is the photo's colour
+    with the light's colour divided out, and under the brightness alone a warm-lit face's fill (a
+    turned cheek's edge by the ear) came out grey-blue.
     """
 
     def __call__(self, inputs: RefinerInputs) -> Tensor:
@@ -188,7 +201,7 @@ class GeometricRefiner:
         if not torch.equal(inputs.light, inputs.source.params.light):
             unchanged = _brightness(irradiance_map(inputs.target.normal, inputs.source.params.light))
             relit = relit * ((target + RATIO_EPSILON) / (unchanged + RATIO_EPSILON)).clamp(*RATIO_RANGE)
-        rendered = inputs.target.albedo * target
+        rendered = inputs.target.albedo * target * _light_colour(inputs.target.light, inputs.target.mask)
         face = inputs.covisible * relit + (1 - inputs.covisible) * rendered
         cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * target.clamp(max=1)
         low, high = CAVITY_STRETCH

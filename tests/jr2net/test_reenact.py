@@ -177,3 +177,20 @@ def test_the_mouth_cavity_fades_in_at_the_caps_edge() -> None:
     steps = row[:-1] - row[1:]
     assert (steps >= -1e-6).all(), "darkening monotonically into the cap"
     assert steps.max() < 0.6 * (0.9 - cavity), "no pixel-sized jump from the lips to the cavity"
+
+
+def test_the_rendered_fill_takes_the_lights_colour() -> None:
+    """Where the source saw nothing the refiner draws the albedo under the target's light, the
+    light's colour included: under its brightness alone a warm-lit face's fill came out grey-blue
+    beside the warped skin."""
+    size = 16
+    ones = torch.ones(1, 1, size, size)
+    warm = torch.tensor([0.9, 0.6, 0.3]).view(1, 3, 1, 1).expand(1, 3, size, size)
+    albedo = torch.tensor([0.8, 0.58, 0.47]).view(1, 3, 1, 1).expand(1, 3, size, size)
+    light = torch.zeros(1, 9, 3)
+    maps = RenderMaps(ones, ones, warm, warm, albedo, albedo, None)  # type: ignore[arg-type]
+    source = SimpleNamespace(params=SimpleNamespace(light=light))
+    unseen, closed = torch.zeros_like(ones), torch.zeros_like(ones)
+    inputs = RefinerInputs(source, albedo, unseen, maps, light, closed, ones)  # type: ignore[arg-type]
+    pixel = GeometricRefiner()(inputs)[0, :, 8, 8]
+    assert torch.allclose(pixel, torch.tensor([0.8 * 0.9, 0.58 * 0.6, 0.47 * 0.3]), atol=1e-5)
