@@ -60,6 +60,7 @@ RATIO_RANGE = (0.4, 2.5)
 RATIO_EPSILON = 0.05
 LIGHT_COLOUR_RANGE = (0.5, 2.0)  # each channel's share of the light's colour, over their mean
 CAVITY_STRETCH = (0.2, 0.6)  # source/target area ratio: all cavity below the first, none above the second
+FILL_ONSET = 1 / 32  # of the frame's longer side: how far into an unseen area the rendered fill is whole
 CAVITY_SOFTNESS = 1 / 128  # of the frame's longer side: the σ of the blur that smooths the cavity's edge
 FEATHER_FRACTION = 0.015
 FLOW_SPREAD_FRACTION = 0.5
@@ -176,7 +177,7 @@ def irradiance_map(normals: Tensor, light: Tensor) -> Tensor:
 
 
 class GeometricRefiner:
-    """Relighting by the change of light, rendered albedo where the source saw nothing, and a dark
+    """Relighting by the change of light, rendered albedo inside what the source never saw, and a dark
     mouth interior where the source saw none, or saw it squeezed (a closed mouth the target opens),
     its edge blurred (:data:`CAVITY_SOFTNESS`): the cap's mask moves by whole pixels and showed as
     stair-steps of black, more so at half size (:data:`jr2net.sources.COMPUTE_SCALES`).
@@ -192,7 +193,10 @@ class GeometricRefiner:
     per-channel ratios or products then swing the colour. The rendered albedo takes the light's
     colour too, one for the whole face (:func:`_light_colour`): the albedo is the photo's colour
     with the light's colour divided out, and under the brightness alone a warm-lit face's fill (a
-    turned cheek's edge by the ear) came out grey-blue.
+    turned cheek's edge by the ear) came out grey-blue. The rendered albedo fades in from the edge of
+    where the source saw nothing over :data:`FILL_ONSET` of the frame: the warped source is the
+    better guess near what the source saw, and a thin unseen band (a turned cheek's silhouette, a
+    covisibility mask's pixel steps) keeps it; only a wide unseen area's inside is drawn.
     """
 
     def __call__(self, inputs: RefinerInputs) -> Tensor:
@@ -202,7 +206,8 @@ class GeometricRefiner:
             unchanged = _brightness(irradiance_map(inputs.target.normal, inputs.source.params.light))
             relit = relit * ((target + RATIO_EPSILON) / (unchanged + RATIO_EPSILON)).clamp(*RATIO_RANGE)
         rendered = inputs.target.albedo * target * _light_colour(inputs.target.light, inputs.target.mask)
-        face = inputs.covisible * relit + (1 - inputs.covisible) * rendered
+        unseen = feather(1 - inputs.covisible, FILL_ONSET * max(inputs.covisible.shape[-2:]))
+        face = (1 - unseen) * relit + unseen * rendered
         cavity = torch.tensor(MOUTH_CAVITY).view(1, 3, 1, 1) * target.clamp(max=1)
         low, high = CAVITY_STRETCH
         squeezed = ((high - inputs.stretch) / (high - low)).clamp(0, 1)

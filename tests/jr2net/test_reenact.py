@@ -194,3 +194,26 @@ def test_the_rendered_fill_takes_the_lights_colour() -> None:
     inputs = RefinerInputs(source, albedo, unseen, maps, light, closed, ones)  # type: ignore[arg-type]
     pixel = GeometricRefiner()(inputs)[0, :, 8, 8]
     assert torch.allclose(pixel, torch.tensor([0.8 * 0.9, 0.58 * 0.6, 0.47 * 0.3]), atol=1e-5)
+
+
+def test_the_rendered_fill_fades_in_from_what_the_source_saw() -> None:
+    """A thin band the source did not see (a turned cheek's silhouette) keeps the warped source; a
+    wide unseen area is drawn from the albedo inside, rising from its edge without a step."""
+    size = 512
+    ones = torch.ones(1, 1, size, size)
+    covisible = ones.clone()
+    covisible[..., :, 20:22] = 0  # a two-pixel band
+    covisible[..., :, 256:] = 0  # the right half
+    skin = torch.tensor([0.6, 0.4, 0.3]).view(1, 3, 1, 1).expand(1, 3, size, size)
+    albedo = torch.tensor([0.8, 0.6, 0.5]).view(1, 3, 1, 1).expand(1, 3, size, size)
+    white = ones.expand(1, 3, -1, -1)
+    light = torch.zeros(1, 9, 3)
+    maps = RenderMaps(ones, ones, white, white, albedo, albedo, None)  # type: ignore[arg-type]
+    source = SimpleNamespace(params=SimpleNamespace(light=light))
+    closed = torch.zeros_like(ones)
+    inputs = RefinerInputs(source, skin, covisible, maps, light, closed, ones)  # type: ignore[arg-type]
+    row = GeometricRefiner()(inputs)[0, 0, 256]
+    assert row[20:22] == pytest.approx([0.6, 0.6], abs=0.02), "the thin band keeps the warped source"
+    assert row[400] == pytest.approx(0.8, abs=1e-3), "the wide area's inside is the rendered albedo"
+    steps = (row[257:] - row[256:-1]).abs()
+    assert steps.max() < 0.25 * (0.8 - 0.6), "no step at the unseen area's edge"
