@@ -55,7 +55,7 @@ from jr2net.warp import mesh_correspondence
 
 MOTIONS = ("relative", "absolute")
 LIGHT_MODES = ("source", "driving")
-MOUTH_CAVITY = (0.30, 0.10, 0.10)
+MOUTH_CAVITY = (0.60, 0.30, 0.30)  # the opened mouth's colour, over the face's brightness: a dark red
 RATIO_RANGE = (0.4, 2.5)
 RATIO_EPSILON = 0.05
 LIGHT_COLOUR_RANGE = (0.5, 2.0)  # each channel's share of the light's colour, over their mean
