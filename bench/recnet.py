@@ -13,7 +13,8 @@ of the 68 landmarks against dlib on the shared photos (``bench.tracking``'s prot
 fitter and of RecNet (with and without the flip average), with MediaPipe's nearest points as the
 anchor. ``--photos held-out`` measures it instead on the training media's validation split (photos
 and clip frames of people never trained on), to choose between trained runs without choosing on
-the benchmark's own photos.
+the benchmark's own photos; ``--photos clips`` on frames of the shared driving clips (people no run
+trained on, as a live call sees them: video frames, not portraits).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.clips import shared_clips
 from bench.timing import time_call, write_report
 from bench.tracking import MEDIA, PHOTO_GLOBS, accuracy, shared_photos
 from jr2net.alignment import align_face
@@ -39,7 +41,7 @@ from jr2net.nets.etnet import default_etnet_weights
 from jr2net.nets.recaugnet import RecAugNet, load_recaugnet
 from jr2net.nets.recnet import CROP_SIZE, RecNet, crop_images
 from jr2net.tracking import Tracker, Tracking
-from jr2net.training.crop_cache import TRAIN_MEDIA, split_images
+from jr2net.training.crop_cache import TRAIN_MEDIA, clip_frames, split_images
 
 
 def _row(op: str, runtime: str, batch: int, timing: dict) -> dict:
@@ -163,6 +165,19 @@ def cuda_latency(net: RecNet, repeats: int) -> list[dict]:
     return [row for batch in (1, 8) for row in _cuda_rows(net, compiled, batch, repeats)]
 
 
+def accuracy_faces(photos: str, frames_per_clip: int) -> list[tuple[str, np.ndarray]]:
+    """The named RGB faces the NME is measured on, for ``--photos``."""
+    if photos == "benchmark":
+        return list(shared_photos())
+    if photos == "held-out":
+        return split_images(TRAIN_MEDIA, frames_per_clip, "validation")
+    return [
+        (f"{path.stem}#{k}", image)
+        for path in shared_clips()
+        for k, image in enumerate(clip_frames(path, frames_per_clip))
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -181,12 +196,16 @@ def main() -> None:
     parser.add_argument("--skip-accuracy", action="store_true", help="latency only (no dlib needed)")
     parser.add_argument(
         "--photos",
-        choices=("benchmark", "held-out"),
+        choices=("benchmark", "held-out", "clips"),
         default="benchmark",
-        help="NME on the shared photos, or on the training media's validation split (for choosing runs)",
+        help="NME on the shared photos, on the training media's validation split (for choosing runs), "
+        "or on frames of the shared driving clips",
     )
     parser.add_argument(
-        "--held-out-frames", type=int, default=8, help="frames of each validation clip for --photos held-out"
+        "--held-out-frames",
+        type=int,
+        default=8,
+        help="evenly spaced frames of each clip for --photos held-out and --photos clips",
     )
     args = parser.parse_args()
     model = FaceModel.load()
@@ -210,11 +229,7 @@ def main() -> None:
         "etnet_weights": str(etnet_weights),
     }
     if not args.skip_accuracy:
-        images = (
-            list(shared_photos())
-            if args.photos == "benchmark"
-            else split_images(TRAIN_MEDIA, args.held_out_frames, "validation")
-        )
+        images = accuracy_faces(args.photos, args.held_out_frames)
         with OnnxRunner(cached_onnx(net, weights)) as runner:
             recnet, single = (
                 accuracy(
