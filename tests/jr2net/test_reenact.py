@@ -17,7 +17,7 @@ from jr2net.face_model import FaceModel
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.reconstruct import Reconstructor
 from jr2net.reenact import (
-    MOUTH_CAVITY,
+    CAVITY_SHADE,
     Controls,
     GeometricRefiner,
     Reenactor,
@@ -172,7 +172,7 @@ def test_the_mouth_cavity_fades_in_at_the_caps_edge() -> None:
     source = SimpleNamespace(params=SimpleNamespace(light=light))
     inputs = RefinerInputs(source, pink, 1 - cap, maps, light, cap, ones)  # type: ignore[arg-type]
     row = GeometricRefiner()(inputs)[0, 0, 64, 16:48]
-    cavity = MOUTH_CAVITY[0] * 0.8
+    cavity = CAVITY_SHADE * 0.9
     assert row[0] == pytest.approx(0.9) and row[-1] == pytest.approx(cavity, abs=1e-3)
     steps = row[:-1] - row[1:]
     assert (steps >= -1e-6).all(), "darkening monotonically into the cap"
