@@ -158,19 +158,36 @@ def test_source_needs_albedo(face_model: FaceModel, clip_frames: dict, reconstru
         prepare_source(face_model, clip_frames[0], reconstructed[0].replace(albedo=None))
 
 
+def _colour(rgb: tuple[float, float, float], size: int) -> torch.Tensor:
+    """(1, 3, size, size) of one colour."""
+    return torch.tensor(rgb).view(1, 3, 1, 1).expand(1, 3, size, size)
+
+
+def _uniform_inputs(
+    warped: torch.Tensor,
+    covisible: torch.Tensor,
+    light_map: torch.Tensor,
+    albedo: torch.Tensor,
+    mouth: torch.Tensor,
+) -> RefinerInputs:
+    """The geometric refiner's inputs for a flat face filling the frame, under the source's own
+    light (no relighting), stretched by nothing: ``warped``, ``light_map``, ``albedo`` (1, 3, S, S),
+    ``covisible``, ``mouth`` (1, 1, S, S)."""
+    ones = torch.ones_like(covisible)
+    light = torch.zeros(1, 9, 3)
+    maps = RenderMaps(ones, ones, light_map, light_map, albedo, albedo, None)  # type: ignore[arg-type]
+    source = SimpleNamespace(params=SimpleNamespace(light=light))
+    return RefinerInputs(source, warped, covisible, maps, light, mouth, ones)  # type: ignore[arg-type]
+
+
 def test_the_mouth_cavity_fades_in_at_the_caps_edge() -> None:
     """The dark cavity the geometric refiner draws where a target opens a mouth the source did not
     see open is smoothed at the cap's edge: a hard cap showed as stair-steps of black."""
     size = 128
     cap = torch.zeros(1, 1, size, size)
     cap[..., 40:88, 32:96] = 1
-    pink = torch.tensor([0.9, 0.6, 0.6]).view(1, 3, 1, 1).expand(1, 3, size, size)
-    ones = torch.ones(1, 1, size, size)
-    light = torch.zeros(1, 9, 3)
-    three = ones.expand(1, 3, -1, -1)
-    maps = RenderMaps(ones, ones, three, 0.8 * three, pink, pink, None)  # type: ignore[arg-type]
-    source = SimpleNamespace(params=SimpleNamespace(light=light))
-    inputs = RefinerInputs(source, pink, 1 - cap, maps, light, cap, ones)  # type: ignore[arg-type]
+    pink = _colour((0.9, 0.6, 0.6), size)
+    inputs = _uniform_inputs(pink, 1 - cap, _colour((0.8, 0.8, 0.8), size), pink, cap)
     row = GeometricRefiner()(inputs)[0, 0, 64, 16:48]
     cavity = CAVITY_SHADE * 0.9
     assert row[0] == pytest.approx(0.9) and row[-1] == pytest.approx(cavity, abs=1e-3)
@@ -184,14 +201,9 @@ def test_the_rendered_fill_takes_the_lights_colour() -> None:
     light's colour included: under its brightness alone a warm-lit face's fill came out grey-blue
     beside the warped skin."""
     size = 16
-    ones = torch.ones(1, 1, size, size)
-    warm = torch.tensor([0.9, 0.6, 0.3]).view(1, 3, 1, 1).expand(1, 3, size, size)
-    albedo = torch.tensor([0.8, 0.58, 0.47]).view(1, 3, 1, 1).expand(1, 3, size, size)
-    light = torch.zeros(1, 9, 3)
-    maps = RenderMaps(ones, ones, warm, warm, albedo, albedo, None)  # type: ignore[arg-type]
-    source = SimpleNamespace(params=SimpleNamespace(light=light))
-    unseen, closed = torch.zeros_like(ones), torch.zeros_like(ones)
-    inputs = RefinerInputs(source, albedo, unseen, maps, light, closed, ones)  # type: ignore[arg-type]
+    albedo = _colour((0.8, 0.58, 0.47), size)
+    unseen, closed = torch.zeros(1, 1, size, size), torch.zeros(1, 1, size, size)
+    inputs = _uniform_inputs(albedo, unseen, _colour((0.9, 0.6, 0.3), size), albedo, closed)
     pixel = GeometricRefiner()(inputs)[0, :, 8, 8]
     assert torch.allclose(pixel, torch.tensor([0.8 * 0.9, 0.58 * 0.6, 0.47 * 0.3]), atol=1e-5)
 
@@ -200,18 +212,11 @@ def test_the_rendered_fill_fades_in_from_what_the_source_saw() -> None:
     """A thin band the source did not see (a turned cheek's silhouette) keeps the warped source; a
     wide unseen area is drawn from the albedo inside, rising from its edge without a step."""
     size = 512
-    ones = torch.ones(1, 1, size, size)
-    covisible = ones.clone()
+    covisible = torch.ones(1, 1, size, size)
     covisible[..., :, 20:22] = 0  # a two-pixel band
     covisible[..., :, 256:] = 0  # the right half
-    skin = torch.tensor([0.6, 0.4, 0.3]).view(1, 3, 1, 1).expand(1, 3, size, size)
-    albedo = torch.tensor([0.8, 0.6, 0.5]).view(1, 3, 1, 1).expand(1, 3, size, size)
-    white = ones.expand(1, 3, -1, -1)
-    light = torch.zeros(1, 9, 3)
-    maps = RenderMaps(ones, ones, white, white, albedo, albedo, None)  # type: ignore[arg-type]
-    source = SimpleNamespace(params=SimpleNamespace(light=light))
-    closed = torch.zeros_like(ones)
-    inputs = RefinerInputs(source, skin, covisible, maps, light, closed, ones)  # type: ignore[arg-type]
+    skin, albedo = _colour((0.6, 0.4, 0.3), size), _colour((0.8, 0.6, 0.5), size)
+    inputs = _uniform_inputs(skin, covisible, _colour((1.0, 1.0, 1.0), size), albedo, torch.zeros_like(covisible))
     row = GeometricRefiner()(inputs)[0, 0, 256]
     assert row[20:22] == pytest.approx([0.6, 0.6], abs=0.02), "the thin band keeps the warped source"
     assert row[400] == pytest.approx(0.8, abs=1e-3), "the wide area's inside is the rendered albedo"
