@@ -216,7 +216,8 @@ def test_the_rendered_fill_fades_in_from_what_the_source_saw() -> None:
     covisible[..., :, 20:22] = 0  # a two-pixel band
     covisible[..., :, 256:] = 0  # the right half
     skin, albedo = _colour((0.6, 0.4, 0.3), size), _colour((0.8, 0.6, 0.5), size)
-    inputs = _uniform_inputs(skin, covisible, _colour((1.0, 1.0, 1.0), size), albedo, torch.zeros_like(covisible))
+    white = _colour((1.0, 1.0, 1.0), size)
+    inputs = _uniform_inputs(skin, covisible, white, albedo, torch.zeros_like(covisible))
     row = GeometricRefiner()(inputs)[0, 0, 256]
     assert row[20:22] == pytest.approx([0.6, 0.6], abs=0.02), "the thin band keeps the warped source"
     assert row[400] == pytest.approx(0.8, abs=1e-3), "the wide area's inside is the rendered albedo"
