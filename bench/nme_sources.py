@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import itertools
 from collections.abc import Iterable
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,15 @@ from bench.tracking import landmark_errors
 from jr2net.dlib_reference import DlibModels
 from jr2net.engines.onnx_export import cached_onnx
 from jr2net.engines.runners import OnnxRunner
-from jr2net.estimators import FrameEstimator, RecNetEstimator, RecNetPredictor
+from jr2net.estimators import FitterEstimator, FrameEstimator, RecNetEstimator, RecNetPredictor
 from jr2net.face_model import FaceModel
+from jr2net.fitting import LandmarkFitter
 from jr2net.nets.checkpoint import default_weights, load_weights
 from jr2net.nets.etnet import default_etnet_weights
 from jr2net.nets.recaugnet import load_recaugnet
 from jr2net.params import FaceParams
-from jr2net.reconstruct import Reconstructor, landmarks68_2d
+from jr2net.reconstruct import landmarks68_2d
+from jr2net.tracking import Tracker
 
 GROUPS = {
     "pose": ("rotation", "translation", "focal"),
@@ -60,23 +63,18 @@ def hybrid(network: FaceParams, fitter: FaceParams, swap: tuple[str, ...]) -> Fa
     return dataclasses.replace(network, **{field: getattr(fitter, field) for field in fields})
 
 
-def reconstruct_all(
-    model: FaceModel, estimator: FrameEstimator | None, images: list[tuple[str, np.ndarray]], label: str
-) -> dict[str, FaceParams | None]:
-    """Each named RGB image's parameters from ``estimator`` (the fitter when None); None without a face."""
-    with Reconstructor(model, mode="image", estimator=estimator) as reconstructor:
-        return {
-            name: reconstructor.image(image).params
-            for name, image in tqdm(images, desc=label, unit="face", leave=False)
-        }
-
-
-def network_params(
-    model: FaceModel, net: torch.nn.Module, key: object, images: list[tuple[str, np.ndarray]], label: str
-) -> dict[str, FaceParams | None]:
-    """:func:`reconstruct_all` with a network on onnxruntime (``key``: its weights, for the export cache)."""
-    with OnnxRunner(cached_onnx(net, key)) as runner:
-        return reconstruct_all(model, RecNetEstimator(RecNetPredictor(net, runner, model)), images, label)
+def estimate_all(
+    estimators: dict[str, FrameEstimator], images: list[tuple[str, np.ndarray]]
+) -> dict[str, dict[str, FaceParams | None]]:
+    """Per estimator, each named RGB image's parameters (pose, identity, expression; no light or
+    albedo, which place no landmark), None without a face; each image tracked once for all."""
+    found: dict[str, dict[str, FaceParams | None]] = {label: {} for label in estimators}
+    with Tracker(mode="image") as tracker:
+        for name, image in tqdm(images, desc="reconstruct", unit="face", leave=False):
+            tracking = tracker.track(image)
+            for label, estimator in estimators.items():
+                found[label][name] = estimator.identity([(tracking, image)]) if tracking.face else None
+    return found
 
 
 def nme_sources(
@@ -151,15 +149,17 @@ def main() -> None:
     images = accuracy_faces(args.photos, args.held_out_frames)
     weights = args.weights or default_weights()
     etnet_weights = args.etnet_weights or default_etnet_weights()
-    networks = {
-        "recnet": network_params(model, load_weights(weights), weights, images, "RecNet"),
-        "recaugnet": network_params(
-            model, load_recaugnet(weights, etnet_weights), (weights, etnet_weights), images, "RecAugNet"
-        ),
-    }
-    fitted = reconstruct_all(model, None, images, "fitter")
+    networks = {"recnet": load_weights(weights), "recaugnet": load_recaugnet(weights, etnet_weights)}
+    keys = {"recnet": weights, "recaugnet": (weights, etnet_weights)}
+    with ExitStack() as stack:
+        estimators: dict[str, FrameEstimator] = {"fitter": FitterEstimator(LandmarkFitter(model))}
+        for label, net in networks.items():
+            runner = stack.enter_context(OnnxRunner(cached_onnx(net, keys[label])))
+            estimators[label] = RecNetEstimator(RecNetPredictor(net, runner, model))
+        found = estimate_all(estimators, images)
+    fitted = found.pop("fitter")
     references = {name: dlib.landmarks68(image) for name, image in images}
-    report = nme_sources(model, images, fitted, networks, references)
+    report = nme_sources(model, images, fitted, found, references)
     fitter = report["fitter"]["nme"]
     print(f"{len(images) - len(report['skipped'])} faces ({args.photos}); fitter NME {100 * fitter:.2f} %")
     print(f"{'fitter groups swapped in':28s}" + "".join(f"{net:>22s}" for net in networks))
