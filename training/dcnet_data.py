@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.nn import functional
 
 from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS
+from jr2net.training.crop_dataset import collection
 
 SPLITS = ("train", "validation")
 WARPED = tuple(range(CONDITION_CHANNELS.index("warped_r"), CONDITION_CHANNELS.index("warped_b") + 1))
@@ -112,9 +113,11 @@ class PairBatch:
 
 
 class PairDataset:
-    """One split of a pair cache: the pairs whose source clip is (or is not) a validation person's."""
+    """One split of a pair cache: the pairs whose source clip is (or is not) a validation person's,
+    less those of the ``exclude`` collections (file-name prefixes, :func:`collection`): people kept
+    out of every split, a decision set that no run trains or validates on."""
 
-    def __init__(self, root: Path, split: str) -> None:
+    def __init__(self, root: Path, split: str, exclude: tuple[str, ...] = ()) -> None:
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS}")
         meta_path = root / "meta.json"
@@ -125,6 +128,7 @@ class PairDataset:
             )
         meta = json.loads(meta_path.read_text())
         held_out = np.array([source["validation"] for source in meta["sources"]], dtype=bool)
+        excluded = np.array([collection(source["clip"]) in exclude for source in meta["sources"]], dtype=bool)
 
         def load(name: str) -> np.ndarray:
             return np.load(root / f"{name}.npy", mmap_mode="r")
@@ -136,7 +140,8 @@ class PairDataset:
         self.source_renders = load("source_renders") if rendered else None
         pair_source = np.asarray(load("pair_source")[: meta["pair_count"]])
         self.pair_source = pair_source
-        self.indices = np.flatnonzero(held_out[pair_source] == (split == "validation"))
+        kept = (held_out[pair_source] == (split == "validation")) & ~excluded[pair_source]
+        self.indices = np.flatnonzero(kept)
 
     def __len__(self) -> int:
         return len(self.indices)

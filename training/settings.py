@@ -24,12 +24,17 @@ def _parse_ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
 
 
+def _parse_strings(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
 PARSERS: dict[str, Callable[[str], object]] = {  # by a config field's annotation
     "Path": Path,
     "Path | None": Path,
     "tuple[Path, ...]": _parse_paths,
     "tuple[int, int]": _parse_ints,
     "tuple[int, int, int]": _parse_ints,
+    "tuple[str, ...]": _parse_strings,
     "str": str,
     "int": int,
     "int | None": int,

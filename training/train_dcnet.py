@@ -84,6 +84,7 @@ class DCNetTrainConfig:
     threads: int = 0
     resume: bool = False
     init: Path | None = None  # start from these weights (a dcnet.pt), not from scratch
+    exclude: tuple[str, ...] = ()  # collections (file-name prefixes) no split holds: a decision set
 
 
 def psnr(output: Tensor, truth: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -153,8 +154,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         )
     if config.ablation in WITHOUT_WARPED_IMAGE and config.network.moved_background:
         raise ValueError(f"the {config.ablation!r} ablation has no warped image to show under the blend")
-    train_data = PairDataset(config.pairs, "train")
-    validation_data = PairDataset(config.pairs, "validation")
+    train_data = PairDataset(config.pairs, "train", config.exclude)
+    validation_data = PairDataset(config.pairs, "validation", config.exclude)
     if not len(train_data) or not len(validation_data):
         raise ValueError(
             f"{config.pairs}: {len(train_data)} training and {len(validation_data)} validation pairs"

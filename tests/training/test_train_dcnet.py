@@ -35,6 +35,10 @@ def test_pairs_split_by_person(pairs: Path) -> None:
     assert {source["validation"] for source in meta["sources"]} == {True, False}
     train_data, validation = PairDataset(pairs, "train"), PairDataset(pairs, "validation")
     assert len(train_data) == len(validation) == 3
+    # An excluded collection (a decision set) is in no split; the others keep theirs.
+    assert len(PairDataset(pairs, "train", exclude=("3ddfa1",))) == 0
+    assert len(PairDataset(pairs, "validation", exclude=("3ddfa1",))) == 3
+    assert len(PairDataset(pairs, "validation", exclude=("tpsmm", "3ddfa1"))) == 0
     batch = train_data.batch(np.arange(3))
     assert batch.conditions.shape == (3, len(CONDITION_CHANNELS), SIZE, SIZE)
     assert 0 < float(batch.mask.mean()) < 1
@@ -119,8 +123,10 @@ def test_training_runs_resumes_and_saves(pairs: Path, tmp_path: Path) -> None:
 
 
 def test_settings_name_fields_and_nested_fields() -> None:
-    config = configure(DCNetTrainConfig(), ["steps=7", "weights.l1=2.5", "network.generator_widths=32,16"])
+    overrides = ["steps=7", "weights.l1=2.5", "network.generator_widths=32,16", "exclude=retalk,synctalk"]
+    config = configure(DCNetTrainConfig(), overrides)
     assert config.steps == 7 and config.weights.l1 == 2.5 and config.network.generator_widths == (32, 16)
+    assert config.exclude == ("retalk", "synctalk")
     for bad in (["stepz=1"], ["steps"], ["weights=1"], ["weights.nope=1"], ["mirror=maybe"]):
         with pytest.raises(ValueError):
             configure(DCNetTrainConfig(), bad)
