@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.reenact_methods import DrivingFrame
 from jr2net.assets import repository_root
 from jr2net.media import iter_video_frames, probe_video
-from jr2net.training.crop_dataset import is_validation
+from jr2net.training.crop_dataset import collection, is_validation
 
 SHARED = repository_root().parent / "shared"
 MEDIA = SHARED / "media"
@@ -36,6 +36,20 @@ def shared_clips() -> list[Path]:
 def validation_clips() -> list[Path]:
     """The training media's clips of held-out collections, by name."""
     return sorted(path for path in TRAINING_VIDEOS.glob("*.mp4") if is_validation(path.name))
+
+
+def collection_clips(collections: tuple[str, ...]) -> list[Path]:
+    """The training media's clips of ``collections`` (file-name prefixes), by name; a clear error
+    for a collection with no clip or one held out for validation (those are the benchmark's)."""
+    clips = []
+    for name in collections:
+        found = sorted(path for path in TRAINING_VIDEOS.glob("*.mp4") if collection(path.name) == name)
+        if not found:
+            raise ValueError(f"no training clip of the collection {name!r} in {TRAINING_VIDEOS}")
+        if is_validation(found[0].name):
+            raise ValueError(f"{name!r} is a validation collection: the benchmark's, not a decision set")
+        clips += found
+    return clips
 
 
 def read_clip(path: Path, limit: int) -> list[DrivingFrame]:
