@@ -16,16 +16,16 @@ def _parse_bool(text: str) -> bool:
     return text.lower() in ("true", "1")
 
 
+def _parse_strings(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
 def _parse_paths(text: str) -> tuple[Path, ...]:
-    return tuple(Path(part) for part in text.split(",") if part)
+    return tuple(Path(part) for part in _parse_strings(text))
 
 
 def _parse_ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
-
-
-def _parse_strings(text: str) -> tuple[str, ...]:
-    return tuple(part for part in text.split(",") if part)
 
 
 PARSERS: dict[str, Callable[[str], object]] = {  # by a config field's annotation
