@@ -128,7 +128,11 @@ class PairDataset:
             )
         meta = json.loads(meta_path.read_text())
         held_out = np.array([source["validation"] for source in meta["sources"]], dtype=bool)
-        excluded = np.array([collection(source["clip"]) in exclude for source in meta["sources"]], dtype=bool)
+        collections = [collection(source["clip"]) for source in meta["sources"]]
+        unknown = sorted(set(exclude) - set(collections))
+        if unknown:  # a misspelt decision set would otherwise be trained on without a word
+            raise ValueError(f"{root}: no pairs of the excluded collections {unknown}")
+        excluded = np.isin(collections, exclude)
 
         def load(name: str) -> np.ndarray:
             return np.load(root / f"{name}.npy", mmap_mode="r")

@@ -39,6 +39,8 @@ def test_pairs_split_by_person(pairs: Path) -> None:
     assert len(PairDataset(pairs, "train", exclude=("3ddfa1",))) == 0
     assert len(PairDataset(pairs, "validation", exclude=("3ddfa1",))) == 3
     assert len(PairDataset(pairs, "validation", exclude=("tpsmm", "3ddfa1"))) == 0
+    with pytest.raises(ValueError, match="3ddfa"):
+        PairDataset(pairs, "train", exclude=("3ddfa",))  # a misspelt collection is no silent no-op
     batch = train_data.batch(np.arange(3))
     assert batch.conditions.shape == (3, len(CONDITION_CHANNELS), SIZE, SIZE)
     assert 0 < float(batch.mask.mean()) < 1
