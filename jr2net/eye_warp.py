@@ -19,13 +19,12 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
 from jr2net.gaze import EYE_OPENINGS, IRISES, eye_openness
-from jr2net.render import interpolate, rasterize
+from jr2net.piecewise_affine import delaunay_triangles, triangle_reads
 from jr2net.shapes import check_tensor
 
 EYE_LANDMARKS = tuple((*opening, *iris) for opening, iris in zip(EYE_OPENINGS, IRISES, strict=True))
@@ -67,19 +66,6 @@ def opening_contours(eye_points: Tensor) -> Tensor:
     """(2, 16, 2) the eye-opening contours of (2·21, 2) eye landmarks (:data:`EYE_LANDMARKS` order)."""
     check_tensor("eye_points", eye_points, (len(EYE_LANDMARKS) * len(EYE_LANDMARKS[0]), 2))
     return eye_points.reshape(len(EYE_LANDMARKS), len(EYE_LANDMARKS[0]), 2)[:, :CONTOUR_COUNT]
-
-
-def delaunay_triangles(points: np.ndarray) -> np.ndarray:
-    """(F, 3) the Delaunay triangles of (N, 2) distinct points, as indices (OpenCV's ``Subdiv2D``)."""
-    low = np.floor(points.min(axis=0)) - 1
-    span = np.ceil(points.max(axis=0) - low) + 2
-    subdivision = cv2.Subdiv2D((int(low[0]), int(low[1]), int(span[0]), int(span[1])))
-    subdivision.insert([(float(x), float(y)) for x, y in points])
-    corners = subdivision.getTriangleList().reshape(-1, 3, 2)
-    distances = np.linalg.norm(corners[:, :, None, :] - points[None, None].astype(np.float32), axis=-1)
-    nearest = distances.argmin(axis=-1)
-    known = (distances.min(axis=-1) < 1e-3).all(axis=1)  # not one of the outer, virtual vertices
-    return nearest[known].astype(np.int64)
 
 
 def polygon_triangles(contour: np.ndarray) -> np.ndarray:
@@ -156,20 +142,6 @@ def eye_reads(eyes: EyeTriangles, targets: Tensor, height: int, width: int) -> t
         inside: (1, 1, H, W) 1 inside an eye opening, else 0.
     """
     check_tensor("targets", targets, (len(eyes.source), 2))
-    points = torch.zeros(1, height, width, 2)
-    inside = torch.zeros(1, 1, height, width)
-    low = targets.min(dim=0).values.floor().clamp(min=0)
-    high = targets.max(dim=0).values.ceil() + 1
-    left, top = int(low[0]), int(low[1])
-    right, bottom = min(int(high[0]), width), min(int(high[1]), height)
-    if right <= left or bottom <= top:
-        return points, inside  # both eyes off the frame
-    corner = torch.tensor([float(left), float(top)])
-    screen = torch.cat([targets - corner, torch.ones(len(targets), 1)], dim=1)[None]
-    box_height, box_width = bottom - top, right - left
-    opening = rasterize(screen, eyes.openings, box_height, box_width).mask
-    fragments = rasterize(screen, eyes.triangles, box_height, box_width)
-    mapped = interpolate(eyes.source[None], eyes.triangles, fragments.tri_id, fragments.bary)
-    points[:, top:bottom, left:right] = mapped
-    inside[:, 0, top:bottom, left:right] = (opening & fragments.mask).float()
-    return points, inside
+    points, covered = triangle_reads(eyes.source, eyes.triangles, targets, height, width)
+    opening = triangle_reads(eyes.source, eyes.openings, targets, height, width)[1]
+    return points, covered * opening

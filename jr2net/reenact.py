@@ -50,6 +50,7 @@ from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
 from jr2net.params import FaceParams
 from jr2net.person_mask import person_masks
+from jr2net.piecewise_affine import delaunay_triangles, triangle_reads
 from jr2net.render import RenderMaps, render_maps
 from jr2net.warp import mesh_correspondence
 
@@ -345,6 +346,13 @@ def _capped_triangles(model: FaceModel, region: str) -> tuple[Tensor, int]:
     return torch.cat([face, hole_caps(model).triangles]), face.shape[0]
 
 
+def _fixed_landmark_triangles(landmarks: Tensor, valid: Tensor) -> Tensor:
+    """(F, 3) the Delaunay triangles of the (478, 2) source ``landmarks`` that are ``valid`` (478,)
+    (a fixed surface point: no iris, no silhouette), as indices into ``landmarks``."""
+    kept = np.flatnonzero(valid.numpy())
+    return torch.from_numpy(kept[delaunay_triangles(landmarks.double().numpy()[kept])])
+
+
 def prepare_source(
     model: FaceModel,
     image: np.ndarray,
@@ -437,12 +445,14 @@ class PinningPlan:
         iris_response: (1, 10, rows, columns) the read field of a unit read value at each iris anchor.
         irises: the iris anchors.
         eyes: (2·21, 2) where the eye openings' landmarks are drawn (:func:`jr2net.eye_warp.eye_targets`).
+        landmarks: (478, 2) where the target's landmarks are drawn (pixels).
     """
 
     grid: Tensor
     iris_response: Tensor
     irises: IrisAnchors
     eyes: Tensor
+    landmarks: Tensor
 
 
 @dataclass(frozen=True)
@@ -478,7 +488,11 @@ class Reenactor:
     With the source's landmarks (:attr:`SourceFace.landmarks`) and each driving frame's, relative
     motion pins the warp to the landmarks (:mod:`jr2net.landmark_pinning`), unless the controls
     set the expression or the head's angles (the driver's landmarks no longer say where the face
-    goes then).
+    goes then). Pinned, the face between the source's fixed-surface landmarks reads the source
+    piecewise-affinely where the source saw it (each landmark exactly its own source pixel, as a
+    2D landmark warp reads it, where the coarse spline only approaches it); the 3D warp keeps
+    what those landmarks do not bound: the cheeks out to the silhouette, the mouth's inside, and
+    what the turned head brings into view.
     """
 
     def __init__(
@@ -505,6 +519,7 @@ class Reenactor:
         self._anchored: Tensor | None = None
         self._source_residual: Tensor | None = None
         self._eyes: EyeTriangles | None = None
+        self._face_triangles: Tensor | None = None
         self._lid_gains: Tensor | None = None
         if source.landmarks is not None:
             self._correspondence = MediapipeCorrespondence.load(model)
@@ -513,6 +528,7 @@ class Reenactor:
             fitted = self._landmark_pixels(source.params, self._source_shape)
             self._source_residual = (source.landmarks - fitted)[self._anchored]
             self._eyes = EyeTriangles.of(source.landmarks.float())
+            self._face_triangles = _fixed_landmark_triangles(source.landmarks, self._correspondence.valid)
             self._lid_gains = skin_above_crease(source.image, opening_contours(self._eyes.source))
 
     def recalibrate(self) -> None:
@@ -637,16 +653,23 @@ class Reenactor:
         anchors = torch.cat([pinned[anchored], irises.positions])
         grid = thin_plate_grid(anchors, values, height, width, smoothing=smoothing)
         assert self._eyes is not None  # set with the source residual
-        return PinningPlan(grid[:, :4], grid[:, 4:], irises, eye_targets(pinned, self._eyes))
+        return PinningPlan(grid[:, :4], grid[:, 4:], irises, eye_targets(pinned, self._eyes), pinned)
 
     def _pinned(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:
-        """``warp`` pinned by ``plan``: bent by the pinning's fields, its eye openings read
-        piecewise-affinely (:mod:`jr2net.eye_warp`), its closing lids reading the skin above the
-        crease (:mod:`jr2net.eyelids`)."""
-        assert self._eyes is not None  # a pinning plan implies the source's eye triangles
+        """``warp`` pinned by ``plan``: bent by the pinning's fields; where the source saw the
+        target, off the mouth cap, the face between the fixed-surface landmarks read
+        piecewise-affinely (:mod:`jr2net.piecewise_affine`); its eye openings read so too
+        (:mod:`jr2net.eye_warp`), its closing lids reading the skin above the crease
+        (:mod:`jr2net.eyelids`)."""
+        assert self._eyes is not None and self._face_triangles is not None  # set with the plan's source
+        assert self.source.landmarks is not None
         height, width = warp.target.mask.shape[-2:]
         bent = warp.pinned(self._pinning_fields(plan, warp))
-        read = bent.reading(*eye_reads(self._eyes, plan.eyes, height, width))
+        points, covered = triangle_reads(
+            self.source.landmarks.float(), self._face_triangles, plan.landmarks, height, width
+        )
+        seen = covered * (bent.covisible > 0.5).float() * (bent.mouth < 0.5).float()
+        read = bent.reading(points, seen).reading(*eye_reads(self._eyes, plan.eyes, height, width))
         assert self._lid_gains is not None  # set with the eye triangles
         contours = opening_contours(self._eyes.source), opening_contours(plan.eyes)
         lids = closed_lid_reads(read.source_points, *contours, self._lid_gains)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -14,7 +13,6 @@ from jr2net.eye_warp import (
     CONTOUR_COUNT,
     EYE_LANDMARKS,
     EyeTriangles,
-    delaunay_triangles,
     eye_reads,
     eye_targets,
     polygon_triangles,
@@ -51,18 +49,6 @@ def test_ear_clipping_tiles_a_concave_polygon_exactly() -> None:
         areas = [abs(_area(polygon[list(triangle)])) for triangle in triangles]
         assert min(areas) > 0
         assert sum(areas) == pytest.approx(abs(_area(polygon)))
-
-
-def test_delaunay_tiles_the_hull_with_empty_circumcircles() -> None:
-    points = np.random.default_rng(0).uniform(0, 30, (21, 2))
-    triangles = delaunay_triangles(points)
-    hull = cv2.convexHull(points.astype(np.float32))[:, 0].astype(np.float64)
-    assert sum(abs(_area(points[list(t)])) for t in triangles) == pytest.approx(abs(_area(hull)))
-    for a, b, c in points[triangles]:
-        matrix = np.array([[*(p - c), float((p - c) @ (p - c))] for p in (a, b)])
-        centre = np.linalg.solve(2 * matrix[:, :2], matrix[:, 2]) + c
-        radius = np.linalg.norm(a - centre)
-        assert (np.linalg.norm(points - centre, axis=1) >= radius - 1e-6).all()
 
 
 def test_unmoved_targets_read_every_opening_pixel_where_it_is(photo_landmarks) -> None:

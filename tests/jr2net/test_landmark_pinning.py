@@ -11,6 +11,7 @@ import torch
 
 from jr2net.compositing import sample
 from jr2net.correspondence import MediapipeCorrespondence
+from jr2net.eye_warp import eye_reads
 from jr2net.face_model import FaceModel
 from jr2net.landmark_pinning import (
     GRID_STEP,
@@ -149,6 +150,42 @@ def test_pinned_warp_reads_the_source_landmarks_at_the_driver_landmarks(
     assert still.float().mean() > 0.1
     moved = (pinned.source_points - plain.source_points).norm(dim=-1)[0]
     assert float(moved[still].max()) < 1e-3, "the pinning leaves the known-still background alone"
+
+
+def test_the_pinned_face_reads_each_fixed_landmark_exactly_and_leaves_the_mouth_to_the_3d_warp(
+    face_model: FaceModel, d18: tuple[dict, dict[int, FrameResult]]
+) -> None:
+    """Between the fixed-surface landmarks the pinned face reads the source piecewise-affinely:
+    each landmark, drawn where the pinning puts it, reads its own source pixel, which the spline
+    alone only approaches. The mouth's inside and what the source never saw (outside the eye
+    openings, read by :mod:`jr2net.eye_warp`) keep the bent 3D warp's reads."""
+    frames, results = d18
+    source_landmarks = results[0].tracking.landmarks
+    source = prepare_source(face_model, frames[0], results[0].params, landmarks=source_landmarks)
+    reenactor = Reenactor(face_model, source)
+    reenactor.plan(results[0].params, Controls(), source_landmarks)
+    plan = reenactor.plan(results[80].params, Controls(), results[80].tracking.landmarks)
+    assert plan.pinning is not None
+    warp = reenactor._warp(plan.params, plan.screen, plan.view_normals)
+    pinned = reenactor._pinned(plan.pinning, warp)
+    bent = warp.pinned(reenactor._pinning_fields(plan.pinning, warp))
+    valid = MediapipeCorrespondence.load(face_model).valid
+    drawn = plan.pinning.landmarks[valid]
+    wanted = torch.tensor(source_landmarks[:, :2]).float()[valid]
+
+    def read_error(points: torch.Tensor) -> float:
+        read = sample(points.permute(0, 3, 1, 2), drawn[None, None])[0, :, 0].T
+        return float((read - wanted).norm(dim=1).median())
+
+    assert read_error(pinned.face_points) < 0.1
+    assert read_error(bent.face_points) > 4 * read_error(pinned.face_points)
+    height, width = warp.target.mask.shape[-2:]
+    eyes = eye_reads(reenactor._eyes, plan.pinning.eyes, height, width)[1][0, 0] > 0
+    mouth = pinned.mouth[0, 0] > 0.5
+    unseen = (pinned.covisible[0, 0] < 0.5) & (pinned.target.mask[0, 0] > 0) & ~eyes
+    assert mouth.sum() > 500 and unseen.sum() > 500
+    for kept in (mouth, unseen):
+        assert torch.equal(pinned.face_points[0][kept], bent.face_points[0][kept])
 
 
 def test_the_pinning_fields_are_scaled_by_where_the_frame_may_move() -> None:
