@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from jr2net.gaze import EYE_OPENINGS, IRISES, eye_openness
-from jr2net.piecewise_affine import delaunay_triangles, triangle_reads
+from jr2net.piecewise_affine import delaunay_triangles, triangle_cover, triangle_reads
 from jr2net.shapes import check_tensor
 
 EYE_LANDMARKS = tuple((*opening, *iris) for opening, iris in zip(EYE_OPENINGS, IRISES, strict=True))
@@ -143,5 +143,5 @@ def eye_reads(eyes: EyeTriangles, targets: Tensor, height: int, width: int) -> t
     """
     check_tensor("targets", targets, (len(eyes.source), 2))
     points, covered = triangle_reads(eyes.source, eyes.triangles, targets, height, width)
-    opening = triangle_reads(eyes.source, eyes.openings, targets, height, width)[1]
+    opening = triangle_cover(eyes.openings, targets, height, width)
     return points, covered * opening

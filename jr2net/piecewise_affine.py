@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from jr2net.kernels.fragments import Fragments
 from jr2net.render import interpolate, rasterize
 from jr2net.shapes import check_tensor
 
@@ -51,16 +52,37 @@ def triangle_reads(
     check_tensor("targets", targets, (len(source), 2))
     points = torch.zeros(1, height, width, 2)
     inside = torch.zeros(1, 1, height, width)
+    drawn = _drawn_in_box(triangles, targets, height, width)
+    if drawn is not None:
+        fragments, (top, bottom, left, right) = drawn
+        mapped = interpolate(source.float()[None], triangles, fragments.tri_id, fragments.bary)
+        points[:, top:bottom, left:right] = mapped
+        inside[:, 0, top:bottom, left:right] = fragments.mask.float()
+    return points, inside
+
+
+def triangle_cover(triangles: Tensor, targets: Tensor, height: int, width: int) -> Tensor:
+    """(1, 1, H, W) 1 where one of ``triangles`` (F, 3), drawn at ``targets`` (N, 2), covers the
+    pixel, else 0: :func:`triangle_reads`' ``inside`` without the read points."""
+    inside = torch.zeros(1, 1, height, width)
+    drawn = _drawn_in_box(triangles, targets, height, width)
+    if drawn is not None:
+        fragments, (top, bottom, left, right) = drawn
+        inside[:, 0, top:bottom, left:right] = fragments.mask.float()
+    return inside
+
+
+def _drawn_in_box(
+    triangles: Tensor, targets: Tensor, height: int, width: int
+) -> tuple[Fragments, tuple[int, int, int, int]] | None:
+    """The triangles rasterised over the part of the frame their targets' box covers, and that box
+    (top, bottom, left, right); None where it lies off the frame."""
     low = targets.min(dim=0).values.floor().clamp(min=0)
     high = targets.max(dim=0).values.ceil() + 1
     left, top = int(low[0]), int(low[1])
     right, bottom = min(int(high[0]), width), min(int(high[1]), height)
     if right <= left or bottom <= top:
-        return points, inside  # every triangle off the frame
+        return None
     corner = torch.tensor([float(left), float(top)])
     screen = torch.cat([targets.float() - corner, torch.ones(len(targets), 1)], dim=1)[None]
-    fragments = rasterize(screen, triangles, bottom - top, right - left)
-    mapped = interpolate(source.float()[None], triangles, fragments.tri_id, fragments.bary)
-    points[:, top:bottom, left:right] = mapped
-    inside[:, 0, top:bottom, left:right] = fragments.mask.float()
-    return points, inside
+    return rasterize(screen, triangles, bottom - top, right - left), (top, bottom, left, right)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from jr2net.compositing import pixel_centres
-from jr2net.piecewise_affine import delaunay_triangles, triangle_reads
+from jr2net.piecewise_affine import delaunay_triangles, triangle_cover, triangle_reads
 
 
 def _area(points: np.ndarray) -> float:
@@ -50,11 +50,13 @@ def test_an_affine_motion_of_the_points_reads_exactly_affinely() -> None:
 def test_a_frame_edge_crops_the_triangles_and_off_frame_reads_nothing() -> None:
     source, triangles = _scattered()
     whole_points, whole = triangle_reads(source, triangles, source, 70, 80)
+    assert torch.equal(triangle_cover(triangles, source, 70, 80), whole)
     cropped_points, cropped = triangle_reads(source, triangles, source, 30, 40)
     assert torch.equal(cropped, whole[..., :30, :40])
     assert torch.equal(cropped_points, whole_points[:, :30, :40])
     points, inside = triangle_reads(source, triangles, source + 200, 70, 80)
     assert not inside.any() and not points.any()
+    assert not triangle_cover(triangles, source + 200, 70, 80).any()
 
 
 def test_targets_of_the_wrong_shape_are_refused() -> None:
