@@ -1,16 +1,19 @@
-"""Cross-identity reenactment: source photos driven by the shared clips (no ground truth).
+"""Cross-identity reenactment: sources driven by clips of other people (no ground truth).
 
-Sources larger than 512 px are scaled down to 512 on the long side (the reenact CLI's default
-working size). Every source × clip pair runs except d19.jpg × d18.mp4 (the same man), which is
-the identity anchor instead. Per pair and method: the identity distance to the source (dlib 128-D
-descriptors, Euclidean; same person ≈ 0.40, different ≈ 0.74), mean over
-:data:`IDENTITY_SAMPLES` evenly spaced output frames, beside the source's own distance to the
-driver's first frame; and motion transfer of every output frame against its driving frame
-(:mod:`bench.motion_transfer`: blendshape and head-angle correlation, expression error).
+The benchmark's pairs (:func:`photo_pairs`): the source photos, scaled down to 512 px on the long
+side (the reenact CLI's default working size), each driven by every shared clip, except d19.jpg ×
+d18.mp4 (the same man), which is the identity anchor instead. A decision set's pairs
+(:func:`clip_pairs`): each clip's first frame driven by the next clips of the set. Per pair and
+method: the identity distance to the source (dlib 128-D descriptors, Euclidean; same person ≈
+0.40, different ≈ 0.74), mean over :data:`IDENTITY_SAMPLES` evenly spaced output frames, beside
+the source's own distance to the driver's first frame; and motion transfer of every output frame
+against its driving frame (:mod:`bench.motion_transfer`: blendshape and head-angle correlation,
+expression error).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,23 +84,58 @@ def _score_method(
     return figures, middle_tile
 
 
-def _anchor(dlib: DlibModels, photo: np.ndarray, frames: list[DrivingFrame]) -> dict:
-    """The same person's photo against sampled frames of their clip: the distance to beat."""
+@dataclass(frozen=True)
+class CrossPairs:
+    """What a cross-identity run drives: ``sources`` by name (RGB uint8 (H, W, 3)), the ``pairs``
+    (source name, driving clip) in the order they run, and optionally the ``anchor`` (source name,
+    clip stem): the same person's source and clip, whose distance is the one to beat."""
+
+    sources: dict[str, np.ndarray]
+    pairs: list[tuple[str, Path]]
+    anchor: tuple[str, str] | None = None
+
+
+def photo_pairs(paths: list[Path]) -> CrossPairs:
+    """The benchmark's pairs: every source photo (:data:`bench.clips.SOURCES`, at most
+    :data:`WORKING_SIZE`) driven by every clip of ``paths``, except the same person's
+    (:data:`bench.clips.SAME_PERSON`), the anchor."""
+    sources = {name: limit_size(read_image(MEDIA / name), WORKING_SIZE) for name in SOURCES}
+    pairs = [(name, path) for path in paths for name in SOURCES if (name, path.stem) != SAME_PERSON]
+    return CrossPairs(sources, pairs, SAME_PERSON)
+
+
+def clip_pairs(paths: list[Path], drivers_each: int) -> CrossPairs:
+    """A decision set's pairs: each clip's first frame (at most :data:`WORKING_SIZE`), named by the
+    clip's stem, driven by the ``drivers_each`` clips after it in ``paths`` (cyclically)."""
+    if not 0 < drivers_each < len(paths):
+        raise ValueError(
+            f"each of {len(paths)} clips can be driven by 1 to {len(paths) - 1} others, not {drivers_each}"
+        )
+    sources = {path.stem: limit_size(read_clip(path, 1)[0][2], WORKING_SIZE) for path in paths}
+    pairs = [
+        (path.stem, paths[(index + step) % len(paths)])
+        for index, path in enumerate(paths)
+        for step in range(1, drivers_each + 1)
+    ]
+    return CrossPairs(sources, pairs)
+
+
+def _anchor(dlib: DlibModels, anchor: tuple[str, str], photo: np.ndarray, frames: list[DrivingFrame]) -> dict:
+    """The same person's source against sampled frames of their clip: the distance to beat."""
     reference = dlib.descriptor(photo)
     distances = [_distance(dlib, reference, frames[i][2]) for i in sorted(_sampled(len(frames)))]
-    return {"photo": SAME_PERSON[0], "clip": SAME_PERSON[1], "identity_distance": _mean(distances)}
+    return {"photo": anchor[0], "clip": anchor[1], "identity_distance": _mean(distances)}
 
 
 def cross_identity(
-    paths: list[Path], methods: dict[str, Method], limit: int
+    cross: CrossPairs, methods: dict[str, Method], limit: int
 ) -> tuple[dict, list[tuple[str, list[Image.Image]]]]:
     """Every pair run by every method: the report and the contact-sheet rows (driver, source, methods)."""
     dlib = DlibModels.load()
-    sources = {name: limit_size(read_image(MEDIA / name), WORKING_SIZE) for name in SOURCES}
-    references = {name: dlib.descriptor(image) for name, image in sources.items()}
-    pairs = [(name, path) for path in paths for name in SOURCES if (name, path.stem) != SAME_PERSON]
+    references = {name: dlib.descriptor(image) for name, image in cross.sources.items()}
+    paths = list(dict.fromkeys(path for _, path in cross.pairs))
     total = sum(clip_length(path, limit) for path in paths) + sum(
-        clip_length(path, limit) * len(methods) for _, path in pairs
+        clip_length(path, limit) * len(methods) for _, path in cross.pairs
     )
     rows, sheet, anchor = [], [], None
     with Tracker(mode="image") as tracker, tqdm(total=total, unit="frame", desc="cross-identity") as bar:
@@ -106,12 +144,11 @@ def cross_identity(
             bar.set_description(f"{path.stem} driver")
             driver = np.stack([motion_row(tracker, image) for _, _, image in frames])
             bar.update(len(frames))
-            if path.stem == SAME_PERSON[1]:
-                anchor = _anchor(dlib, sources[SAME_PERSON[0]], frames)
+            if cross.anchor and path.stem == cross.anchor[1]:
+                anchor = _anchor(dlib, cross.anchor, cross.sources[cross.anchor[0]], frames)
             first = frames[0][2]
-            for name, source in sources.items():
-                if (name, path.stem) == SAME_PERSON:
-                    continue
+            for name in [name for name, driving in cross.pairs if driving == path]:
+                source = cross.sources[name]
                 scores, tiles = {}, [tile(frames[len(frames) // 2][2]), tile(source)]
                 for method_name, method in methods.items():
                     bar.set_description(f"{Path(name).stem}×{path.stem} {method_name}")

@@ -31,7 +31,7 @@ from PIL import Image
 
 from bench.clips import MEDIA, read_clip, shared_clips, validation_clips
 from bench.contact_sheet import contact_sheet
-from bench.cross_identity import cross_identity
+from bench.cross_identity import cross_identity, photo_pairs
 from bench.image_metrics import fidelity, ssim
 from bench.reenact_methods import METHODS, REFINED, face_model
 from bench.self_reenactment import self_reenactment
@@ -161,7 +161,7 @@ def main() -> None:
         print(f"{run['op']} 256²: {rate}")
     self_report, self_rows = self_reenactment(self_clips, methods, args.frames)
     print("\n".join(self_summary(self_report)))
-    cross_report, cross_rows = cross_identity(cross_clips, methods, args.frames)
+    cross_report, cross_rows = cross_identity(photo_pairs(cross_clips), methods, args.frames)
     print("\n".join(cross_summary(cross_report)))
     sheets = {
         "self_reenactment": args.out.with_suffix(".png"),

@@ -16,12 +16,13 @@ def _parse_bool(text: str) -> bool:
     return text.lower() in ("true", "1")
 
 
-def _parse_strings(text: str) -> tuple[str, ...]:
+def parse_strings(text: str) -> tuple[str, ...]:
+    """A comma-separated list, empty parts dropped: ``"a,,b,"`` -> ``("a", "b")``."""
     return tuple(part for part in text.split(",") if part)
 
 
 def _parse_paths(text: str) -> tuple[Path, ...]:
-    return tuple(Path(part) for part in _parse_strings(text))
+    return tuple(Path(part) for part in parse_strings(text))
 
 
 def _parse_ints(text: str) -> tuple[int, ...]:
@@ -34,7 +35,7 @@ PARSERS: dict[str, Callable[[str], object]] = {  # by a config field's annotatio
     "tuple[Path, ...]": _parse_paths,
     "tuple[int, int]": _parse_ints,
     "tuple[int, int, int]": _parse_ints,
-    "tuple[str, ...]": _parse_strings,
+    "tuple[str, ...]": parse_strings,
     "str": str,
     "int": int,
     "int | None": int,
