@@ -177,6 +177,31 @@ def irradiance_map(normals: Tensor, light: Tensor) -> Tensor:
     return irradiance(flat, light).transpose(1, 2).reshape(normals.shape)
 
 
+def mouth_opening(mouth: Tensor, covisible: Tensor, stretch: Tensor) -> Tensor:
+    """(1, 1, H, W) in [0, 1]: the part of the mouth cap ``mouth`` whose inside the source did not
+    show open: where it did not see it (``covisible``) or saw it squeezed (``stretch`` below
+    :data:`CAVITY_STRETCH`, a closed mouth the target opens), its edge blurred
+    (:data:`CAVITY_SOFTNESS`)."""
+    return _softened(mouth * torch.maximum(_squeezed(stretch), 1 - covisible))
+
+
+def mouth_shown(mouth: Tensor, covisible: Tensor, stretch: Tensor) -> Tensor:
+    """(1, 1, H, W) in [0, 1]: the rest of the mouth cap, whose inside the source showed open (its
+    own teeth, say), its edge blurred alike: with :func:`mouth_opening` it makes the blurred cap."""
+    return _softened(mouth * torch.minimum(1 - _squeezed(stretch), covisible))
+
+
+def _squeezed(stretch: Tensor) -> Tensor:
+    """1 where the source saw the surface squeezed (``stretch`` below :data:`CAVITY_STRETCH`), 0
+    where it saw it whole, linear between."""
+    low, high = CAVITY_STRETCH
+    return ((high - stretch) / (high - low)).clamp(0, 1)
+
+
+def _softened(cap: Tensor) -> Tensor:
+    return gaussian_blur(cap, CAVITY_SOFTNESS * max(cap.shape[-2:]))
+
+
 class GeometricRefiner:
     """Relighting by the change of light, rendered albedo inside what the source never saw, and a
     shadowed mouth interior where the source saw none, or saw it squeezed (a closed mouth the target
@@ -216,12 +241,7 @@ class GeometricRefiner:
         unseen = feather(1 - inputs.covisible, FILL_ONSET * max(inputs.covisible.shape[-2:]))
         face = (1 - unseen) * relit + unseen * rendered
         cavity = CAVITY_SHADE * relit
-        low, high = CAVITY_STRETCH
-        squeezed = ((high - inputs.stretch) / (high - low)).clamp(0, 1)
-        opening = gaussian_blur(
-            inputs.mouth * torch.maximum(squeezed, 1 - inputs.covisible),
-            CAVITY_SOFTNESS * max(inputs.mouth.shape[-2:]),
-        )
+        opening = mouth_opening(inputs.mouth, inputs.covisible, inputs.stretch)
         return (opening * cavity + (1 - opening) * face).clamp(0, 1)
 
 

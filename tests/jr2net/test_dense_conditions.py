@@ -113,6 +113,18 @@ def test_the_correction_fades_in_from_the_unseen_regions_edge() -> None:
     torch.testing.assert_close(row[SIZE // 2 + 4 :], torch.ones(SIZE // 2 - 4), atol=2e-3, rtol=0)
 
 
+def test_paste_leaves_the_kept_share_to_the_warped_source() -> None:
+    """Kept on the left half: the warped source alone there, the correction added on the right."""
+    warped = torch.full((1, 3, 32, 32), 0.25)
+    kept = torch.zeros(1, 1, 32, 32)
+    kept[..., :16] = 1
+    window = CropWindow(16.0, 16.0, 32.0)
+    correction, alpha = torch.full((1, 3, 32, 32), 0.5), torch.ones(1, 1, 32, 32)
+    out = paste(window, correction, alpha, warped, torch.zeros_like(warped), kept)
+    torch.testing.assert_close(out[..., 8:24, 6:14], torch.full((1, 3, 16, 8), 0.25))
+    torch.testing.assert_close(out[..., 8:24, 18:26], torch.full((1, 3, 16, 8), 0.75))
+
+
 def test_paste_keeps_the_warped_frames_detail_under_a_flat_correction() -> None:
     rng = torch.Generator().manual_seed(0)
     warped = torch.rand(1, 3, 64, 64, generator=rng) * 0.5

@@ -24,6 +24,8 @@ from jr2net.reenact import (
     RefinerInputs,
     apply_controls,
     computed_at,
+    mouth_opening,
+    mouth_shown,
     prepare_source,
     relative_target,
 )
@@ -194,6 +196,26 @@ def test_the_mouth_cavity_fades_in_at_the_caps_edge() -> None:
     steps = row[:-1] - row[1:]
     assert (steps >= -1e-6).all(), "darkening monotonically into the cap"
     assert steps.max() < 0.6 * (0.9 - cavity), "no pixel-sized jump from the lips to the cavity"
+
+
+def test_the_mouth_cap_splits_into_what_the_source_showed_open_and_what_it_did_not() -> None:
+    """Seen whole on the left third, seen squeezed in the middle, unseen on the right: the opening
+    (the geometric cavity, DCNet's own mouth) is the last two, the shown part the first, and the two
+    make the blurred cap."""
+    size = 96
+    cap = torch.zeros(1, 1, size, size)
+    cap[..., 24:72, 12:84] = 1
+    covisible = torch.ones_like(cap)
+    covisible[..., 60:] = 0
+    stretch = torch.ones_like(cap)
+    stretch[..., 36:60] = 0.1
+    opening, shown = mouth_opening(cap, covisible, stretch), mouth_shown(cap, covisible, stretch)
+    torch.testing.assert_close(opening + shown, mouth_opening(cap, torch.zeros_like(cap), stretch))
+    middle = size // 2
+    assert float(shown[0, 0, middle, 20]) > 0.99 and float(opening[0, 0, middle, 20]) < 0.01
+    for column in (48, 75):
+        assert float(opening[0, 0, middle, column]) > 0.99 and float(shown[0, 0, middle, column]) < 0.01
+    assert float((opening + shown)[..., :12, :].max()) < 0.01  # nothing off the cap
 
 
 def test_the_rendered_fill_takes_the_lights_colour() -> None:
