@@ -120,9 +120,11 @@ def clip_pairs(paths: list[Path], drivers_each: int) -> CrossPairs:
     return CrossPairs(sources, pairs)
 
 
-def _anchor(dlib: DlibModels, anchor: tuple[str, str], photo: np.ndarray, frames: list[DrivingFrame]) -> dict:
-    """The same person's source against sampled frames of their clip: the distance to beat."""
-    reference = dlib.descriptor(photo)
+def _anchor(
+    dlib: DlibModels, anchor: tuple[str, str], reference: np.ndarray | None, frames: list[DrivingFrame]
+) -> dict:
+    """The same person's source (its descriptor ``reference``) against sampled frames of their clip:
+    the distance to beat."""
     distances = [_distance(dlib, reference, frames[i][2]) for i in sorted(_sampled(len(frames)))]
     return {"photo": anchor[0], "clip": anchor[1], "identity_distance": _mean(distances)}
 
@@ -145,7 +147,7 @@ def cross_identity(
             driver = np.stack([motion_row(tracker, image) for _, _, image in frames])
             bar.update(len(frames))
             if cross.anchor and path.stem == cross.anchor[1]:
-                anchor = _anchor(dlib, cross.anchor, cross.sources[cross.anchor[0]], frames)
+                anchor = _anchor(dlib, cross.anchor, references[cross.anchor[0]], frames)
             first = frames[0][2]
             for name in [name for name, driving in cross.pairs if driving == path]:
                 source = cross.sources[name]
