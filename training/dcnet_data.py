@@ -13,6 +13,7 @@ from torch import Tensor
 from torch.nn import functional
 
 from jr2net.nets.dcnet import CONDITION_CHANNELS, TEXTURE_CHANNELS
+from jr2net.reenact import area_ratio, mouth_shown
 from jr2net.training.crop_dataset import collection
 
 SPLITS = ("train", "validation")
@@ -21,6 +22,7 @@ TEXTURE_MAPS = TEXTURE_CHANNELS.index("light_r")  # the first of the six map cha
 CONDITION_MAPS = CONDITION_CHANNELS.index("light_r")
 TEXTURE_NORMAL_X = TEXTURE_CHANNELS.index("normal_x")
 CONDITION_NORMAL_X = CONDITION_CHANNELS.index("normal_x")
+COVISIBLE = CONDITION_CHANNELS.index("covisible")
 MASK = CONDITION_CHANNELS.index("mask")
 MOUTH = CONDITION_CHANNELS.index("mouth")
 
@@ -77,6 +79,14 @@ class PairBatch:
     def mouth(self) -> Tensor:
         """(B, 1, S, S) the target's mouth interior."""
         return self.conditions[:, MOUTH : MOUTH + 1]
+
+    @property
+    def shown_mouth(self) -> Tensor:
+        """(B, 1, S, S) in [0, 1]: the part of the target's mouth interior the source showed open,
+        which the product keeps to the warped source (:func:`jr2net.dcnet_renderer.kept_mouth`); the
+        stretch is the area ratio of the grid's map, source crop pixels per target crop pixel."""
+        stretch = area_ratio(self.grid * (self.grid.shape[-2] / 2))
+        return mouth_shown(self.mouth, self.conditions[:, COVISIBLE : COVISIBLE + 1], stretch)
 
     def to(self, device: torch.device) -> PairBatch:
         values = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}

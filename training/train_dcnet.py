@@ -85,6 +85,7 @@ class DCNetTrainConfig:
     resume: bool = False
     init: Path | None = None  # start from these weights (a dcnet.pt), not from scratch
     exclude: tuple[str, ...] = ()  # collections (file-name prefixes) no split holds: a decision set
+    keep_shown_mouth: bool = False  # the warped source where the source showed the mouth open, as rendered
 
 
 def psnr(output: Tensor, truth: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -97,10 +98,15 @@ def psnr(output: Tensor, truth: Tensor, mask: Tensor | None = None) -> Tensor:
     return -10 * torch.log10(mse.clamp(min=1e-10))
 
 
-def generate(net: nn.Module, batch: PairBatch) -> tuple[Tensor, Tensor]:
+def generate(net: nn.Module, batch: PairBatch, keep_shown_mouth: bool = False) -> tuple[Tensor, Tensor]:
     """``(composited crop, alpha (B, 1, S, S))``: the generated crop over the source crop (or over
-    its share of the warped source, :func:`jr2net.nets.dcnet.background`)."""
+    its share of the warped source, :func:`jr2net.nets.dcnet.background`); with
+    ``keep_shown_mouth``, the warped source where the source showed the target's mouth open
+    (:attr:`PairBatch.shown_mouth`), as :class:`jr2net.dcnet_renderer.DCNetRenderer` renders it."""
     image, masks = net(batch.texture, batch.conditions, batch.grid)
+    if keep_shown_mouth:
+        kept = batch.shown_mouth
+        image = image * (1 - kept) + batch.conditions[:, :3] * kept
     alpha = masks[:, :1]
     under = background(masks, batch.conditions[:, :3], batch.source_image)
     return composite(image, alpha, under), alpha
@@ -114,7 +120,7 @@ def validate(net: nn.Module, data: PairDataset, config: DCNetTrainConfig, device
     scores: dict[str, list[Tensor]] = {}
     for start in range(0, count, config.batch_size):
         batch = data.batch(np.arange(start, min(start + config.batch_size, count))).to(device)
-        output, _ = generate(net, batch.ablated(config.ablation))
+        output, _ = generate(net, batch.ablated(config.ablation), config.keep_shown_mouth)
         candidates = {"dcnet": output, "warped": batch.conditions[:, :3], "static": batch.source_image}
         for name, image in candidates.items():
             scores.setdefault(f"{name}_psnr", []).append(psnr(image, batch.truth))
@@ -124,10 +130,10 @@ def validate(net: nn.Module, data: PairDataset, config: DCNetTrainConfig, device
 
 
 @torch.no_grad()
-def save_samples(net: nn.Module, batch: PairBatch, path: Path) -> None:
+def save_samples(net: nn.Module, batch: PairBatch, path: Path, keep_shown_mouth: bool = False) -> None:
     """A PNG grid, a row per pair: source | warped | generated | true | blending mask."""
     net.eval()
-    output, alpha = generate(net, batch)
+    output, alpha = generate(net, batch, keep_shown_mouth)
     net.train()
     columns = [batch.source_image, batch.conditions[:, :3], output, batch.truth, alpha.expand(-1, 3, -1, -1)]
     rows = torch.cat([torch.cat(list(column), dim=-2) for column in columns], dim=-1)
@@ -154,6 +160,8 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
         )
     if config.ablation in WITHOUT_WARPED_IMAGE and config.network.moved_background:
         raise ValueError(f"the {config.ablation!r} ablation has no warped image to show under the blend")
+    if config.ablation in WITHOUT_WARPED_IMAGE and config.keep_shown_mouth:
+        raise ValueError(f"the {config.ablation!r} ablation has no warped image to keep in the mouth")
     train_data = PairDataset(config.pairs, "train", config.exclude)
     validation_data = PairDataset(config.pairs, "validation", config.exclude)
     if not len(train_data) or not len(validation_data):
@@ -234,7 +242,7 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
             batch = (
                 train_data.sample(rng, config.batch_size, config.mirror).ablated(config.ablation).to(device)
             )
-            output, alpha = generate(net, batch)
+            output, alpha = generate(net, batch, config.keep_shown_mouth)
             fake = real_features = None
             terms: dict[str, Tensor] = {}
             if step >= config.adversarial_start:
@@ -280,7 +288,12 @@ def train(config: DCNetTrainConfig, command: str = "") -> Path:
                     }
                 )
             if step % config.sample_every == 0 or step == config.steps:
-                save_samples(evaluated, sample_batch, config.out / "samples" / f"step_{step:06d}.png")
+                save_samples(
+                    evaluated,
+                    sample_batch,
+                    config.out / "samples" / f"step_{step:06d}.png",
+                    config.keep_shown_mouth,
+                )
             if step % config.checkpoint_every == 0 or step == config.steps:
                 save_checkpoint()
     weights = config.out / "dcnet.pt"

@@ -12,11 +12,11 @@ import torch
 
 from jr2net.nets.dcnet import CONDITION_CHANNELS, DCNet, DCNetConfig, border_ramp
 from jr2net.nets.dcnet_checkpoint import dcnet_provenance, load_dcnet, starting_state
-from jr2net.training.dcnet_data import PairDataset
+from jr2net.training.dcnet_data import COVISIBLE, MOUTH, PairBatch, PairDataset
 from jr2net.training.dcnet_losses import MOUTH_GROWTH, DCNetLossWeights, generator_terms
 from jr2net.training.dcnet_pairs import PairConfig, build_pairs
 from jr2net.training.settings import configure
-from jr2net.training.train_dcnet import DCNetTrainConfig, main, psnr, train
+from jr2net.training.train_dcnet import DCNetTrainConfig, generate, main, psnr, train
 
 SIZE = 64
 
@@ -143,6 +143,8 @@ def test_the_ablations_without_the_warped_image_ask_for_the_seen_source_to_be_gi
     config = DCNetTrainConfig(pairs=tmp_path / "no_pairs", out=tmp_path / "run", ablation=ablation)
     with pytest.raises(ValueError, match="keep_seen_source=false"):
         train(config)
+    with pytest.raises(ValueError, match="no warped image to keep in the mouth"):
+        train(configure(config, ["network.keep_seen_source=false", "keep_shown_mouth=true"]))
     assert not (tmp_path / "run").exists(), "refused before anything was written"
 
 
@@ -214,6 +216,49 @@ def test_the_mouth_term_weighs_the_error_inside_the_grown_mouth_only() -> None:
     assert float(term(lips)) == pytest.approx(0.3 / grown, rel=1e-4)
     default = generator_terms(lips, alpha, truth, face, None, None, DCNetLossWeights(), None, mouth)
     assert "mouth_l1" not in default
+
+
+def _mouth_batch(size: int, source_scale: float) -> PairBatch:
+    """A pair whose target mouth interior is a square the source saw, through a grid that reads
+    the source crop around its centre shrunk by ``source_scale`` (its area by the square)."""
+    conditions = torch.rand(1, len(CONDITION_CHANNELS), size, size)
+    conditions[:, COVISIBLE] = 1
+    conditions[:, MOUTH] = 0
+    conditions[:, MOUTH, 24:40, 20:44] = 1
+    steps = (torch.arange(size) + 0.5) * (2 / size) - 1
+    rows, columns = torch.meshgrid(steps, steps, indexing="ij")
+    grid = source_scale * torch.stack([columns, rows], dim=-1)[None]
+    return PairBatch(torch.rand(1, 9, size, size), conditions, grid, torch.rand(1, 3, size, size))
+
+
+def test_a_run_can_keep_the_mouth_the_source_showed_open_as_the_renderer_does() -> None:
+    """``keep_shown_mouth``: inside a mouth the source saw whole, the composited crop is the warped
+    source, as :func:`jr2net.dcnet_renderer.kept_mouth` leaves it; a mouth the source saw squeezed
+    (a closed mouth the target opens) stays DCNet's, and so does everything outside the mouth."""
+    size = 64
+    net = DCNet(DCNetConfig(keep_seen_source=False)).eval()
+    with torch.no_grad():
+        net.out.bias[:3] = -0.3  # a correction everywhere (a new net starts with none)
+    whole, squeezed = _mouth_batch(size, 1.0), _mouth_batch(size, 0.3)
+    assert float(whole.shown_mouth[..., 30, 32]) == pytest.approx(1, abs=1e-3)
+    assert float(whole.shown_mouth[..., 5, 5]) == pytest.approx(0, abs=1e-6)
+    assert float(squeezed.shown_mouth.max()) == pytest.approx(0, abs=1e-6)
+    with torch.no_grad():
+        plain, alpha = generate(net, whole)
+        kept, kept_alpha = generate(net, whole, keep_shown_mouth=True)
+        torch.testing.assert_close(
+            generate(net, squeezed, keep_shown_mouth=True)[0], generate(net, squeezed)[0]
+        )
+    torch.testing.assert_close(kept_alpha, alpha)
+    inside, outside = (
+        (slice(None), slice(None), slice(28, 36), slice(24, 40)),
+        (..., slice(0, 12), slice(None)),
+    )
+    under = torch.ones_like(alpha) - alpha
+    warped_there = alpha * whole.conditions[:, :3] + under * whole.source_image
+    torch.testing.assert_close(kept[inside], warped_there[inside], atol=2e-3, rtol=0)
+    torch.testing.assert_close(kept[outside], plain[outside])
+    assert float((plain[inside] - kept[inside]).abs().mean()) > 0.05
 
 
 def _two_step_run(pairs: Path, out: Path, network: DCNetConfig | None = None) -> DCNetTrainConfig:
