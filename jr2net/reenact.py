@@ -48,6 +48,7 @@ from jr2net.landmark_pinning import (
 from jr2net.lid_transfer import transfer_lids
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
+from jr2net.outline_reads import outline_shift, oval_landmarks
 from jr2net.params import FaceParams
 from jr2net.person_mask import person_masks
 from jr2net.piecewise_affine import delaunay_triangles, triangle_reads
@@ -315,6 +316,10 @@ class TargetWarp:
             face_points=torch.where(chosen, points, self.face_points),
             source_points=torch.where(chosen, points, self.source_points),
         )
+
+    def shifted_reads(self, shift: Tensor) -> TargetWarp:
+        """This warp with every target pixel reading the source ``shift`` (1, H, W, 2) further."""
+        return replace(self, face_points=self.face_points + shift, source_points=self.source_points + shift)
 
     def refiner_inputs(self) -> RefinerInputs:
         """What a :class:`Refiner` gets: the source image sampled at the face's points."""
@@ -676,7 +681,18 @@ class Reenactor:
         return PinningPlan(grid[:, :4], grid[:, 4:], irises, eye_targets(pinned, self._eyes), pinned)
 
     def _pinned(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:
-        """``warp`` pinned by ``plan``: bent by the pinning's fields; where the source saw the
+        """``warp`` pinned by ``plan`` (:meth:`_landmark_reads`), its outline read toward where the
+        source's oval landmarks saw it (:mod:`jr2net.outline_reads`)."""
+        read = self._landmark_reads(plan, warp)
+        assert self.source.landmarks is not None and self._anchored is not None  # as for the reads
+        oval = list(oval_landmarks())
+        wanted = self.source.landmarks[oval, :2].float()
+        anchored = plan.landmarks[self._anchored]
+        shift = outline_shift(read.source_points, plan.landmarks[oval], wanted, anchored, self._moving_region)
+        return read.shifted_reads(shift)
+
+    def _landmark_reads(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:
+        """``warp`` bent by the pinning's fields of ``plan``; where the source saw the
         target, off the mouth cap, the face between the fixed-surface landmarks read
         piecewise-affinely (:mod:`jr2net.piecewise_affine`); its eye openings read so too
         (:mod:`jr2net.eye_warp`), its closing lids reading the skin above the crease

@@ -167,7 +167,7 @@ def test_the_pinned_face_reads_each_fixed_landmark_exactly_and_leaves_the_mouth_
     plan = reenactor.plan(results[80].params, Controls(), results[80].tracking.landmarks)
     assert plan.pinning is not None
     warp = reenactor._warp(plan.params, plan.screen, plan.view_normals)
-    pinned = reenactor._pinned(plan.pinning, warp)
+    pinned = reenactor._landmark_reads(plan.pinning, warp)
     bent = warp.pinned(reenactor._pinning_fields(plan.pinning, warp))
     valid = MediapipeCorrespondence.load(face_model).valid
     drawn = plan.pinning.landmarks[valid]
