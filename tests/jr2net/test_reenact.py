@@ -83,18 +83,9 @@ def test_a_source_computed_at_half_its_size_is_shown_at_its_own(
     frame = Reenactor(face_model, half)(reconstructed[0])
     assert frame.image.shape == clip_frames[0].shape
     small = Reenactor(face_model, replace(half, display=None))(reconstructed[0]).image
-    upscaled = (
-        torch.nn.functional.interpolate(
-            torch.from_numpy(small).permute(2, 0, 1)[None].float(),
-            size=clip_frames[0].shape[:2],
-            mode="bilinear",
-        )[0]
-        .permute(1, 2, 0)
-        .round()
-        .clamp(0, 255)
-        .byte()
-        .numpy()
-    )
+    upscaled = torch.nn.functional.interpolate(
+        torch.from_numpy(small).permute(2, 0, 1)[None].float(), size=clip_frames[0].shape[:2], mode="bilinear"
+    )[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
     assert _psnr(frame.image, clip_frames[0]) > 35
     assert _psnr(frame.image, clip_frames[0]) > _psnr(upscaled, clip_frames[0]) + 5
 
