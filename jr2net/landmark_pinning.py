@@ -158,9 +158,11 @@ def thin_plate_grid(
     return field.reshape(rows, columns, -1).permute(2, 0, 1)[None]
 
 
-def thin_plate_field(points: Tensor, values: Tensor, height: int, width: int) -> Tensor:
+def thin_plate_field(
+    points: Tensor, values: Tensor, height: int, width: int, smoothing: Tensor | None = None
+) -> Tensor:
     """:func:`thin_plate_grid` resized bilinearly to every pixel: (1, C, H, W)."""
-    coarse = thin_plate_grid(points, values, height, width)
+    coarse = thin_plate_grid(points, values, height, width, smoothing)
     return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from jr2net.compositing import gaussian_blur, sample
-from jr2net.landmark_pinning import thin_plate_grid
+from jr2net.landmark_pinning import thin_plate_field
 from jr2net.shapes import check_tensor
 
 OUTLINE_GAIN = 0.5  # the share of the oval landmarks' read error that is corrected
@@ -72,8 +72,8 @@ def outline_shift(
     anchors = torch.cat([targets, held])
     errors = torch.cat([wanted - reads, torch.zeros_like(held)])
     smoothing = torch.full((len(anchors),), OUTLINE_SMOOTHING)
-    coarse = thin_plate_grid(anchors, errors, height, width, smoothing=smoothing)
-    field = OUTLINE_GAIN * _resized(coarse, height, width) * _oval_fade(targets, height, width)
+    spline = thin_plate_field(anchors, errors, height, width, smoothing)
+    field = OUTLINE_GAIN * spline * _oval_fade(targets, height, width)
     if moving is not None:
         check_tensor("moving", moving, (1, 1, height, width))
         field = field * moving
@@ -91,9 +91,4 @@ def _oval_fade(targets: Tensor, height: int, width: int) -> Tensor:
     cv2.fillConvexPoly(hull, corners, 1.0, shift=4)
     size = math.sqrt(float(hull.sum())) or 1.0
     fade = (2 * gaussian_blur(torch.from_numpy(hull)[None, None], OUTLINE_FADE_FRACTION * size)).clamp(0, 1)
-    return _resized(fade, height, width)
-
-
-def _resized(maps: Tensor, height: int, width: int) -> Tensor:
-    """(1, C, h, w) maps resized bilinearly to (1, C, H, W)."""
-    return torch.nn.functional.interpolate(maps, size=(height, width), mode="bilinear", align_corners=False)
+    return torch.nn.functional.interpolate(fade, size=(height, width), mode="bilinear", align_corners=False)

@@ -686,7 +686,7 @@ class Reenactor:
         read = self._landmark_reads(plan, warp)
         assert self.source.landmarks is not None and self._anchored is not None  # as for the reads
         oval = list(oval_landmarks())
-        wanted = self.source.landmarks[oval, :2].float()
+        wanted = self.source.landmarks[oval]
         anchored = plan.landmarks[self._anchored]
         shift = outline_shift(read.source_points, plan.landmarks[oval], wanted, anchored, self._moving_region)
         return read.shifted_reads(shift)
