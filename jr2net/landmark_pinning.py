@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -113,28 +113,54 @@ def grid_shape(height: int, width: int) -> tuple[int, int]:
     return math.ceil(height / GRID_STEP), math.ceil(width / GRID_STEP)
 
 
-def thin_plate_grid(
-    points: Tensor,
-    values: Tensor,
-    height: int,
-    width: int,
-    smoothing: Tensor | None = None,
-) -> Tensor:
-    """The smoothing thin-plate spline through ``values`` (N, C) at ``points`` (N, 2) (pixels),
-    evaluated at the centres of a grid of :data:`GRID_STEP`-pixel cells over an H×W image:
-    (1, C, ⌈H/step⌉, ⌈W/step⌉).
+@dataclass(frozen=True)
+class ThinPlateSpline:
+    """A solved smoothing thin-plate spline of C values over the image plane.
 
-    ``smoothing`` (N,) is each point's regularisation (default
-    :data:`SPLINE_SMOOTHING`; smaller follows the point more tightly). Coordinates are normalised
-    by the points' spread, so the smoothing does not depend on the image size; the system is
-    solved in float64 (float32 is off by pixels: the system is badly conditioned) and evaluated
-    in float32.
+    Attributes:
+        centre: (2,) the anchors' mean (pixels); coordinates are taken relative to it ...
+        spread: ... and divided by the anchors' largest standard deviation (pixels).
+        anchors: (N, 2) the anchors in those units.
+        solution: (N + 3, C) each anchor's kernel weight, then the affine part's (1, x, y).
+    """
+
+    centre: Tensor
+    spread: float
+    anchors: Tensor
+    solution: Tensor
+
+    def combined(self, weights: Tensor) -> ThinPlateSpline:
+        """The spline through this one's values times ``weights`` (C, D): (N, D) values (the spline
+        is linear in its values)."""
+        check_tensor("weights", weights, (self.solution.shape[1], "D"))
+        return replace(self, solution=self.solution @ weights)
+
+    def on_grid(self, height: int, width: int) -> Tensor:
+        """The spline at the centres of the :data:`GRID_STEP`-pixel cells of an H×W image:
+        (1, C, ⌈H/step⌉, ⌈W/step⌉)."""
+        rows, columns = grid_shape(height, width)
+        ys = (torch.arange(rows) + 0.5) * (height / rows)
+        xs = (torch.arange(columns) + 0.5) * (width / columns)
+        grid = (
+            torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2) - self.centre
+        ) / self.spread
+        kernel = _spline_kernel(torch.cdist(grid, self.anchors) ** 2)
+        field = torch.cat([kernel, torch.ones(len(grid), 1), grid], dim=1) @ self.solution
+        return field.reshape(rows, columns, -1).permute(2, 0, 1)[None]
+
+
+def thin_plate_spline(points: Tensor, values: Tensor, smoothing: Tensor | None = None) -> ThinPlateSpline:
+    """The smoothing thin-plate spline through ``values`` (N, C) at ``points`` (N, 2) (pixels).
+
+    ``smoothing`` (N,) is each point's regularisation (default :data:`SPLINE_SMOOTHING`; smaller
+    follows the point more tightly). Coordinates are normalised by the points' spread, so the
+    smoothing does not depend on the image size; the system is solved in float64 (float32 is off
+    by pixels: the system is badly conditioned) and evaluated in float32.
     """
     check_tensor("points", points, ("N", 2))
     dims = check_tensor("values", values, ("N", "C"))
     if points.shape[0] != dims["N"]:
         raise ValueError(f"{points.shape[0]} points but {dims['N']} values")
-    rows, columns = grid_shape(height, width)
     centre = points.mean(dim=0)
     spread = float(points.std(dim=0).max()) or 1.0
     anchors = ((points - centre) / spread).double()
@@ -150,19 +176,24 @@ def thin_plate_grid(
     right = torch.zeros(count + 3, values.shape[1], dtype=torch.float64)
     right[:count] = values.double()
     solution = torch.linalg.solve(system, right).float()
-    ys = (torch.arange(rows) + 0.5) * (height / rows)
-    xs = (torch.arange(columns) + 0.5) * (width / columns)
-    grid = (torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2) - centre) / spread
-    kernel = _spline_kernel(torch.cdist(grid, anchors.float()) ** 2)
-    field = torch.cat([kernel, torch.ones(len(grid), 1), grid], dim=1) @ solution
-    return field.reshape(rows, columns, -1).permute(2, 0, 1)[None]
+    return ThinPlateSpline(centre=centre, spread=spread, anchors=anchors.float(), solution=solution)
 
 
-def thin_plate_field(
-    points: Tensor, values: Tensor, height: int, width: int, smoothing: Tensor | None = None
+def thin_plate_grid(
+    points: Tensor,
+    values: Tensor,
+    height: int,
+    width: int,
+    smoothing: Tensor | None = None,
 ) -> Tensor:
-    """:func:`thin_plate_grid` resized bilinearly to every pixel: (1, C, H, W)."""
-    coarse = thin_plate_grid(points, values, height, width, smoothing)
+    """:func:`thin_plate_spline` evaluated on the :data:`GRID_STEP`-pixel cells of an H×W image:
+    (1, C, ⌈H/step⌉, ⌈W/step⌉)."""
+    return thin_plate_spline(points, values, smoothing).on_grid(height, width)
+
+
+def to_pixels(coarse: Tensor, height: int, width: int) -> Tensor:
+    """(1, C, h, w) values over an H×W image at a coarser size (a :func:`thin_plate_grid`'s cells,
+    say) resized bilinearly to every pixel: (1, C, H, W)."""
     return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
 
 
@@ -204,9 +235,7 @@ def fields_from_grid(grid: Tensor, face_mask: Tensor, moving: Tensor | None = No
         FADE_FRACTION * face_size * rows / height,
         downscale=1,
     )
-    fields = torch.nn.functional.interpolate(
-        faded.reshape(1, 4, rows, columns), size=(height, width), mode="bilinear", align_corners=False
-    )
+    fields = to_pixels(faded.reshape(1, 4, rows, columns), height, width)
     if moving is not None:
         fields = fields * moving
     return PinningFields(draw_shift=fields[:, :2], read_shift=fields[:, 2:])

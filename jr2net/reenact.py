@@ -48,7 +48,7 @@ from jr2net.landmark_pinning import (
 from jr2net.lid_transfer import transfer_lids
 from jr2net.lighting import LIGHT_PRESETS, irradiance, light_preset
 from jr2net.mesh_topology import CAPPED_HOLES, hole_caps
-from jr2net.outline_reads import outline_shift, oval_landmarks
+from jr2net.outline_reads import OutlinePlan, outline_plan, outline_shift, oval_landmarks
 from jr2net.params import FaceParams
 from jr2net.person_mask import person_masks
 from jr2net.piecewise_affine import delaunay_triangles, triangle_reads
@@ -471,6 +471,8 @@ class PinningPlan:
         irises: the iris anchors.
         eyes: (2·21, 2) where the eye openings' landmarks are drawn (:func:`jr2net.eye_warp.eye_targets`).
         landmarks: (478, 2) where the target's landmarks are drawn (pixels).
+        outline: the outline's read correction (:mod:`jr2net.outline_reads`) but for the reads'
+            errors, which need the warp.
     """
 
     grid: Tensor
@@ -478,6 +480,7 @@ class PinningPlan:
     irises: IrisAnchors
     eyes: Tensor
     landmarks: Tensor
+    outline: OutlinePlan
 
 
 @dataclass(frozen=True)
@@ -678,17 +681,16 @@ class Reenactor:
         anchors = torch.cat([pinned[anchored], irises.positions])
         grid = thin_plate_grid(anchors, values, height, width, smoothing=smoothing)
         assert self._eyes is not None  # set with the source residual
-        return PinningPlan(grid[:, :4], grid[:, 4:], irises, eye_targets(pinned, self._eyes), pinned)
+        outline = outline_plan(pinned[list(oval_landmarks())], pinned[anchored], height, width)
+        return PinningPlan(grid[:, :4], grid[:, 4:], irises, eye_targets(pinned, self._eyes), pinned, outline)
 
     def _pinned(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:
         """``warp`` pinned by ``plan`` (:meth:`_landmark_reads`), its outline read toward where the
         source's oval landmarks saw it (:mod:`jr2net.outline_reads`)."""
         read = self._landmark_reads(plan, warp)
-        assert self.source.landmarks is not None and self._anchored is not None  # as for the reads
-        oval = list(oval_landmarks())
-        wanted = self.source.landmarks[oval]
-        anchored = plan.landmarks[self._anchored]
-        shift = outline_shift(read.source_points, plan.landmarks[oval], wanted, anchored, self._moving_region)
+        assert self.source.landmarks is not None  # as for the reads
+        wanted = self.source.landmarks[list(oval_landmarks())]
+        shift = outline_shift(plan.outline, read.source_points, wanted, self._moving_region)
         return read.shifted_reads(shift)
 
     def _landmark_reads(self, plan: PinningPlan, warp: TargetWarp) -> TargetWarp:

@@ -19,8 +19,8 @@ from jr2net.landmark_pinning import (
     fields_from_grid,
     fit_similarity,
     spline_anchors,
-    thin_plate_field,
     thin_plate_grid,
+    to_pixels,
     transfer_landmarks,
 )
 from jr2net.reconstruct import FrameResult, Reconstructor
@@ -58,7 +58,7 @@ def test_transfer_moves_the_source_by_the_driving_motion_in_the_source_frame() -
 def test_spline_is_exact_for_affine_values_and_interpolates_others() -> None:
     points = torch.tensor(_points(), dtype=torch.float32)
     affine = points @ torch.tensor([[0.02, -0.01], [0.03, 0.01]]) + torch.tensor([1.5, -2.0])
-    field = thin_plate_field(points, affine, 200, 240)
+    field = to_pixels(thin_plate_grid(points, affine, 200, 240), 200, 240)
     assert field.shape == (1, 2, 200, 240)
     ys, xs = torch.meshgrid(torch.arange(200) + 0.5, torch.arange(240) + 0.5, indexing="ij")
     expected = torch.stack([xs, ys], dim=-1) @ torch.tensor([[0.02, -0.01], [0.03, 0.01]]) + torch.tensor(
@@ -69,7 +69,8 @@ def test_spline_is_exact_for_affine_values_and_interpolates_others() -> None:
         field[0].permute(1, 2, 0)[inner, inner], expected[inner, inner], atol=1e-3, rtol=0
     )
     bumps = 3 * torch.stack([torch.sin(points[:, 0] / 30), torch.cos(points[:, 1] / 25)], dim=1)
-    at_points = sample(thin_plate_field(points, bumps, 200, 240), points[None, None])[0, :, 0].T
+    field = to_pixels(thin_plate_grid(points, bumps, 200, 240), 200, 240)
+    at_points = sample(field, points[None, None])[0, :, 0].T
     assert float((at_points - bumps).abs().mean()) < 0.1 * float(bumps.abs().mean())
 
 
@@ -111,7 +112,7 @@ def test_spline_anchors_keep_every_feature_and_spread_the_rest(face_model: FaceM
 
 def test_spline_refuses_mismatched_inputs() -> None:
     with pytest.raises(ValueError, match="3 points but 4 values"):
-        thin_plate_field(torch.zeros(3, 2), torch.zeros(4, 2), 10, 10)
+        thin_plate_grid(torch.zeros(3, 2), torch.zeros(4, 2), 10, 10)
 
 
 @pytest.fixture(scope="module")
