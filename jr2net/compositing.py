@@ -23,6 +23,12 @@ def sample(image: Tensor, points: Tensor, padding: str = "border", mode: str = "
     return torch.nn.functional.grid_sample(image, grid, mode=mode, padding_mode=padding, align_corners=False)
 
 
+def to_pixels(coarse: Tensor, height: int, width: int) -> Tensor:
+    """(B, C, h, w) values over an H×W image at a coarser size (a spline's grid cells, a
+    downscaled mask) resized bilinearly to every pixel: (B, C, H, W)."""
+    return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
+
+
 def present(image: Tensor, points: Tensor, source: Tensor, display: Tensor) -> Tensor:
     """A frame computed at ``source``'s size shown at ``display``'s: ``display`` (1, 3, H', W')
     read at the frame's read ``points`` (1, H, W, 2) (pixels of ``source``), both upsampled, plus
@@ -34,7 +40,7 @@ def present(image: Tensor, points: Tensor, source: Tensor, display: Tensor) -> T
     scale = torch.tensor([size[1] / source.shape[-1], size[0] / source.shape[-2]])
     change = image - sample(source, points)
     both = torch.cat([points.permute(0, 3, 1, 2), change], dim=1)  # one upsampling: half the time of two
-    upsampled = torch.nn.functional.interpolate(both, size=size, mode="bilinear", align_corners=False)
+    upsampled = to_pixels(both, *size)
     return sample(display, upsampled[:, :2].permute(0, 2, 3, 1) * scale) + upsampled[:, 2:]
 
 
@@ -132,9 +138,7 @@ def extrapolate_flow(
         near_weight = (2 * near_coverage).clamp(0, 1)
         extended = near_weight * near + (1 - near_weight) * extended
     weight = (2 * coverage).clamp(0, 1)
-    smooth = torch.nn.functional.interpolate(
-        extended * weight, size=(height, width), mode="bilinear", align_corners=False
-    )
+    smooth = to_pixels(extended * weight, height, width)
     return flow * mask + smooth * (1 - mask)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jr2net.compositing import extrapolate_flow
+from jr2net.compositing import extrapolate_flow, to_pixels
 from jr2net.shapes import check_tensor
 
 SPLINE_SMOOTHING = 1e-3  # thin-plate regularisation, in face-size units (landmark noise is ~0.5 px)
@@ -189,12 +189,6 @@ def thin_plate_grid(
     """:func:`thin_plate_spline` evaluated on the :data:`GRID_STEP`-pixel cells of an H×W image:
     (1, C, ⌈H/step⌉, ⌈W/step⌉)."""
     return thin_plate_spline(points, values, smoothing).on_grid(height, width)
-
-
-def to_pixels(coarse: Tensor, height: int, width: int) -> Tensor:
-    """(1, C, h, w) values over an H×W image at a coarser size (a :func:`thin_plate_grid`'s cells,
-    say) resized bilinearly to every pixel: (1, C, H, W)."""
-    return torch.nn.functional.interpolate(coarse, size=(height, width), mode="bilinear", align_corners=False)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from jr2net.compositing import gaussian_blur, sample
-from jr2net.landmark_pinning import ThinPlateSpline, thin_plate_spline, to_pixels
+from jr2net.compositing import gaussian_blur, sample, to_pixels
+from jr2net.landmark_pinning import ThinPlateSpline, thin_plate_spline
 from jr2net.shapes import check_tensor
 
 OUTLINE_GAIN = 0.5  # the share of the oval landmarks' read error that is corrected

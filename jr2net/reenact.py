@@ -28,7 +28,15 @@ from torch import Tensor
 from jr2net.avatar import REGION as AVATAR_REGION
 from jr2net.avatar import draw_avatar
 from jr2net.camera import FLIP, euler_to_matrix, intrinsics, matrix_to_euler
-from jr2net.compositing import extrapolate_flow, feather, gaussian_blur, pixel_centres, present, sample
+from jr2net.compositing import (
+    extrapolate_flow,
+    feather,
+    gaussian_blur,
+    pixel_centres,
+    present,
+    sample,
+    to_pixels,
+)
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.eye_warp import EyeTriangles, eye_reads, eye_targets, opening_contours
 from jr2net.eyelids import closed_lid_reads, skin_above_crease
@@ -782,10 +790,7 @@ class Reenactor:
         if self._person is None:
             return None
         height, width = self.source.image.shape[-2:]
-        near = self._person.near
-        return torch.nn.functional.interpolate(
-            near, size=(height, width), mode="bilinear", align_corners=False
-        )
+        return to_pixels(self._person.near, height, width)
 
     def _head_flow(self, target: FaceParams) -> HeadFlow | None:
         """The head's flow beyond the face for ``target`` (:mod:`jr2net.head_motion`), None where

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from jr2net.compositing import sample
+from jr2net.compositing import sample, to_pixels
 from jr2net.correspondence import MediapipeCorrespondence
 from jr2net.eye_warp import eye_reads
 from jr2net.face_model import FaceModel
@@ -20,7 +20,6 @@ from jr2net.landmark_pinning import (
     fit_similarity,
     spline_anchors,
     thin_plate_grid,
-    to_pixels,
     transfer_landmarks,
 )
 from jr2net.reconstruct import FrameResult, Reconstructor

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from jr2net.compositing import pixel_centres
-from jr2net.landmark_pinning import thin_plate_grid, to_pixels
+from jr2net.compositing import pixel_centres, to_pixels
+from jr2net.landmark_pinning import thin_plate_grid
 from jr2net.outline_reads import (
     OUTLINE_FIXED_STEP,
     OUTLINE_GAIN,
